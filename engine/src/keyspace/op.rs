@@ -1,0 +1,261 @@
+//! Keyspace write operations and their log payloads.
+//!
+//! Every change to the keyspace is an [`Op`]. The same `Op` value is applied
+//! live and, decoded from its record, on replay, so both paths run the very
+//! same code ([`super::Keyspace::apply`]). Payload layout: fields in order,
+//! integers little-endian, byte strings as a u32 length then the bytes.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::log::record::kind::KEYSPACE_FIRST;
+
+/// Record kinds of the keyspace view.
+pub mod kinds {
+    use super::KEYSPACE_FIRST;
+    /// [`super::Op::Set`].
+    pub const SET: u8 = KEYSPACE_FIRST;
+    /// [`super::Op::Del`].
+    pub const DEL: u8 = KEYSPACE_FIRST + 1;
+    /// [`super::Op::Expire`].
+    pub const EXPIRE: u8 = KEYSPACE_FIRST + 2;
+    /// [`super::Op::Append`].
+    pub const APPEND: u8 = KEYSPACE_FIRST + 3;
+    /// [`super::Op::SetRange`].
+    pub const SETRANGE: u8 = KEYSPACE_FIRST + 4;
+    /// [`super::Op::MSet`].
+    pub const MSET: u8 = KEYSPACE_FIRST + 5;
+    /// [`super::Op::Rename`].
+    pub const RENAME: u8 = KEYSPACE_FIRST + 6;
+    /// [`super::Op::Copy`].
+    pub const COPY: u8 = KEYSPACE_FIRST + 7;
+    /// [`super::Op::Move`].
+    pub const MOVE: u8 = KEYSPACE_FIRST + 8;
+    /// [`super::Op::SwapDb`].
+    pub const SWAPDB: u8 = KEYSPACE_FIRST + 9;
+    /// [`super::Op::FlushDb`].
+    pub const FLUSHDB: u8 = KEYSPACE_FIRST + 10;
+    /// [`super::Op::FlushAll`].
+    pub const FLUSHALL: u8 = KEYSPACE_FIRST + 11;
+}
+
+/// One change to the keyspace. `expire_ms` is absolute Unix milliseconds, 0 for none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Sets a string value and its expiry.
+    Set { db: u8, key: &'a [u8], value: &'a [u8], expire_ms: u64 },
+    /// Removes a key.
+    Del { db: u8, key: &'a [u8] },
+    /// Sets (or with 0 removes) the expiry of an existing key; a time not after the record's time deletes it.
+    Expire { db: u8, key: &'a [u8], expire_ms: u64 },
+    /// Appends to a string, creating it if absent.
+    Append { db: u8, key: &'a [u8], data: &'a [u8] },
+    /// Overwrites part of a string, zero-padding as needed, creating it if absent.
+    SetRange { db: u8, key: &'a [u8], offset: u64, data: &'a [u8] },
+    /// Sets several strings at once, clearing their expiry; atomic as one record.
+    MSet { db: u8, pairs: Vec<(&'a [u8], &'a [u8])> },
+    /// Moves a key (with its expiry) to a new name, replacing what was there.
+    Rename { db: u8, src: &'a [u8], dst: &'a [u8] },
+    /// Copies a key (with its expiry), replacing the destination.
+    Copy { src_db: u8, src: &'a [u8], dst_db: u8, dst: &'a [u8] },
+    /// Moves a key to another database.
+    Move { db: u8, key: &'a [u8], dst_db: u8 },
+    /// Swaps two databases.
+    SwapDb { a: u8, b: u8 },
+    /// Empties one database.
+    FlushDb { db: u8 },
+    /// Empties every database.
+    FlushAll,
+}
+
+impl<'a> Op<'a> {
+    /// The record kind.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Op::Set { .. } => kinds::SET,
+            Op::Del { .. } => kinds::DEL,
+            Op::Expire { .. } => kinds::EXPIRE,
+            Op::Append { .. } => kinds::APPEND,
+            Op::SetRange { .. } => kinds::SETRANGE,
+            Op::MSet { .. } => kinds::MSET,
+            Op::Rename { .. } => kinds::RENAME,
+            Op::Copy { .. } => kinds::COPY,
+            Op::Move { .. } => kinds::MOVE,
+            Op::SwapDb { .. } => kinds::SWAPDB,
+            Op::FlushDb { .. } => kinds::FLUSHDB,
+            Op::FlushAll => kinds::FLUSHALL,
+        }
+    }
+
+    /// Whether a record kind belongs to this view.
+    pub fn owns(kind: u8) -> bool {
+        (kinds::SET..=kinds::FLUSHALL).contains(&kind)
+    }
+
+    /// Writes the payload.
+    pub fn encode(&self, w: &mut Writer<'_>) {
+        match self {
+            Op::Set { db, key, value, expire_ms } => {
+                w.u8(*db);
+                w.u64(*expire_ms);
+                w.bytes(key);
+                w.bytes(value);
+            }
+            Op::Del { db, key } => {
+                w.u8(*db);
+                w.bytes(key);
+            }
+            Op::Expire { db, key, expire_ms } => {
+                w.u8(*db);
+                w.u64(*expire_ms);
+                w.bytes(key);
+            }
+            Op::Append { db, key, data } => {
+                w.u8(*db);
+                w.bytes(key);
+                w.bytes(data);
+            }
+            Op::SetRange { db, key, offset, data } => {
+                w.u8(*db);
+                w.u64(*offset);
+                w.bytes(key);
+                w.bytes(data);
+            }
+            Op::MSet { db, pairs } => {
+                w.u8(*db);
+                w.u32(pairs.len() as u32);
+                for (k, v) in pairs {
+                    w.bytes(k);
+                    w.bytes(v);
+                }
+            }
+            Op::Rename { db, src, dst } => {
+                w.u8(*db);
+                w.bytes(src);
+                w.bytes(dst);
+            }
+            Op::Copy { src_db, src, dst_db, dst } => {
+                w.u8(*src_db);
+                w.u8(*dst_db);
+                w.bytes(src);
+                w.bytes(dst);
+            }
+            Op::Move { db, key, dst_db } => {
+                w.u8(*db);
+                w.u8(*dst_db);
+                w.bytes(key);
+            }
+            Op::SwapDb { a, b } => {
+                w.u8(*a);
+                w.u8(*b);
+            }
+            Op::FlushDb { db } => w.u8(*db),
+            Op::FlushAll => {}
+        }
+    }
+
+    /// Payload length in bytes.
+    pub fn encoded_len(&self) -> usize {
+        let b = |s: &[u8]| 4 + s.len();
+        match self {
+            Op::Set { key, value, .. } => 1 + 8 + b(key) + b(value),
+            Op::Del { key, .. } => 1 + b(key),
+            Op::Expire { key, .. } => 1 + 8 + b(key),
+            Op::Append { key, data, .. } => 1 + b(key) + b(data),
+            Op::SetRange { key, data, .. } => 1 + 8 + b(key) + b(data),
+            Op::MSet { pairs, .. } => 1 + 4 + pairs.iter().map(|(k, v)| b(k) + b(v)).sum::<usize>(),
+            Op::Rename { src, dst, .. } => 1 + b(src) + b(dst),
+            Op::Copy { src, dst, .. } => 2 + b(src) + b(dst),
+            Op::Move { key, .. } => 2 + b(key),
+            Op::SwapDb { .. } => 2,
+            Op::FlushDb { .. } => 1,
+            Op::FlushAll => 0,
+        }
+    }
+
+    /// Reads an op back from its record.
+    pub fn decode(kind: u8, payload: &'a [u8]) -> Result<Op<'a>, DecodeError> {
+        let mut r = Reader::new(payload);
+        let op = match kind {
+            kinds::SET => {
+                let db = r.u8()?;
+                let expire_ms = r.u64()?;
+                Op::Set { db, expire_ms, key: r.bytes()?, value: r.bytes()? }
+            }
+            kinds::DEL => Op::Del { db: r.u8()?, key: r.bytes()? },
+            kinds::EXPIRE => {
+                let db = r.u8()?;
+                let expire_ms = r.u64()?;
+                Op::Expire { db, expire_ms, key: r.bytes()? }
+            }
+            kinds::APPEND => Op::Append { db: r.u8()?, key: r.bytes()?, data: r.bytes()? },
+            kinds::SETRANGE => {
+                let db = r.u8()?;
+                let offset = r.u64()?;
+                Op::SetRange { db, offset, key: r.bytes()?, data: r.bytes()? }
+            }
+            kinds::MSET => {
+                let db = r.u8()?;
+                let n = r.u32()? as usize;
+                let mut pairs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    pairs.push((r.bytes()?, r.bytes()?));
+                }
+                Op::MSet { db, pairs }
+            }
+            kinds::RENAME => Op::Rename { db: r.u8()?, src: r.bytes()?, dst: r.bytes()? },
+            kinds::COPY => {
+                let src_db = r.u8()?;
+                let dst_db = r.u8()?;
+                Op::Copy { src_db, dst_db, src: r.bytes()?, dst: r.bytes()? }
+            }
+            kinds::MOVE => {
+                let db = r.u8()?;
+                let dst_db = r.u8()?;
+                Op::Move { db, dst_db, key: r.bytes()? }
+            }
+            kinds::SWAPDB => Op::SwapDb { a: r.u8()?, b: r.u8()? },
+            kinds::FLUSHDB => Op::FlushDb { db: r.u8()? },
+            kinds::FLUSHALL => Op::FlushAll,
+            other => return Err(DecodeError::UnknownKind(other)),
+        };
+        r.finish()?;
+        Ok(op)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_round_trips() {
+        let ops = vec![
+            Op::Set { db: 3, key: b"k", value: b"v\r\n", expire_ms: 99 },
+            Op::Del { db: 0, key: b"" },
+            Op::Expire { db: 15, key: b"k", expire_ms: 0 },
+            Op::Append { db: 1, key: b"k", data: b"more" },
+            Op::SetRange { db: 1, key: b"k", offset: 1 << 40, data: b"x" },
+            Op::MSet { db: 2, pairs: vec![(b"a", b"1"), (b"b", b"")] },
+            Op::Rename { db: 0, src: b"a", dst: b"b" },
+            Op::Copy { src_db: 0, src: b"a", dst_db: 9, dst: b"b" },
+            Op::Move { db: 0, key: b"a", dst_db: 1 },
+            Op::SwapDb { a: 0, b: 1 },
+            Op::FlushDb { db: 4 },
+            Op::FlushAll,
+        ];
+        for op in ops {
+            let mut buf = vec![0u8; op.encoded_len()];
+            op.encode(&mut Writer::new(&mut buf));
+            assert_eq!(Op::decode(op.kind(), &buf).unwrap(), op);
+            // Any truncation is an error, never a different op.
+            for cut in 0..buf.len() {
+                assert!(Op::decode(op.kind(), &buf[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_kind_is_an_error() {
+        assert!(matches!(Op::decode(0x7f, &[]), Err(DecodeError::UnknownKind(0x7f))));
+    }
+}

@@ -1,0 +1,20 @@
+//! strand's engine: shards, the per-core log, the keyspace and every view.
+//!
+//! The engine knows nothing about RESP. A shard's state is owned by one
+//! thread; what crosses threads goes through the [`bus`]. Map of modules:
+//!
+//! - [`slot`]: key → hash slot → shard.
+//! - [`bus`]: the cross-shard message queues.
+//! - [`log`]: the append-only per-core log (records, segments, recovery).
+//! - [`keyspace`]: the cache view: keys, strings, expiry.
+//! - [`dict`]: the hash table under the keyspace, with SCAN cursors.
+//! - [`codec`]: payload encoding for log records.
+//! - [`clock`]: per-shard monotonic wall-clock time.
+
+pub mod bus;
+pub mod clock;
+pub mod codec;
+pub mod dict;
+pub mod keyspace;
+pub mod log;
+pub mod slot;

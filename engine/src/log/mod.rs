@@ -1,0 +1,514 @@
+//! The per-core log: append-only segment files written with O_DIRECT through io_uring.
+//!
+//! Each shard owns one [`Log`]. Views append records synchronously into an
+//! aligned in-memory buffer ([`Log::append_with`]); a flusher task writes
+//! whatever has gathered as one group of aligned blocks (group commit), and
+//! under [`FsyncPolicy::Always`] syncs before any waiter learns its record is
+//! durable. A flush pads the last block (a `PAD` record or zeros), and the
+//! next record starts on a fresh block, so an acknowledged record is never
+//! rewritten in place. A failed write or sync is never retried: the log
+//! turns read-only with [`LogError::Failed`] until restart and recovery.
+//!
+//! Submodules: [`record`] (header and checksum), [`segment`] (files and
+//! their header block), [`recovery`] (replay on start-up).
+
+pub mod record;
+pub mod recovery;
+pub mod segment;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use glommio::io::{DmaFile, OpenOptions};
+use glommio::timer::sleep;
+
+use record::{kind, RecordHeader, HEADER_LEN};
+use segment::{align_up, SegmentHeader, BLOCK, DATA_START};
+
+/// When the log syncs, with Redis's `appendfsync` meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// A write is acknowledged only after the block holding it is durable.
+    Always,
+    /// Writes are issued at once and synced every second.
+    EverySec,
+    /// Writes are issued at once; syncing is left to the kernel and device.
+    No,
+}
+
+impl FsyncPolicy {
+    /// Redis's spelling: `always`, `everysec`, `no`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+
+    /// Parses Redis's spelling.
+    pub fn parse(s: &str) -> Option<FsyncPolicy> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(FsyncPolicy::Always),
+            "everysec" => Some(FsyncPolicy::EverySec),
+            "no" => Some(FsyncPolicy::No),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one shard's log.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// The shard's directory (`DIR/shard-NNN`).
+    pub dir: PathBuf,
+    /// The shard number, recorded in segment headers.
+    pub shard: u32,
+    /// Size of each segment file.
+    pub segment_size: u64,
+    /// Sync policy.
+    pub fsync: FsyncPolicy,
+    /// Capacity of one in-memory write buffer (a multiple of [`BLOCK`]).
+    pub buffer_size: usize,
+}
+
+/// Errors of the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogError {
+    /// A write or sync failed earlier; nothing more is accepted until restart.
+    #[error("MISCONF the log of shard {shard} cannot be written ({reason}); writes are refused until the server is restarted and recovers from disk")]
+    Failed { shard: u32, reason: String },
+    /// A record larger than a segment can hold.
+    #[error("ERR record of {size} bytes does not fit a log segment of {segment_size} bytes")]
+    TooLarge { size: usize, segment_size: u64 },
+}
+
+/// Counters for INFO and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogStats {
+    /// Records appended since start.
+    pub records: u64,
+    /// Bytes written to segment files (including padding).
+    pub bytes_written: u64,
+    /// Write groups flushed.
+    pub flushes: u64,
+    /// fdatasync calls completed.
+    pub fsyncs: u64,
+    /// Segments created since start.
+    pub segments_created: u64,
+    /// Sequence number of the segment being written.
+    pub current_segment: u64,
+}
+
+/// A filled buffer waiting to be written.
+struct Pending {
+    buf: glommio::io::DmaBuffer,
+    len: usize,
+    seq: u64,
+    pos: u64,
+    last_lsn: u64,
+}
+
+struct Inner {
+    cfg: LogConfig,
+    next_lsn: u64,
+    /// Segment that the active buffer belongs to, its seed, and where the buffer starts.
+    seq: u64,
+    seed: u64,
+    active: Option<glommio::io::DmaBuffer>,
+    active_len: usize,
+    active_pos: u64,
+    active_last_lsn: u64,
+    /// Headers of segments that the appends have started but the flusher has not created.
+    new_segments: VecDeque<SegmentHeader>,
+    pending: VecDeque<Pending>,
+    written_lsn: u64,
+    durable_lsn: u64,
+    failed: Option<String>,
+    flusher: Option<Waker>,
+    waiters: Vec<Waker>,
+    stats: LogStats,
+}
+
+/// One shard's log. Cheap to clone (shared within the shard's thread).
+#[derive(Clone)]
+pub struct Log {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl Log {
+    /// Opens the log for appending after recovery: starts a fresh segment
+    /// `last_seq + 1` whose header records where the last one's data ends,
+    /// and spawns the flusher (and, for `everysec`, the syncer) on the
+    /// current executor.
+    pub fn start(cfg: LogConfig, recovered: &recovery::Recovered) -> Log {
+        assert!(cfg.buffer_size % BLOCK == 0 && cfg.buffer_size > 0, "buffer size must be a positive multiple of {BLOCK}");
+        assert!(cfg.segment_size >= segment::MIN_SEGMENT_SIZE && cfg.segment_size % BLOCK as u64 == 0);
+        let (last_seq, last_end) = recovered.last_segment.unwrap_or((0, 0));
+        let seq = last_seq + 1;
+        let seed = new_seed();
+        let header = SegmentHeader::new(cfg.shard, seq, seed, recovered.next_lsn, last_end, cfg.segment_size);
+        let durable = recovered.next_lsn - 1;
+        let inner = Inner {
+            cfg,
+            next_lsn: recovered.next_lsn,
+            seq,
+            seed,
+            active: None,
+            active_len: 0,
+            active_pos: DATA_START,
+            active_last_lsn: 0,
+            new_segments: VecDeque::from([header]),
+            pending: VecDeque::new(),
+            written_lsn: durable,
+            durable_lsn: durable,
+            failed: None,
+            flusher: None,
+            waiters: Vec::new(),
+            stats: LogStats { current_segment: seq, ..LogStats::default() },
+        };
+        let log = Log { inner: Rc::new(RefCell::new(inner)) };
+        let flusher = log.clone();
+        glommio::spawn_local(async move { flusher.flush_loop().await }).detach();
+        if log.policy() == FsyncPolicy::EverySec {
+            let syncer = log.clone();
+            glommio::spawn_local(async move { syncer.sync_loop().await }).detach();
+        }
+        log
+    }
+
+    /// The sync policy.
+    pub fn policy(&self) -> FsyncPolicy {
+        self.inner.borrow().cfg.fsync
+    }
+
+    /// Whether the log still accepts writes; views check this before they change state.
+    pub fn check_writable(&self) -> Result<(), LogError> {
+        let inner = self.inner.borrow();
+        match &inner.failed {
+            Some(reason) => Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LogStats {
+        self.inner.borrow().stats
+    }
+
+    /// The LSN of the last record appended.
+    pub fn last_lsn(&self) -> u64 {
+        self.inner.borrow().next_lsn - 1
+    }
+
+    /// The LSN up to which records are durable.
+    pub fn durable_lsn(&self) -> u64 {
+        self.inner.borrow().durable_lsn
+    }
+
+    /// Appends a record whose payload of `len` bytes is written by `fill`.
+    /// Returns its LSN. The record is in memory until the flusher writes it;
+    /// wait for [`Log::durable`] before acknowledging under `always`.
+    pub fn append_with(&self, kind: u8, flags: u8, time_ms: u64, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64, LogError> {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(reason) = &inner.failed {
+            return Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() });
+        }
+        let size = HEADER_LEN + len;
+        let capacity = inner.cfg.segment_size - DATA_START;
+        if size as u64 > capacity - BLOCK as u64 || len > record::MAX_PAYLOAD {
+            return Err(LogError::TooLarge { size, segment_size: inner.cfg.segment_size });
+        }
+        inner.make_room(size);
+        let lsn = inner.next_lsn;
+        inner.next_lsn += 1;
+        let start = inner.active_len;
+        let seed = inner.seed;
+        let buf = inner.active.as_mut().map(|b| b.as_bytes_mut());
+        let Some(buf) = buf else { unreachable!("make_room always leaves an active buffer") };
+        let (head, body) = buf[start..start + size].split_at_mut(HEADER_LEN);
+        fill(body);
+        record::seal_in_place(head, body, seed, RecordHeader::new(kind, flags, lsn, time_ms, len));
+        inner.active_len += size;
+        inner.active_last_lsn = lsn;
+        inner.stats.records += 1;
+        if let Some(w) = inner.flusher.take() {
+            w.wake();
+        }
+        Ok(lsn)
+    }
+
+    /// Appends a record with the given payload.
+    pub fn append(&self, kind: u8, flags: u8, time_ms: u64, payload: &[u8]) -> Result<u64, LogError> {
+        self.append_with(kind, flags, time_ms, payload.len(), |b| b.copy_from_slice(payload))
+    }
+
+    /// Resolves once the record with `lsn` is durable (under `always`), or
+    /// written (under `everysec` and `no`, where waiting is not needed to reply).
+    pub async fn durable(&self, lsn: u64) -> Result<(), LogError> {
+        futures::future::poll_fn(|cx| {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(reason) = &inner.failed {
+                return Poll::Ready(Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() }));
+            }
+            let done = match inner.cfg.fsync {
+                FsyncPolicy::Always => inner.durable_lsn >= lsn,
+                _ => inner.written_lsn >= lsn,
+            };
+            if done {
+                Poll::Ready(Ok(()))
+            } else {
+                inner.waiters.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Writes and syncs everything appended so far (for SHUTDOWN and SIGTERM).
+    pub async fn sync_all(&self) -> Result<(), LogError> {
+        let lsn = self.last_lsn();
+        self.durable(lsn).await?;
+        // Under everysec/no, `durable` only waits for the write; sync explicitly.
+        let file = self.current_file_path();
+        if let Some(path) = file {
+            if let Err(e) = sync_path(&path) {
+                return Err(self.fail(format!("fsync {}: {e}", path.display())));
+            }
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.durable_lsn = inner.durable_lsn.max(lsn);
+        Ok(())
+    }
+
+    fn current_file_path(&self) -> Option<PathBuf> {
+        let inner = self.inner.borrow();
+        let created = inner.stats.segments_created > 0;
+        created.then(|| segment::segment_path(&inner.cfg.dir, inner.stats.current_segment))
+    }
+
+    fn fail(&self, reason: String) -> LogError {
+        let mut inner = self.inner.borrow_mut();
+        tracing::error!(shard = inner.cfg.shard, %reason, "log write failed; refusing writes until restart");
+        if inner.failed.is_none() {
+            inner.failed = Some(reason.clone());
+        }
+        for w in inner.waiters.drain(..) {
+            w.wake();
+        }
+        LogError::Failed { shard: inner.cfg.shard, reason }
+    }
+
+    /// Waits until there is something to write, then takes it all.
+    async fn next_group(&self) -> Vec<Pending> {
+        futures::future::poll_fn(|cx| {
+            let mut inner = self.inner.borrow_mut();
+            if inner.active_len > 0 {
+                inner.seal_active();
+            }
+            if inner.pending.is_empty() {
+                inner.flusher = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(inner.pending.drain(..).collect())
+        })
+        .await
+    }
+
+    async fn flush_loop(self) {
+        let mut file: Option<(u64, DmaFile)> = None;
+        loop {
+            let group = self.next_group().await;
+            if let Err(reason) = self.write_group(&mut file, group).await {
+                self.fail(reason);
+                return;
+            }
+        }
+    }
+
+    async fn write_group(&self, file: &mut Option<(u64, DmaFile)>, group: Vec<Pending>) -> Result<(), String> {
+        let policy = self.policy();
+        let mut last_lsn = 0;
+        let mut bytes = 0u64;
+        for p in group {
+            if file.as_ref().map(|(seq, _)| *seq) != Some(p.seq) {
+                if let Some((_, old)) = file.take() {
+                    // The next segment's header vouches for this one's data: make it durable first.
+                    old.fdatasync().await.map_err(|e| format!("fdatasync of segment before roll: {e}"))?;
+                    let _ = old.close().await;
+                }
+                *file = Some((p.seq, self.create_segment(p.seq).await?));
+            }
+            let Some((_, f)) = file.as_ref() else { unreachable!("segment opened above") };
+            let mut buf = p.buf;
+            buf.trim_to_size(p.len);
+            let n = f.write_at(buf, p.pos).await.map_err(|e| format!("write of {} bytes at offset {}: {e}", p.len, p.pos))?;
+            if n != p.len {
+                return Err(format!("short write at offset {}: {n} of {} bytes", p.pos, p.len));
+            }
+            bytes += p.len as u64;
+            last_lsn = last_lsn.max(p.last_lsn);
+        }
+        if policy == FsyncPolicy::Always {
+            if let Some((_, f)) = file.as_ref() {
+                f.fdatasync().await.map_err(|e| format!("fdatasync: {e}"))?;
+            }
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.bytes_written += bytes;
+        inner.stats.flushes += 1;
+        if last_lsn > 0 {
+            inner.written_lsn = inner.written_lsn.max(last_lsn);
+            if policy == FsyncPolicy::Always {
+                inner.stats.fsyncs += 1;
+                inner.durable_lsn = inner.written_lsn;
+            }
+        }
+        for w in inner.waiters.drain(..) {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    async fn create_segment(&self, seq: u64) -> Result<DmaFile, String> {
+        let (header, dir, size) = {
+            let mut inner = self.inner.borrow_mut();
+            let header = inner.new_segments.pop_front().ok_or("no header queued for a new segment")?;
+            (header, inner.cfg.dir.clone(), inner.cfg.segment_size)
+        };
+        debug_assert_eq!(header.seq.get(), seq);
+        let path = segment::segment_path(&dir, seq);
+        let ctx = |what: &str, e: glommio::GlommioError<()>| format!("{what} {}: {e}", path.display());
+        let file =
+            OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(&path).await.map_err(|e| ctx("create", e))?;
+        file.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
+        let mut block = glommio::allocate_dma_buffer(BLOCK);
+        block.as_bytes_mut().copy_from_slice(&header.to_block());
+        file.write_at(block, 0).await.map_err(|e| ctx("write header of", e))?;
+        file.fdatasync().await.map_err(|e| ctx("sync", e))?;
+        sync_path(&dir).map_err(|e| format!("fsync directory {}: {e}", dir.display()))?;
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.segments_created += 1;
+        inner.stats.current_segment = seq;
+        Ok(file)
+    }
+
+    async fn sync_loop(self) {
+        loop {
+            sleep(Duration::from_secs(1)).await;
+            let (written, durable, path) = {
+                let inner = self.inner.borrow();
+                if inner.failed.is_some() {
+                    return;
+                }
+                let path = (inner.stats.segments_created > 0).then(|| segment::segment_path(&inner.cfg.dir, inner.stats.current_segment));
+                (inner.written_lsn, inner.durable_lsn, path)
+            };
+            let Some(path) = path else { continue };
+            if written <= durable {
+                continue;
+            }
+            match DmaFile::open(&path).await {
+                Ok(f) => {
+                    if let Err(e) = f.fdatasync().await {
+                        self.fail(format!("fdatasync {}: {e}", path.display()));
+                        return;
+                    }
+                    let _ = f.close().await;
+                    let mut inner = self.inner.borrow_mut();
+                    inner.durable_lsn = inner.durable_lsn.max(written);
+                    inner.stats.fsyncs += 1;
+                }
+                Err(e) => {
+                    self.fail(format!("open {} to sync: {e}", path.display()));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Ensures the active buffer can take `size` more bytes with the record
+    /// header starting at least HEADER_LEN before a block end, rolling the
+    /// buffer or the segment as needed.
+    fn make_room(&mut self, size: usize) {
+        // A header never starts in the last HEADER_LEN-1 bytes of a block.
+        let room_in_block = BLOCK - self.active_len % BLOCK;
+        if room_in_block < HEADER_LEN && self.active.is_some() {
+            self.zero_fill(room_in_block);
+        }
+        let file_end = self.active_pos + self.active_len as u64;
+        if file_end + size as u64 > self.cfg.segment_size {
+            self.roll_segment();
+        }
+        let capacity = self.active.as_ref().map_or(0, |b| b.len());
+        if self.active_len + size > capacity {
+            if self.active_len > 0 {
+                self.seal_active();
+            }
+            let want = self.cfg.buffer_size.max(align_up(size as u64) as usize);
+            let mut buf = glommio::allocate_dma_buffer(want);
+            buf.as_bytes_mut().fill(0);
+            self.active = Some(buf);
+            self.active_len = 0;
+        }
+    }
+
+    fn zero_fill(&mut self, n: usize) {
+        let start = self.active_len;
+        if let Some(buf) = self.active.as_mut() {
+            buf.as_bytes_mut()[start..start + n].fill(0);
+        }
+        self.active_len += n;
+    }
+
+    /// Pads the active buffer to a block boundary and queues it for writing.
+    fn seal_active(&mut self) {
+        let Some(mut buf) = self.active.take() else { return };
+        let len = self.active_len;
+        let padded = align_up(len as u64) as usize;
+        let gap = padded - len;
+        if gap >= HEADER_LEN {
+            let (head, body) = buf.as_bytes_mut()[len..padded].split_at_mut(HEADER_LEN);
+            body.fill(0);
+            record::seal_in_place(head, body, self.seed, RecordHeader::new(kind::PAD, 0, 0, 0, gap - HEADER_LEN));
+        } else {
+            buf.as_bytes_mut()[len..padded].fill(0);
+        }
+        self.pending.push_back(Pending { buf, len: padded, seq: self.seq, pos: self.active_pos, last_lsn: self.active_last_lsn });
+        self.active_pos += padded as u64;
+        self.active_len = 0;
+        self.active_last_lsn = 0;
+    }
+
+    /// Starts the next segment: the rest of this one stays unused.
+    fn roll_segment(&mut self) {
+        if self.active_len > 0 {
+            self.seal_active();
+        }
+        let prev_end = self.active_pos;
+        self.seq += 1;
+        self.seed = new_seed();
+        let header = SegmentHeader::new(self.cfg.shard, self.seq, self.seed, self.next_lsn, prev_end, self.cfg.segment_size);
+        self.new_segments.push_back(header);
+        self.active_pos = DATA_START;
+    }
+}
+
+fn new_seed() -> u64 {
+    loop {
+        let s: u64 = rand::random();
+        if s != 0 {
+            return s;
+        }
+    }
+}
+
+fn sync_path(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}

@@ -1,0 +1,208 @@
+//! Recovery: replays a shard's segments in order, verifying every record.
+//!
+//! Every segment but the last must validate up to the `prev_end` that the
+//! next segment's header records; damage there stops start-up with an error
+//! naming the file and offset. The last segment is read until its first
+//! invalid record: that is the end of the log, and whatever non-zero bytes
+//! follow are a torn tail that is cut (reported in [`Recovered::cut`]).
+//! LSNs must be consecutive across the whole log. This module reads files
+//! with `mmap` and never writes; it hands each record to a callback that
+//! belongs to the views.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::record::{self, kind, RecordHeader, HEADER_LEN};
+use super::segment::{self, SegmentHeader, BLOCK, DATA_START};
+
+/// What recovery found.
+#[derive(Debug, Default, Clone)]
+pub struct Recovered {
+    /// The LSN the next record must carry.
+    pub next_lsn: u64,
+    /// The last valid segment: its sequence number and where its data ends.
+    pub last_segment: Option<(u64, u64)>,
+    /// Records replayed.
+    pub records: u64,
+    /// Bytes of segment data scanned (headers, payloads, padding).
+    pub bytes: u64,
+    /// Segments replayed.
+    pub segments: u64,
+    /// A torn tail that was cut, if any.
+    pub cut: Option<Cut>,
+}
+
+/// A torn tail cut from the last segment.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Offset of the first invalid record.
+    pub offset: u64,
+    /// Why the record there is invalid.
+    pub reason: String,
+    /// Non-zero bytes found after that offset in the rest of the file.
+    pub nonzero_bytes: u64,
+}
+
+/// Why a log could not be recovered.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A segment header (not the last one's) is invalid.
+    #[error("{path}: invalid segment header: {reason}")]
+    Header { path: PathBuf, reason: &'static str },
+    /// A record before the end of a sealed segment is invalid.
+    #[error("{path} at offset {offset}: {reason}; the segment is followed by newer segments, so this is damage, not a torn tail (inspect with `strand-tools check`)")]
+    Corrupt { path: PathBuf, offset: u64, reason: String },
+    /// LSNs are not consecutive.
+    #[error("{path} at offset {offset}: expected LSN {expected}, found {found}")]
+    Gap { path: PathBuf, offset: u64, expected: u64, found: u64 },
+    /// A view refused a record.
+    #[error("{path} at offset {offset} (LSN {lsn}): {reason}")]
+    Apply { path: PathBuf, offset: u64, lsn: u64, reason: String },
+}
+
+/// One record handed to the replay callback.
+pub struct Replayed<'a> {
+    /// The record header.
+    pub header: &'a RecordHeader,
+    /// Its payload.
+    pub payload: &'a [u8],
+    /// The segment file.
+    pub path: &'a Path,
+    /// Offset of the record in the file.
+    pub offset: u64,
+}
+
+struct Segment {
+    seq: u64,
+    path: PathBuf,
+    map: Option<memmap2::Mmap>,
+    header: Result<SegmentHeader, &'static str>,
+}
+
+fn open_segment(seq: u64, path: PathBuf) -> Result<Segment, RecoveryError> {
+    let io = |source| RecoveryError::Io { path: path.clone(), source };
+    let file = File::open(&path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    // SAFETY: the segment files of a shard are only written by the running
+    // server that owns this data directory, which is not running during recovery.
+    let map = if len == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?) };
+    let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+    let header = SegmentHeader::decode(bytes);
+    Ok(Segment { seq, path, map, header })
+}
+
+/// Replays every segment of `shard_dir`, calling `apply` for each record in
+/// LSN order (PAD records are skipped).
+pub fn recover(shard_dir: &Path, mut apply: impl FnMut(Replayed<'_>) -> Result<(), String>) -> Result<Recovered, RecoveryError> {
+    let list = segment::list_segments(shard_dir).map_err(|source| RecoveryError::Io { path: shard_dir.to_path_buf(), source })?;
+    let mut segments = Vec::with_capacity(list.len());
+    for (seq, path) in list {
+        segments.push(open_segment(seq, path)?);
+    }
+    // A last segment whose header never became valid was being created when the
+    // process died: it holds nothing acknowledged.
+    while segments.last().is_some_and(|s| s.header.is_err()) {
+        if let Some(s) = segments.pop() {
+            tracing::warn!(file = %s.path.display(), "ignoring a last segment with no valid header (creation was interrupted)");
+        }
+    }
+    let mut out = Recovered { next_lsn: 1, ..Recovered::default() };
+    let count = segments.len();
+    for i in 0..count {
+        let seg = &segments[i];
+        let header = match seg.header {
+            Ok(h) => h,
+            Err(reason) => return Err(RecoveryError::Header { path: seg.path.clone(), reason }),
+        };
+        if header.seq.get() != seg.seq {
+            return Err(RecoveryError::Header { path: seg.path.clone(), reason: "header sequence number differs from the file name" });
+        }
+        if i == 0 {
+            out.next_lsn = header.first_lsn.get();
+        } else if header.first_lsn.get() != out.next_lsn {
+            return Err(RecoveryError::Gap { path: seg.path.clone(), offset: 0, expected: out.next_lsn, found: header.first_lsn.get() });
+        }
+        let sealed_end = match segments.get(i + 1).and_then(|n| n.header.ok()) {
+            Some(next) => Some(next.prev_end.get()),
+            None => None,
+        };
+        let bytes: &[u8] = seg.map.as_deref().unwrap_or(&[]);
+        let end = replay_segment(seg, &header, bytes, sealed_end, &mut out, &mut apply)?;
+        out.last_segment = Some((seg.seq, end));
+        out.segments += 1;
+    }
+    Ok(out)
+}
+
+fn replay_segment(
+    seg: &Segment,
+    header: &SegmentHeader,
+    bytes: &[u8],
+    sealed_end: Option<u64>,
+    out: &mut Recovered,
+    apply: &mut impl FnMut(Replayed<'_>) -> Result<(), String>,
+) -> Result<u64, RecoveryError> {
+    let seed = header.seed.get();
+    let limit = match sealed_end {
+        Some(end) if end as usize > bytes.len() => {
+            return Err(RecoveryError::Corrupt {
+                path: seg.path.clone(),
+                offset: bytes.len() as u64,
+                reason: format!("segment is {} bytes but its successor says its data ends at {end}", bytes.len()),
+            })
+        }
+        Some(end) => end as usize,
+        None => bytes.len(),
+    };
+    let mut pos = DATA_START as usize;
+    while pos < limit {
+        let room_in_block = BLOCK - pos % BLOCK;
+        if room_in_block < HEADER_LEN {
+            pos += room_in_block;
+            continue;
+        }
+        let (rec, payload) = match record::decode(&bytes[pos..limit], seed) {
+            Ok(r) => r,
+            Err(invalid) => {
+                if sealed_end.is_some() {
+                    return Err(RecoveryError::Corrupt { path: seg.path.clone(), offset: pos as u64, reason: invalid.to_string() });
+                }
+                let nonzero = bytes[pos..].iter().filter(|b| **b != 0).count() as u64;
+                if nonzero > 0 {
+                    out.cut = Some(Cut { file: seg.path.clone(), offset: pos as u64, reason: invalid.to_string(), nonzero_bytes: nonzero });
+                }
+                out.bytes += (pos as u64).saturating_sub(DATA_START);
+                return Ok(pos as u64);
+            }
+        };
+        let next = pos + HEADER_LEN + payload.len();
+        if rec.kind != kind::PAD {
+            if rec.lsn() != out.next_lsn {
+                if sealed_end.is_none() && rec.lsn() < out.next_lsn {
+                    // A stale, validly-checksummed record can only appear past the end in the
+                    // last segment if the seed repeated; treat it as the end.
+                    out.cut =
+                        Some(Cut { file: seg.path.clone(), offset: pos as u64, reason: "LSN goes backwards".into(), nonzero_bytes: 0 });
+                    return Ok(pos as u64);
+                }
+                return Err(RecoveryError::Gap { path: seg.path.clone(), offset: pos as u64, expected: out.next_lsn, found: rec.lsn() });
+            }
+            apply(Replayed { header: &rec, payload, path: &seg.path, offset: pos as u64 }).map_err(|reason| RecoveryError::Apply {
+                path: seg.path.clone(),
+                offset: pos as u64,
+                lsn: rec.lsn(),
+                reason,
+            })?;
+            out.next_lsn += 1;
+            out.records += 1;
+        }
+        pos = next;
+    }
+    out.bytes += (limit as u64).saturating_sub(DATA_START);
+    Ok(limit as u64)
+}

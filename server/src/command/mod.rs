@@ -1,0 +1,180 @@
+//! The command table: each command's name, arity, flags, key positions and route.
+//!
+//! A command travels: the connection looks its name up here, checks the
+//! arity, then [`crate::dispatch`] sends it where its [`Route`] says: to the
+//! shard that owns its key, split over the shards that own its keys, to every
+//! shard, or to the connection itself. Handlers of shard routes are plain
+//! functions over a [`Ctx`], so the same handler runs locally or on another
+//! shard after a hop over the bus. One file per family of commands:
+//! [`strings`], [`keys`], [`server`], [`connection`].
+
+pub mod connection;
+pub mod glob;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod table;
+
+use crate::reply::Reply;
+use crate::shard::ShardState;
+
+pub use table::lookup;
+
+/// What a handler on a shard sees: the shard's state, the database the
+/// connection selected, and the time the command runs at.
+pub struct Ctx<'a> {
+    /// The shard that owns the keys.
+    pub shard: &'a mut ShardState,
+    /// `SELECT`ed database.
+    pub db: usize,
+    /// Unix milliseconds for this command (monotonic per shard).
+    pub now: u64,
+    /// Id of the client that sent the command.
+    pub caller: u64,
+}
+
+/// A handler that runs on a shard. `args[0]` is the command name.
+pub type ShardFn = fn(&mut Ctx<'_>, &[&[u8]]) -> Reply;
+
+/// How the parts of a command run on several shards are joined.
+#[derive(Clone, Copy, Debug)]
+pub enum Merge {
+    /// Each part answers an array with one element per key it was given;
+    /// the result puts them back in the order of the request (MGET).
+    KeyedArray,
+    /// Integers are added (DEL, EXISTS, TOUCH, UNLINK, DBSIZE).
+    SumInt,
+    /// The first error, else the first part's reply (FLUSHALL, SWAPDB).
+    FirstError,
+    /// Arrays are concatenated (KEYS).
+    ConcatArray,
+    /// Any non-nil part, picked at random (RANDOMKEY).
+    AnyNonNil,
+    /// A custom join of the parts in shard order.
+    Custom(fn(Vec<Reply>) -> Reply),
+}
+
+/// Where a command runs.
+#[derive(Clone, Copy)]
+pub enum Route {
+    /// On the connection's shard, with the connection's state (PING, SELECT, HELLO, AUTH, CLIENT SETNAME ...).
+    Conn(crate::conn::ConnFn),
+    /// On the shard that owns the key at `first_key`; commands with several
+    /// keys need them all on one shard (MSET, RENAME ...), else CROSSSLOT.
+    Key(ShardFn),
+    /// Keys are split by owner (key positions from `first_key`, `step`); each
+    /// part runs with the subset of its keys (and the values that follow each key
+    /// when step > 1), and the parts are merged.
+    Split(ShardFn, Merge),
+    /// On every shard, merged.
+    All(ShardFn, Merge),
+    /// On the shard named by the low 8 bits of the cursor in `args[1]` (SCAN).
+    Cursor(ShardFn),
+    /// No keys and no connection state: runs on the connection's shard (TIME, ECHO ...).
+    Local(ShardFn),
+}
+
+/// Command flags, as COMMAND INFO reports them.
+pub mod flags {
+    /// Writes data.
+    pub const WRITE: u32 = 1;
+    /// Only reads data.
+    pub const READONLY: u32 = 1 << 1;
+    /// May allocate memory.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 4;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 5;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 6;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 8;
+    /// Sub-command container (CLIENT, CONFIG ...).
+    pub const CONTAINER: u32 = 1 << 9;
+
+    /// The names COMMAND INFO prints, in order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+    ];
+}
+
+/// One entry of the command table.
+pub struct Command {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: N means exactly N arguments (including the name), -N at least N.
+    pub arity: i32,
+    /// [`flags`].
+    pub flags: u32,
+    /// Position of the first key (0: no keys).
+    pub first_key: i32,
+    /// Position of the last key (-1: the last argument).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// Where it runs.
+    pub route: Route,
+    /// ACL categories, for COMMAND INFO.
+    pub categories: &'static [&'static str],
+    /// One-line summary for COMMAND DOCS.
+    pub summary: &'static str,
+}
+
+impl Command {
+    /// Whether `n` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, n: usize) -> bool {
+        if self.arity >= 0 {
+            n == self.arity as usize
+        } else {
+            n >= (-self.arity) as usize
+        }
+    }
+
+    /// Positions of the keys in `args` (`args.len()` = n).
+    pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
+        let step = self.step.max(1) as usize;
+        let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(n) };
+        (first..end).step_by(step).filter(move |_| first > 0)
+    }
+}
+
+/// Redis's reply to a wrong number of arguments.
+pub fn arity_error(name: &str) -> Reply {
+    Reply::error(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+/// Redis's standard errors.
+pub mod err {
+    /// Operation against a key holding the wrong kind of value.
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    /// Syntax error.
+    pub const SYNTAX: &str = "ERR syntax error";
+    /// Not an integer.
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    /// Not a float.
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    /// Increment overflow.
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    /// No such key.
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    /// DB index out of range.
+    pub const DB_INDEX: &str = "ERR DB index is out of range";
+    /// Keys on different shards.
+    pub const CROSSSLOT: &str =
+        "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
+}

@@ -1,0 +1,58 @@
+//! The lookup from a command name to its [`Command`] entry.
+//!
+//! Names are matched case-insensitively. A container command (CLIENT,
+//! CONFIG ...) first looks up `name|subcommand`, so a subcommand may route
+//! differently from its container.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::{connection, keys, server, strings, Command};
+
+/// Every command family's table.
+pub const COMMANDS: &[&[Command]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
+
+fn index() -> &'static HashMap<&'static str, &'static Command> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
+    INDEX.get_or_init(|| COMMANDS.iter().flat_map(|t| t.iter()).map(|c| (c.name, c)).collect())
+}
+
+/// Every command, sorted by name.
+pub fn all() -> Vec<&'static Command> {
+    let mut v: Vec<&'static Command> = index().values().copied().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+/// Looks a name up (already lower-case).
+pub fn by_name(name: &str) -> Option<&'static Command> {
+    index().get(name).copied()
+}
+
+fn lower<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    let b = buf.get_mut(..name.len())?;
+    for (d, s) in b.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(b).ok()
+}
+
+/// The entry for a request: `name|sub` for containers, else `name`.
+pub fn lookup(args: &[&[u8]]) -> Option<&'static Command> {
+    let mut buf = [0u8; 64];
+    let name = args.first()?;
+    let top = by_name(lower(name, &mut buf)?)?;
+    if top.flags & super::flags::CONTAINER != 0 {
+        if let Some(sub) = args.get(1) {
+            let mut joined = Vec::with_capacity(name.len() + 1 + sub.len());
+            joined.extend_from_slice(name);
+            joined.push(b'|');
+            joined.extend_from_slice(sub);
+            let mut buf2 = [0u8; 64];
+            if let Some(c) = lower(&joined, &mut buf2).and_then(by_name) {
+                return Some(c);
+            }
+        }
+    }
+    Some(top)
+}

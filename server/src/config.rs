@@ -1,0 +1,300 @@
+//! Configuration: command-line flags, the TOML file, and CONFIG GET/SET.
+//!
+//! Every setting is a flag and a key of the `--config` TOML file (same
+//! names, `-` or `_`); flags win over the file. At run time, `CONFIG GET`
+//! and `CONFIG SET` see the parameters under Redis's names. Redis's
+//! encoding-tuning parameters (`hash-max-listpack-entries` and the like) are
+//! accepted and remembered so existing configs and tools keep working, but
+//! have no effect: strand's structures are not tuned that way.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+use strand_engine::log::FsyncPolicy;
+
+/// Command-line flags. Each may also be set in the `--config` TOML file.
+#[derive(Parser, Debug, Default, Deserialize, Clone)]
+#[command(name = "strand", version, about = "strand: a cache, queues, streams, time series and search behind the Redis protocol")]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Flags {
+    /// TCP port to listen on (every shard accepts on it, SO_REUSEPORT) [default: 6379]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to bind [default: 127.0.0.1]. Anything else needs --requirepass.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Data directory; each shard keeps its log in DIR/shard-NNN [default: ./strand-data]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Number of shards, one thread pinned per core [default: online CPUs]
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// When the log syncs: always (reply after fdatasync), everysec, no [default: everysec]
+    #[arg(long)]
+    pub appendfsync: Option<String>,
+    /// on: keep the per-core log; off: a pure in-memory cache [default: on]
+    #[arg(long)]
+    pub persistence: Option<String>,
+    /// Password clients must give with AUTH
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Maximum number of connected clients [default: 10000]
+    #[arg(long)]
+    pub maxclients: Option<usize>,
+    /// Largest bulk string a client may send, in bytes [default: 512mb]
+    #[arg(long)]
+    pub proto_max_bulk_len: Option<String>,
+    /// Largest unparsed request a client may have buffered [default: 1gb]
+    #[arg(long)]
+    pub client_query_buffer_limit: Option<String>,
+    /// Size of each log segment file [default: 256mb]
+    #[arg(long)]
+    pub segment_size: Option<String>,
+    /// Log level: error, warn, info, debug, trace [default: info]
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// TOML file with any of these settings (same names)
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// TCP port.
+    pub port: u16,
+    /// Bind address.
+    pub bind: String,
+    /// Data directory.
+    pub dir: PathBuf,
+    /// Shard count.
+    pub shards: usize,
+    /// Sync policy.
+    pub appendfsync: FsyncPolicy,
+    /// Whether the log is kept.
+    pub persistence: bool,
+    /// AUTH password.
+    pub requirepass: Option<String>,
+    /// Client limit.
+    pub maxclients: usize,
+    /// proto-max-bulk-len.
+    pub proto_max_bulk_len: usize,
+    /// client-query-buffer-limit.
+    pub client_query_buffer_limit: usize,
+    /// Segment size in bytes.
+    pub segment_size: u64,
+    /// Log level.
+    pub loglevel: String,
+    /// The config file, if any.
+    pub config_file: Option<PathBuf>,
+    /// Parameters accepted for compatibility that have no effect.
+    pub inert: BTreeMap<String, String>,
+}
+
+/// Parses Redis memory units: `100`, `64kb`, `1mb`, `2gb`, `1k` (1000), `1m`, `1g`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let units: [(&str, u64); 6] = [("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000)];
+    for (suffix, mul) in units {
+        if let Some(num) = lower.strip_suffix(suffix) {
+            return num.parse::<u64>().ok()?.checked_mul(mul);
+        }
+    }
+    lower.parse().ok()
+}
+
+impl Config {
+    /// Builds the configuration from flags and the optional file.
+    pub fn load(flags: Flags) -> Result<Config, String> {
+        let file = match &flags.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let text = text.replace('_', "-");
+                toml::from_str::<Flags>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Flags::default(),
+        };
+        macro_rules! pick {
+            ($f:ident) => {
+                flags.$f.clone().or(file.$f.clone())
+            };
+        }
+        let mem = |name: &str, v: Option<String>, default: u64| -> Result<u64, String> {
+            match v {
+                Some(s) => parse_memory(&s).ok_or_else(|| format!("invalid {name} '{s}': expected bytes with an optional kb/mb/gb unit")),
+                None => Ok(default),
+            }
+        };
+        let appendfsync = match pick!(appendfsync) {
+            Some(s) => FsyncPolicy::parse(&s).ok_or_else(|| format!("invalid appendfsync '{s}': expected always, everysec or no"))?,
+            None => FsyncPolicy::EverySec,
+        };
+        let persistence = match pick!(persistence).as_deref() {
+            None | Some("on") | Some("yes") => true,
+            Some("off") | Some("no") => false,
+            Some(other) => return Err(format!("invalid persistence '{other}': expected on or off")),
+        };
+        let shards = pick!(shards).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if shards == 0 || shards > 255 {
+            return Err(format!("invalid shards {shards}: expected 1..=255"));
+        }
+        let segment_size = mem("segment-size", pick!(segment_size), 256 << 20)?;
+        if segment_size < strand_engine::log::segment::MIN_SEGMENT_SIZE || segment_size % 4096 != 0 {
+            return Err(format!("invalid segment-size {segment_size}: expected a multiple of 4096, at least 64kb"));
+        }
+        let cfg = Config {
+            port: pick!(port).unwrap_or(6379),
+            bind: pick!(bind).unwrap_or_else(|| "127.0.0.1".into()),
+            dir: pick!(dir).unwrap_or_else(|| PathBuf::from("./strand-data")),
+            shards,
+            appendfsync,
+            persistence,
+            requirepass: pick!(requirepass).filter(|p| !p.is_empty()),
+            maxclients: pick!(maxclients).unwrap_or(10_000),
+            proto_max_bulk_len: mem("proto-max-bulk-len", pick!(proto_max_bulk_len), 512 << 20)? as usize,
+            client_query_buffer_limit: mem("client-query-buffer-limit", pick!(client_query_buffer_limit), 1 << 30)? as usize,
+            segment_size,
+            loglevel: pick!(loglevel).unwrap_or_else(|| "info".into()),
+            config_file: flags.config.clone(),
+            inert: inert_defaults(),
+        };
+        if !is_loopback(&cfg.bind) && cfg.requirepass.is_none() {
+            return Err(format!(
+                "refusing to listen on {} without --requirepass: anyone who can reach it could read and write every key",
+                cfg.bind
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// Every CONFIG parameter and its current value.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = vec![
+            ("port".into(), self.port.to_string()),
+            ("bind".into(), self.bind.clone()),
+            ("dir".into(), self.dir.display().to_string()),
+            ("shards".into(), self.shards.to_string()),
+            ("appendfsync".into(), self.appendfsync.name().into()),
+            ("appendonly".into(), if self.persistence { "yes" } else { "no" }.into()),
+            ("persistence".into(), if self.persistence { "on" } else { "off" }.into()),
+            ("requirepass".into(), self.requirepass.clone().unwrap_or_default()),
+            ("maxclients".into(), self.maxclients.to_string()),
+            ("proto-max-bulk-len".into(), self.proto_max_bulk_len.to_string()),
+            ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
+            ("segment-size".into(), self.segment_size.to_string()),
+            ("loglevel".into(), self.loglevel.clone()),
+            ("databases".into(), "16".into()),
+            ("save".into(), String::new()),
+            // Fixed until the memory-budget work lands: no limit, nothing evicted.
+            ("maxmemory".into(), "0".into()),
+            ("maxmemory-policy".into(), "noeviction".into()),
+        ];
+        out.extend(self.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.sort();
+        out
+    }
+
+    /// CONFIG SET of one parameter. Parameters fixed at start-up are refused.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let invalid = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+        match name {
+            "requirepass" => self.requirepass = (!value.is_empty()).then(|| value.to_string()),
+            "maxclients" => self.maxclients = value.parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?,
+            "proto-max-bulk-len" => {
+                let v = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
+                if v < 1024 {
+                    return Err(invalid("argument must be at least 1kb"));
+                }
+                self.proto_max_bulk_len = v as usize;
+            }
+            "client-query-buffer-limit" => {
+                let v = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
+                if v < 1024 * 1024 {
+                    return Err(invalid("argument must be at least 1mb"));
+                }
+                self.client_query_buffer_limit = v as usize;
+            }
+            "loglevel" => match value {
+                "debug" | "verbose" | "notice" | "warning" | "info" | "warn" | "error" | "trace" => self.loglevel = value.into(),
+                _ => return Err(invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
+            },
+            "save" => {}
+            "maxmemory" | "maxmemory-policy" => return Err(invalid("not supported yet: strand has no memory budget")),
+            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases" => {
+                return Err(invalid("can't set immutable config"));
+            }
+            other if self.inert.contains_key(other) => {
+                self.inert.insert(other.to_string(), value.to_string());
+            }
+            _ => return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(bind: &str) -> bool {
+    bind.split_whitespace().all(|a| a == "localhost" || a == "::1" || a.starts_with("127."))
+}
+
+/// Redis parameters accepted for compatibility; they change nothing in strand.
+fn inert_defaults() -> BTreeMap<String, String> {
+    [
+        ("hash-max-listpack-entries", "128"),
+        ("hash-max-listpack-value", "64"),
+        ("hash-max-ziplist-entries", "128"),
+        ("hash-max-ziplist-value", "64"),
+        ("list-max-listpack-size", "-2"),
+        ("list-max-ziplist-size", "-2"),
+        ("list-compress-depth", "0"),
+        ("set-max-intset-entries", "512"),
+        ("set-max-listpack-entries", "128"),
+        ("set-max-listpack-value", "64"),
+        ("zset-max-listpack-entries", "128"),
+        ("zset-max-listpack-value", "64"),
+        ("zset-max-ziplist-entries", "128"),
+        ("zset-max-ziplist-value", "64"),
+        ("stream-node-max-bytes", "4096"),
+        ("stream-node-max-entries", "100"),
+        ("activerehashing", "yes"),
+        ("hz", "10"),
+        ("dynamic-hz", "yes"),
+        ("lazyfree-lazy-eviction", "no"),
+        ("lazyfree-lazy-expire", "no"),
+        ("lazyfree-lazy-server-del", "no"),
+        ("lazyfree-lazy-user-del", "no"),
+        ("lazyfree-lazy-user-flush", "no"),
+        ("timeout", "0"),
+        ("tcp-keepalive", "300"),
+        ("lua-time-limit", "5000"),
+        ("busy-reply-threshold", "5000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("64kb"), Some(65536));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn refuses_public_bind_without_password() {
+        let flags = Flags { bind: Some("0.0.0.0".into()), ..Flags::default() };
+        assert!(Config::load(flags).is_err());
+        let flags = Flags { bind: Some("0.0.0.0".into()), requirepass: Some("pw".into()), ..Flags::default() };
+        assert!(Config::load(flags).is_ok());
+    }
+}

@@ -1,0 +1,227 @@
+//! One client connection: read, parse, route, reply.
+//!
+//! A connection lives on the shard that accepted it. Each read may carry
+//! many pipelined commands; they are parsed in place from the read buffer
+//! (no copy), routed as one [`Batch`], and their replies written with one
+//! write. Protocol errors and an overfull query buffer answer with an error
+//! and close this connection only.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::command::{self, arity_error, flags, Command, Route};
+use crate::dispatch::{Batch, Shard};
+use crate::reply::Reply;
+use crate::resp::{parse_command, Limits, Parsed, Protocol};
+use crate::shard::ClientInfo;
+
+/// A handler that needs the connection's own state.
+pub type ConnFn = fn(&mut ConnCtx<'_>, &[&[u8]]) -> Reply;
+
+/// What connection-level handlers see.
+pub struct ConnCtx<'a> {
+    /// The connection.
+    pub conn: &'a mut ConnState,
+    /// Its shard.
+    pub shard: &'a Shard,
+}
+
+/// Per-connection state.
+pub struct ConnState {
+    /// Client id.
+    pub id: u64,
+    /// Selected database.
+    pub db: usize,
+    /// RESP2 or RESP3.
+    pub proto: Protocol,
+    /// Whether AUTH succeeded (or no password is set).
+    pub authed: bool,
+    /// Close after replying.
+    pub quit: bool,
+    /// Close at once without replying (SHUTDOWN).
+    pub close_now: bool,
+    /// What CLIENT LIST shows.
+    pub info: Rc<RefCell<ClientInfo>>,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+const MAX_BATCH: usize = 4096;
+
+/// Serves a connection until it closes.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let (id, info, authed) = register(&shard, &stream);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    info.borrow_mut().fd = fd;
+    shard.state.borrow_mut().clients.insert(id, info.clone());
+    let mut st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info };
+    if let Err(e) = run(&shard, &mut st, &mut stream).await {
+        tracing::debug!(client = id, error = %e, "connection closed");
+    }
+    shard.state.borrow_mut().clients.remove(&id);
+    shard.state.borrow().shared.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let _ = stream.close().await;
+}
+
+fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>, bool) {
+    let st = shard.state.borrow();
+    let id = st.shared.client_id();
+    let now = strand_engine::clock::unix_ms();
+    let info = ClientInfo {
+        id,
+        addr: stream.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        laddr: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        resp: 2,
+        created_ms: now,
+        last_cmd_ms: now,
+        last_cmd: "NULL".into(),
+        ..ClientInfo::default()
+    };
+    (id, Rc::new(RefCell::new(info)), st.config.requirepass.is_none())
+}
+
+async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
+    let mut ranges = Vec::new();
+    let mut out = Vec::with_capacity(READ_CHUNK);
+    loop {
+        if end == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            } else {
+                // Grow by doubling, never by what a length prefix claims: the bytes must arrive first.
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let n = stream.read(&mut buf[end..]).await?;
+        if n == 0 || st.info.borrow().killed {
+            return Ok(());
+        }
+        end += n;
+        shard.state.borrow_mut().stats.net_in += n as u64;
+        if end - start < need {
+            continue;
+        }
+        let (limits, qlimit) = {
+            let s = shard.state.borrow();
+            let limits = Limits { max_bulk_len: s.config.proto_max_bulk_len, ..Limits::default() };
+            (limits, s.config.client_query_buffer_limit)
+        };
+        loop {
+            let mut batch = Batch::new(shard);
+            let mut fatal = false;
+            while batch.len() < MAX_BATCH && !st.quit && !st.close_now {
+                match parse_command(&buf[start..end], &limits, &mut ranges) {
+                    Ok(Parsed::Command { consumed }) => {
+                        let base = start;
+                        let args: Vec<&[u8]> = ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]).collect();
+                        handle(shard, st, &mut batch, &args);
+                        start += consumed;
+                    }
+                    Ok(Parsed::Inline { consumed, args }) => {
+                        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                        handle(shard, st, &mut batch, &args);
+                        start += consumed;
+                    }
+                    Ok(Parsed::Skip { consumed }) => start += consumed,
+                    Ok(Parsed::Incomplete { need: k }) => {
+                        need = k;
+                        break;
+                    }
+                    Err(e) => {
+                        batch.push_reply(Reply::error(e.0), st.proto);
+                        fatal = true;
+                        break;
+                    }
+                }
+            }
+            let more = batch.len() == MAX_BATCH;
+            if st.close_now {
+                return Ok(());
+            }
+            if !batch.is_empty() {
+                batch.finish(shard, &mut out).await;
+                shard.state.borrow_mut().stats.net_out += out.len() as u64;
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            if fatal || st.quit {
+                return Ok(());
+            }
+            if !more {
+                break;
+            }
+        }
+        if start == end {
+            start = 0;
+            end = 0;
+            need = 0;
+            if buf.len() > 4 * READ_CHUNK {
+                buf.truncate(READ_CHUNK);
+                buf.shrink_to_fit();
+            }
+        }
+        st.info.borrow_mut().qbuf = end - start;
+        if end - start > qlimit {
+            let mut out = Vec::new();
+            crate::resp::encode(&Reply::error("ERR client query buffer limit reached; closing the connection"), st.proto, &mut out);
+            stream.write_all(&out).await?;
+            return Ok(());
+        }
+    }
+}
+
+/// Looks up, checks and routes one command.
+fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) {
+    let Some(cmd) = command::lookup(args) else {
+        batch.push_reply(unknown_command(args), st.proto);
+        return;
+    };
+    {
+        let mut info = st.info.borrow_mut();
+        info.last_cmd_ms = strand_engine::clock::unix_ms();
+        info.last_cmd.clear();
+        info.last_cmd.push_str(cmd.name);
+    }
+    if !cmd.arity_ok(args.len()) {
+        batch.push_reply(arity_error(&display_name(cmd, args)), st.proto);
+        return;
+    }
+    if !st.authed && cmd.flags & flags::NO_AUTH == 0 {
+        batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
+        return;
+    }
+    match cmd.route {
+        Route::Conn(f) => {
+            let proto = st.proto;
+            let reply = f(&mut ConnCtx { conn: st, shard }, args);
+            // HELLO answers in the protocol it switches to.
+            let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
+            batch.push_reply(reply, proto);
+        }
+        _ => batch.route(shard, cmd, args, st.db, st.id, st.proto),
+    }
+}
+
+fn display_name(cmd: &Command, args: &[&[u8]]) -> String {
+    match cmd.name.split_once('|') {
+        Some(_) => cmd.name.to_string(),
+        None => String::from_utf8_lossy(args[0]).to_lowercase(),
+    }
+}
+
+/// Redis's error for a command it does not know.
+pub fn unknown_command(args: &[&[u8]]) -> Reply {
+    let clip = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned();
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", clip(args[0]));
+    for a in &args[1..] {
+        msg.push_str(&format!("'{}' ", clip(a)));
+    }
+    Reply::error(msg)
+}

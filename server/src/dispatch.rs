@@ -1,0 +1,331 @@
+//! Routing commands to the shards that own their keys, and gathering replies.
+//!
+//! A connection hands every command it parsed from one read to a [`Batch`].
+//! Commands whose keys this shard owns run at once; commands for other
+//! shards are copied into one message per shard ([`Msg::Batch`]) and sent
+//! over the bus when the batch is finished, so a pipeline costs one hop per
+//! shard, not per command. Replies are kept in request order: each command
+//! has a slot, filled locally or from the remote shard's answer, then the
+//! parts of split commands are merged.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use strand_engine::bus::Outbox;
+use strand_engine::log::FsyncPolicy;
+
+use crate::command::{err, Command, Ctx, Merge, Route, ShardFn};
+use crate::reply::Reply;
+use crate::resp::Protocol;
+use crate::shard::ShardState;
+
+/// A message between shards.
+pub enum Msg {
+    /// Commands to run in order; the replies go back on `reply`.
+    Batch { cmds: Vec<RemoteCmd>, reply: oneshot::Sender<Vec<Reply>> },
+}
+
+/// One command shipped to another shard.
+pub struct RemoteCmd {
+    handler: ShardFn,
+    db: u8,
+    caller: u64,
+    args: OwnedArgs,
+}
+
+/// Arguments copied into one allocation.
+pub struct OwnedArgs {
+    data: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl OwnedArgs {
+    fn new(args: &[&[u8]]) -> OwnedArgs {
+        let total = args.iter().map(|a| a.len()).sum();
+        let mut data = Vec::with_capacity(total);
+        let mut ends = Vec::with_capacity(args.len());
+        for a in args {
+            data.extend_from_slice(a);
+            ends.push(data.len() as u32);
+        }
+        OwnedArgs { data, ends }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let mut v: Vec<&[u8]> = Vec::with_capacity(self.ends.len());
+        let mut start = 0usize;
+        for &end in &self.ends {
+            v.push(&self.data[start..end as usize]);
+            start = end as usize;
+        }
+        f(&v)
+    }
+}
+
+/// The shard as a connection sees it: its state and its way to the others.
+pub struct Shard {
+    /// The state handlers work on.
+    pub state: RefCell<ShardState>,
+    /// Sending half of the bus.
+    pub outbox: Outbox<Msg>,
+    /// This shard's index.
+    pub id: usize,
+}
+
+impl Shard {
+    /// Runs a handler on this shard's state.
+    pub fn exec(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+        let mut st = self.state.borrow_mut();
+        let now = st.ks.now();
+        st.stats.commands += 1;
+        let mut ctx = Ctx { shard: &mut st, db, now, caller };
+        let reply = handler(&mut ctx, args);
+        if reply.is_error() {
+            st.stats.errors += 1;
+        }
+        reply
+    }
+
+    fn last_lsn(&self) -> u64 {
+        self.state.borrow().ks.log().map_or(0, |l| l.last_lsn())
+    }
+
+    /// Waits until `lsn` is durable when the policy asks for it; an error if the log failed.
+    async fn wait_durable(&self, lsn: u64) -> Result<(), String> {
+        let log = self.state.borrow().ks.log().cloned();
+        match log {
+            Some(log) if log.policy() == FsyncPolicy::Always => log.durable(lsn).await.map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves one message from another shard.
+    pub fn serve(self: &Rc<Self>, msg: Msg) {
+        let Msg::Batch { cmds, reply } = msg;
+        self.state.borrow_mut().stats.remote_batches += 1;
+        let before = self.last_lsn();
+        let replies: Vec<Reply> = cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect();
+        let after = self.last_lsn();
+        let policy = self.state.borrow().ks.log().map(|l| l.policy());
+        if after > before && policy == Some(FsyncPolicy::Always) {
+            let me = self.clone();
+            glommio::spawn_local(async move {
+                let replies = match me.wait_durable(after).await {
+                    Ok(()) => replies,
+                    Err(e) => replies.into_iter().map(|_| Reply::error(e.clone())).collect(),
+                };
+                let _ = reply.send(replies);
+            })
+            .detach();
+        } else {
+            let _ = reply.send(replies);
+        }
+    }
+}
+
+/// Where a part of a command's reply is.
+enum Part {
+    Ready(Reply),
+    Remote { shard: usize, index: usize },
+}
+
+struct Slot {
+    proto: Protocol,
+    parts: Vec<Part>,
+    merge: Option<(Merge, Vec<Vec<usize>>)>,
+}
+
+/// The commands of one read, in order, and the messages for other shards.
+pub struct Batch {
+    slots: Vec<Slot>,
+    remote: Vec<Vec<RemoteCmd>>,
+    lsn_before: u64,
+}
+
+impl Batch {
+    /// An empty batch on `shard`.
+    pub fn new(shard: &Shard) -> Batch {
+        Batch { slots: Vec::new(), remote: (0..shard.outbox.shards()).map(|_| Vec::new()).collect(), lsn_before: shard.last_lsn() }
+    }
+
+    /// Commands in the batch.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Adds a reply that is already known (errors, connection commands).
+    pub fn push_reply(&mut self, reply: Reply, proto: Protocol) {
+        self.slots.push(Slot { proto, parts: vec![Part::Ready(reply)], merge: None });
+    }
+
+    fn part(&mut self, shard: &Shard, to: usize, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Part {
+        if to == shard.id {
+            Part::Ready(shard.exec(handler, db, caller, args))
+        } else {
+            let cmds = &mut self.remote[to];
+            cmds.push(RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args) });
+            Part::Remote { shard: to, index: cmds.len() - 1 }
+        }
+    }
+
+    /// Routes one command (arity and auth already checked).
+    pub fn route(&mut self, shard: &Shard, cmd: &Command, args: &[&[u8]], db: usize, caller: u64, proto: Protocol) {
+        let nshards = shard.outbox.shards();
+        let shared = shard.state.borrow().shared.clone();
+        let owner = |k: &[u8]| shared.slots.shard_of(k);
+        let (parts, merge) = match cmd.route {
+            Route::Conn(_) => unreachable!("connection commands are run by the connection"),
+            Route::Local(h) => (vec![Part::Ready(shard.exec(h, db, caller, args))], None),
+            Route::Key(h) => {
+                let mut keys = cmd.key_positions(args.len()).map(|i| owner(args[i]));
+                let to = keys.next().unwrap_or(shard.id);
+                if keys.any(|s| s != to) {
+                    (vec![Part::Ready(Reply::error(err::CROSSSLOT))], None)
+                } else {
+                    (vec![self.part(shard, to, h, db, caller, args)], None)
+                }
+            }
+            Route::Cursor(h) => {
+                let cursor = args.get(1).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse::<u64>().ok());
+                match cursor {
+                    Some(c) if ((c & 0xff) as usize) < nshards => (vec![self.part(shard, (c & 0xff) as usize, h, db, caller, args)], None),
+                    _ => (vec![Part::Ready(Reply::error("ERR invalid cursor"))], None),
+                }
+            }
+            Route::All(h, merge) => {
+                let parts = (0..nshards).map(|s| self.part(shard, s, h, db, caller, args)).collect();
+                (parts, Some((merge, Vec::new())))
+            }
+            Route::Split(h, merge) => self.split(shard, cmd, args, db, caller, h, merge, &owner),
+        };
+        self.slots.push(Slot { proto, parts, merge });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        &mut self,
+        shard: &Shard,
+        cmd: &Command,
+        args: &[&[u8]],
+        db: usize,
+        caller: u64,
+        h: ShardFn,
+        merge: Merge,
+        owner: &dyn Fn(&[u8]) -> usize,
+    ) -> (Vec<Part>, Option<(Merge, Vec<Vec<usize>>)>) {
+        let step = cmd.step.max(1) as usize;
+        let mut groups: Vec<(usize, Vec<&[u8]>, Vec<usize>)> = Vec::new();
+        for (n, i) in cmd.key_positions(args.len()).enumerate() {
+            let to = owner(args[i]);
+            let g = match groups.iter_mut().position(|g| g.0 == to) {
+                Some(p) => &mut groups[p],
+                None => {
+                    groups.push((to, vec![args[0]], Vec::new()));
+                    let last = groups.len() - 1;
+                    &mut groups[last]
+                }
+            };
+            g.1.extend_from_slice(&args[i..(i + step).min(args.len())]);
+            g.2.push(n);
+        }
+        if groups.len() == 1 {
+            let (to, _, _) = groups[0];
+            return (vec![self.part(shard, to, h, db, caller, args)], None);
+        }
+        let mut parts = Vec::with_capacity(groups.len());
+        let mut positions = Vec::with_capacity(groups.len());
+        for (to, sub, pos) in groups {
+            parts.push(self.part(shard, to, h, db, caller, &sub));
+            positions.push(pos);
+        }
+        (parts, Some((merge, positions)))
+    }
+
+    /// Sends the remote parts, waits for every reply and for durability,
+    /// then encodes all replies in order into `out`.
+    pub async fn finish(mut self, shard: &Rc<Shard>, out: &mut Vec<u8>) {
+        let mut waiting = Vec::new();
+        for (to, cmds) in self.remote.iter_mut().enumerate() {
+            if cmds.is_empty() {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            shard.outbox.send(to, Msg::Batch { cmds: std::mem::take(cmds), reply: tx }).await;
+            waiting.push((to, rx));
+        }
+        shard.state.borrow_mut().stats.sent_batches += waiting.len() as u64;
+        let mut answers: Vec<Vec<Option<Reply>>> = (0..self.remote.len()).map(|_| Vec::new()).collect();
+        for (to, rx) in waiting {
+            answers[to] = match rx.await {
+                Ok(replies) => replies.into_iter().map(Some).collect(),
+                Err(_) => Vec::new(),
+            };
+        }
+        let after = shard.last_lsn();
+        let durable = if after > self.lsn_before { shard.wait_durable(after).await } else { Ok(()) };
+        for slot in self.slots {
+            let parts: Vec<Reply> = slot
+                .parts
+                .into_iter()
+                .map(|p| match p {
+                    Part::Ready(r) => r,
+                    Part::Remote { shard, index } => answers[shard]
+                        .get_mut(index)
+                        .and_then(Option::take)
+                        .unwrap_or_else(|| Reply::error(format!("ERR shard {shard} did not answer"))),
+                })
+                .collect();
+            let reply = match slot.merge {
+                None => parts.into_iter().next().unwrap_or(Reply::Nil),
+                Some((merge, positions)) => merge_parts(merge, parts, &positions),
+            };
+            let reply = match (&durable, reply.is_error()) {
+                (Err(e), false) => Reply::error(e.clone()),
+                _ => reply,
+            };
+            crate::resp::encode(&reply, slot.proto, out);
+        }
+    }
+}
+
+/// Joins the replies of a command's parts.
+pub fn merge_parts(merge: Merge, parts: Vec<Reply>, positions: &[Vec<usize>]) -> Reply {
+    if let Some(e) = parts.iter().find(|p| p.is_error()) {
+        return e.clone();
+    }
+    match merge {
+        Merge::KeyedArray => {
+            let total = positions.iter().map(Vec::len).sum();
+            let mut out = vec![Reply::Nil; total];
+            for (part, pos) in parts.into_iter().zip(positions) {
+                if let Reply::Array(items) = part {
+                    for (item, &p) in items.into_iter().zip(pos) {
+                        out[p] = item;
+                    }
+                }
+            }
+            Reply::Array(out)
+        }
+        Merge::SumInt => Reply::Int(parts.iter().map(|p| if let Reply::Int(n) = p { *n } else { 0 }).sum()),
+        Merge::FirstError => parts.into_iter().next().unwrap_or(Reply::Ok),
+        Merge::ConcatArray => {
+            Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { Vec::new() }).collect())
+        }
+        Merge::AnyNonNil => {
+            let found: Vec<Reply> = parts.into_iter().filter(|p| !matches!(p, Reply::Nil)).collect();
+            if found.is_empty() {
+                Reply::Nil
+            } else {
+                let i = rand::random::<usize>() % found.len();
+                found.into_iter().nth(i).unwrap_or(Reply::Nil)
+            }
+        }
+        Merge::Custom(f) => f(parts),
+    }
+}

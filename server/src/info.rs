@@ -1,0 +1,188 @@
+//! INFO: per-shard figures gathered from every shard and summed into Redis's format.
+//!
+//! Each shard answers [`shard_info`] with `(section, field, value)` triples;
+//! [`render`] adds integers with the same section and field, keeps the first
+//! text value, and prints the sections the client asked for in Redis's
+//! `# Section` / `field:value` format. The `shards` section lists each shard.
+
+use std::sync::atomic::Ordering;
+
+use crate::command::Ctx;
+use crate::reply::Reply;
+
+fn int(section: &str, field: &str, v: u64) -> Reply {
+    Reply::Array(vec![Reply::bulk(section), Reply::bulk(field), Reply::Int(v as i64)])
+}
+
+fn text(section: &str, field: &str, v: impl Into<String>) -> Reply {
+    Reply::Array(vec![Reply::bulk(section), Reply::bulk(field), Reply::Bulk(v.into().into_bytes())])
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// One shard's part of INFO. The first element carries the requested sections.
+pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let s = &*ctx.shard;
+    let mut out = vec![Reply::Array(args[1..].iter().map(|a| Reply::bulk(a.to_ascii_lowercase())).collect())];
+    let uptime = s.shared.started.elapsed().as_secs();
+    if s.id == 0 {
+        out.push(text("server", "redis_version", crate::command::server::redis_version()));
+        out.push(text("server", "strand_version", crate::command::server::strand_version()));
+        out.push(text("server", "redis_mode", "standalone"));
+        out.push(text("server", "os", std::env::consts::OS));
+        out.push(text("server", "arch_bits", "64"));
+        out.push(text("server", "multiplexing_api", "io_uring"));
+        out.push(text("server", "process_id", std::process::id().to_string()));
+        out.push(text("server", "run_id", s.shared.run_id.clone()));
+        out.push(text("server", "tcp_port", s.config.port.to_string()));
+        out.push(text("server", "server_time_usec", strand_engine::clock::unix_us().to_string()));
+        out.push(text("server", "uptime_in_seconds", uptime.to_string()));
+        out.push(text("server", "uptime_in_days", (uptime / 86400).to_string()));
+        out.push(text("server", "shards", s.nshards.to_string()));
+        out.push(text("server", "executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()));
+        out.push(text("server", "config_file", s.config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+        out.push(text("clients", "maxclients", s.config.maxclients.to_string()));
+        let rss = rss_bytes();
+        out.push(text("memory", "used_memory_rss", rss.to_string()));
+        out.push(text("memory", "used_memory_rss_human", human(rss)));
+        out.push(text("memory", "maxmemory", "0"));
+        out.push(text("memory", "maxmemory_policy", "noeviction"));
+        out.push(text("persistence", "loading", "0"));
+        out.push(text("persistence", "aof_enabled", if s.config.persistence { "1" } else { "0" }));
+        out.push(text("persistence", "appendfsync", s.config.appendfsync.name()));
+        out.push(text("replication", "role", "master"));
+        out.push(text("replication", "connected_slaves", "0"));
+    }
+    out.push(int("clients", "connected_clients", s.clients.len() as u64));
+    out.push(int("memory", "used_memory_index", s.ks.index_bytes() as u64));
+    let ks = s.ks.stats();
+    out.push(int("stats", "total_connections_received", s.stats.connections));
+    out.push(int("stats", "total_commands_processed", s.stats.commands));
+    out.push(int("stats", "total_net_input_bytes", s.stats.net_in));
+    out.push(int("stats", "total_net_output_bytes", s.stats.net_out));
+    out.push(int("stats", "rejected_connections", s.stats.rejected));
+    out.push(int("stats", "expired_keys", ks.expired_keys));
+    out.push(int("stats", "evicted_keys", 0));
+    out.push(int("stats", "keyspace_hits", ks.hits));
+    out.push(int("stats", "keyspace_misses", ks.misses));
+    out.push(int("stats", "total_error_replies", s.stats.errors));
+    out.push(int("stats", "cross_shard_batches_sent", s.stats.sent_batches));
+    out.push(int("stats", "cross_shard_batches_received", s.stats.remote_batches));
+    out.push(int("persistence", "rdb_last_save_time", s.lastsave));
+    let log = s.ks.log().map(|l| l.stats()).unwrap_or_default();
+    out.push(int("persistence", "log_records_written", log.records));
+    out.push(int("persistence", "log_bytes_written", log.bytes_written));
+    out.push(int("persistence", "log_flushes", log.flushes));
+    out.push(int("persistence", "log_fsyncs", log.fsyncs));
+    out.push(int("persistence", "log_segments_created", log.segments_created));
+    out.push(int("persistence", "recovery_records", s.recovery.records));
+    out.push(int("persistence", "recovery_bytes", s.recovery.bytes));
+    let mut keys = 0;
+    for db in 0..strand_engine::keyspace::DATABASES {
+        let n = s.ks.dbsize(db) as u64;
+        keys += n;
+        if n > 0 {
+            out.push(int("keyspace", &format!("db{db}.keys"), n));
+            out.push(int("keyspace", &format!("db{db}.expires"), s.ks.expires_count(db) as u64));
+        }
+    }
+    out.push(text(
+        "shards",
+        &format!("shard{}", s.id),
+        format!(
+            "keys={keys},commands={},clients={},log_bytes={},fsyncs={},recovered_records={},recovery_ms={}",
+            s.stats.commands,
+            s.clients.len(),
+            log.bytes_written,
+            log.fsyncs,
+            s.recovery.records,
+            s.recovery.elapsed.as_millis()
+        ),
+    ));
+    let _ = s.shared.clients.load(Ordering::Relaxed);
+    Reply::Array(out)
+}
+
+fn human(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2}G", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.2}M", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.2}K", b as f64 / 1024.0),
+        b => format!("{b}B"),
+    }
+}
+
+const ORDER: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "shards"];
+const DEFAULT: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
+
+/// Joins the shards' parts into INFO's text.
+pub fn render(parts: Vec<Reply>) -> Reply {
+    let mut wanted: Vec<String> = Vec::new();
+    let mut fields: Vec<(String, String, Reply)> = Vec::new();
+    for part in parts {
+        let Reply::Array(items) = part else { continue };
+        let mut items = items.into_iter();
+        if let Some(Reply::Array(w)) = items.next() {
+            wanted = w.into_iter().filter_map(|r| if let Reply::Bulk(b) = r { String::from_utf8(b).ok() } else { None }).collect();
+        }
+        for item in items {
+            let Reply::Array(t) = item else { continue };
+            let mut t = t.into_iter();
+            let (Some(Reply::Bulk(sec)), Some(Reply::Bulk(field)), Some(value)) = (t.next(), t.next(), t.next()) else { continue };
+            let (sec, field) = (String::from_utf8_lossy(&sec).into_owned(), String::from_utf8_lossy(&field).into_owned());
+            match fields.iter_mut().find(|(s, f, _)| *s == sec && *f == field) {
+                Some((_, _, Reply::Int(acc))) => {
+                    if let Reply::Int(v) = value {
+                        *acc += v;
+                    }
+                }
+                Some(_) => {}
+                None => fields.push((sec, field, value)),
+            }
+        }
+    }
+    let sections: Vec<&str> = if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+        DEFAULT.to_vec()
+    } else if wanted.iter().any(|w| w == "all" || w == "everything") {
+        ORDER.to_vec()
+    } else {
+        ORDER.iter().copied().filter(|s| wanted.iter().any(|w| w == s)).collect()
+    };
+    let mut out = String::new();
+    for sec in sections {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        out.push_str(&format!("# {}{}\r\n", sec[..1].to_uppercase(), &sec[1..]));
+        if sec == "keyspace" {
+            render_keyspace(&fields, &mut out);
+            continue;
+        }
+        for (s, f, v) in &fields {
+            if s == sec {
+                match v {
+                    Reply::Int(n) => out.push_str(&format!("{f}:{n}\r\n")),
+                    Reply::Bulk(b) => out.push_str(&format!("{f}:{}\r\n", String::from_utf8_lossy(b))),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Reply::Verbatim("txt", out.into_bytes())
+}
+
+fn render_keyspace(fields: &[(String, String, Reply)], out: &mut String) {
+    for db in 0..strand_engine::keyspace::DATABASES {
+        let get = |name: String| {
+            fields.iter().find(|(s, f, _)| s == "keyspace" && *f == name).map_or(0, |(_, _, v)| if let Reply::Int(n) = v { *n } else { 0 })
+        };
+        let keys = get(format!("db{db}.keys"));
+        if keys > 0 {
+            out.push_str(&format!("db{db}:keys={keys},expires={},avg_ttl=0\r\n", get(format!("db{db}.expires"))));
+        }
+    }
+}

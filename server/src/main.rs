@@ -1,0 +1,187 @@
+//! The `strand` binary: parses the configuration, locks the data directory,
+//! starts one pinned glommio executor per shard, and waits for them to stop
+//! (SHUTDOWN, SIGTERM or SIGINT), after every shard has synced its log.
+//!
+//! Map of the server: [`config`] (flags and file) → [`shard`] (one per core:
+//! recovery, listener, bus receiver, expiry) → [`conn`] (a connection: read,
+//! parse with [`resp`], reply) → [`dispatch`] (route by key to the owning
+//! shard, batch per shard, merge) → [`command`] (the table and the handlers,
+//! which call the engine's views).
+
+mod command;
+mod config;
+mod conn;
+mod dispatch;
+mod info;
+mod reply;
+mod resp;
+mod shard;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use clap::Parser;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use config::{Config, Flags};
+use shard::{ShardStart, Shared};
+
+/// Memory glommio registers with io_uring per shard for DMA buffers.
+const IO_MEMORY: usize = 16 << 20;
+
+fn main() {
+    let flags = Flags::parse();
+    let config = match Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strand: {e}");
+            std::process::exit(2);
+        }
+    };
+    init_tracing(&config.loglevel);
+    if let Err(e) = serve(config) {
+        tracing::error!("{e}");
+        eprintln!("strand: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing(level: &str) {
+    let level = match level {
+        "warning" | "warn" => "warn",
+        "debug" | "verbose" => "debug",
+        "notice" => "info",
+        other => other,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let _lock = if config.persistence { Some(lock_dir(&config.dir)?) } else { None };
+    check_memlock();
+    block_signals();
+    let n = config.shards;
+    let shared = Arc::new(Shared::new(n));
+    spawn_signal_thread(shared.clone());
+    let bus = strand_engine::bus::Bus::new(n, 1024);
+    let recovered = Arc::new(Barrier::new(n));
+    let cpus = online_cpus();
+    tracing::info!(shards = n, dir = %config.dir.display(), appendfsync = config.appendfsync.name(), persistence = config.persistence, "starting strand {}", env!("CARGO_PKG_VERSION"));
+    let mut handles = Vec::with_capacity(n);
+    for id in 0..n {
+        let start = ShardStart {
+            id,
+            config: config.clone(),
+            shared: shared.clone(),
+            outbox: bus.outbox(id),
+            receiver: bus.receiver(id),
+            recovered: recovered.clone(),
+        };
+        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpus[id % cpus.len()]))
+            .name(&format!("shard-{id:03}"))
+            .io_memory(IO_MEMORY)
+            .preempt_timer(Duration::from_millis(1));
+        let handle = builder.spawn(move || shard::run(start)).map_err(|e| format!("cannot start shard {id}: {e}"))?;
+        handles.push(handle);
+    }
+    let mut first_error = None;
+    for (id, h) in handles.into_iter().enumerate() {
+        let result = match h.join() {
+            Ok(r) => r,
+            Err(e) => Err(format!("shard {id} executor failed: {e}")),
+        };
+        if let Err(e) = result {
+            shared.shutdown.store(true, Ordering::SeqCst);
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("strand stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Takes an exclusive lock on DIR/LOCK so two servers never share a data directory.
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating data directory {}: {e}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!("data directory {} is in use by another strand process (lock on {} held)", dir.display(), path.display()));
+    }
+    Ok(file)
+}
+
+/// Warns when io_uring buffer registration will fail for lack of locked memory.
+fn check_memlock() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root || (ok && (lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur as usize >= IO_MEMORY)) {
+        tracing::info!(io_memory = IO_MEMORY, "io_uring buffers can be registered (locked memory available)");
+    } else {
+        tracing::warn!(memlock_limit = lim.rlim_cur, io_memory = IO_MEMORY,
+            "RLIMIT_MEMLOCK is too low to register io_uring buffers for each shard; I/O falls back to unregistered buffers. Raise it with `ulimit -l unlimited` or LimitMEMLOCK=infinity in the systemd unit");
+    }
+}
+
+fn online_cpus() -> Vec<usize> {
+    match glommio::CpuSet::online() {
+        Ok(set) => {
+            let mut v: Vec<usize> = set.into_iter().map(|l| l.cpu).collect();
+            v.sort_unstable();
+            v.dedup();
+            if v.is_empty() {
+                vec![0]
+            } else {
+                v
+            }
+        }
+        Err(_) => vec![0],
+    }
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread, and so in every shard thread started after it.
+fn block_signals() {
+    let set = signal_set();
+    // SAFETY: changing this thread's signal mask with a valid set.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Waits for SIGTERM or SIGINT, then asks every shard to sync and stop.
+fn spawn_signal_thread(shared: Arc<Shared>) {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let set = signal_set();
+            let mut sig: libc::c_int = 0;
+            // SAFETY: sigwait on a valid set of signals blocked in every thread.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                tracing::info!(signal = sig, "signal received: syncing and shutting down");
+                shared.shutdown.store(true, Ordering::SeqCst);
+            }
+        })
+        .ok();
+}

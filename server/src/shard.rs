@@ -1,0 +1,315 @@
+//! A shard: one thread pinned to one core, owning its keyspace and log.
+//!
+//! [`ShardState`] is everything a command handler may touch; it lives in an
+//! `Rc<RefCell<_>>` on its own thread and is never shared. [`run`] starts a
+//! shard: recovery, the log, the listener, the bus receiver, and the
+//! background expiry. What all shards share read-only is in [`Shared`].
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strand_engine::keyspace::Keyspace;
+use strand_engine::slot::SlotMap;
+
+use crate::config::Config;
+
+/// What every shard shares, read-only or atomic, never on the request path.
+pub struct Shared {
+    /// Which shard owns each slot.
+    pub slots: SlotMap,
+    /// Process start.
+    pub started: Instant,
+    /// Unix seconds at start.
+    pub started_unix: u64,
+    /// Random 40-hex-digit run id, as Redis.
+    pub run_id: String,
+    /// Next client id.
+    pub next_client_id: AtomicU64,
+    /// Connected clients on all shards.
+    pub clients: AtomicU64,
+    /// Set when SHUTDOWN or SIGTERM was asked for.
+    pub shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Shared state for `shards` shards.
+    pub fn new(shards: usize) -> Shared {
+        let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
+        Shared {
+            slots: SlotMap::new(shards),
+            started: Instant::now(),
+            started_unix: strand_engine::clock::unix_ms() / 1000,
+            run_id,
+            next_client_id: AtomicU64::new(1),
+            clients: AtomicU64::new(0),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// A new client id.
+    pub fn client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What CLIENT LIST shows of a connection; owned by the connection, listed by its shard.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    /// CLIENT SETNAME.
+    pub name: Vec<u8>,
+    /// Selected database.
+    pub db: usize,
+    /// Protocol version (2 or 3).
+    pub resp: u8,
+    /// Unix ms of connect.
+    pub created_ms: u64,
+    /// Unix ms of the last command.
+    pub last_cmd_ms: u64,
+    /// Name of the last command.
+    pub last_cmd: String,
+    /// Set by CLIENT KILL; the connection closes when it sees it.
+    pub killed: bool,
+    /// The socket, for CLIENT KILL (shut down from the owning shard).
+    pub fd: i32,
+    /// Bytes waiting in the query buffer.
+    pub qbuf: usize,
+    /// CLIENT SETINFO lib-name / lib-ver.
+    pub lib_name: String,
+    /// CLIENT SETINFO lib-ver.
+    pub lib_ver: String,
+}
+
+/// Per-shard counters for INFO.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShardStats {
+    /// Commands executed on this shard.
+    pub commands: u64,
+    /// Connections accepted by this shard.
+    pub connections: u64,
+    /// Connections refused by maxclients.
+    pub rejected: u64,
+    /// Batches received from other shards.
+    pub remote_batches: u64,
+    /// Batches sent to other shards.
+    pub sent_batches: u64,
+    /// Bytes read from clients.
+    pub net_in: u64,
+    /// Bytes written to clients.
+    pub net_out: u64,
+    /// Error replies.
+    pub errors: u64,
+}
+
+/// The state of one shard: what handlers see through [`crate::command::Ctx`].
+pub struct ShardState {
+    /// This shard's index.
+    pub id: usize,
+    /// Number of shards.
+    pub nshards: usize,
+    /// The keyspace view.
+    pub ks: Keyspace,
+    /// This shard's copy of the configuration (CONFIG SET updates every shard).
+    pub config: Config,
+    /// Shared read-only state.
+    pub shared: Arc<Shared>,
+    /// Connections living on this shard.
+    pub clients: BTreeMap<u64, Rc<RefCell<ClientInfo>>>,
+    /// Counters.
+    pub stats: ShardStats,
+    /// Unix seconds of the last successful save (start-up recovery counts).
+    pub lastsave: u64,
+    /// Bytes and records replayed at start-up, and how long it took.
+    pub recovery: RecoveryStats,
+}
+
+/// What start-up recovery did on this shard.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecoveryStats {
+    /// Records replayed.
+    pub records: u64,
+    /// Log bytes scanned.
+    pub bytes: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+/// What a shard needs to start.
+pub struct ShardStart {
+    /// Index of this shard.
+    pub id: usize,
+    /// Configuration.
+    pub config: Config,
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Sending half of the bus.
+    pub outbox: strand_engine::bus::Outbox<crate::dispatch::Msg>,
+    /// Receiving half of the bus.
+    pub receiver: strand_engine::bus::Receiver<crate::dispatch::Msg>,
+    /// Every shard waits here after recovery, so the server listens only when all have recovered.
+    pub recovered: Arc<std::sync::Barrier>,
+}
+
+/// Replays this shard's log into a fresh keyspace and opens the log for appending.
+fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), String> {
+    let mut ks = Keyspace::new(None);
+    if !config.persistence {
+        return Ok((ks, RecoveryStats::default()));
+    }
+    let dir = strand_engine::log::segment::shard_dir(&config.dir, id as u32);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let t = Instant::now();
+    let rec = strand_engine::log::recovery::recover(&dir, |r| {
+        let kind = r.header.kind;
+        if strand_engine::keyspace::Op::owns(kind) {
+            ks.replay(kind, r.payload, r.header.time_ms()).map_err(|e| e.to_string())
+        } else {
+            Err(format!("unknown record kind 0x{kind:02x}"))
+        }
+    })
+    .map_err(|e| format!("recovery of shard {id} failed: {e}"))?;
+    if let Some(cut) = &rec.cut {
+        tracing::warn!(shard = id, file = %cut.file.display(), offset = cut.offset, reason = %cut.reason, discarded_nonzero_bytes = cut.nonzero_bytes,
+            "cut a torn tail from the log: records from this offset on were never acknowledged under appendfsync always");
+    }
+    let stats = RecoveryStats { records: rec.records, bytes: rec.bytes, elapsed: t.elapsed() };
+    tracing::info!(
+        shard = id,
+        records = rec.records,
+        bytes = rec.bytes,
+        segments = rec.segments,
+        ms = stats.elapsed.as_millis() as u64,
+        "log replayed"
+    );
+    let log = strand_engine::log::Log::start(
+        strand_engine::log::LogConfig {
+            dir,
+            shard: id as u32,
+            segment_size: config.segment_size,
+            fsync: config.appendfsync,
+            buffer_size: 256 * 1024,
+        },
+        &rec,
+    );
+    ks.set_log(Some(log));
+    Ok((ks, stats))
+}
+
+/// Runs one shard until shutdown.
+pub async fn run(start: ShardStart) -> Result<(), String> {
+    let ShardStart { id, config, shared, outbox, receiver, recovered } = start;
+    let result = recover(id, &config);
+    if result.is_err() {
+        shared.shutdown.store(true, Ordering::SeqCst);
+    }
+    recovered.wait();
+    let (ks, recovery) = result?;
+    if shared.shutdown.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let nshards = shared.slots.shards();
+    let state = ShardState {
+        id,
+        nshards,
+        ks,
+        config: config.clone(),
+        shared: shared.clone(),
+        clients: BTreeMap::new(),
+        stats: ShardStats::default(),
+        lastsave: strand_engine::clock::unix_ms() / 1000,
+        recovery,
+    };
+    let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id });
+    let bus_queue =
+        glommio::executor().create_task_queue(glommio::Shares::Static(1000), glommio::Latency::Matters(Duration::from_millis(1)), "bus");
+    let receiver_shard = shard.clone();
+    glommio::spawn_local_into(receive(receiver_shard, receiver), bus_queue).map_err(|e| e.to_string())?.detach();
+    glommio::spawn_local(expire(shard.clone())).detach();
+    let listener = glommio::net::TcpListener::bind((config.bind.as_str(), config.port))
+        .map_err(|e| format!("shard {id}: cannot listen on {}:{}: {e}", config.bind, config.port))?;
+    if id == 0 {
+        tracing::info!(bind = %config.bind, port = config.port, shards = nshards, "ready to accept connections");
+    }
+    let accept_shard = shard.clone();
+    glommio::spawn_local(accept(accept_shard, listener)).detach();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    let log = shard.state.borrow().ks.log().cloned();
+    if let Some(log) = log {
+        log.sync_all().await.map_err(|e| format!("shard {id}: final sync failed: {e}"))?;
+    }
+    tracing::info!(shard = id, "log synced; shard stopped");
+    Ok(())
+}
+
+async fn accept(shard: Rc<crate::dispatch::Shard>, listener: glommio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let (shared, max) = {
+                    let st = shard.state.borrow();
+                    (st.shared.clone(), st.config.maxclients as u64)
+                };
+                let before = shared.clients.fetch_add(1, Ordering::Relaxed);
+                shard.state.borrow_mut().stats.connections += 1;
+                if before >= max {
+                    shared.clients.fetch_sub(1, Ordering::Relaxed);
+                    shard.state.borrow_mut().stats.rejected += 1;
+                    glommio::spawn_local(async move {
+                        use futures::AsyncWriteExt;
+                        let mut stream = stream;
+                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                        let _ = stream.close().await;
+                    })
+                    .detach();
+                    continue;
+                }
+                glommio::spawn_local(crate::conn::serve(shard.clone(), stream)).detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn receive(shard: Rc<crate::dispatch::Shard>, mut rx: strand_engine::bus::Receiver<crate::dispatch::Msg>) {
+    loop {
+        let (_, msg) = rx.recv().await;
+        shard.serve(msg);
+        // Drain what else is waiting before yielding back to the scheduler.
+        while let Some((_, msg)) = rx.try_recv() {
+            shard.serve(msg);
+        }
+    }
+}
+
+/// Active expiry: every 100 ms, remove keys whose deadline passed, in slices that never hold the shard long.
+async fn expire(shard: Rc<crate::dispatch::Shard>) {
+    const SLICE: usize = 2_000;
+    loop {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        loop {
+            let done = {
+                let mut st = shard.state.borrow_mut();
+                let now = st.ks.now();
+                st.ks.expire_cycle(now, SLICE)
+            };
+            if done < SLICE {
+                break;
+            }
+            glommio::yield_if_needed().await;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Test harness: starts the real `strand` binary on a free port with a
+//! temporary data directory, and hands out real clients (the `redis` crate).
+//!
+//! The binary is `$STRAND_BIN`, or `target/release/strand` (or `debug` for
+//! an unoptimised test build) of this workspace: build it first
+//! (`cargo build --release`). Data directories go under `$STRAND_TEST_DIR`
+//! or the system temporary directory, which must support O_DIRECT (not tmpfs).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The strand binary under test.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("STRAND_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let bin = target.join(profile).join("strand");
+    assert!(bin.exists(), "{} not found: run `cargo build --release` first (or set STRAND_BIN)", bin.display());
+    bin
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh data directory, removed on drop.
+pub fn data_dir() -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix("strand-test-");
+    match std::env::var("STRAND_TEST_DIR") {
+        Ok(d) => {
+            std::fs::create_dir_all(&d).unwrap();
+            b.tempdir_in(d).unwrap()
+        }
+        Err(_) => b.tempdir().unwrap(),
+    }
+}
+
+/// A running strand process.
+pub struct Server {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    /// Its data directory.
+    pub dir: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts strand with a fresh directory, 2 shards, small segments, plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let tmp = data_dir();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts strand on an existing directory (the caller keeps it).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec!["--shards".into(), "2".into(), "--segment-size".into(), "4mb".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut s = Server { child: None, port: 0, dir: dir.to_path_buf(), args, log: dir.join("server.log"), _tmp: None };
+        s.launch();
+        s
+    }
+
+    fn launch(&mut self) {
+        self.port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(binary())
+            .args(["--port", &self.port.to_string(), "--dir", self.dir.to_str().unwrap()])
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("strand exited during start-up ({status}); log:\n{}", self.log_text());
+            }
+            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200))) {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() || self.args.iter().any(|a| a == "--requirepass") {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "strand did not start in time; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// `redis://127.0.0.1:port/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A new connection.
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(self.url()).unwrap();
+        let conn = c.get_connection_with_timeout(Duration::from_secs(10)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        conn
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited with 0.
+    pub fn stop(&mut self) -> bool {
+        match self.child.take() {
+            Some(mut c) => {
+                // SAFETY: sending a signal to our own child process.
+                unsafe { libc_kill(c.id() as i32, 15) };
+                c.wait().map(|s| s.success()).unwrap_or(false)
+            }
+            None => true,
+        }
+    }
+
+    /// Starts the process again on the same directory (after kill or stop).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// Starts the process again and expects it to fail; returns its log.
+    pub fn restart_expect_failure(&mut self) -> String {
+        self.kill();
+        let out = Command::new(binary())
+            .args(["--port", &free_port().to_string(), "--dir", self.dir.to_str().unwrap()])
+            .args(&self.args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "strand started on a damaged directory");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a `redis-server` binary is available for side-by-side checks.
+pub fn redis_server_available() -> bool {
+    Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success())
+}
