@@ -196,7 +196,7 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
             shard: id as u32,
             segment_size: config.segment_size,
             fsync: config.appendfsync,
-            buffer_size: 256 * 1024,
+            buffer_size: 64 * 1024,
         },
         &rec,
     );

@@ -452,9 +452,9 @@ impl Inner {
                 self.seal_active();
             }
             let want = self.cfg.buffer_size.max(align_up(size as u64) as usize);
-            let mut buf = glommio::allocate_dma_buffer(want);
-            buf.as_bytes_mut().fill(0);
-            self.active = Some(buf);
+            // Not zeroed: every byte up to the flushed length is written by a
+            // record, a PAD record or an explicit zero fill.
+            self.active = Some(glommio::allocate_dma_buffer(want));
             self.active_len = 0;
         }
     }
