@@ -1,21 +1,6 @@
 //! The `strand` binary: parses the configuration, locks the data directory,
 //! starts one pinned glommio executor per shard, and waits for them to stop
 //! (SHUTDOWN, SIGTERM or SIGINT), after every shard has synced its log.
-//!
-//! Map of the server: [`config`] (flags and file) → [`shard`] (one per core:
-//! recovery, listener, bus receiver, expiry) → [`conn`] (a connection: read,
-//! parse with [`resp`], reply) → [`dispatch`] (route by key to the owning
-//! shard, batch per shard, merge) → [`command`] (the table and the handlers,
-//! which call the engine's views).
-
-mod command;
-mod config;
-mod conn;
-mod dispatch;
-mod info;
-mod reply;
-mod resp;
-mod shard;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
@@ -24,8 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use config::{Config, Flags};
-use shard::{ShardStart, Shared};
+use strand_server::config::{Config, Flags};
+use strand_server::shard::{self, ShardStart, Shared};
 
 /// Memory glommio registers with io_uring per shard for DMA buffers.
 const IO_MEMORY: usize = 16 << 20;

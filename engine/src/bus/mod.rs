@@ -4,9 +4,11 @@
 //! pushes into it and only `b`'s receiver task pops from it. Each shard has
 //! one [`Inbox`] holding a ring per sender and a doorbell: the receiver
 //! parks by storing its waker and raising `parked`, then re-checks the rings;
-//! a sender pushes, then rings the doorbell if `parked` was raised. Either the
-//! receiver sees the message on its re-check or the sender sees `parked`,
-//! so no wake-up is lost (checked with loom in `tests`). Wakers of glommio
+//! a sender pushes, then rings the doorbell if `parked` was raised. With a
+//! SeqCst fence between each side's store and load (Dekker's pattern), either
+//! the receiver sees the message on its re-check or the sender sees `parked`,
+//! so no wake-up is lost. loom checks this in `loom_tests`; it found the
+//! missing fences in the first version. Wakers of glommio
 //! tasks may be woken from other threads: glommio forwards them to the
 //! owning executor over its eventfd.
 //!
@@ -22,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 pub use ring::Ring;
-use sync::{Arc, AtomicBool, Mutex, Ordering};
+use sync::{fence, Arc, AtomicBool, Mutex, Ordering};
 
 /// What one shard receives: a ring per sending shard and a doorbell.
 pub struct Inbox<T> {
@@ -74,6 +76,9 @@ impl<T: Send> Inbox<T> {
     }
 
     fn ring_doorbell(&self) {
+        // Dekker with the receiver: our push (a Release store of `tail`) must be
+        // ordered before reading `parked`, as its `parked` store is before its re-check.
+        fence(Ordering::SeqCst);
         if self.parked.swap(false, Ordering::SeqCst) {
             let w = match self.waker.lock() {
                 Ok(mut g) => g.take(),
@@ -92,6 +97,7 @@ impl<T: Send> Inbox<T> {
         }
         self.set_waker(cx.waker());
         self.parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         match self.try_recv(start) {
             Some(m) => {
                 self.parked.store(false, Ordering::SeqCst);

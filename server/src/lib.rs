@@ -1,0 +1,16 @@
+//! The strand server: RESP codec, connections, command table, config.
+//!
+//! Map: [`config`] (flags and file) → [`shard`] (one per core: recovery,
+//! listener, bus receiver, expiry) → [`conn`] (a connection: read, parse
+//! with [`resp`], reply) → [`dispatch`] (route by key to the owning shard,
+//! batch per shard, merge) → [`command`] (the table and the handlers, which
+//! call the engine's views). The binary in `main.rs` only starts shards.
+
+pub mod command;
+pub mod config;
+pub mod conn;
+pub mod dispatch;
+pub mod info;
+pub mod reply;
+pub mod resp;
+pub mod shard;
