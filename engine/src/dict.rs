@@ -49,12 +49,14 @@
 //!   `rehash_idx < tables[0].size`;
 //! * every node sits in bucket `hash(key) & mask` of its table; keys are unique
 //!   across both tables;
-//! * `key_bytes` is the sum of the stored keys' lengths.
+//! * `key_bytes` is the sum of the heap bytes of the stored keys (short keys are inline).
 //!
 //! Chains are never dropped recursively: [`Dict::clear`] and `Drop` unlink
 //! nodes one at a time, so a pathological chain cannot overflow the stack.
 
 use std::mem;
+
+use crate::bytes::SmallBytes;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -76,7 +78,7 @@ const FAIR_SAMPLE: usize = 20;
 type Link<V> = Option<Box<Node<V>>>;
 
 struct Node<V> {
-    key: Box<[u8]>,
+    key: SmallBytes,
     value: V,
     next: Link<V>,
 }
@@ -325,9 +327,9 @@ impl<V> Dict<V> {
 
     /// Pushes a new node (key known absent) at the head of its bucket in the
     /// table that receives inserts. `prepare_insert` must have run.
-    fn push_new(&mut self, h: u64, key: Box<[u8]>, value: V) -> &mut V {
+    fn push_new(&mut self, h: u64, key: SmallBytes, value: V) -> &mut V {
         let ti = if self.rehash_idx.is_some() { 1 } else { 0 };
-        self.key_bytes += key.len();
+        self.key_bytes += key.heap_bytes();
         let t = &mut self.tables[ti];
         debug_assert!(t.size() > 0);
         let b = h as usize & t.mask();
@@ -365,7 +367,7 @@ impl<V> Dict<V> {
             let node = self.node_at_mut(pos)?;
             return Some(mem::replace(&mut node.value, value));
         }
-        self.push_new(h, key, value);
+        self.push_new(h, SmallBytes::from_box(key), value);
         None
     }
 
@@ -400,10 +402,10 @@ impl<V> Dict<V> {
             let b = h & t.mask();
             if let Some(node) = unlink(&mut t.buckets[b], key) {
                 t.used -= 1;
-                self.key_bytes -= node.key.len();
+                self.key_bytes -= node.key.heap_bytes();
                 let Node { key, value, .. } = *node;
                 self.shrink_if_needed();
-                return Some((key, value));
+                return Some((key.into_boxed(), value));
             }
         }
         None
@@ -616,7 +618,7 @@ impl<V> Dict<V> {
                         if let Some(mut n) = link.take() {
                             *link = n.next.take();
                             *used -= 1;
-                            freed_key_bytes += n.key.len();
+                            freed_key_bytes += n.key.heap_bytes();
                         }
                     } else {
                         match link {
@@ -788,7 +790,7 @@ mod tests {
                         }
                     }
                     used += 1;
-                    key_bytes += n.key.len();
+                    key_bytes += n.key.heap_bytes();
                     cur = n.next.as_deref();
                 }
             }
@@ -1208,7 +1210,7 @@ mod tests {
         d.tables[0] = Table::with_size(MIN_SIZE);
         let mut head: Link<u64> = None;
         for i in 0..1_000_000u64 {
-            head = Some(Box::new(Node { key: i.to_le_bytes().into(), value: i, next: head }));
+            head = Some(Box::new(Node { key: SmallBytes::new(&i.to_le_bytes()), value: i, next: head }));
         }
         d.tables[0].buckets[0] = head;
         d.tables[0].used = 1_000_000;
@@ -1217,7 +1219,7 @@ mod tests {
         d.tables[0] = Table::with_size(MIN_SIZE);
         let mut head: Link<u64> = None;
         for i in 0..1_000_000u64 {
-            head = Some(Box::new(Node { key: i.to_le_bytes().into(), value: i, next: head }));
+            head = Some(Box::new(Node { key: SmallBytes::new(&i.to_le_bytes()), value: i, next: head }));
         }
         d.tables[0].buckets[0] = head;
         d.tables[0].used = 1_000_000;
@@ -1229,8 +1231,13 @@ mod tests {
     #[test]
     fn heap_bytes_accounting() {
         let mut d: Dict<u64> = Dict::new(1);
+        // Short keys live inside the node; long ones add their bytes.
         d.insert(b"abc", 1);
-        assert_eq!(d.heap_bytes(), MIN_SIZE * mem::size_of::<Link<u64>>() + mem::size_of::<Node<u64>>() + 3);
+        assert_eq!(d.heap_bytes(), MIN_SIZE * mem::size_of::<Link<u64>>() + mem::size_of::<Node<u64>>());
+        let long = [b'k'; 40];
+        d.insert(&long, 2);
+        assert_eq!(d.heap_bytes(), MIN_SIZE * mem::size_of::<Link<u64>>() + 2 * mem::size_of::<Node<u64>>() + 40);
+        d.remove(&long);
         d.remove(b"abc");
         assert_eq!(d.heap_bytes(), MIN_SIZE * mem::size_of::<Link<u64>>());
     }

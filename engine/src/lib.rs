@@ -8,10 +8,12 @@
 //! - [`log`]: the append-only per-core log (records, segments, recovery).
 //! - [`keyspace`]: the cache view: keys, strings, expiry.
 //! - [`dict`]: the hash table under the keyspace, with SCAN cursors.
+//! - [`bytes`]: short byte strings kept inline.
 //! - [`codec`]: payload encoding for log records.
 //! - [`clock`]: per-shard monotonic wall-clock time.
 
 pub mod bus;
+pub mod bytes;
 pub mod clock;
 pub mod codec;
 pub mod dict;

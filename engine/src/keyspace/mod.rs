@@ -14,6 +14,7 @@ pub mod op;
 
 use std::collections::BTreeSet;
 
+use crate::bytes::SmallBytes;
 use crate::clock::Clock;
 use crate::codec::{DecodeError, Writer};
 use crate::dict::Dict;
@@ -26,8 +27,8 @@ pub const DATABASES: usize = 16;
 /// A value. Further types join this enum as their views land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    /// A string (binary-safe).
-    Str(Box<[u8]>),
+    /// A string (binary-safe), inline when short.
+    Str(SmallBytes),
 }
 
 impl Value {
@@ -41,7 +42,7 @@ impl Value {
     /// Heap bytes this value owns, for `MEMORY USAGE` and accounting.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Str(s) => s.len(),
+            Value::Str(s) => s.heap_bytes(),
         }
     }
 }

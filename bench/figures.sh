@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Measures the figures README.md reports, side by side with redis-server in
+# the same run: redis-benchmark throughput and latency, start-up recovery
+# speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
+# (apt-get install redis-server) and a release build (cargo build --release).
+#
+#   bench/figures.sh [throughput|recovery|memory|all]   (default: all)
+#   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STRAND=${STRAND:-target/release/strand}
+N=${N:-1000000}
+WORK=${WORK:-/var/tmp/strand-figures}
+SPORT=7411
+RPORT=7412
+mkdir -p "$WORK"
+
+stop_all() {
+    redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
+    redis-cli -p $RPORT shutdown nosave >/dev/null 2>&1 || true
+    sleep 0.5
+}
+trap stop_all EXIT
+
+wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 did not answer" >&2; exit 1; }
+
+start_strand() { rm -rf "$WORK/strand"; "$STRAND" --port $SPORT --dir "$WORK/strand" "$@" >"$WORK/strand.log" 2>&1 & wait_port $SPORT; }
+start_redis() { rm -rf "$WORK/redis"; mkdir -p "$WORK/redis"; redis-server --port $RPORT --dir "$WORK/redis" --daemonize yes "$@" >/dev/null; wait_port $RPORT; }
+
+# One redis-benchmark run; prints "test rps p50 p99" lines.
+bench() {
+    local port=$1 pipeline=$2
+    redis-benchmark -p "$port" -t set,get,incr,mset -c 50 -n "$N" -d 64 -P "$pipeline" --csv 2>/dev/null |
+        awk -F'","' 'NR > 1 { gsub(/"/, ""); split($0, f, ","); print f[1], f[2], f[5], f[7] }'
+}
+
+throughput() {
+    echo "## redis-benchmark -t set,get,incr,mset -c 50 -n $N -d 64 (ops/s, p50 ms, p99 ms)"
+    echo
+    echo "| pipeline | strand mode | redis mode | test | strand ops/s | redis ops/s | ratio | strand p50/p99 | redis p50/p99 |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    local modes=("--persistence off|--save '' --appendonly no" "--appendfsync everysec|--save '' --appendonly yes --appendfsync everysec")
+    for p in 1 16; do
+        for m in "${modes[@]}"; do
+            local smode=${m%%|*} rmode=${m#*|}
+            start_strand $smode
+            eval start_redis "$rmode"
+            # Alternate: strand, redis.
+            bench $SPORT "$p" >"$WORK/s.txt"
+            bench $RPORT "$p" >"$WORK/r.txt"
+            stop_all
+            paste -d' ' "$WORK/s.txt" "$WORK/r.txt" | while read -r t srps sp50 sp99 _ rrps rp50 rp99; do
+                ratio=$(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }')
+                echo "| $p | \`$smode\` | \`$rmode\` | $t | $srps | $rrps | $ratio | $sp50 / $sp99 | $rp50 / $rp99 |"
+            done
+        done
+    done
+}
+
+recovery() {
+    echo "## Start-up recovery of a ~1 GiB log"
+    start_strand --appendfsync no --segment-size 256mb
+    redis-benchmark -p $SPORT -t set -d 1000 -r 100000000 -n 1000000 -c 50 -P 16 -q >/dev/null 2>&1
+    redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
+    sleep 1
+    local bytes
+    bytes=$(du -sb --apparent-size "$WORK/strand" | cut -f1)
+    sync
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$STRAND" --port $SPORT --dir "$WORK/strand" >"$WORK/strand.log" 2>&1 &
+    wait_port $SPORT
+    t1=$(date +%s.%N)
+    local replayed
+    replayed=$(redis-cli -p $SPORT info persistence | awk -F: '/^recovery_bytes/ { print $2 }' | tr -d '\r')
+    local ms
+    ms=$(grep -o 'ms=[0-9]*' "$WORK/strand.log" | cut -d= -f2 | sort -n | tail -1)
+    awk -v b="$replayed" -v ms="$ms" -v t0="$t0" -v t1="$t1" -v files="$bytes" 'BEGIN {
+        printf "log replayed: %.0f MiB (files %.0f MiB, preallocated); slowest shard %d ms: %.0f MB/s; process start to first PING: %.2f s\n",
+            b / 1048576, files / 1048576, ms, (b / 1e6) / (ms / 1000), t1 - t0 }'
+    stop_all
+}
+
+memory() {
+    echo "## RSS per key, 1,000,000 keys with 16-byte values"
+    start_strand --persistence off
+    start_redis --save '' --appendonly no
+    for port in $SPORT $RPORT; do
+        local pid before after keys
+        pid=$(redis-cli -p $port info server | awk -F: '/^process_id/ { print $2 }' | tr -d '\r')
+        before=$(awk '/VmRSS/ { print $2 }' /proc/"$pid"/status)
+        awk 'BEGIN { for (i = 0; i < 1000000; i++) printf "*3\r\n$3\r\nSET\r\n$%d\r\nkey:%d\r\n$16\r\n0123456789abcdef\r\n", length("key:" i), i }' |
+            redis-cli -p $port --pipe >/dev/null
+        after=$(awk '/VmRSS/ { print $2 }' /proc/"$pid"/status)
+        keys=$(redis-cli -p $port dbsize)
+        awk -v p="$port" -v s=$SPORT -v b="$before" -v a="$after" -v k="$keys" 'BEGIN {
+            printf "%s: %d keys, RSS %.1f MiB -> %.1f MiB, %.1f bytes per key\n", (p == s ? "strand" : "redis "), k, b / 1024, a / 1024, (a - b) * 1024 / k }'
+    done
+    stop_all
+}
+
+case "${1:-all}" in
+    throughput) throughput ;;
+    recovery) recovery ;;
+    memory) memory ;;
+    all) throughput; echo; recovery; echo; memory ;;
+    *) echo "usage: $0 [throughput|recovery|memory|all]" >&2; exit 2 ;;
+esac
