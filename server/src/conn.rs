@@ -188,6 +188,10 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         info.last_cmd_ms = strand_engine::clock::unix_ms();
         info.last_cmd.clear();
         info.last_cmd.push_str(cmd.name);
+        if cmd.flags & flags::CONTAINER != 0 && args.len() > 1 {
+            info.last_cmd.push('|');
+            info.last_cmd.push_str(&String::from_utf8_lossy(args[1]).to_ascii_lowercase());
+        }
     }
     if !cmd.arity_ok(args.len()) {
         batch.push_reply(arity_error(&display_name(cmd, args)), st.proto);

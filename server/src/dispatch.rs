@@ -130,10 +130,20 @@ enum Part {
     Remote { shard: usize, index: usize },
 }
 
+/// How a split command's parts are joined: the merge and, per part, the key indexes it holds.
+type Join = Option<(Merge, Vec<Vec<usize>>)>;
+
 struct Slot {
     proto: Protocol,
     parts: Vec<Part>,
-    merge: Option<(Merge, Vec<Vec<usize>>)>,
+    merge: Join,
+}
+
+/// The keys of a split command that one shard owns.
+struct Group<'a> {
+    shard: usize,
+    args: Vec<&'a [u8]>,
+    positions: Vec<usize>,
 }
 
 /// The commands of one read, in order, and the messages for other shards.
@@ -218,31 +228,31 @@ impl Batch {
         h: ShardFn,
         merge: Merge,
         owner: &dyn Fn(&[u8]) -> usize,
-    ) -> (Vec<Part>, Option<(Merge, Vec<Vec<usize>>)>) {
+    ) -> (Vec<Part>, Join) {
         let step = cmd.step.max(1) as usize;
-        let mut groups: Vec<(usize, Vec<&[u8]>, Vec<usize>)> = Vec::new();
+        let mut groups: Vec<Group<'_>> = Vec::new();
         for (n, i) in cmd.key_positions(args.len()).enumerate() {
             let to = owner(args[i]);
-            let g = match groups.iter_mut().position(|g| g.0 == to) {
+            let g = match groups.iter().position(|g| g.shard == to) {
                 Some(p) => &mut groups[p],
                 None => {
-                    groups.push((to, vec![args[0]], Vec::new()));
+                    groups.push(Group { shard: to, args: vec![args[0]], positions: Vec::new() });
                     let last = groups.len() - 1;
                     &mut groups[last]
                 }
             };
-            g.1.extend_from_slice(&args[i..(i + step).min(args.len())]);
-            g.2.push(n);
+            g.args.extend_from_slice(&args[i..(i + step).min(args.len())]);
+            g.positions.push(n);
         }
-        if groups.len() == 1 {
-            let (to, _, _) = groups[0];
+        if groups.len() <= 1 {
+            let to = groups.first().map_or(shard.id, |g| g.shard);
             return (vec![self.part(shard, to, h, db, caller, args)], None);
         }
         let mut parts = Vec::with_capacity(groups.len());
         let mut positions = Vec::with_capacity(groups.len());
-        for (to, sub, pos) in groups {
-            parts.push(self.part(shard, to, h, db, caller, &sub));
-            positions.push(pos);
+        for g in groups {
+            parts.push(self.part(shard, g.shard, h, db, caller, &g.args));
+            positions.push(g.positions);
         }
         (parts, Some((merge, positions)))
     }

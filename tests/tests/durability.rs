@@ -126,7 +126,7 @@ fn writer(port: u16, t: usize, round: usize, stop: Arc<AtomicBool>) -> Acked {
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
         // New keys, and overwrites of a small set of hot keys.
-        let key = if i % 3 == 0 { format!("hot:{t}:{}", i % 7) } else { format!("w:{t}:{round}:{i}") };
+        let key = if i.is_multiple_of(3) { format!("hot:{t}:{}", i % 7) } else { format!("w:{t}:{round}:{i}") };
         let value = format!("{round}-{i}");
         acked.in_flight = Some((key.clone(), value.clone()));
         match c.set::<_, _, ()>(&key, &value) {

@@ -146,8 +146,8 @@ impl Log {
     /// and spawns the flusher (and, for `everysec`, the syncer) on the
     /// current executor.
     pub fn start(cfg: LogConfig, recovered: &recovery::Recovered) -> Log {
-        assert!(cfg.buffer_size % BLOCK == 0 && cfg.buffer_size > 0, "buffer size must be a positive multiple of {BLOCK}");
-        assert!(cfg.segment_size >= segment::MIN_SEGMENT_SIZE && cfg.segment_size % BLOCK as u64 == 0);
+        assert!(cfg.buffer_size.is_multiple_of(BLOCK) && cfg.buffer_size > 0, "buffer size must be a positive multiple of {BLOCK}");
+        assert!(cfg.segment_size >= segment::MIN_SEGMENT_SIZE && cfg.segment_size.is_multiple_of(BLOCK as u64));
         let (last_seq, last_end) = recovered.last_segment.unwrap_or((0, 0));
         let seq = last_seq + 1;
         let seed = new_seed();

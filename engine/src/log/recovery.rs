@@ -127,10 +127,7 @@ pub fn recover(shard_dir: &Path, mut apply: impl FnMut(Replayed<'_>) -> Result<(
         } else if header.first_lsn.get() != out.next_lsn {
             return Err(RecoveryError::Gap { path: seg.path.clone(), offset: 0, expected: out.next_lsn, found: header.first_lsn.get() });
         }
-        let sealed_end = match segments.get(i + 1).and_then(|n| n.header.ok()) {
-            Some(next) => Some(next.prev_end.get()),
-            None => None,
-        };
+        let sealed_end = segments.get(i + 1).and_then(|n| n.header.ok()).map(|next| next.prev_end.get());
         let bytes: &[u8] = seg.map.as_deref().unwrap_or(&[]);
         let end = replay_segment(seg, &header, bytes, sealed_end, &mut out, &mut apply)?;
         out.last_segment = Some((seg.seq, end));

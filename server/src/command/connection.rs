@@ -194,9 +194,27 @@ fn client_conn(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
         ("no-evict" | "no-touch", 3) if eq(args[2], "on") || eq(args[2], "off") => Reply::Ok,
         ("no-evict" | "no-touch", 3) => Reply::error(err::SYNTAX),
         ("reply", 3) if eq(args[2], "on") => Reply::Ok,
+        ("reply", 3) => Reply::error(err::SYNTAX),
+        ("setname" | "getname" | "id" | "info" | "setinfo" | "no-evict" | "no-touch" | "reply", _) => {
+            crate::command::arity_error(&format!("client|{sub}"))
+        }
+        ("help", _) => Reply::Array(
+            [
+                "CLIENT ID",
+                "CLIENT INFO",
+                "CLIENT KILL <ip:port> | <filter> <value> ...",
+                "CLIENT LIST [TYPE normal] [ID id ...]",
+                "CLIENT GETNAME",
+                "CLIENT SETNAME <name>",
+                "CLIENT SETINFO <LIB-NAME|LIB-VER> <value>",
+            ]
+            .iter()
+            .map(|l| Reply::simple(*l))
+            .collect(),
+        ),
         _ => Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(args[1])
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
         )),
     }
 }
@@ -286,7 +304,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         filters.push(("addr".into(), String::from_utf8_lossy(args[2]).into_owned()));
         skipme = false;
     } else {
-        if (args.len() - 2) % 2 != 0 {
+        if !(args.len() - 2).is_multiple_of(2) {
             return Reply::error(err::SYNTAX);
         }
         for pair in args[2..].chunks(2) {
@@ -327,26 +345,20 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         }
     }
     if old_form {
-        return if killed > 0 { Reply::Ok } else { Reply::Int(0) };
+        // The old form answers OK or an error; Nil marks "not on this shard" for the merge.
+        return if killed > 0 { Reply::Ok } else { Reply::Nil };
     }
     Reply::Int(killed)
 }
 
-fn join_client_kill(parts: Vec<Reply>) -> Reply {
-    let old_form = parts.iter().any(|p| matches!(p, Reply::Ok));
-    let total: i64 = parts.iter().map(|p| if let Reply::Int(n) = p { *n } else { 0 }).sum();
-    match (old_form, parts.first()) {
-        (true, _) => Reply::Ok,
-        (false, Some(Reply::Int(_))) if parts.len() > 1 && parts.iter().all(|p| matches!(p, Reply::Int(_))) => {
-            // Old form with no match anywhere answers an error; the new form a count.
-            Reply::Int(total)
-        }
-        _ => Reply::Int(total),
-    }
-}
-
 fn client_kill_merge(parts: Vec<Reply>) -> Reply {
-    join_client_kill(parts)
+    if parts.iter().any(|p| matches!(p, Reply::Ok)) {
+        return Reply::Ok;
+    }
+    if parts.iter().all(|p| matches!(p, Reply::Nil)) {
+        return Reply::error("ERR No such client");
+    }
+    Reply::Int(parts.iter().map(|p| if let Reply::Int(n) = p { *n } else { 0 }).sum())
 }
 
 macro_rules! cmd {

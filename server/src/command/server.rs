@@ -53,8 +53,8 @@ fn config_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 
 /// CONFIG SET on one shard: all pairs or none.
 fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    if args.len() < 4 || args.len() % 2 != 0 {
-        return crate::command::arity_error("config|set");
+    if !args.len().is_multiple_of(2) {
+        return Reply::error(err::SYNTAX);
     }
     let mut next = ctx.shard.config.clone();
     for pair in args[2..].chunks(2) {
@@ -130,7 +130,8 @@ fn command(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     let sub = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
     let find = |name: &[u8]| crate::command::table::by_name(&String::from_utf8_lossy(name).to_ascii_lowercase());
     match sub.as_str() {
-        "count" if args.len() == 2 => Reply::Int(top_level().len() as i64),
+        "count" | "getkeys" | "help" if !command_sub_arity_ok(&sub, args.len()) => crate::command::arity_error(&format!("command|{sub}")),
+        "count" => Reply::Int(top_level().len() as i64),
         "list" => Reply::Array(top_level().into_iter().map(|c| Reply::bulk(c.name)).collect()),
         "info" if args.len() == 2 => Reply::Array(top_level().into_iter().map(command_info_entry).collect()),
         "info" => Reply::Array(args[2..].iter().map(|n| find(n).map_or(Reply::NilArray, command_info_entry)).collect()),
@@ -166,6 +167,14 @@ fn command(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             help(&["COMMAND", "COMMAND COUNT", "COMMAND INFO [<command-name> ...]", "COMMAND DOCS [<command-name> ...]", "COMMAND LIST"])
         }
         _ => unknown_sub(args[1], "COMMAND"),
+    }
+}
+
+fn command_sub_arity_ok(sub: &str, n: usize) -> bool {
+    match sub {
+        "count" | "help" => n == 2,
+        "getkeys" => n >= 3,
+        _ => true,
     }
 }
 
