@@ -2,18 +2,18 @@
 //! starts one pinned glommio executor per shard, and waits for them to stop
 //! (SHUTDOWN, SIGTERM or SIGINT), after every shard has synced its log.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use strand_server::config::{Config, Flags};
-use strand_server::shard::{self, ShardStart, Shared};
+use strand_server::shard::{self, ShardStart, Shared, StartGate};
 
 /// Memory glommio registers with io_uring per shard for DMA buffers.
-const IO_MEMORY: usize = 16 << 20;
+const IO_MEMORY: usize = 8 << 20;
 
 fn main() {
     let flags = Flags::parse();
@@ -52,7 +52,8 @@ fn serve(config: Config) -> Result<(), String> {
     let shared = Arc::new(Shared::new(n));
     spawn_signal_thread(shared.clone());
     let bus = strand_engine::bus::Bus::new(n, 1024);
-    let recovered = Arc::new(Barrier::new(n));
+    let gate = Arc::new(StartGate::default());
+    let exited = Arc::new(AtomicUsize::new(0));
     let cpus = online_cpus();
     tracing::info!(shards = n, dir = %config.dir.display(), appendfsync = config.appendfsync.name(), persistence = config.persistence, "starting strand {}", env!("CARGO_PKG_VERSION"));
     let mut handles = Vec::with_capacity(n);
@@ -63,16 +64,36 @@ fn serve(config: Config) -> Result<(), String> {
             shared: shared.clone(),
             outbox: bus.outbox(id),
             receiver: bus.receiver(id),
-            recovered: recovered.clone(),
+            gate: gate.clone(),
         };
         let builder = LocalExecutorBuilder::new(Placement::Fixed(cpus[id % cpus.len()]))
             .name(&format!("shard-{id:03}"))
             .io_memory(IO_MEMORY)
             .preempt_timer(Duration::from_millis(1));
-        let handle = builder.spawn(move || shard::run(start)).map_err(|e| format!("cannot start shard {id}: {e}"))?;
-        handles.push(handle);
+        let guard = ExitGuard(exited.clone());
+        let handle = builder.spawn(move || async move {
+            let _guard = guard;
+            let id = start.id;
+            shard::run(start).await.inspect_err(|e| tracing::error!(shard = id, "{e}"))
+        });
+        match handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                gate.open(false);
+                return Err(format!("cannot start shard {id}: {e}"));
+            }
+        }
     }
-    let mut first_error = None;
+    // A shard whose executor could not be built never reports: watch the threads too.
+    let started = gate.collect(n, || {
+        (exited.load(Ordering::SeqCst) > 0).then(|| "a shard's executor stopped during start-up (see the log above)".to_string())
+    });
+    gate.open(started.is_ok());
+    if let Err(e) = &started {
+        tracing::error!("start-up failed: {e}");
+        shared.shutdown.store(true, Ordering::SeqCst);
+    }
+    let mut first_error = started.err();
     for (id, h) in handles.into_iter().enumerate() {
         let result = match h.join() {
             Ok(r) => r,
@@ -89,6 +110,16 @@ fn serve(config: Config) -> Result<(), String> {
             tracing::info!("strand stopped");
             Ok(())
         }
+    }
+}
+
+/// Counts shard threads that ended: dropped with the shard's start-up closure,
+/// also when glommio could not build the executor and never ran it.
+struct ExitGuard(Arc<AtomicUsize>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 

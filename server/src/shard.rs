@@ -143,6 +143,62 @@ pub struct RecoveryStats {
     pub elapsed: Duration,
 }
 
+/// Start-up coordination (state 0: waiting) between the shards and the main thread. Shards
+/// report when their recovery is done (or failed); the main thread opens the
+/// gate when all have recovered, or closes it when any shard (or its
+/// executor) failed, so no shard waits forever for another.
+#[derive(Default)]
+pub struct StartGate {
+    state: std::sync::atomic::AtomicU8,
+    reports: std::sync::Mutex<Vec<Option<String>>>,
+    cond: std::sync::Condvar,
+}
+
+impl StartGate {
+    const OPEN: u8 = 1;
+    const CLOSED: u8 = 2;
+
+    /// A shard's report: None when it recovered, else why it failed.
+    pub fn report(&self, failure: Option<String>) {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        r.push(failure);
+        self.cond.notify_all();
+    }
+
+    /// Main thread: waits for `n` reports; Err with the first failure.
+    pub fn collect(&self, n: usize, failed: impl Fn() -> Option<String>) -> Result<(), String> {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(Some(e)) = r.iter().find(|x| x.is_some()) {
+                return Err(e.clone());
+            }
+            if let Some(e) = failed() {
+                return Err(e);
+            }
+            if r.len() >= n {
+                return Ok(());
+            }
+            r = self.cond.wait_timeout(r, Duration::from_millis(50)).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Main thread: lets the shards serve (true) or stop (false).
+    pub fn open(&self, go: bool) {
+        self.state.store(if go { Self::OPEN } else { Self::CLOSED }, Ordering::SeqCst);
+    }
+
+    /// Shard: waits until the gate opens (true) or closes (false), without blocking the executor thread.
+    pub async fn wait(&self) -> bool {
+        loop {
+            match self.state.load(Ordering::SeqCst) {
+                Self::OPEN => return true,
+                Self::CLOSED => return false,
+                _ => glommio::timer::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+}
+
 /// What a shard needs to start.
 pub struct ShardStart {
     /// Index of this shard.
@@ -155,8 +211,8 @@ pub struct ShardStart {
     pub outbox: strand_engine::bus::Outbox<crate::dispatch::Msg>,
     /// Receiving half of the bus.
     pub receiver: strand_engine::bus::Receiver<crate::dispatch::Msg>,
-    /// Every shard waits here after recovery, so the server listens only when all have recovered.
-    pub recovered: Arc<std::sync::Barrier>,
+    /// Start-up gate: the shard reports its recovery here and listens only when every shard has recovered.
+    pub gate: Arc<StartGate>,
 }
 
 /// Replays this shard's log into a fresh keyspace and opens the log for appending.
@@ -206,14 +262,11 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
 
 /// Runs one shard until shutdown.
 pub async fn run(start: ShardStart) -> Result<(), String> {
-    let ShardStart { id, config, shared, outbox, receiver, recovered } = start;
+    let ShardStart { id, config, shared, outbox, receiver, gate } = start;
     let result = recover(id, &config);
-    if result.is_err() {
-        shared.shutdown.store(true, Ordering::SeqCst);
-    }
-    recovered.wait();
+    gate.report(result.as_ref().err().cloned());
     let (ks, recovery) = result?;
-    if shared.shutdown.load(Ordering::SeqCst) {
+    if !gate.wait().await {
         return Ok(());
     }
     let nshards = shared.slots.shards();
