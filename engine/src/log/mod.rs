@@ -29,6 +29,10 @@ use glommio::timer::sleep;
 use record::{kind, RecordHeader, HEADER_LEN};
 use segment::{align_up, SegmentHeader, BLOCK, DATA_START};
 
+/// Under `everysec` and `no`, the longest a record waits in memory before
+/// its write is issued (unless a whole buffer fills first).
+pub const GATHER: Duration = Duration::from_millis(1);
+
 /// When the log syncs, with Redis's `appendfsync` meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -321,8 +325,22 @@ impl Log {
 
     async fn flush_loop(self) {
         let mut file: Option<(u64, DmaFile)> = None;
+        let gather = self.policy() != FsyncPolicy::Always;
+        let mut last = std::time::Instant::now();
         loop {
+            if gather {
+                // Without a sync to wait for, nobody waits on the write: let records
+                // gather for up to GATHER after the last write, unless a whole buffer is
+                // ready, so a busy shard writes full blocks instead of one padded block
+                // per event-loop turn.
+                let ready = !self.inner.borrow().pending.is_empty();
+                let left = GATHER.saturating_sub(last.elapsed());
+                if !ready && !left.is_zero() {
+                    sleep(left).await;
+                }
+            }
             let group = self.next_group().await;
+            last = std::time::Instant::now();
             if let Err(reason) = self.write_group(&mut file, group).await {
                 self.fail(reason);
                 return;
