@@ -18,7 +18,7 @@ mkdir -p "$WORK"
 stop_all() {
     redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
     redis-cli -p $RPORT shutdown nosave >/dev/null 2>&1 || true
-    sleep 0.5
+    while pgrep -f "strand --port $SPORT" >/dev/null || pgrep -f "redis-server .*:$RPORT" >/dev/null; do sleep 0.2; done
 }
 trap stop_all EXIT
 
@@ -31,7 +31,7 @@ start_redis() { rm -rf "$WORK/redis"; mkdir -p "$WORK/redis"; redis-server --por
 bench() {
     local port=$1 pipeline=$2
     redis-benchmark -p "$port" -t set,get,incr,mset -c 50 -n "$N" -d 64 -P "$pipeline" --csv 2>/dev/null |
-        awk -F'","' 'NR > 1 { gsub(/"/, ""); split($0, f, ","); print f[1], f[2], f[5], f[7] }'
+        awk 'NR > 1 { gsub(/"/, ""); n = split($0, f, ","); name = f[1]; gsub(/ /, "_", name); print name, f[2], f[5], f[7] }'
 }
 
 throughput() {
@@ -62,7 +62,7 @@ recovery() {
     start_strand --appendfsync no --segment-size 256mb
     redis-benchmark -p $SPORT -t set -d 1000 -r 100000000 -n 1000000 -c 50 -P 16 -q >/dev/null 2>&1
     redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
-    sleep 1
+    while pgrep -f "strand --port $SPORT" >/dev/null; do sleep 0.2; done
     local bytes
     bytes=$(du -sb --apparent-size "$WORK/strand" | cut -f1)
     sync

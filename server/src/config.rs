@@ -52,6 +52,9 @@ pub struct Flags {
     /// Size of each log segment file [default: 256mb]
     #[arg(long)]
     pub segment_size: Option<String>,
+    /// Move a connection to the shard that owns the keys it keeps using: yes or no [default: yes]
+    #[arg(long)]
+    pub migrate_connections: Option<String>,
     /// Log level: error, warn, info, debug, trace [default: info]
     #[arg(long)]
     pub loglevel: Option<String>,
@@ -86,6 +89,8 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// Segment size in bytes.
     pub segment_size: u64,
+    /// Whether connections move to the shard that owns their keys.
+    pub migrate_connections: bool,
     /// Log level.
     pub loglevel: String,
     /// The config file, if any.
@@ -112,8 +117,10 @@ impl Config {
         let file = match &flags.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-                let text = text.replace('_', "-");
-                toml::from_str::<Flags>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                let table: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+                // Accept `proto_max_bulk_len` as well as `proto-max-bulk-len`; values stay as written.
+                let table: toml::Table = table.into_iter().map(|(k, v)| (k.replace('_', "-"), v)).collect();
+                toml::Value::Table(table).try_into::<Flags>().map_err(|e| format!("{}: {e}", path.display()))?
             }
             None => Flags::default(),
         };
@@ -157,6 +164,11 @@ impl Config {
             proto_max_bulk_len: mem("proto-max-bulk-len", pick!(proto_max_bulk_len), 512 << 20)? as usize,
             client_query_buffer_limit: mem("client-query-buffer-limit", pick!(client_query_buffer_limit), 1 << 30)? as usize,
             segment_size,
+            migrate_connections: match pick!(migrate_connections).as_deref() {
+                None | Some("yes") | Some("on") => true,
+                Some("no") | Some("off") => false,
+                Some(other) => return Err(format!("invalid migrate-connections '{other}': expected yes or no")),
+            },
             loglevel: pick!(loglevel).unwrap_or_else(|| "info".into()),
             config_file: flags.config.clone(),
             inert: inert_defaults(),
@@ -186,6 +198,7 @@ impl Config {
             ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
             ("segment-size".into(), self.segment_size.to_string()),
             ("loglevel".into(), self.loglevel.clone()),
+            ("migrate-connections".into(), if self.migrate_connections { "yes" } else { "no" }.into()),
             ("databases".into(), "16".into()),
             ("save".into(), String::new()),
             // Fixed until the memory-budget work lands: no limit, nothing evicted.
@@ -222,6 +235,11 @@ impl Config {
                 _ => return Err(invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
             },
             "save" => {}
+            "migrate-connections" => match value {
+                "yes" => self.migrate_connections = true,
+                "no" => self.migrate_connections = false,
+                _ => return Err(invalid("argument must be 'yes' or 'no'")),
+            },
             "maxmemory" | "maxmemory-policy" => return Err(invalid("not supported yet: strand has no memory budget")),
             "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases" => {
                 return Err(invalid("can't set immutable config"));

@@ -50,20 +50,76 @@ pub struct ConnState {
 const READ_CHUNK: usize = 16 * 1024;
 const MAX_BATCH: usize = 4096;
 
-/// Serves a connection until it closes.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+/// After this many batches in a row whose keys all belong to one other
+/// shard, the connection moves there, so its commands stop paying a hop.
+pub const MIGRATE_AFTER: u32 = 32;
+
+/// A connection on its way to another shard: the socket and its state.
+pub struct Migrating {
+    fd: std::os::fd::RawFd,
+    db: usize,
+    proto: Protocol,
+    authed: bool,
+    info: ClientInfo,
+}
+
+/// How a connection's loop ended.
+enum Exit {
+    Closed,
+    MoveTo(usize),
+}
+
+/// Serves a new connection until it closes (or moves to another shard).
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let (id, info, authed) = register(&shard, &stream);
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-    info.borrow_mut().fd = fd;
-    shard.state.borrow_mut().clients.insert(id, info.clone());
-    let mut st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info };
-    if let Err(e) = run(&shard, &mut st, &mut stream).await {
-        tracing::debug!(client = id, error = %e, "connection closed");
-    }
+    let st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info };
+    serve_state(shard, stream, st).await;
+}
+
+/// Takes over a connection that another shard handed over.
+pub async fn adopt(shard: Rc<Shard>, m: Migrating) {
+    // SAFETY: `fd` is a duplicate made for this handover; nothing else owns it.
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(m.fd) };
+    let id = m.info.id;
+    let st =
+        ConnState { id, db: m.db, proto: m.proto, authed: m.authed, quit: false, close_now: false, info: Rc::new(RefCell::new(m.info)) };
+    shard.state.borrow_mut().stats.adopted += 1;
+    serve_state(shard, stream, st).await;
+}
+
+async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState) {
+    let id = st.id;
+    st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    shard.state.borrow_mut().clients.insert(id, st.info.clone());
+    let exit = run(&shard, &mut st, &mut stream).await;
     shard.state.borrow_mut().clients.remove(&id);
+    match exit {
+        Ok(Exit::MoveTo(to)) => match handover(&shard, &st, &stream) {
+            Some(m) => {
+                // Dropping the stream closes only this descriptor; the socket lives on in the duplicate.
+                drop(stream);
+                shard.state.borrow_mut().stats.migrated += 1;
+                shard.outbox.send(to, crate::dispatch::Msg::Adopt(m)).await;
+                return;
+            }
+            None => tracing::debug!(client = id, "could not hand the connection over; closing it"),
+        },
+        Ok(Exit::Closed) => {}
+        Err(e) => tracing::debug!(client = id, error = %e, "connection closed"),
+    }
     shard.state.borrow().shared.clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     let _ = stream.close().await;
+}
+
+fn handover(shard: &Shard, st: &ConnState, stream: &TcpStream) -> Option<Migrating> {
+    // SAFETY: dup(2) of a socket this task owns.
+    let fd = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(stream)) };
+    if fd < 0 {
+        return None;
+    }
+    tracing::trace!(client = st.id, from = shard.id, "moving connection");
+    Some(Migrating { fd, db: st.db, proto: st.proto, authed: st.authed, info: st.info.borrow().clone() })
 }
 
 fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>, bool) {
@@ -83,8 +139,9 @@ fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>,
     (id, Rc::new(RefCell::new(info)), st.config.requirepass.is_none())
 }
 
-async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> std::io::Result<()> {
+async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> std::io::Result<Exit> {
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut affinity = Affinity::default();
     let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
     let mut ranges = Vec::new();
     let mut out = Vec::with_capacity(READ_CHUNK);
@@ -101,7 +158,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
         }
         let n = stream.read(&mut buf[end..]).await?;
         if n == 0 || st.info.borrow().killed {
-            return Ok(());
+            return Ok(Exit::Closed);
         }
         end += n;
         shard.state.borrow_mut().stats.net_in += n as u64;
@@ -143,8 +200,9 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             }
             let more = batch.len() == MAX_BATCH;
             if st.close_now {
-                return Ok(());
+                return Ok(Exit::Closed);
             }
+            affinity.note(batch.target(), shard.id);
             if !batch.is_empty() {
                 batch.finish(shard, &mut out).await;
                 shard.state.borrow_mut().stats.net_out += out.len() as u64;
@@ -152,7 +210,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                 out.clear();
             }
             if fatal || st.quit {
-                return Ok(());
+                return Ok(Exit::Closed);
             }
             if !more {
                 break;
@@ -172,8 +230,38 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             let mut out = Vec::new();
             crate::resp::encode(&Reply::error("ERR client query buffer limit reached; closing the connection"), st.proto, &mut out);
             stream.write_all(&out).await?;
-            return Ok(());
+            return Ok(Exit::Closed);
         }
+        // Move only between requests, with nothing buffered.
+        if let Some(to) = affinity.destination() {
+            if start == end && shard.state.borrow().config.migrate_connections {
+                return Ok(Exit::MoveTo(to));
+            }
+        }
+    }
+}
+
+/// Counts batches in a row whose keys all belong to the same other shard.
+#[derive(Default)]
+struct Affinity {
+    shard: usize,
+    streak: u32,
+}
+
+impl Affinity {
+    fn note(&mut self, target: crate::dispatch::Target, me: usize) {
+        match target {
+            crate::dispatch::Target::One(s) if s != me => {
+                self.streak = if s == self.shard { self.streak + 1 } else { 1 };
+                self.shard = s;
+            }
+            crate::dispatch::Target::None => {}
+            _ => self.streak = 0,
+        }
+    }
+
+    fn destination(&self) -> Option<usize> {
+        (self.streak >= MIGRATE_AFTER).then_some(self.shard)
     }
 }
 

@@ -24,6 +24,8 @@ use crate::shard::ShardState;
 pub enum Msg {
     /// Commands to run in order; the replies go back on `reply`.
     Batch { cmds: Vec<RemoteCmd>, reply: oneshot::Sender<Vec<Reply>> },
+    /// A connection moving to the shard that owns the keys it uses.
+    Adopt(crate::conn::Migrating),
 }
 
 /// One command shipped to another shard.
@@ -102,7 +104,13 @@ impl Shard {
 
     /// Serves one message from another shard.
     pub fn serve(self: &Rc<Self>, msg: Msg) {
-        let Msg::Batch { cmds, reply } = msg;
+        let (cmds, reply) = match msg {
+            Msg::Batch { cmds, reply } => (cmds, reply),
+            Msg::Adopt(conn) => {
+                glommio::spawn_local(crate::conn::adopt(self.clone(), conn)).detach();
+                return;
+            }
+        };
         self.state.borrow_mut().stats.remote_batches += 1;
         let before = self.last_lsn();
         let replies: Vec<Reply> = cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect();
@@ -151,12 +159,42 @@ pub struct Batch {
     slots: Vec<Slot>,
     remote: Vec<Vec<RemoteCmd>>,
     lsn_before: u64,
+    target: Target,
+}
+
+/// Where the keyed commands of a batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// No keyed command yet.
+    None,
+    /// All to this shard.
+    One(usize),
+    /// To several shards, or to all.
+    Many,
 }
 
 impl Batch {
     /// An empty batch on `shard`.
     pub fn new(shard: &Shard) -> Batch {
-        Batch { slots: Vec::new(), remote: (0..shard.outbox.shards()).map(|_| Vec::new()).collect(), lsn_before: shard.last_lsn() }
+        Batch {
+            slots: Vec::new(),
+            remote: (0..shard.outbox.shards()).map(|_| Vec::new()).collect(),
+            lsn_before: shard.last_lsn(),
+            target: Target::None,
+        }
+    }
+
+    /// Where the keyed commands went so far.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    fn aim(&mut self, to: usize) {
+        self.target = match self.target {
+            Target::None => Target::One(to),
+            Target::One(s) if s == to => Target::One(s),
+            _ => Target::Many,
+        };
     }
 
     /// Commands in the batch.
@@ -175,6 +213,7 @@ impl Batch {
     }
 
     fn part(&mut self, shard: &Shard, to: usize, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Part {
+        self.aim(to);
         if to == shard.id {
             Part::Ready(shard.exec(handler, db, caller, args))
         } else {
@@ -209,6 +248,7 @@ impl Batch {
                 }
             }
             Route::All(h, merge) => {
+                self.target = Target::Many;
                 let parts = (0..nshards).map(|s| self.part(shard, s, h, db, caller, args)).collect();
                 (parts, Some((merge, Vec::new())))
             }

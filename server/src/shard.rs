@@ -108,6 +108,10 @@ pub struct ShardStats {
     pub net_out: u64,
     /// Error replies.
     pub errors: u64,
+    /// Connections handed to another shard.
+    pub migrated: u64,
+    /// Connections taken over from another shard.
+    pub adopted: u64,
 }
 
 /// The state of one shard: what handlers see through [`crate::command::Ctx`].

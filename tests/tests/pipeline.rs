@@ -179,3 +179,51 @@ fn raw_pipeline_in_one_write() {
     sock.read_exact(&mut got).unwrap();
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
 }
+
+fn info_field(c: &mut redis::Connection, field: &str) -> i64 {
+    let text: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().parse().unwrap()).unwrap()
+}
+
+#[test]
+fn a_connection_moves_to_the_shard_that_owns_its_keys_and_keeps_its_state() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut c).unwrap();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("mover").query(&mut c).unwrap();
+    // One key per shard: whichever shard this connection landed on, one of them is remote.
+    let map = strand_engine::slot::SlotMap::new(2);
+    let key0 = (0..).map(|i| format!("a{i}")).find(|k| map.shard_of(k.as_bytes()) == 0).unwrap();
+    let key1 = (0..).map(|i| format!("b{i}")).find(|k| map.shard_of(k.as_bytes()) == 1).unwrap();
+    for key in [&key0, &key1] {
+        for i in 0..100 {
+            let _: () = redis::cmd("SET").arg(key).arg(i).query(&mut c).unwrap();
+            let v: i64 = redis::cmd("GET").arg(key).query(&mut c).unwrap();
+            assert_eq!(v, i);
+        }
+    }
+    assert!(info_field(&mut c, "connections_migrated") >= 1, "no connection moved");
+    assert_eq!(redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).unwrap(), id);
+    assert_eq!(redis::cmd("CLIENT").arg("GETNAME").query::<String>(&mut c).unwrap(), "mover");
+    // Still on database 3.
+    let mut other = s.client();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut other).unwrap();
+    assert_eq!(redis::cmd("GET").arg(&key1).query::<i64>(&mut other).unwrap(), 99);
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut other).unwrap();
+    assert_eq!(list.lines().filter(|l| l.starts_with(&format!("id={id} "))).count(), 1, "{list}");
+    // CLIENT KILL finds it on its new shard.
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut other).unwrap();
+    assert_eq!(killed, 1);
+    assert!(redis::cmd("PING").query::<String>(&mut c).is_err());
+}
+
+#[test]
+fn connections_stay_put_when_migration_is_off() {
+    let s = Server::start(&["--migrate-connections", "no"]);
+    let mut c = s.client();
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("{{same}}{i}")).arg(i).query(&mut c).unwrap();
+    }
+    assert_eq!(info_field(&mut c, "connections_migrated"), 0);
+}

@@ -561,3 +561,40 @@ fn shutdown_exits_cleanly_and_keeps_the_data() {
         assert_eq!(q::<Option<String>>(&mut c, &["GET", &format!("k:{i}")]), Some(format!("v:{i}")));
     }
 }
+
+#[test]
+fn toml_config_file_sets_flags_and_flags_win() {
+    let dir = strand_tests::data_dir();
+    let file = dir.path().join("strand.toml");
+    std::fs::write(&file, "appendfsync = \"always\"\nmaxclients = 77\nproto_max_bulk_len = \"2mb\"\nloglevel = \"warn\"\n").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let s = Server::start_in(&data, &["--config", file.to_str().unwrap(), "--maxclients", "88"]);
+    let mut c = s.client();
+    let get = |c: &mut Connection, name: &str| -> String {
+        let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(c).unwrap();
+        v[1].clone()
+    };
+    assert_eq!(get(&mut c, "appendfsync"), "always");
+    assert_eq!(get(&mut c, "proto-max-bulk-len"), (2 << 20).to_string());
+    assert_eq!(get(&mut c, "maxclients"), "88", "a flag must win over the file");
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_its_name() {
+    let dir = strand_tests::data_dir();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "appendfsync = \"sometimes\"\n").unwrap();
+    let out = std::process::Command::new(strand_tests::binary())
+        .args(["--config", file.to_str().unwrap(), "--port", &strand_tests::free_port().to_string()])
+        .args(["--dir", dir.path().join("d").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("appendfsync") && err.contains("sometimes"), "{err}");
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let out = std::process::Command::new(strand_tests::binary()).args(["--config", file.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
