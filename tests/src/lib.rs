@@ -27,6 +27,11 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// The strand-tools binary next to the server binary.
+pub fn tools_binary() -> PathBuf {
+    binary().with_file_name("strand-tools")
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -475,7 +475,24 @@ fn repair_shard(n: u32, dir: &Path, yes: bool) -> u8 {
         println!("shard-{n:03}: cannot repair: {} is not a segment of {}", bad.display(), dir.display());
         return EXIT_DAMAGED;
     };
-    let affected = &list[first..];
+    // Damage inside a sealed segment: keep that segment and move only the later
+    // ones aside. It then is the last segment, and the server cuts it at the
+    // damage, keeping every record before it. Other damage (a bad header, an
+    // LSN gap, a record a view refuses) moves the damaged segment aside too.
+    let keep = match &err {
+        RecoveryError::Corrupt { offset, .. } => Some(*offset),
+        _ => None,
+    };
+    let affected = match keep {
+        Some(offset) => {
+            println!(
+                "shard-{n:03}: keeping {}: its records before offset {offset} stay, and the server cuts it there at start-up",
+                bad.display()
+            );
+            &list[first + 1..]
+        }
+        None => &list[first..],
+    };
     let verb = if yes { "moving" } else { "would move" };
     let (mut records, mut data_bytes, mut file_bytes) = (0u64, 0u64, 0u64);
     for (i, (_, path)) in affected.iter().enumerate() {
@@ -524,7 +541,10 @@ fn repair_shard(n: u32, dir: &Path, yes: bool) -> u8 {
         "shard-{n:03}: {} {} segment(s): {records} records, {data_bytes} bytes of record data, {file_bytes} bytes of files; the server then starts from the log before {}",
         if yes { "dropping" } else { "would drop" },
         affected.len(),
-        bad.display()
+        match keep {
+            Some(offset) => format!("offset {offset} of {}", bad.display()),
+            None => bad.display().to_string(),
+        }
     );
     if !yes {
         println!("shard-{n:03}: run `strand-tools repair --yes` to do it (the files are renamed, not deleted)");
@@ -545,6 +565,14 @@ fn repair_shard(n: u32, dir: &Path, yes: bool) -> u8 {
     match recovery::recover(dir, validate) {
         Ok(r) => {
             println!("shard-{n:03}: repaired: {}", summary(&r));
+            if let Some(cut) = &r.cut {
+                println!(
+                    "shard-{n:03}: the server will cut {} at offset {} ({}) when it starts",
+                    cut.file.display(),
+                    cut.offset,
+                    cut.reason
+                );
+            }
             EXIT_CLEAN
         }
         Err(e) => {

@@ -161,22 +161,24 @@ fn damage_in_a_sealed_segment_then_repair() {
 
     let (code, out) = tools(&l.root, &["repair", "--yes"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("drops 4 records (LSN 5..=8), 4096 bytes of record data"), "{out}");
-    assert!(out.contains(&format!("1 readable before offset {bad_at}: record checksum mismatch")), "{out}");
+    // The damaged segment stays; only the later one is moved aside.
+    assert!(out.contains(&format!("keeping {}: its records before offset {bad_at} stay", bad.display())), "{out}");
     assert!(out.contains("drops 4 records (LSN 9..=12)"), "{out}");
-    assert!(out.contains("dropping 2 segment(s): 8 records"), "{out}");
-    assert!(l.segments[0].exists());
-    for p in &l.segments[1..] {
+    assert!(out.contains("dropping 1 segment(s): 4 records"), "{out}");
+    assert!(out.contains(&format!("the server will cut {} at offset {bad_at}", bad.display())), "{out}");
+    assert!(l.segments[0].exists() && l.segments[1].exists());
+    for p in &l.segments[2..] {
         assert!(!p.exists());
         let mut damaged = p.as_os_str().to_owned();
         damaged.push(".damaged");
         assert!(Path::new(&damaged).exists());
     }
 
+    // Everything before the damage is kept: what is left is a torn tail the server cuts.
     let (code, out) = tools(&l.root, &["check"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 segments, 4 records"), "{out}");
-    assert!(out.contains("next LSN 5"), "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 segments, 5 records"), "{out}");
+    assert!(out.contains("next LSN 6"), "{out}");
 }
 
 #[test]
