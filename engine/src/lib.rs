@@ -11,6 +11,7 @@
 //! - [`bytes`]: short byte strings kept inline.
 //! - [`codec`]: payload encoding for log records.
 //! - [`clock`]: per-shard monotonic wall-clock time.
+//! - [`runtime`]: the executor (glommio), behind a small surface.
 
 pub mod bus;
 pub mod bytes;
@@ -19,4 +20,5 @@ pub mod codec;
 pub mod dict;
 pub mod keyspace;
 pub mod log;
+pub mod runtime;
 pub mod slot;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use strand_engine::runtime::TcpStream;
 
 use crate::command::{self, arity_error, flags, Command, Route};
 use crate::dispatch::{Batch, Shard};

@@ -107,7 +107,7 @@ impl Shard {
         let (cmds, reply) = match msg {
             Msg::Batch { cmds, reply } => (cmds, reply),
             Msg::Adopt(conn) => {
-                glommio::spawn_local(crate::conn::adopt(self.clone(), conn)).detach();
+                strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), conn));
                 return;
             }
         };
@@ -118,14 +118,13 @@ impl Shard {
         let policy = self.state.borrow().ks.log().map(|l| l.policy());
         if after > before && policy == Some(FsyncPolicy::Always) {
             let me = self.clone();
-            glommio::spawn_local(async move {
+            strand_engine::runtime::spawn(async move {
                 let replies = match me.wait_durable(after).await {
                     Ok(()) => replies,
                     Err(e) => replies.into_iter().map(|_| Reply::error(e.clone())).collect(),
                 };
                 let _ = reply.send(replies);
-            })
-            .detach();
+            });
         } else {
             let _ = reply.send(replies);
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use glommio::{LocalExecutorBuilder, Placement};
+use strand_engine::runtime::{self, ExecutorConfig};
 
 use strand_server::config::{Config, Flags};
 use strand_server::shard::{self, ShardStart, Shared, StartGate};
@@ -54,7 +54,7 @@ fn serve(config: Config) -> Result<(), String> {
     let bus = strand_engine::bus::Bus::new(n, 1024);
     let gate = Arc::new(StartGate::default());
     let exited = Arc::new(AtomicUsize::new(0));
-    let cpus = online_cpus();
+    let cpus = runtime::online_cpus();
     tracing::info!(shards = n, dir = %config.dir.display(), appendfsync = config.appendfsync.name(), persistence = config.persistence, "starting strand {}", env!("CARGO_PKG_VERSION"));
     let mut handles = Vec::with_capacity(n);
     for id in 0..n {
@@ -66,12 +66,14 @@ fn serve(config: Config) -> Result<(), String> {
             receiver: bus.receiver(id),
             gate: gate.clone(),
         };
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpus[id % cpus.len()]))
-            .name(&format!("shard-{id:03}"))
-            .io_memory(IO_MEMORY)
-            .preempt_timer(Duration::from_millis(1));
+        let exec = ExecutorConfig {
+            name: format!("shard-{id:03}"),
+            cpu: cpus[id % cpus.len()],
+            io_memory: IO_MEMORY,
+            preempt: Duration::from_millis(1),
+        };
         let guard = ExitGuard(exited.clone());
-        let handle = builder.spawn(move || async move {
+        let handle = runtime::start_executor(&exec, move || async move {
             let _guard = guard;
             let id = start.id;
             shard::run(start).await.inspect_err(|e| tracing::error!(shard = id, "{e}"))
@@ -149,22 +151,6 @@ fn check_memlock() {
     } else {
         tracing::warn!(memlock_limit = lim.rlim_cur, io_memory = IO_MEMORY,
             "RLIMIT_MEMLOCK is too low to register io_uring buffers for each shard; I/O falls back to unregistered buffers. Raise it with `ulimit -l unlimited` or LimitMEMLOCK=infinity in the systemd unit");
-    }
-}
-
-fn online_cpus() -> Vec<usize> {
-    match glommio::CpuSet::online() {
-        Ok(set) => {
-            let mut v: Vec<usize> = set.into_iter().map(|l| l.cpu).collect();
-            v.sort_unstable();
-            v.dedup();
-            if v.is_empty() {
-                vec![0]
-            } else {
-                v
-            }
-        }
-        Err(_) => vec![0],
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strand_engine::keyspace::Keyspace;
+use strand_engine::runtime;
 use strand_engine::slot::SlotMap;
 
 use crate::config::Config;
@@ -197,7 +198,7 @@ impl StartGate {
             match self.state.load(Ordering::SeqCst) {
                 Self::OPEN => return true,
                 Self::CLOSED => return false,
-                _ => glommio::timer::sleep(Duration::from_millis(1)).await,
+                _ => runtime::sleep(Duration::from_millis(1)).await,
             }
         }
     }
@@ -286,20 +287,19 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         recovery,
     };
     let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id });
-    let bus_queue =
-        glommio::executor().create_task_queue(glommio::Shares::Static(1000), glommio::Latency::Matters(Duration::from_millis(1)), "bus");
+    let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));
     let receiver_shard = shard.clone();
-    glommio::spawn_local_into(receive(receiver_shard, receiver), bus_queue).map_err(|e| e.to_string())?.detach();
-    glommio::spawn_local(expire(shard.clone())).detach();
-    let listener = glommio::net::TcpListener::bind((config.bind.as_str(), config.port))
+    runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
+    runtime::spawn(expire(shard.clone()));
+    let listener = runtime::TcpListener::bind((config.bind.as_str(), config.port))
         .map_err(|e| format!("shard {id}: cannot listen on {}:{}: {e}", config.bind, config.port))?;
     if id == 0 {
         tracing::info!(bind = %config.bind, port = config.port, shards = nshards, "ready to accept connections");
     }
     let accept_shard = shard.clone();
-    glommio::spawn_local(accept(accept_shard, listener)).detach();
+    runtime::spawn(accept(accept_shard, listener));
     while !shared.shutdown.load(Ordering::SeqCst) {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
+        runtime::sleep(Duration::from_millis(20)).await;
     }
     let log = shard.state.borrow().ks.log().cloned();
     if let Some(log) = log {
@@ -309,7 +309,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     Ok(())
 }
 
-async fn accept(shard: Rc<crate::dispatch::Shard>, listener: glommio::net::TcpListener) {
+async fn accept(shard: Rc<crate::dispatch::Shard>, listener: runtime::TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -322,20 +322,19 @@ async fn accept(shard: Rc<crate::dispatch::Shard>, listener: glommio::net::TcpLi
                 if before >= max {
                     shared.clients.fetch_sub(1, Ordering::Relaxed);
                     shard.state.borrow_mut().stats.rejected += 1;
-                    glommio::spawn_local(async move {
+                    runtime::spawn(async move {
                         use futures::AsyncWriteExt;
                         let mut stream = stream;
                         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                         let _ = stream.close().await;
-                    })
-                    .detach();
+                    });
                     continue;
                 }
-                glommio::spawn_local(crate::conn::serve(shard.clone(), stream)).detach();
+                runtime::spawn(crate::conn::serve(shard.clone(), stream));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                runtime::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -356,7 +355,7 @@ async fn receive(shard: Rc<crate::dispatch::Shard>, mut rx: strand_engine::bus::
 async fn expire(shard: Rc<crate::dispatch::Shard>) {
     const SLICE: usize = 2_000;
     loop {
-        glommio::timer::sleep(Duration::from_millis(100)).await;
+        runtime::sleep(Duration::from_millis(100)).await;
         loop {
             let done = {
                 let mut st = shard.state.borrow_mut();
@@ -366,7 +365,7 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
             if done < SLICE {
                 break;
             }
-            glommio::yield_if_needed().await;
+            runtime::yield_if_needed().await;
         }
     }
 }

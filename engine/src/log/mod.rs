@@ -23,8 +23,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use glommio::io::{DmaFile, OpenOptions};
-use glommio::timer::sleep;
+use crate::runtime::{self, sleep, DmaBuffer, DmaFile, OpenOptions};
 
 use record::{kind, RecordHeader, HEADER_LEN};
 use segment::{align_up, SegmentHeader, BLOCK, DATA_START};
@@ -110,7 +109,7 @@ pub struct LogStats {
 
 /// A filled buffer waiting to be written.
 struct Pending {
-    buf: glommio::io::DmaBuffer,
+    buf: DmaBuffer,
     len: usize,
     seq: u64,
     pos: u64,
@@ -123,7 +122,7 @@ struct Inner {
     /// Segment that the active buffer belongs to, its seed, and where the buffer starts.
     seq: u64,
     seed: u64,
-    active: Option<glommio::io::DmaBuffer>,
+    active: Option<DmaBuffer>,
     active_len: usize,
     active_pos: u64,
     active_last_lsn: u64,
@@ -177,10 +176,10 @@ impl Log {
         };
         let log = Log { inner: Rc::new(RefCell::new(inner)) };
         let flusher = log.clone();
-        glommio::spawn_local(async move { flusher.flush_loop().await }).detach();
+        runtime::spawn(async move { flusher.flush_loop().await });
         if log.policy() == FsyncPolicy::EverySec {
             let syncer = log.clone();
-            glommio::spawn_local(async move { syncer.sync_loop().await }).detach();
+            runtime::spawn(async move { syncer.sync_loop().await });
         }
         log
     }
@@ -400,11 +399,11 @@ impl Log {
         };
         debug_assert_eq!(header.seq.get(), seq);
         let path = segment::segment_path(&dir, seq);
-        let ctx = |what: &str, e: glommio::GlommioError<()>| format!("{what} {}: {e}", path.display());
+        let ctx = |what: &str, e: runtime::Error<()>| format!("{what} {}: {e}", path.display());
         let file =
             OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(&path).await.map_err(|e| ctx("create", e))?;
         file.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
-        let mut block = glommio::allocate_dma_buffer(BLOCK);
+        let mut block = runtime::dma_buffer(BLOCK);
         block.as_bytes_mut().copy_from_slice(&header.to_block());
         file.write_at(block, 0).await.map_err(|e| ctx("write header of", e))?;
         file.fdatasync().await.map_err(|e| ctx("sync", e))?;
@@ -472,7 +471,7 @@ impl Inner {
             let want = self.cfg.buffer_size.max(align_up(size as u64) as usize);
             // Not zeroed: every byte up to the flushed length is written by a
             // record, a PAD record or an explicit zero fill.
-            self.active = Some(glommio::allocate_dma_buffer(want));
+            self.active = Some(runtime::dma_buffer(want));
             self.active_len = 0;
         }
     }

@@ -1,0 +1,93 @@
+//! The runtime: the only place that names glommio.
+//!
+//! Everything the engine and the server need from the executor goes through
+//! here: spawning tasks (and the latency-sensitive queue for the bus),
+//! timers, TCP, O_DIRECT files and their aligned buffers, and starting a
+//! pinned executor per shard. Keeping the surface this small is what lets
+//! glommio be replaced by the `io-uring` crate or a deterministic simulator
+//! in tests without touching the views.
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+pub use glommio::net::{TcpListener, TcpStream};
+pub use glommio::GlommioError as Error;
+
+/// Runs a task on this shard's executor in the background.
+pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) {
+    glommio::spawn_local(future).detach();
+}
+
+/// A task queue whose tasks are polled promptly (the cross-shard bus):
+/// glommio preempts other work about every `latency`.
+pub fn latency_queue(name: &str, latency: Duration) -> glommio::TaskQueueHandle {
+    glommio::executor().create_task_queue(glommio::Shares::Static(1000), glommio::Latency::Matters(latency), name)
+}
+
+/// Runs a task in the given queue.
+pub fn spawn_into<T: 'static>(future: impl Future<Output = T> + 'static, queue: glommio::TaskQueueHandle) -> Result<(), String> {
+    glommio::spawn_local_into(future, queue)
+        .map(|t| {
+            t.detach();
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Sleeps without blocking the shard.
+pub async fn sleep(d: Duration) {
+    glommio::timer::sleep(d).await;
+}
+
+/// Yields if the task has run long enough that others should go first.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// An aligned buffer for O_DIRECT I/O, from the executor's registered memory when it can.
+pub fn dma_buffer(size: usize) -> DmaBuffer {
+    glommio::allocate_dma_buffer(size)
+}
+
+/// How a shard's executor is set up.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Thread name.
+    pub name: String,
+    /// The CPU to pin to.
+    pub cpu: usize,
+    /// Bytes registered with io_uring for DMA buffers.
+    pub io_memory: usize,
+    /// How often long-running tasks are asked to yield.
+    pub preempt: Duration,
+}
+
+/// Starts a thread pinned to `cfg.cpu` that runs the future made by `make`
+/// on its own executor; `join` on the handle returns the future's output.
+pub fn start_executor<G, F, T>(cfg: &ExecutorConfig, make: G) -> Result<glommio::ExecutorJoinHandle<T>, String>
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cfg.cpu))
+        .name(&cfg.name)
+        .io_memory(cfg.io_memory)
+        .preempt_timer(cfg.preempt)
+        .spawn(make)
+        .map_err(|e| e.to_string())
+}
+
+/// The online CPUs, sorted.
+pub fn online_cpus() -> Vec<usize> {
+    let mut v: Vec<usize> = match glommio::CpuSet::online() {
+        Ok(set) => set.into_iter().map(|l| l.cpu).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort_unstable();
+    v.dedup();
+    if v.is_empty() {
+        v.push(0);
+    }
+    v
+}
