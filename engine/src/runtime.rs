@@ -34,9 +34,29 @@ pub fn spawn_into<T: 'static>(future: impl Future<Output = T> + 'static, queue: 
         .map_err(|e| e.to_string())
 }
 
+/// Runs a task in a background queue with a tenth of the request queue's
+/// shares (segment preparation, later compaction), so it never steals
+/// requests' latency.
+pub fn spawn_background<T: 'static>(future: impl Future<Output = T> + 'static) {
+    thread_local! {
+        static QUEUE: std::cell::OnceCell<glommio::TaskQueueHandle> = const { std::cell::OnceCell::new() };
+    }
+    let queue = QUEUE.with(|q| {
+        *q.get_or_init(|| glommio::executor().create_task_queue(glommio::Shares::Static(100), glommio::Latency::NotImportant, "background"))
+    });
+    if let Ok(t) = glommio::spawn_local_into(future, queue) {
+        t.detach();
+    }
+}
+
 /// Sleeps without blocking the shard.
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;
+}
+
+/// Lets every other ready task of this executor run before this one continues.
+pub async fn yield_now() {
+    glommio::executor().yield_now().await;
 }
 
 /// Yields if the task has run long enough that others should go first.

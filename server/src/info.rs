@@ -80,6 +80,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("persistence", "log_flushes", log.flushes));
     out.push(int("persistence", "log_fsyncs", log.fsyncs));
     out.push(int("persistence", "log_segments_created", log.segments_created));
+    out.push(int("persistence", "log_segments_prepared", log.segments_prepared));
     out.push(int("persistence", "recovery_records", s.recovery.records));
     out.push(int("persistence", "recovery_bytes", s.recovery.bytes));
     let mut keys = 0;

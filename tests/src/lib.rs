@@ -63,7 +63,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts strand with a fresh directory, 2 shards, small segments, plus `extra` flags.
+    /// Starts strand with a fresh directory, 2 shards and 4 MiB segments unless `extra` says otherwise.
     pub fn start(extra: &[&str]) -> Server {
         let tmp = data_dir();
         let dir = tmp.path().to_path_buf();
@@ -74,7 +74,12 @@ impl Server {
 
     /// Starts strand on an existing directory (the caller keeps it).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
-        let mut args: Vec<String> = vec!["--shards".into(), "2".into(), "--segment-size".into(), "4mb".into()];
+        let mut args: Vec<String> = Vec::new();
+        for (flag, default) in [("--shards", "2"), ("--segment-size", "4mb")] {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), default.to_string()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = Server { child: None, port: 0, dir: dir.to_path_buf(), args, log: dir.join("server.log"), _tmp: None };
         s.launch();

@@ -334,3 +334,25 @@ fn damage_before_the_tail_refuses_to_start_and_names_the_place() {
     }
     assert!(c.get::<_, Option<String>>("t0").unwrap().is_some() || map.shard_of(b"t0") == 1);
 }
+
+#[test]
+fn segments_prepared_ahead_of_need_are_used_and_recovered() {
+    let dir = data_dir();
+    let mut s = Server::start_in(dir.path(), &["--appendfsync", "always", "--segment-size", "256kb"]);
+    let mut c = s.client();
+    let value = vec![b'p'; 2000];
+    for i in 0..1500 {
+        let _: () = c.set(format!("big{i}"), &value).unwrap();
+    }
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    let prepared: u64 = info.lines().find_map(|l| l.strip_prefix("log_segments_prepared:")).unwrap().trim().parse().unwrap();
+    assert!(prepared >= 2, "no segment was prepared ahead of need:\n{info}");
+    drop(c);
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    for i in 0..1500 {
+        let v: Vec<u8> = c.get(format!("big{i}")).unwrap();
+        assert_eq!(v, value, "big{i}");
+    }
+}

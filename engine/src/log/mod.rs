@@ -105,6 +105,8 @@ pub struct LogStats {
     pub segments_created: u64,
     /// Sequence number of the segment being written.
     pub current_segment: u64,
+    /// Segments rolled into that had been written full of zeros ahead of need.
+    pub segments_prepared: u64,
 }
 
 /// A filled buffer waiting to be written.
@@ -135,6 +137,8 @@ struct Inner {
     flusher: Option<Waker>,
     waiters: Vec<Waker>,
     stats: LogStats,
+    /// A segment written full of zeros ahead of need, ready to roll into.
+    prepared: Option<u64>,
 }
 
 /// One shard's log. Cheap to clone (shared within the shard's thread).
@@ -173,7 +177,9 @@ impl Log {
             flusher: None,
             waiters: Vec::new(),
             stats: LogStats { current_segment: seq, ..LogStats::default() },
+            prepared: None,
         };
+        remove_stale_preparations(&inner.cfg.dir);
         let log = Log { inner: Rc::new(RefCell::new(inner)) };
         let flusher = log.clone();
         runtime::spawn(async move { flusher.flush_loop().await });
@@ -308,6 +314,19 @@ impl Log {
 
     /// Waits until there is something to write, then takes it all.
     async fn next_group(&self) -> Vec<Pending> {
+        // Wait for the first record, then let the connections that are ready
+        // in this turn of the executor append theirs, so one write and one
+        // sync cover them all.
+        futures::future::poll_fn(|cx| {
+            let mut inner = self.inner.borrow_mut();
+            if inner.active_len > 0 || !inner.pending.is_empty() {
+                return Poll::Ready(());
+            }
+            inner.flusher = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        runtime::yield_now().await;
         futures::future::poll_fn(|cx| {
             let mut inner = self.inner.borrow_mut();
             if inner.active_len > 0 {
@@ -392,26 +411,95 @@ impl Log {
     }
 
     async fn create_segment(&self, seq: u64) -> Result<DmaFile, String> {
-        let (header, dir, size) = {
+        let (header, dir, size, prepared) = {
             let mut inner = self.inner.borrow_mut();
             let header = inner.new_segments.pop_front().ok_or("no header queued for a new segment")?;
-            (header, inner.cfg.dir.clone(), inner.cfg.segment_size)
+            let prepared = inner.prepared == Some(seq);
+            inner.prepared = None;
+            (header, inner.cfg.dir.clone(), inner.cfg.segment_size, prepared)
         };
         debug_assert_eq!(header.seq.get(), seq);
         let path = segment::segment_path(&dir, seq);
         let ctx = |what: &str, e: runtime::Error<()>| format!("{what} {}: {e}", path.display());
-        let file =
-            OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(&path).await.map_err(|e| ctx("create", e))?;
-        file.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
+        let file = if prepared {
+            // Written full of zeros ahead of need: its blocks are allocated and
+            // initialised, so syncs need not journal extent conversions.
+            let prep = prepared_path(&dir, seq);
+            std::fs::rename(&prep, &path).map_err(|e| format!("rename {} to {}: {e}", prep.display(), path.display()))?;
+            OpenOptions::new().read(true).write(true).dma_open(&path).await.map_err(|e| ctx("open", e))?
+        } else {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .dma_open(&path)
+                .await
+                .map_err(|e| ctx("create", e))?;
+            f.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
+            f
+        };
         let mut block = runtime::dma_buffer(BLOCK);
         block.as_bytes_mut().copy_from_slice(&header.to_block());
         file.write_at(block, 0).await.map_err(|e| ctx("write header of", e))?;
         file.fdatasync().await.map_err(|e| ctx("sync", e))?;
         sync_path(&dir).map_err(|e| format!("fsync directory {}: {e}", dir.display()))?;
-        let mut inner = self.inner.borrow_mut();
-        inner.stats.segments_created += 1;
-        inner.stats.current_segment = seq;
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.stats.segments_created += 1;
+            inner.stats.current_segment = seq;
+            if prepared {
+                inner.stats.segments_prepared += 1;
+            }
+        }
+        let next = self.clone();
+        runtime::spawn_background(async move { next.prepare(seq + 1).await });
         Ok(file)
+    }
+
+    /// Writes the file of segment `seq` full of zeros under a temporary name,
+    /// in the background, so it is ready when the log rolls into it.
+    async fn prepare(self, seq: u64) {
+        let (dir, size) = {
+            let inner = self.inner.borrow();
+            (inner.cfg.dir.clone(), inner.cfg.segment_size)
+        };
+        let path = prepared_path(&dir, seq);
+        let result: Result<(), String> = async {
+            let err = |e: runtime::Error<()>| format!("{}: {e}", path.display());
+            let f = OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(&path).await.map_err(err)?;
+            let mut pos = 0;
+            while pos < size {
+                let len = PREPARE_CHUNK.min((size - pos) as usize);
+                let mut buf = runtime::dma_buffer(len);
+                buf.as_bytes_mut().fill(0);
+                f.write_at(buf, pos).await.map_err(err)?;
+                pos += len as u64;
+                if self.inner.borrow().failed.is_some() {
+                    return Err("log failed".into());
+                }
+            }
+            f.fdatasync().await.map_err(err)?;
+            let _ = f.close().await;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                let mut inner = self.inner.borrow_mut();
+                if inner.stats.current_segment >= seq {
+                    // The log rolled past it while it was being written.
+                    let _ = std::fs::remove_file(&path);
+                } else {
+                    inner.prepared = Some(seq);
+                }
+            }
+            Err(e) => {
+                // Not fatal: the segment will be created with fallocate instead.
+                tracing::warn!(error = %e, "could not prepare the next segment ahead of need");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     async fn sync_loop(self) {
@@ -514,6 +602,24 @@ impl Inner {
         let header = SegmentHeader::new(self.cfg.shard, self.seq, self.seed, self.next_lsn, prev_end, self.cfg.segment_size);
         self.new_segments.push_back(header);
         self.active_pos = DATA_START;
+    }
+}
+
+/// Bytes written per request while preparing a segment.
+const PREPARE_CHUNK: usize = 1 << 20;
+
+/// Where segment `seq` is prepared before it is renamed into place.
+fn prepared_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:016x}.prep"))
+}
+
+/// Preparations left by an earlier run may be incomplete: remove them.
+fn remove_stale_preparations(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.ends_with(".prep")) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
