@@ -45,6 +45,8 @@ pub struct ConnState {
     pub close_now: bool,
     /// What CLIENT LIST shows.
     pub info: Rc<RefCell<ClientInfo>>,
+    /// Unix ms when the current read arrived (one clock read per read, not per command).
+    pub now_ms: u64,
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -73,7 +75,7 @@ enum Exit {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let (id, info, authed) = register(&shard, &stream);
-    let st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info };
+    let st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info, now_ms: 0 };
     serve_state(shard, stream, st).await;
 }
 
@@ -82,8 +84,16 @@ pub async fn adopt(shard: Rc<Shard>, m: Migrating) {
     // SAFETY: `fd` is a duplicate made for this handover; nothing else owns it.
     let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(m.fd) };
     let id = m.info.id;
-    let st =
-        ConnState { id, db: m.db, proto: m.proto, authed: m.authed, quit: false, close_now: false, info: Rc::new(RefCell::new(m.info)) };
+    let st = ConnState {
+        id,
+        db: m.db,
+        proto: m.proto,
+        authed: m.authed,
+        quit: false,
+        close_now: false,
+        info: Rc::new(RefCell::new(m.info)),
+        now_ms: 0,
+    };
     shard.state.borrow_mut().stats.adopted += 1;
     serve_state(shard, stream, st).await;
 }
@@ -161,6 +171,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             return Ok(Exit::Closed);
         }
         end += n;
+        st.now_ms = strand_engine::clock::unix_ms();
         shard.state.borrow_mut().stats.net_in += n as u64;
         if end - start < need {
             continue;
@@ -173,17 +184,20 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
         loop {
             let mut batch = Batch::new(shard);
             let mut fatal = false;
+            // One vector of argument slices for the whole batch, not one per command.
+            let mut args: Vec<&[u8]> = Vec::with_capacity(8);
             while batch.len() < MAX_BATCH && !st.quit && !st.close_now {
                 match parse_command(&buf[start..end], &limits, &mut ranges) {
                     Ok(Parsed::Command { consumed }) => {
                         let base = start;
-                        let args: Vec<&[u8]> = ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]).collect();
+                        args.clear();
+                        args.extend(ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]));
                         handle(shard, st, &mut batch, &args);
                         start += consumed;
                     }
-                    Ok(Parsed::Inline { consumed, args }) => {
-                        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-                        handle(shard, st, &mut batch, &args);
+                    Ok(Parsed::Inline { consumed, args: owned }) => {
+                        let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                        handle(shard, st, &mut batch, &inline);
                         start += consumed;
                     }
                     Ok(Parsed::Skip { consumed }) => start += consumed,
@@ -273,7 +287,7 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     };
     {
         let mut info = st.info.borrow_mut();
-        info.last_cmd_ms = strand_engine::clock::unix_ms();
+        info.last_cmd_ms = st.now_ms;
         info.last_cmd.clear();
         info.last_cmd.push_str(cmd.name);
         if cmd.flags & flags::CONTAINER != 0 && args.len() > 1 {

@@ -73,6 +73,8 @@ pub struct Shard {
     pub outbox: Outbox<Msg>,
     /// This shard's index.
     pub id: usize,
+    /// What all shards share (the slot map above all), without a RefCell borrow per command.
+    pub shared: std::sync::Arc<crate::shard::Shared>,
 }
 
 impl Shard {
@@ -225,8 +227,7 @@ impl Batch {
     /// Routes one command (arity and auth already checked).
     pub fn route(&mut self, shard: &Shard, cmd: &Command, args: &[&[u8]], db: usize, caller: u64, proto: Protocol) {
         let nshards = shard.outbox.shards();
-        let shared = shard.state.borrow().shared.clone();
-        let owner = |k: &[u8]| shared.slots.shard_of(k);
+        let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
         let (parts, merge) = match cmd.route {
             Route::Conn(_) => unreachable!("connection commands are run by the connection"),
             Route::Local(h) => (vec![Part::Ready(shard.exec(h, db, caller, args))], None),

@@ -286,7 +286,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         lastsave: strand_engine::clock::unix_ms() / 1000,
         recovery,
     };
-    let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id });
+    let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
