@@ -228,3 +228,48 @@ fn stacks(pid: u32) -> String {
 pub fn redis_server_available() -> bool {
     Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success())
 }
+
+/// Commands written as string slices, and their replies or error lines.
+pub mod commands {
+    use redis::{Connection, FromRedisValue, RedisError, Value};
+
+    use super::Server;
+
+    /// A server with default flags and one connection to it.
+    pub fn start() -> (Server, Connection) {
+        let server = Server::start(&[]);
+        let conn = server.client();
+        (server, conn)
+    }
+
+    /// A command from its words.
+    pub fn cmd(args: &[&str]) -> redis::Cmd {
+        let mut c = redis::cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        c
+    }
+
+    /// Runs a command that must succeed.
+    pub fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
+        cmd(args).query(c).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+    }
+
+    /// The whole error line the server answered, e.g. `ERR syntax error`.
+    pub fn error_text(e: &RedisError) -> String {
+        match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            (Some(code), None) => code.to_string(),
+            _ => e.to_string(),
+        }
+    }
+
+    /// Runs a command that must fail; returns the error line.
+    pub fn err(c: &mut Connection, args: &[&str]) -> String {
+        match cmd(args).query::<Value>(c) {
+            Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
+            Err(e) => error_text(&e),
+        }
+    }
+}

@@ -8,44 +8,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Connection, FromRedisValue, RedisError, Value};
-use strand_tests::Server;
-
-fn start() -> (Server, Connection) {
-    let server = Server::start(&[]);
-    let conn = server.client();
-    (server, conn)
-}
-
-fn cmd(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
-
-/// Runs a command that must succeed.
-fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    cmd(args).query(c).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-/// The whole error line the server answered, e.g. `ERR syntax error`.
-fn error_text(e: &RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// Runs a command that must fail; returns the error line.
-fn err(c: &mut Connection, args: &[&str]) -> String {
-    match cmd(args).query::<Value>(c) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => error_text(&e),
-    }
-}
+use redis::Connection;
+use strand_tests::commands::{cmd, err, error_text, q, start};
 
 fn set(c: &mut Connection, key: &str, value: &str) {
     q::<()>(c, &["SET", key, value]);

@@ -6,44 +6,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Connection, FromRedisValue, RedisError, Value};
+use redis::{Connection, FromRedisValue, Value};
+use strand_tests::commands::{err, q, start};
 use strand_tests::Server;
-
-fn start() -> (Server, Connection) {
-    let server = Server::start(&[]);
-    let conn = server.client();
-    (server, conn)
-}
-
-fn cmd(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
-
-/// Runs a command that must succeed.
-fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    cmd(args).query(c).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-/// The whole error line the server answered, e.g. `ERR syntax error`.
-fn error_text(e: &RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// Runs a command that must fail; returns the error line.
-fn err(c: &mut Connection, args: &[&str]) -> String {
-    match cmd(args).query::<Value>(c) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => error_text(&e),
-    }
-}
 
 fn text(v: &Value) -> String {
     String::from_redis_value(v).unwrap_or_else(|e| panic!("{v:?} is not text: {e}"))
