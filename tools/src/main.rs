@@ -31,9 +31,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use strand_engine::keyspace::op::{kinds, Op};
-use strand_engine::log::record::{self, kind, HEADER_LEN};
+use strand_engine::log::record::kind;
 use strand_engine::log::recovery::{self, Recovered, RecoveryError};
-use strand_engine::log::segment::{self, SegmentHeader, BLOCK, DATA_START, SEGMENT_HEADER_LEN};
+use strand_engine::log::segment::{self, SegmentHeader, Step, DATA_START, SEGMENT_HEADER_LEN};
 
 /// Exit code: every shard is clean (or there was nothing to do).
 const EXIT_CLEAN: u8 = 0;
@@ -621,34 +621,29 @@ fn scan_segment(path: &Path, sealed_end: Option<u64>) -> Result<Scan, String> {
     let seed = header.seed.get();
     let limit = sealed_end.map_or(bytes.len(), |e| usize::try_from(e).unwrap_or(usize::MAX).min(bytes.len()));
     let mut scan = Scan { records: 0, lsns: None, end: DATA_START, stop: None, file_len };
-    let mut pos = DATA_START as usize;
-    while pos < limit {
-        let room = BLOCK - pos % BLOCK;
-        if room < HEADER_LEN {
-            pos += room;
-            continue;
-        }
-        match bytes.get(pos..limit).map(|b| record::decode(b, seed)) {
-            Some(Ok((rec, payload))) => {
+    let mut walk = segment::Walk::new(&bytes, seed, limit);
+    loop {
+        match walk.next_step() {
+            Step::Record { header: rec, .. } => {
                 if rec.kind != kind::PAD {
                     scan.records += 1;
                     let lsn = rec.lsn();
                     scan.lsns = Some(scan.lsns.map_or((lsn, lsn), |(lo, _)| (lo, lsn)));
                 }
-                pos += HEADER_LEN + payload.len();
             }
-            Some(Err(invalid)) => {
-                let rest = bytes.get(pos..).unwrap_or(&[]);
-                if rest.iter().any(|b| *b != 0) {
-                    scan.stop = Some((pos as u64, invalid.to_string()));
+            Step::Invalid { offset, why } => {
+                if bytes[offset..].iter().any(|b| *b != 0) {
+                    scan.stop = Some((offset as u64, why.to_string()));
                 }
-                break;
+                scan.end = offset as u64;
+                return Ok(scan);
             }
-            None => break,
+            Step::End { offset } => {
+                scan.end = offset as u64;
+                return Ok(scan);
+            }
         }
     }
-    scan.end = pos.min(limit) as u64;
-    Ok(scan)
 }
 
 #[cfg(test)]

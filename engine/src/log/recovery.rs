@@ -12,8 +12,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::record::{self, kind, RecordHeader, HEADER_LEN};
-use super::segment::{self, SegmentHeader, BLOCK, DATA_START};
+use super::record::{kind, RecordHeader};
+use super::segment::{self, SegmentHeader, Step, DATA_START};
 
 /// What recovery found.
 #[derive(Debug, Default, Clone)]
@@ -156,16 +156,15 @@ fn replay_segment(
         Some(end) => end as usize,
         None => bytes.len(),
     };
-    let mut pos = DATA_START as usize;
-    while pos < limit {
-        let room_in_block = BLOCK - pos % BLOCK;
-        if room_in_block < HEADER_LEN {
-            pos += room_in_block;
-            continue;
-        }
-        let (rec, payload) = match record::decode(&bytes[pos..limit], seed) {
-            Ok(r) => r,
-            Err(invalid) => {
+    let mut walk = segment::Walk::new(bytes, seed, limit);
+    loop {
+        let (pos, rec, payload) = match walk.next_step() {
+            Step::Record { offset, header, payload } => (offset, header, payload),
+            Step::End { offset } => {
+                out.bytes += (offset as u64).saturating_sub(DATA_START);
+                return Ok(offset as u64);
+            }
+            Step::Invalid { offset: pos, why: invalid } => {
                 if sealed_end.is_some() {
                     return Err(RecoveryError::Corrupt { path: seg.path.clone(), offset: pos as u64, reason: invalid.to_string() });
                 }
@@ -177,7 +176,6 @@ fn replay_segment(
                 return Ok(pos as u64);
             }
         };
-        let next = pos + HEADER_LEN + payload.len();
         if rec.kind != kind::PAD {
             if rec.lsn() != out.next_lsn {
                 if sealed_end.is_none() && rec.lsn() < out.next_lsn {
@@ -198,8 +196,5 @@ fn replay_segment(
             out.next_lsn += 1;
             out.records += 1;
         }
-        pos = next;
     }
-    out.bytes += (limit as u64).saturating_sub(DATA_START);
-    Ok(limit as u64)
 }

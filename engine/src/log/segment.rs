@@ -19,6 +19,8 @@
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
+
+use super::record::{self, Invalid, RecordHeader, HEADER_LEN};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -141,6 +143,60 @@ pub fn list_segments(shard_dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     }
     out.sort_unstable_by_key(|(seq, _)| *seq);
     Ok(out)
+}
+
+/// One step of a walk over a segment's records.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// A valid record (PAD included) at `offset`.
+    Record { offset: usize, header: RecordHeader, payload: &'a [u8] },
+    /// The bytes at `offset` are not a valid record; the walk stops.
+    Invalid { offset: usize, why: Invalid },
+    /// The walk reached its limit.
+    End { offset: usize },
+}
+
+/// Walks the records of a segment's bytes from [`DATA_START`] up to a limit,
+/// applying the framing rules: a header never starts in the last
+/// `HEADER_LEN - 1` bytes of a block. Recovery and `strand-tools` both walk
+/// segments with it, so they always agree on where records are.
+pub struct Walk<'a> {
+    bytes: &'a [u8],
+    seed: u64,
+    pos: usize,
+    limit: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// A walk over `bytes[..limit]` with the segment's checksum seed.
+    pub fn new(bytes: &'a [u8], seed: u64, limit: usize) -> Walk<'a> {
+        Walk { bytes, seed, pos: DATA_START as usize, limit: limit.min(bytes.len()) }
+    }
+
+    /// The next record, the first invalid bytes, or the end.
+    pub fn next_step(&mut self) -> Step<'a> {
+        loop {
+            if self.pos >= self.limit {
+                return Step::End { offset: self.limit };
+            }
+            let room = BLOCK - self.pos % BLOCK;
+            if room < HEADER_LEN {
+                self.pos += room;
+                continue;
+            }
+            let offset = self.pos;
+            return match record::decode(&self.bytes[offset..self.limit], self.seed) {
+                Ok((header, payload)) => {
+                    self.pos = offset + HEADER_LEN + payload.len();
+                    Step::Record { offset, header, payload }
+                }
+                Err(why) => {
+                    self.pos = self.limit;
+                    Step::Invalid { offset, why }
+                }
+            };
+        }
+    }
 }
 
 /// Rounds up to the next block boundary.
