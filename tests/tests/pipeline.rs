@@ -3,14 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use redis::{Connection, Value};
+use redis::Value;
+use strand_tests::commands::start;
 use strand_tests::Server;
-
-fn start() -> (Server, Connection) {
-    let server = Server::start(&[]);
-    let conn = server.client();
-    (server, conn)
-}
 
 #[test]
 fn ten_thousand_sets_then_gets_in_order() {
