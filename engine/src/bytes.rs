@@ -84,6 +84,19 @@ impl Deref for SmallBytes {
     }
 }
 
+/// Ordered by the bytes (lexicographically), whatever the representation.
+impl Ord for SmallBytes {
+    fn cmp(&self, other: &SmallBytes) -> std::cmp::Ordering {
+        self[..].cmp(&other[..])
+    }
+}
+
+impl PartialOrd for SmallBytes {
+    fn partial_cmp(&self, other: &SmallBytes) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl AsRef<[u8]> for SmallBytes {
     fn as_ref(&self) -> &[u8] {
         self

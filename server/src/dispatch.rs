@@ -83,7 +83,7 @@ impl Shard {
         let mut st = self.state.borrow_mut();
         let now = st.ks.now();
         st.stats.commands += 1;
-        let mut ctx = Ctx { shard: &mut st, db, now, caller };
+        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block: false, blocked: None };
         let reply = handler(&mut ctx, args);
         if reply.is_error() {
             st.stats.errors += 1;

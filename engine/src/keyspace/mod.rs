@@ -10,7 +10,13 @@
 //! expired by then is absent on replay too. This module never touches files;
 //! the server gives it the shard's [`Log`], or none for a pure cache.
 
+pub mod change;
+pub mod hash;
+pub mod list;
 pub mod op;
+pub mod set;
+pub mod value;
+pub mod zset;
 
 use std::collections::BTreeSet;
 
@@ -19,33 +25,12 @@ use crate::clock::Clock;
 use crate::codec::{DecodeError, Writer};
 use crate::dict::Dict;
 use crate::log::{Log, LogError};
+pub use change::Change;
 pub use op::Op;
+pub use value::{Type, Value};
 
 /// Number of logical databases (`SELECT 0..15`).
 pub const DATABASES: usize = 16;
-
-/// A value. Further types join this enum as their views land.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    /// A string (binary-safe), inline when short.
-    Str(SmallBytes),
-}
-
-impl Value {
-    /// The name `TYPE` answers.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-        }
-    }
-
-    /// Heap bytes this value owns, for `MEMORY USAGE` and accounting.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Value::Str(s) => s.heap_bytes(),
-        }
-    }
-}
 
 /// One key's entry.
 #[derive(Debug, Clone)]
@@ -182,6 +167,29 @@ pub struct Keyspace {
     clock: Clock,
     stats: KeyspaceStats,
     scratch: Vec<u8>,
+    /// Open [`Keyspace::begin_group`] calls.
+    group_depth: u32,
+    /// Ops of the open group, framed as in a GROUP record (kind, length, payload).
+    group: Vec<u8>,
+    /// Ops in `group`.
+    group_ops: u32,
+    /// Keys someone waits on (WATCH, blocking pops).
+    interest: std::collections::HashMap<(u8, SmallBytes), Interest>,
+    /// Keys with blocked clients that were written since the last [`Keyspace::take_ready`].
+    ready: Vec<(u8, SmallBytes)>,
+    /// Bumped on every write to a key of interest.
+    touch_seq: u64,
+}
+
+/// Who waits on a key.
+#[derive(Debug, Default, Clone, Copy)]
+struct Interest {
+    /// WATCHes on the key.
+    watchers: u32,
+    /// Clients blocked on the key.
+    blocked: u32,
+    /// `touch_seq` at the key's last change.
+    version: u64,
 }
 
 impl Keyspace {
@@ -194,6 +202,12 @@ impl Keyspace {
             clock: Clock::default(),
             stats: KeyspaceStats::default(),
             scratch: Vec::new(),
+            group_depth: 0,
+            group: Vec::new(),
+            group_ops: 0,
+            interest: Default::default(),
+            ready: Vec::new(),
+            touch_seq: 0,
         }
     }
 
@@ -255,23 +269,151 @@ impl Keyspace {
     pub fn write(&mut self, op: Op<'_>, now: u64) -> Result<(), WriteError> {
         if let Some(log) = &self.log {
             let len = op.encoded_len();
-            log.append_with(op.kind(), 0, now, len, |buf| op.encode(&mut Writer::new(buf)))?;
+            if self.group_depth > 0 {
+                log.check_writable()?;
+                let at = self.group.len();
+                self.group.resize(at + 5 + len, 0);
+                let mut w = Writer::new(&mut self.group[at..]);
+                w.u8(op.kind());
+                w.u32(len as u32);
+                op.encode(&mut w);
+                self.group_ops += 1;
+            } else {
+                log.append_with(op.kind(), 0, now, len, |buf| op.encode(&mut Writer::new(buf)))?;
+            }
         }
         self.apply(&op, now);
         Ok(())
     }
 
+    /// Starts an atomic group: the writes until the matching
+    /// [`Keyspace::end_group`] go to the log as one record (a transaction,
+    /// a script, a command that changes two keys). Groups nest; the
+    /// outermost one writes. Fails, changing nothing, if the log refuses writes.
+    pub fn begin_group(&mut self) -> Result<(), WriteError> {
+        if let Some(log) = &self.log {
+            log.check_writable()?;
+        }
+        self.group_depth += 1;
+        Ok(())
+    }
+
+    /// Ends a group; the outermost end logs its writes as one GROUP record
+    /// (or the lone op as itself). A group larger than a segment is logged
+    /// op by op instead, in order: still durable, but a crash in the middle
+    /// of writing it may keep a prefix. An error here means the log failed
+    /// after the ops were applied in memory; the shard then refuses writes
+    /// until a restart recovers what the disk holds.
+    pub fn end_group(&mut self, now: u64) -> Result<(), WriteError> {
+        debug_assert!(self.group_depth > 0, "end_group without begin_group");
+        self.group_depth = self.group_depth.saturating_sub(1);
+        if self.group_depth > 0 || self.group_ops == 0 {
+            return Ok(());
+        }
+        let body = std::mem::take(&mut self.group);
+        let ops = std::mem::take(&mut self.group_ops);
+        let Some(log) = &self.log else { return Ok(()) };
+        let result = if ops == 1 {
+            log.append(body[0], 0, now, &body[5..]).map(drop)
+        } else {
+            let whole = log.append_with(op::kinds::GROUP, 0, now, 4 + body.len(), |buf| {
+                buf[..4].copy_from_slice(&ops.to_le_bytes());
+                buf[4..].copy_from_slice(&body);
+            });
+            match whole {
+                Err(LogError::TooLarge { .. }) => Self::append_framed(log, &body, now),
+                other => other.map(drop),
+            }
+        };
+        self.group = body;
+        self.group.clear();
+        result.map_err(WriteError::from)
+    }
+
+    fn append_framed(log: &Log, mut body: &[u8], now: u64) -> Result<(), LogError> {
+        while body.len() >= 5 {
+            let kind = body[0];
+            let len = u32::from_le_bytes([body[1], body[2], body[3], body[4]]) as usize;
+            log.append(kind, 0, now, &body[5..5 + len])?;
+            body = &body[5 + len..];
+        }
+        Ok(())
+    }
+
+    /// Registers a WATCH on a key; returns its current version.
+    pub fn watch(&mut self, db: u8, key: &[u8]) -> u64 {
+        let i = self.interest.entry((db, SmallBytes::new(key))).or_default();
+        i.watchers += 1;
+        i.version
+    }
+
+    /// Drops a WATCH registered with [`Keyspace::watch`].
+    pub fn unwatch(&mut self, db: u8, key: &[u8]) {
+        self.lose_interest(db, key, |i| i.watchers = i.watchers.saturating_sub(1));
+    }
+
+    /// The version of a watched key (changes whenever the key is written or expires).
+    pub fn version(&self, db: u8, key: &[u8]) -> u64 {
+        self.interest.get(&(db, SmallBytes::new(key))).map_or(u64::MAX, |i| i.version)
+    }
+
+    /// Counts a client blocked on a key, so writes to it are reported by [`Keyspace::take_ready`].
+    pub fn block_on(&mut self, db: u8, key: &[u8]) {
+        self.interest.entry((db, SmallBytes::new(key))).or_default().blocked += 1;
+    }
+
+    /// Undoes one [`Keyspace::block_on`].
+    pub fn unblock(&mut self, db: u8, key: &[u8]) {
+        self.lose_interest(db, key, |i| i.blocked = i.blocked.saturating_sub(1));
+    }
+
+    fn lose_interest(&mut self, db: u8, key: &[u8], f: impl FnOnce(&mut Interest)) {
+        let k = (db, SmallBytes::new(key));
+        if let Some(i) = self.interest.get_mut(&k) {
+            f(i);
+            if i.watchers == 0 && i.blocked == 0 {
+                self.interest.remove(&k);
+            }
+        }
+    }
+
+    /// Keys with blocked clients written since the last call, in write order, each once.
+    pub fn take_ready(&mut self) -> Vec<(u8, SmallBytes)> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Whether any key has blocked clients that a write made ready.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Notes a change to a key for WATCH and blocked clients.
+    fn touched(&mut self, db: u8, key: &[u8]) {
+        if self.interest.is_empty() {
+            return;
+        }
+        let k = (db, SmallBytes::new(key));
+        if let Some(i) = self.interest.get_mut(&k) {
+            self.touch_seq += 1;
+            i.version = self.touch_seq;
+            if i.blocked > 0 && !self.ready.contains(&k) {
+                self.ready.push(k);
+            }
+        }
+    }
+
+    /// Notes a change to every key of interest in `db` (None: every database).
+    fn touched_db(&mut self, db: Option<u8>) {
+        let keys: Vec<(u8, SmallBytes)> = self.interest.keys().filter(|(d, _)| db.is_none_or(|x| x == *d)).cloned().collect();
+        for (d, k) in keys {
+            self.touched(d, &k);
+        }
+    }
+
     /// Replays one record of this view.
     pub fn replay(&mut self, kind: u8, payload: &[u8], time_ms: u64) -> Result<(), DecodeError> {
         let op = Op::decode(kind, payload)?;
-        if let Op::SwapDb { a, b } | Op::Copy { src_db: a, dst_db: b, .. } | Op::Move { db: a, dst_db: b, .. } = op {
-            if a as usize >= DATABASES || b as usize >= DATABASES {
-                return Err(DecodeError::Invalid("database index out of range"));
-            }
-        }
-        if op_db(&op).is_some_and(|db| db as usize >= DATABASES) {
-            return Err(DecodeError::Invalid("database index out of range"));
-        }
+        check_dbs(&op)?;
         self.clock.observe(time_ms);
         self.apply(&op, time_ms);
         Ok(())
@@ -279,6 +421,43 @@ impl Keyspace {
 
     /// Applies an op to memory. Live and replay both come here.
     pub fn apply(&mut self, op: &Op<'_>, now: u64) {
+        self.note_touches(op);
+        self.apply_op(op, now);
+    }
+
+    fn note_touches(&mut self, op: &Op<'_>) {
+        if self.interest.is_empty() {
+            return;
+        }
+        match *op {
+            Op::Set { db, key, .. }
+            | Op::Del { db, key }
+            | Op::Expire { db, key, .. }
+            | Op::Append { db, key, .. }
+            | Op::SetRange { db, key, .. }
+            | Op::Coll { db, key, .. }
+            | Op::Store { db, key, .. } => self.touched(db, key),
+            Op::MSet { db, ref pairs } => pairs.iter().for_each(|(k, _)| self.touched(db, k)),
+            Op::Rename { db, src, dst } => {
+                self.touched(db, src);
+                self.touched(db, dst);
+            }
+            Op::Copy { dst_db, dst, .. } => self.touched(dst_db, dst),
+            Op::Move { db, key, dst_db } => {
+                self.touched(db, key);
+                self.touched(dst_db, key);
+            }
+            Op::SwapDb { a, b } => {
+                self.touched_db(Some(a));
+                self.touched_db(Some(b));
+            }
+            Op::FlushDb { db } => self.touched_db(Some(db)),
+            Op::FlushAll => self.touched_db(None),
+            Op::Group(_) => {}
+        }
+    }
+
+    fn apply_op(&mut self, op: &Op<'_>, now: u64) {
         match *op {
             Op::Set { db, key, value, expire_ms } => {
                 let d = self.db_mut(db, &[key], now);
@@ -299,7 +478,7 @@ impl Keyspace {
                 let d = self.db_mut(db, &[key], now);
                 let (old, expire) = match d.dict.get(key) {
                     Some(Entry { value: Value::Str(s), expire_ms, .. }) => (&s[..], *expire_ms),
-                    None => (&[][..], 0),
+                    _ => (&[][..], 0),
                 };
                 let mut v = Vec::with_capacity(old.len() + data.len());
                 v.extend_from_slice(old);
@@ -310,7 +489,7 @@ impl Keyspace {
                 let d = self.db_mut(db, &[key], now);
                 let (mut v, expire) = match d.dict.get(key) {
                     Some(Entry { value: Value::Str(s), expire_ms, .. }) => (s.to_vec(), *expire_ms),
-                    None => (Vec::new(), 0),
+                    _ => (Vec::new(), 0),
                 };
                 let off = offset as usize;
                 if v.len() < off + data.len() {
@@ -353,6 +532,26 @@ impl Keyspace {
             Op::SwapDb { a, b } => self.dbs.swap(a as usize, b as usize),
             Op::FlushDb { db } => self.dbs[db as usize].clear(),
             Op::FlushAll => self.dbs.iter_mut().for_each(Db::clear),
+            Op::Coll { db, key, ref change } => {
+                let d = self.db_mut(db, &[key], now);
+                if !d.dict.contains_key(key) {
+                    let Some(empty) = change.target().empty().filter(|_| change.creates()) else { return };
+                    d.insert(key, Entry::new(empty, 0, now));
+                }
+                let Some(e) = d.dict.get_mut(key) else { return };
+                change.apply(&mut e.value);
+                if e.value.is_empty() {
+                    d.remove(key);
+                }
+            }
+            Op::Store { db, key, ref value, expire_ms } => {
+                let d = self.db_mut(db, &[key], now);
+                d.remove(key);
+                if !value.is_empty() || matches!(**value, Value::Str(_)) {
+                    d.insert(key, Entry::new(value.clone().into_owned(), expire_ms, now));
+                }
+            }
+            Op::Group(ref ops) => ops.iter().for_each(|op| self.apply(op, now)),
         }
     }
 
@@ -442,6 +641,21 @@ impl Keyspace {
     }
 }
 
+/// Checks that every database index in a replayed op is in range.
+fn check_dbs(op: &Op<'_>) -> Result<(), DecodeError> {
+    let ok = |db: u8| (db as usize) < DATABASES;
+    let fine = match op {
+        Op::SwapDb { a, b } | Op::Copy { src_db: a, dst_db: b, .. } | Op::Move { db: a, dst_db: b, .. } => ok(*a) && ok(*b),
+        Op::Group(ops) => return ops.iter().try_for_each(check_dbs),
+        other => op_db(other).is_none_or(ok),
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid("database index out of range"))
+    }
+}
+
 fn op_db(op: &Op<'_>) -> Option<u8> {
     match op {
         Op::Set { db, .. }
@@ -452,8 +666,10 @@ fn op_db(op: &Op<'_>) -> Option<u8> {
         | Op::MSet { db, .. }
         | Op::Rename { db, .. }
         | Op::Move { db, .. }
-        | Op::FlushDb { db } => Some(*db),
+        | Op::FlushDb { db }
+        | Op::Coll { db, .. }
+        | Op::Store { db, .. } => Some(*db),
         Op::Copy { src_db, .. } => Some(*src_db),
-        Op::SwapDb { .. } | Op::FlushAll => None,
+        Op::SwapDb { .. } | Op::FlushAll | Op::Group(_) => None,
     }
 }

@@ -5,8 +5,13 @@
 //! same code ([`super::Keyspace::apply`]). Payload layout: fields in order,
 //! integers little-endian, byte strings as a u32 length then the bytes.
 
+use std::borrow::Cow;
+
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::log::record::kind::KEYSPACE_FIRST;
+
+use super::change::Change;
+use super::value::Value;
 
 /// Record kinds of the keyspace view.
 pub mod kinds {
@@ -35,10 +40,14 @@ pub mod kinds {
     pub const FLUSHDB: u8 = KEYSPACE_FIRST + 10;
     /// [`super::Op::FlushAll`].
     pub const FLUSHALL: u8 = KEYSPACE_FIRST + 11;
+    /// [`super::Op::Store`].
+    pub const STORE: u8 = KEYSPACE_FIRST + 12;
+    /// [`super::Op::Group`].
+    pub const GROUP: u8 = KEYSPACE_FIRST + 13;
 }
 
 /// One change to the keyspace. `expire_ms` is absolute Unix milliseconds, 0 for none.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Op<'a> {
     /// Sets a string value and its expiry.
     Set { db: u8, key: &'a [u8], value: &'a [u8], expire_ms: u64 },
@@ -64,6 +73,15 @@ pub enum Op<'a> {
     FlushDb { db: u8 },
     /// Empties every database.
     FlushAll,
+    /// Changes one collection (hash, list, set, sorted set), creating it
+    /// if the change adds and the key is absent, deleting the key if the
+    /// collection ends up empty. The record kind is the change's kind.
+    Coll { db: u8, key: &'a [u8], change: Change<'a> },
+    /// Replaces a key's value whole (the *STORE commands), with an expiry.
+    Store { db: u8, key: &'a [u8], value: Cow<'a, Value>, expire_ms: u64 },
+    /// Several ops that form one atomic unit (a transaction, a script, a
+    /// command that changes two keys): one record, so a crash keeps all or none.
+    Group(Vec<Op<'a>>),
 }
 
 impl<'a> Op<'a> {
@@ -82,12 +100,15 @@ impl<'a> Op<'a> {
             Op::SwapDb { .. } => kinds::SWAPDB,
             Op::FlushDb { .. } => kinds::FLUSHDB,
             Op::FlushAll => kinds::FLUSHALL,
+            Op::Coll { change, .. } => change.kind(),
+            Op::Store { .. } => kinds::STORE,
+            Op::Group(_) => kinds::GROUP,
         }
     }
 
     /// Whether a record kind belongs to this view.
     pub fn owns(kind: u8) -> bool {
-        (kinds::SET..=kinds::FLUSHALL).contains(&kind)
+        (kinds::SET..=kinds::GROUP).contains(&kind) || Change::owns(kind)
     }
 
     /// Writes the payload.
@@ -149,6 +170,25 @@ impl<'a> Op<'a> {
             }
             Op::FlushDb { db } => w.u8(*db),
             Op::FlushAll => {}
+            Op::Coll { db, key, change } => {
+                w.u8(*db);
+                w.bytes(key);
+                change.encode(w);
+            }
+            Op::Store { db, key, value, expire_ms } => {
+                w.u8(*db);
+                w.u64(*expire_ms);
+                w.bytes(key);
+                value.encode(w);
+            }
+            Op::Group(ops) => {
+                w.u32(ops.len() as u32);
+                for op in ops {
+                    w.u8(op.kind());
+                    w.u32(op.encoded_len() as u32);
+                    op.encode(w);
+                }
+            }
         }
     }
 
@@ -168,6 +208,9 @@ impl<'a> Op<'a> {
             Op::SwapDb { .. } => 2,
             Op::FlushDb { .. } => 1,
             Op::FlushAll => 0,
+            Op::Coll { key, change, .. } => 1 + b(key) + change.encoded_len(),
+            Op::Store { key, value, .. } => 1 + 8 + b(key) + value.encoded_len(),
+            Op::Group(ops) => 4 + ops.iter().map(|op| 5 + op.encoded_len()).sum::<usize>(),
         }
     }
 
@@ -215,6 +258,30 @@ impl<'a> Op<'a> {
             kinds::SWAPDB => Op::SwapDb { a: r.u8()?, b: r.u8()? },
             kinds::FLUSHDB => Op::FlushDb { db: r.u8()? },
             kinds::FLUSHALL => Op::FlushAll,
+            kinds::STORE => {
+                let db = r.u8()?;
+                let expire_ms = r.u64()?;
+                let key = r.bytes()?;
+                Op::Store { db, key, expire_ms, value: Cow::Owned(Value::decode(&mut r)?) }
+            }
+            kinds::GROUP => {
+                let n = r.u32()? as usize;
+                let mut ops = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let kind = r.u8()?;
+                    if kind == kinds::GROUP {
+                        return Err(DecodeError::Invalid("group nested in a group"));
+                    }
+                    let len = r.u32()? as usize;
+                    ops.push(Op::decode(kind, r.take(len)?)?);
+                }
+                Op::Group(ops)
+            }
+            k if Change::owns(k) => {
+                let db = r.u8()?;
+                let key = r.bytes()?;
+                Op::Coll { db, key, change: Change::decode(k, &mut r)? }
+            }
             other => return Err(DecodeError::UnknownKind(other)),
         };
         r.finish()?;
@@ -242,11 +309,25 @@ mod tests {
             Op::SwapDb { a: 0, b: 1 },
             Op::FlushDb { db: 4 },
             Op::FlushAll,
+            Op::Coll { db: 1, key: b"h", change: Change::HSet(vec![(b"f", b"v")]) },
+            Op::Coll { db: 1, key: b"h", change: Change::HDel(vec![b"f", b""]) },
+            Op::Coll { db: 1, key: b"l", change: Change::LPush { left: true, elems: vec![b"a", b"b"] } },
+            Op::Coll { db: 1, key: b"l", change: Change::LPop { left: false, count: 3 } },
+            Op::Coll { db: 1, key: b"l", change: Change::LSet { index: -1, elem: b"x" } },
+            Op::Coll { db: 1, key: b"l", change: Change::LInsert { before: true, pivot: b"p", elem: b"x" } },
+            Op::Coll { db: 1, key: b"l", change: Change::LRem { count: -2, elem: b"x" } },
+            Op::Coll { db: 1, key: b"l", change: Change::LTrim { start: 1, stop: -2 } },
+            Op::Coll { db: 1, key: b"s", change: Change::SAdd(vec![b"a"]) },
+            Op::Coll { db: 1, key: b"s", change: Change::SRem(vec![b"a"]) },
+            Op::Coll { db: 1, key: b"z", change: Change::ZAdd(vec![(1.5, b"a"), (f64::NEG_INFINITY, b"b")]) },
+            Op::Coll { db: 1, key: b"z", change: Change::ZRem(vec![b"a"]) },
+            Op::Store { db: 2, key: b"d", value: Cow::Owned(Value::Str(b"s"[..].into())), expire_ms: 5 },
+            Op::Group(vec![Op::Del { db: 0, key: b"a" }, Op::Coll { db: 0, key: b"l", change: Change::LPop { left: true, count: 1 } }]),
         ];
         for op in ops {
             let mut buf = vec![0u8; op.encoded_len()];
             op.encode(&mut Writer::new(&mut buf));
-            assert_eq!(Op::decode(op.kind(), &buf).unwrap(), op);
+            assert_eq!(format!("{:?}", Op::decode(op.kind(), &buf).unwrap()), format!("{op:?}"));
             // Any truncation is an error, never a different op.
             for cut in 0..buf.len() {
                 assert!(Op::decode(op.kind(), &buf[..cut]).is_err());

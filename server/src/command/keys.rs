@@ -522,6 +522,7 @@ pub(crate) fn string_encoding(s: &[u8]) -> &'static str {
 fn encoding(v: &Value) -> &'static str {
     match v {
         Value::Str(s) => string_encoding(s),
+        other => other.collection_encoding().unwrap_or("unknown"),
     }
 }
 

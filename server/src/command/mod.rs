@@ -31,6 +31,51 @@ pub struct Ctx<'a> {
     pub now: u64,
     /// Id of the client that sent the command.
     pub caller: u64,
+    /// Whether the command may block (not inside MULTI or a script).
+    pub may_block: bool,
+    /// Set by [`Ctx::block`]: the command found nothing and waits on these keys.
+    pub blocked: Option<Block>,
+}
+
+/// What a blocking command waits for.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The keys whose change wakes it (it then runs again, from the start).
+    pub keys: Vec<Vec<u8>>,
+    /// Unix ms when it gives up, None to wait forever.
+    pub deadline_ms: Option<u64>,
+}
+
+impl Ctx<'_> {
+    /// Called by a blocking command (BLPOP, BZPOPMIN ...) that found nothing
+    /// to serve: returns `timeout_reply`, which is also its answer where it
+    /// may not block (MULTI, scripts). Where it may, the dispatcher parks the
+    /// command on `keys` and runs the handler again, with the same arguments,
+    /// each time one of them is written, until it answers something else or
+    /// `timeout_ms` (None: forever) passes; waiters on a key are served
+    /// first-blocked, first-served.
+    pub fn block(&mut self, keys: &[&[u8]], timeout_ms: Option<u64>, timeout_reply: Reply) -> Reply {
+        if self.may_block && self.blocked.is_none() {
+            let deadline_ms = timeout_ms.map(|t| self.now.saturating_add(t));
+            self.blocked = Some(Block { keys: keys.iter().map(|k| k.to_vec()).collect(), deadline_ms });
+        }
+        timeout_reply
+    }
+}
+
+/// Redis's timeout argument of blocking commands: seconds as a float
+/// (BLPOP, BZPOPMIN ...), 0 for forever. Returns milliseconds, None for forever.
+pub fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
+    let secs =
+        strings::parse_f64(arg).filter(|v| v.is_finite()).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > (i64::MAX / 2) as f64 {
+        return Err(Reply::error("ERR timeout is out of range"));
+    }
+    Ok((ms > 0.0).then_some(ms as u64))
 }
 
 /// A handler that runs on a shard. `args[0]` is the command name.
@@ -96,6 +141,8 @@ pub mod flags {
     pub const STALE: u32 = 1 << 8;
     /// Sub-command container (CLIENT, CONFIG ...).
     pub const CONTAINER: u32 = 1 << 9;
+    /// May block the connection (BLPOP ...): runs as a batch of its own.
+    pub const BLOCKING: u32 = 1 << 10;
 
     /// The names COMMAND INFO prints, in order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -108,6 +155,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (BLOCKING, "blocking"),
     ];
 }
 

@@ -1,0 +1,343 @@
+//! Changes to collections (hashes, lists, sets, sorted sets) and how they
+//! are applied.
+//!
+//! A [`Change`] is what one command did to one collection, decided in full
+//! before it is logged: the fields set, the members removed, the absolute
+//! scores, the number of elements popped. Applying it needs no arithmetic
+//! and no randomness (SPOP logs the members it chose, ZINCRBY the new
+//! score), so live apply and replay give the same state. It travels inside
+//! [`super::Op::Coll`]; the payload layout is: the change's own fields in
+//! order, integers little-endian, byte strings as a u32 length then the
+//! bytes, scores as their IEEE-754 bits.
+
+use crate::bytes::SmallBytes;
+use crate::codec::{DecodeError, Reader, Writer};
+
+use super::list;
+use super::value::{Type, Value};
+
+/// Record kinds of collection changes (inside the keyspace's range).
+pub mod kinds {
+    use crate::log::record::kind::KEYSPACE_FIRST;
+    /// [`super::Change::HSet`].
+    pub const HSET: u8 = KEYSPACE_FIRST + 0x10;
+    /// [`super::Change::HDel`].
+    pub const HDEL: u8 = KEYSPACE_FIRST + 0x11;
+    /// [`super::Change::LPush`].
+    pub const LPUSH: u8 = KEYSPACE_FIRST + 0x12;
+    /// [`super::Change::LPop`].
+    pub const LPOP: u8 = KEYSPACE_FIRST + 0x13;
+    /// [`super::Change::LSet`].
+    pub const LSET: u8 = KEYSPACE_FIRST + 0x14;
+    /// [`super::Change::LInsert`].
+    pub const LINSERT: u8 = KEYSPACE_FIRST + 0x15;
+    /// [`super::Change::LRem`].
+    pub const LREM: u8 = KEYSPACE_FIRST + 0x16;
+    /// [`super::Change::LTrim`].
+    pub const LTRIM: u8 = KEYSPACE_FIRST + 0x17;
+    /// [`super::Change::SAdd`].
+    pub const SADD: u8 = KEYSPACE_FIRST + 0x18;
+    /// [`super::Change::SRem`].
+    pub const SREM: u8 = KEYSPACE_FIRST + 0x19;
+    /// [`super::Change::ZAdd`].
+    pub const ZADD: u8 = KEYSPACE_FIRST + 0x1a;
+    /// [`super::Change::ZRem`].
+    pub const ZREM: u8 = KEYSPACE_FIRST + 0x1b;
+}
+
+/// One command's change to one collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<'a> {
+    /// Sets hash fields (creating the hash).
+    HSet(Vec<(&'a [u8], &'a [u8])>),
+    /// Removes hash fields.
+    HDel(Vec<&'a [u8]>),
+    /// Pushes elements one by one at the head (`left`) or the tail (creating the list).
+    LPush { left: bool, elems: Vec<&'a [u8]> },
+    /// Pops `count` elements from the head (`left`) or the tail.
+    LPop { left: bool, count: u64 },
+    /// Replaces the element at `index` (Redis indexing, must exist).
+    LSet { index: i64, elem: &'a [u8] },
+    /// Inserts `elem` before or after the first `pivot`.
+    LInsert { before: bool, pivot: &'a [u8], elem: &'a [u8] },
+    /// Removes elements equal to `elem`: `count` > 0 from the head, < 0 from the tail, 0 all.
+    LRem { count: i64, elem: &'a [u8] },
+    /// Keeps only `start..=stop` (Redis indexing).
+    LTrim { start: i64, stop: i64 },
+    /// Adds set members (creating the set).
+    SAdd(Vec<&'a [u8]>),
+    /// Removes set members.
+    SRem(Vec<&'a [u8]>),
+    /// Sets sorted-set members to absolute scores (creating the sorted set).
+    ZAdd(Vec<(f64, &'a [u8])>),
+    /// Removes sorted-set members.
+    ZRem(Vec<&'a [u8]>),
+}
+
+impl<'a> Change<'a> {
+    /// The record kind.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Change::HSet(_) => kinds::HSET,
+            Change::HDel(_) => kinds::HDEL,
+            Change::LPush { .. } => kinds::LPUSH,
+            Change::LPop { .. } => kinds::LPOP,
+            Change::LSet { .. } => kinds::LSET,
+            Change::LInsert { .. } => kinds::LINSERT,
+            Change::LRem { .. } => kinds::LREM,
+            Change::LTrim { .. } => kinds::LTRIM,
+            Change::SAdd(_) => kinds::SADD,
+            Change::SRem(_) => kinds::SREM,
+            Change::ZAdd(_) => kinds::ZADD,
+            Change::ZRem(_) => kinds::ZREM,
+        }
+    }
+
+    /// Whether a record kind is a collection change.
+    pub fn owns(kind: u8) -> bool {
+        (kinds::HSET..=kinds::ZREM).contains(&kind)
+    }
+
+    /// The type of collection it changes.
+    pub fn target(&self) -> Type {
+        match self {
+            Change::HSet(_) | Change::HDel(_) => Type::Hash,
+            Change::SAdd(_) | Change::SRem(_) => Type::Set,
+            Change::ZAdd(_) | Change::ZRem(_) => Type::ZSet,
+            _ => Type::List,
+        }
+    }
+
+    /// Whether it can create the collection when the key is absent.
+    pub fn creates(&self) -> bool {
+        matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_))
+    }
+
+    /// Payload bytes.
+    pub fn encoded_len(&self) -> usize {
+        let b = |s: &[u8]| 4 + s.len();
+        let list = |v: &[&[u8]]| 4 + v.iter().map(|s| b(s)).sum::<usize>();
+        match self {
+            Change::HSet(pairs) => 4 + pairs.iter().map(|(f, v)| b(f) + b(v)).sum::<usize>(),
+            Change::HDel(v) | Change::SAdd(v) | Change::SRem(v) | Change::ZRem(v) => list(v),
+            Change::LPush { elems, .. } => 1 + list(elems),
+            Change::LPop { .. } => 1 + 8,
+            Change::LSet { elem, .. } => 8 + b(elem),
+            Change::LInsert { pivot, elem, .. } => 1 + b(pivot) + b(elem),
+            Change::LRem { elem, .. } => 8 + b(elem),
+            Change::LTrim { .. } => 16,
+            Change::ZAdd(pairs) => 4 + pairs.iter().map(|(_, m)| 8 + b(m)).sum::<usize>(),
+        }
+    }
+
+    /// Writes the payload fields.
+    pub fn encode(&self, w: &mut Writer<'_>) {
+        let list = |w: &mut Writer<'_>, v: &[&[u8]]| {
+            w.u32(v.len() as u32);
+            v.iter().for_each(|s| w.bytes(s));
+        };
+        match self {
+            Change::HSet(pairs) => {
+                w.u32(pairs.len() as u32);
+                for (f, v) in pairs {
+                    w.bytes(f);
+                    w.bytes(v);
+                }
+            }
+            Change::HDel(v) | Change::SAdd(v) | Change::SRem(v) | Change::ZRem(v) => list(w, v),
+            Change::LPush { left, elems } => {
+                w.u8(*left as u8);
+                list(w, elems);
+            }
+            Change::LPop { left, count } => {
+                w.u8(*left as u8);
+                w.u64(*count);
+            }
+            Change::LSet { index, elem } => {
+                w.u64(*index as u64);
+                w.bytes(elem);
+            }
+            Change::LInsert { before, pivot, elem } => {
+                w.u8(*before as u8);
+                w.bytes(pivot);
+                w.bytes(elem);
+            }
+            Change::LRem { count, elem } => {
+                w.u64(*count as u64);
+                w.bytes(elem);
+            }
+            Change::LTrim { start, stop } => {
+                w.u64(*start as u64);
+                w.u64(*stop as u64);
+            }
+            Change::ZAdd(pairs) => {
+                w.u32(pairs.len() as u32);
+                for (s, m) in pairs {
+                    w.u64(s.to_bits());
+                    w.bytes(m);
+                }
+            }
+        }
+    }
+
+    /// Reads the fields of a change of `kind`.
+    pub fn decode(kind: u8, r: &mut Reader<'a>) -> Result<Change<'a>, DecodeError> {
+        fn list<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, DecodeError> {
+            let n = r.u32()? as usize;
+            let mut v = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                v.push(r.bytes()?);
+            }
+            Ok(v)
+        }
+        let flag = |r: &mut Reader<'a>| -> Result<bool, DecodeError> {
+            match r.u8()? {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(DecodeError::Invalid("flag is neither 0 nor 1")),
+            }
+        };
+        Ok(match kind {
+            kinds::HSET => {
+                let n = r.u32()? as usize;
+                let mut pairs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    pairs.push((r.bytes()?, r.bytes()?));
+                }
+                Change::HSet(pairs)
+            }
+            kinds::HDEL => Change::HDel(list(r)?),
+            kinds::LPUSH => Change::LPush { left: flag(r)?, elems: list(r)? },
+            kinds::LPOP => Change::LPop { left: flag(r)?, count: r.u64()? },
+            kinds::LSET => Change::LSet { index: r.u64()? as i64, elem: r.bytes()? },
+            kinds::LINSERT => Change::LInsert { before: flag(r)?, pivot: r.bytes()?, elem: r.bytes()? },
+            kinds::LREM => Change::LRem { count: r.u64()? as i64, elem: r.bytes()? },
+            kinds::LTRIM => Change::LTrim { start: r.u64()? as i64, stop: r.u64()? as i64 },
+            kinds::SADD => Change::SAdd(list(r)?),
+            kinds::SREM => Change::SRem(list(r)?),
+            kinds::ZADD => {
+                let n = r.u32()? as usize;
+                let mut pairs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let s = f64::from_bits(r.u64()?);
+                    if s.is_nan() {
+                        return Err(DecodeError::Invalid("sorted set score is NaN"));
+                    }
+                    pairs.push((s, r.bytes()?));
+                }
+                Change::ZAdd(pairs)
+            }
+            kinds::ZREM => Change::ZRem(list(r)?),
+            other => return Err(DecodeError::UnknownKind(other)),
+        })
+    }
+
+    /// Applies the change to a collection of its [`Change::target`] type;
+    /// a value of another type is left alone (the command checked the type).
+    pub fn apply(&self, value: &mut Value) {
+        match (self, value) {
+            (Change::HSet(pairs), Value::Hash(h)) => {
+                for (f, v) in pairs {
+                    h.insert(f, SmallBytes::new(v));
+                }
+            }
+            (Change::HDel(fields), Value::Hash(h)) => {
+                for f in fields {
+                    h.remove(f);
+                }
+            }
+            (Change::SAdd(members), Value::Set(s)) => {
+                for m in members {
+                    s.insert(m, ());
+                }
+            }
+            (Change::SRem(members), Value::Set(s)) => {
+                for m in members {
+                    s.remove(m);
+                }
+            }
+            (Change::ZAdd(pairs), Value::ZSet(z)) => {
+                for (score, m) in pairs {
+                    z.insert(m, *score);
+                }
+            }
+            (Change::ZRem(members), Value::ZSet(z)) => {
+                for m in members {
+                    z.remove(m);
+                }
+            }
+            (change, Value::List(l)) => apply_list(change, l),
+            (change, value) => debug_assert!(false, "{change:?} applied to a {}", value.type_name()),
+        }
+    }
+}
+
+fn apply_list(change: &Change<'_>, l: &mut list::List) {
+    match *change {
+        Change::LPush { left, ref elems } => {
+            for e in elems {
+                if left {
+                    l.push_front(SmallBytes::new(e));
+                } else {
+                    l.push_back(SmallBytes::new(e));
+                }
+            }
+        }
+        Change::LPop { left, count } => {
+            let n = (count as usize).min(l.len());
+            if left {
+                l.drain(..n);
+            } else {
+                l.truncate(l.len() - n);
+            }
+        }
+        Change::LSet { index, elem } => {
+            if let Some(i) = list::index(l.len(), index) {
+                l[i] = SmallBytes::new(elem);
+            }
+        }
+        Change::LInsert { before, pivot, elem } => {
+            if let Some(i) = l.iter().position(|e| &e[..] == pivot) {
+                l.insert(if before { i } else { i + 1 }, SmallBytes::new(elem));
+            }
+        }
+        Change::LRem { count, elem } => {
+            lrem(l, count, elem);
+        }
+        Change::LTrim { start, stop } => match list::range(l.len(), start, stop) {
+            Some((a, b)) => {
+                l.truncate(b + 1);
+                l.drain(..a);
+            }
+            None => l.clear(),
+        },
+        ref other => debug_assert!(false, "{other:?} applied to a list"),
+    }
+}
+
+/// Removes up to |count| elements equal to `elem` (all when 0), from the tail when negative; returns how many.
+pub fn lrem(l: &mut list::List, count: i64, elem: &[u8]) -> usize {
+    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+    let mut removed = 0;
+    if count >= 0 {
+        let mut i = 0;
+        while i < l.len() && removed < limit {
+            if &l[i][..] == elem {
+                l.remove(i);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut i = l.len();
+        while i > 0 && removed < limit {
+            i -= 1;
+            if &l[i][..] == elem {
+                l.remove(i);
+                removed += 1;
+            }
+        }
+    }
+    removed
+}

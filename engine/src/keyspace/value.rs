@@ -1,0 +1,236 @@
+//! Values: what a key holds, one variant per Redis type.
+//!
+//! Strings are [`SmallBytes`]; the collections are the containers of
+//! [`super::hash`], [`super::list`], [`super::set`] and [`super::zset`].
+//! A value can be written whole into a log record ([`Value::encode`]) for
+//! the commands that replace a key's value at once (SINTERSTORE,
+//! ZUNIONSTORE ...) and read back with [`Value::decode`].
+
+use crate::bytes::SmallBytes;
+use crate::codec::{DecodeError, Reader, Writer};
+
+use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
+use super::zset::ZSet;
+
+/// A value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A string (binary-safe), inline when short.
+    Str(SmallBytes),
+    /// A hash: field → value.
+    Hash(Box<Hash>),
+    /// A list of elements.
+    List(Box<List>),
+    /// A set of members.
+    Set(Box<Set>),
+    /// A sorted set: member → score, ordered by (score, member).
+    ZSet(Box<ZSet>),
+}
+
+/// The types a value can have, as TYPE and SCAN TYPE name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    /// `string`.
+    Str,
+    /// `hash`.
+    Hash,
+    /// `list`.
+    List,
+    /// `set`.
+    Set,
+    /// `zset`.
+    ZSet,
+}
+
+impl Type {
+    /// The name TYPE answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::Str => "string",
+            Type::Hash => "hash",
+            Type::List => "list",
+            Type::Set => "set",
+            Type::ZSet => "zset",
+        }
+    }
+
+    /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
+    pub fn from_name(name: &[u8]) -> Option<Type> {
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet].into_iter().find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// An empty collection of this type (None for strings).
+    pub fn empty(self) -> Option<Value> {
+        match self {
+            Type::Str => None,
+            Type::Hash => Some(Value::Hash(Box::default())),
+            Type::List => Some(Value::List(Box::default())),
+            Type::Set => Some(Value::Set(Box::default())),
+            Type::ZSet => Some(Value::ZSet(Box::default())),
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            Type::Str => 0,
+            Type::Hash => 1,
+            Type::List => 2,
+            Type::Set => 3,
+            Type::ZSet => 4,
+        }
+    }
+}
+
+impl Value {
+    /// The value's type.
+    pub fn kind(&self) -> Type {
+        match self {
+            Value::Str(_) => Type::Str,
+            Value::Hash(_) => Type::Hash,
+            Value::List(_) => Type::List,
+            Value::Set(_) => Type::Set,
+            Value::ZSet(_) => Type::ZSet,
+        }
+    }
+
+    /// The name `TYPE` answers.
+    pub fn type_name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// What `OBJECT ENCODING` answers for a collection: strand's own
+    /// structures, named for what they are (strings are named by the server,
+    /// which knows Redis's int/embstr/raw rules).
+    pub fn collection_encoding(&self) -> Option<&'static str> {
+        match self {
+            Value::Str(_) => None,
+            Value::Hash(_) | Value::Set(_) => Some("hashtable"),
+            Value::List(_) => Some("deque"),
+            Value::ZSet(z) => Some(z.encoding()),
+        }
+    }
+
+    /// Elements in a collection (bytes for a string).
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+        }
+    }
+
+    /// Whether a collection is empty (an empty collection is never stored: the key goes away).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes this value owns, for `MEMORY USAGE` and accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_bytes(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_bytes() + h.iter().map(|(_, v)| v.heap_bytes()).sum::<usize>(),
+            Value::List(l) => {
+                std::mem::size_of::<List>()
+                    + l.capacity() * std::mem::size_of::<SmallBytes>()
+                    + l.iter().map(SmallBytes::heap_bytes).sum::<usize>()
+            }
+            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
+        }
+    }
+
+    /// Bytes [`Value::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let b = |s: &[u8]| 4 + s.len();
+        1 + match self {
+            Value::Str(s) => b(s),
+            Value::Hash(h) => 4 + h.iter().map(|(f, v)| b(f) + b(v)).sum::<usize>(),
+            Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
+            Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
+            Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
+        }
+    }
+
+    /// Writes the value: a type tag, then its contents (a count, then the elements).
+    pub fn encode(&self, w: &mut Writer<'_>) {
+        w.u8(self.kind().tag());
+        match self {
+            Value::Str(s) => w.bytes(s),
+            Value::Hash(h) => {
+                w.u32(h.len() as u32);
+                for (f, v) in h.iter() {
+                    w.bytes(f);
+                    w.bytes(v);
+                }
+            }
+            Value::List(l) => {
+                w.u32(l.len() as u32);
+                l.iter().for_each(|e| w.bytes(e));
+            }
+            Value::Set(s) => {
+                w.u32(s.len() as u32);
+                s.iter().for_each(|(m, _)| w.bytes(m));
+            }
+            Value::ZSet(z) => {
+                w.u32(z.len() as u32);
+                for (m, score) in z.iter() {
+                    w.u64(score.to_bits());
+                    w.bytes(m);
+                }
+            }
+        }
+    }
+
+    /// Reads a value written by [`Value::encode`].
+    pub fn decode(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
+        let tag = r.u8()?;
+        if tag == Type::Str.tag() {
+            return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
+        }
+        let n = r.u32()? as usize;
+        let value = match tag {
+            1 => {
+                let mut h = Hash::default();
+                for _ in 0..n {
+                    let f = r.bytes()?;
+                    h.insert(f, SmallBytes::new(r.bytes()?));
+                }
+                Value::Hash(Box::new(h))
+            }
+            2 => {
+                let mut l = List::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    l.push_back(SmallBytes::new(r.bytes()?));
+                }
+                Value::List(Box::new(l))
+            }
+            3 => {
+                let mut s = Set::default();
+                for _ in 0..n {
+                    s.insert(r.bytes()?, ());
+                }
+                Value::Set(Box::new(s))
+            }
+            4 => {
+                let mut z = ZSet::default();
+                for _ in 0..n {
+                    let score = f64::from_bits(r.u64()?);
+                    if score.is_nan() {
+                        return Err(DecodeError::Invalid("sorted set score is NaN"));
+                    }
+                    z.insert(r.bytes()?, score);
+                }
+                Value::ZSet(Box::new(z))
+            }
+            _ => return Err(DecodeError::Invalid("unknown value type tag")),
+        };
+        if value.len() != n {
+            return Err(DecodeError::Invalid("collection holds duplicate elements"));
+        }
+        Ok(value)
+    }
+}
