@@ -4,8 +4,11 @@
 //! listener, bus receiver, expiry) → [`conn`] (a connection: read, parse
 //! with [`resp`], reply) → [`dispatch`] (route by key to the owning shard,
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
-//! call the engine's views). The binary in `main.rs` only starts shards.
+//! call the engine's views). Beside the batch path: [`blocking`] (clients
+//! parked on keys, BLPOP and kin) and [`transaction`] (MULTI/EXEC/WATCH).
+//! The binary in `main.rs` only starts shards.
 
+pub mod blocking;
 pub mod command;
 pub mod config;
 pub mod conn;
@@ -14,3 +17,4 @@ pub mod info;
 pub mod reply;
 pub mod resp;
 pub mod shard;
+pub mod transaction;

@@ -135,6 +135,8 @@ pub struct ShardState {
     pub lastsave: u64,
     /// Bytes and records replayed at start-up, and how long it took.
     pub recovery: RecoveryStats,
+    /// Clients blocked on this shard's keys.
+    pub blocked: crate::blocking::Waiters,
 }
 
 /// What start-up recovery did on this shard.
@@ -285,6 +287,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         stats: ShardStats::default(),
         lastsave: strand_engine::clock::unix_ms() / 1000,
         recovery,
+        blocked: Default::default(),
     };
     let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod server;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 
 use crate::reply::Reply;
 use crate::shard::ShardState;
@@ -117,6 +118,19 @@ pub enum Route {
     Cursor(ShardFn),
     /// No keys and no connection state: runs on the connection's shard (TIME, ECHO ...).
     Local(ShardFn),
+    /// Run by the connection itself, which waits for other shards in between (EXEC, WATCH, UNWATCH).
+    Async(AsyncCmd),
+}
+
+/// The commands a connection runs asynchronously, outside a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncCmd {
+    /// EXEC.
+    Exec,
+    /// WATCH.
+    Watch,
+    /// UNWATCH.
+    Unwatch,
 }
 
 /// Command flags, as COMMAND INFO reports them.
@@ -222,6 +236,9 @@ pub mod err {
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     /// DB index out of range.
     pub const DB_INDEX: &str = "ERR DB index is out of range";
+    /// Keys on different shards.
+    pub const CROSSSLOT_TX: &str =
+        "CROSSSLOT Keys in the transaction don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
     /// Keys on different shards.
     pub const CROSSSLOT: &str =
         "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
