@@ -53,6 +53,8 @@ pub struct ConnState {
     pub watched: Vec<crate::transaction::Watched>,
     /// DISCARD or RESET asked to drop the WATCHes (done after the batch).
     pub unwatch_later: bool,
+    /// Pub/sub subscriptions.
+    pub subs: crate::command::pubsub::Subscriptions,
 }
 
 impl ConnState {
@@ -69,6 +71,7 @@ impl ConnState {
             multi: None,
             watched: Vec::new(),
             unwatch_later: false,
+            subs: Default::default(),
         }
     }
 }
@@ -129,6 +132,7 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
     if !st.watched.is_empty() {
         crate::transaction::unwatch_all(&shard, &mut st).await;
     }
+    crate::command::pubsub::unsubscribe_all(&shard, &mut st);
     shard.state.borrow_mut().clients.remove(&id);
     match exit {
         Ok(Exit::MoveTo(to)) => match handover(&shard, &st, &stream) {
@@ -192,7 +196,10 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                 buf.resize(buf.len() * 2, 0);
             }
         }
-        let n = stream.read(&mut buf[end..]).await?;
+        let n = match st.subs.mailbox.is_some() {
+            true => read_or_deliver(st, stream, &mut buf[end..]).await?,
+            false => stream.read(&mut buf[end..]).await?,
+        };
         if n == 0 || st.info.borrow().killed {
             return Ok(Exit::Closed);
         }
@@ -290,7 +297,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
         }
         // Move only between requests, with nothing buffered and no transaction state.
         if let Some(to) = affinity.destination() {
-            let settled = st.multi.is_none() && st.watched.is_empty();
+            let settled = st.multi.is_none() && st.watched.is_empty() && st.subs.mailbox.is_none();
             if start == end && settled && shard.state.borrow().config.migrate_connections {
                 return Ok(Exit::MoveTo(to));
             }
@@ -350,6 +357,23 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
         return None;
     }
+    if st.subs.count() > 0 && st.proto == Protocol::Resp2 {
+        match cmd.name {
+            "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "quit" | "reset" => {}
+            "ping" => {
+                let arg = args.get(1).copied().unwrap_or_default();
+                batch.push_reply(Reply::Array(vec![Reply::bulk("pong"), Reply::bulk(arg)]), st.proto);
+                return None;
+            }
+            name => {
+                let msg = format!(
+                    "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                );
+                batch.push_reply(Reply::error(msg), st.proto);
+                return None;
+            }
+        }
+    }
     let owned = || args.iter().map(|a| a.to_vec()).collect();
     if let Some(m) = st.multi.as_mut() {
         if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
@@ -373,6 +397,30 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
             batch.route(shard, cmd, args, st.db, st.id, st.proto);
             None
         }
+    }
+}
+
+/// Waits for bytes from the client while writing out pub/sub messages as they arrive.
+async fn read_or_deliver(st: &mut ConnState, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    loop {
+        let Some((_, rx)) = st.subs.mailbox.as_mut() else { return stream.read(buf).await };
+        let next = {
+            let read = stream.read(buf);
+            futures::pin_mut!(read);
+            match futures::future::select(read, rx.next()).await {
+                futures::future::Either::Left((n, _)) => return n,
+                futures::future::Either::Right((msg, _)) => msg,
+            }
+        };
+        let Some(msg) = next else { return stream.read(buf).await };
+        crate::resp::encode(&msg, st.proto, &mut out);
+        while let Ok(more) = rx.try_recv() {
+            crate::resp::encode(&more, st.proto, &mut out);
+        }
+        stream.write_all(&out).await?;
+        out.clear();
     }
 }
 

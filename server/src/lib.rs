@@ -5,7 +5,8 @@
 //! with [`resp`], reply) → [`dispatch`] (route by key to the owning shard,
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
 //! call the engine's views). Beside the batch path: [`blocking`] (clients
-//! parked on keys, BLPOP and kin) and [`transaction`] (MULTI/EXEC/WATCH).
+//! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
+//! [`pubsub`] (subscribers of this shard's connections).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod info;
+pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod shard;

@@ -137,6 +137,8 @@ pub struct ShardState {
     pub recovery: RecoveryStats,
     /// Clients blocked on this shard's keys.
     pub blocked: crate::blocking::Waiters,
+    /// Channel and pattern subscriptions of this shard's connections.
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 /// What start-up recovery did on this shard.
@@ -288,6 +290,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         lastsave: strand_engine::clock::unix_ms() / 1000,
         recovery,
         blocked: Default::default(),
+        pubsub: Default::default(),
     };
     let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));

@@ -139,6 +139,7 @@ fn reset(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
     c.conn.db = 0;
     c.conn.multi = None;
     c.conn.unwatch_later = !c.conn.watched.is_empty();
+    crate::command::pubsub::unsubscribe_all(c.shard, c.conn);
     c.conn.proto = Protocol::Resp2;
     c.conn.authed = c.shard.state.borrow().config.requirepass.is_none();
     let mut info = c.conn.info.borrow_mut();

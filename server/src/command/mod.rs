@@ -11,6 +11,7 @@
 pub mod connection;
 pub mod glob;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod table;
