@@ -280,7 +280,7 @@ impl Batch {
             Route::Conn(_) | Route::Async(_) => unreachable!("connection commands are run by the connection"),
             Route::Local(h) => (vec![Part::Ready(shard.exec(h, db, caller, args))], None),
             Route::Key(h) => {
-                let mut keys = cmd.key_positions(args.len()).map(|i| owner(args[i]));
+                let mut keys = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
                 let to = keys.next().unwrap_or(shard.id);
                 if keys.any(|s| s != to) {
                     (vec![Part::Ready(Reply::error(err::CROSSSLOT))], None)
@@ -319,7 +319,7 @@ impl Batch {
     ) -> (Vec<Part>, Join) {
         let step = cmd.step.max(1) as usize;
         let mut groups: Vec<Group<'_>> = Vec::new();
-        for (n, i) in cmd.key_positions(args.len()).enumerate() {
+        for (n, i) in cmd.keys_of(args).into_iter().enumerate() {
             let to = owner(args[i]);
             let g = match groups.iter().position(|g| g.shard == to) {
                 Some(p) => &mut groups[p],
@@ -406,7 +406,7 @@ pub fn blocking(
     let Route::Key(handler) = cmd.route else {
         return ready(Reply::error(format!("ERR '{}' cannot block", cmd.name)));
     };
-    let mut owners = cmd.key_positions(args.len()).map(|i| shard.shared.slots.shard_of(args[i]));
+    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
     let to = owners.next().unwrap_or(shard.id);
     if owners.any(|s| s != to) {
         return ready(Reply::error(err::CROSSSLOT));

@@ -298,7 +298,7 @@ enum Placement {
 fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
     let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
     let keyed = |h: ShardFn| {
-        let mut owners = cmd.key_positions(args.len()).map(|i| owner(args[i]));
+        let mut owners = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
         let first = owners.next();
         if owners.any(|o| Some(o) != first) {
             return Placement::Refused(Reply::error(err::CROSSSLOT_TX));

@@ -206,7 +206,26 @@ impl Command {
         }
     }
 
-    /// Positions of the keys in `args` (`args.len()` = n).
+    /// Positions of the keys in a request: from `first_key`/`last_key`/`step`,
+    /// or, for the commands whose keys a `numkeys` argument counts (EVAL,
+    /// ZUNIONSTORE, LMPOP ...), the `numkeys` arguments after it. A numkeys
+    /// that is not a count or exceeds the arguments gives no keys; the
+    /// handler then answers its own error.
+    pub fn keys_of(&self, args: &[&[u8]]) -> Vec<usize> {
+        match NUMKEYS.iter().find(|(name, _)| *name == self.name) {
+            Some(&(_, at)) => {
+                let n = args.get(at).and_then(|a| strings::parse_i64(a)).filter(|&n| n >= 0).map_or(0, |n| n as usize);
+                let first = at + 1;
+                if first + n > args.len() {
+                    return Vec::new();
+                }
+                (first..first + n).collect()
+            }
+            None => self.key_positions(args.len()).collect(),
+        }
+    }
+
+    /// Positions of the keys in `args` (`args.len()` = n), from `first_key`/`last_key`/`step` only.
     pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
@@ -215,6 +234,28 @@ impl Command {
         (first..end).step_by(step).filter(move |_| first > 0)
     }
 }
+
+/// Commands whose keys are counted by an argument: (name, position of that argument).
+pub const NUMKEYS: &[(&str, usize)] = &[
+    ("eval", 2),
+    ("evalsha", 2),
+    ("eval_ro", 2),
+    ("evalsha_ro", 2),
+    ("fcall", 2),
+    ("fcall_ro", 2),
+    ("sintercard", 1),
+    ("zunionstore", 2),
+    ("zinterstore", 2),
+    ("zdiffstore", 2),
+    ("zunion", 1),
+    ("zinter", 1),
+    ("zdiff", 1),
+    ("zintercard", 1),
+    ("lmpop", 1),
+    ("zmpop", 1),
+    ("blmpop", 2),
+    ("bzmpop", 2),
+];
 
 /// Redis's reply to a wrong number of arguments.
 pub fn arity_error(name: &str) -> Reply {
