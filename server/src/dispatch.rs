@@ -29,6 +29,8 @@ pub enum Msg {
     Tx { tx: crate::transaction::Exec, reply: oneshot::Sender<Option<Vec<Reply>>> },
     /// A connection moving to the shard that owns the keys it uses.
     Adopt(crate::conn::Migrating),
+    /// A keyspace notification from another shard, for this shard's subscribers.
+    Publish { channel: Vec<u8>, message: Vec<u8> },
 }
 
 /// One command shipped to another shard.
@@ -103,12 +105,14 @@ impl Shard {
         let mut st = self.state.borrow_mut();
         let now = st.ks.now();
         st.stats.commands += 1;
-        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None };
+        let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
+        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None, cmd };
         let reply = handler(&mut ctx, args);
         let blocked = ctx.blocked.take();
         if reply.is_error() {
             st.stats.errors += 1;
         }
+        st.publish_key_events();
         (reply, blocked)
     }
 
@@ -132,6 +136,10 @@ impl Shard {
             Msg::Batch { cmds, reply } => (cmds, reply),
             Msg::Adopt(conn) => {
                 strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), conn));
+                return;
+            }
+            Msg::Publish { channel, message } => {
+                self.state.borrow_mut().pubsub.publish(&channel, &message);
                 return;
             }
             Msg::Tx { tx, reply } => {

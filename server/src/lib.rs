@@ -6,7 +6,8 @@
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
 //! call the engine's views). Beside the batch path: [`blocking`] (clients
 //! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
-//! [`pubsub`] (subscribers of this shard's connections).
+//! [`pubsub`] (subscribers of this shard's connections), and [`notify`]
+//! (keyspace notifications).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod info;
+pub mod notify;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

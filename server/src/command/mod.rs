@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub may_block: bool,
     /// Set by [`Ctx::block`]: the command found nothing and waits on these keys.
     pub blocked: Option<Block>,
+    /// The command's name in lower case, when keyspace notifications are on.
+    pub cmd: Option<String>,
 }
 
 /// What a blocking command waits for.

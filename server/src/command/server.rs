@@ -64,6 +64,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             return Reply::error(e);
         }
     }
+    ctx.shard.ks.set_capture(crate::notify::capture(next.notify));
     ctx.shard.config = next;
     Reply::Ok
 }
