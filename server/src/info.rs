@@ -58,6 +58,10 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         out.push(text("replication", "connected_slaves", "0"));
     }
     out.push(int("clients", "connected_clients", s.clients.len() as u64));
+    out.push(int("clients", "blocked_clients", s.blocked.len() as u64));
+    out.push(int("clients", "total_blocking_keys", s.blocked.keys() as u64));
+    out.push(int("stats", "pubsub_channels", s.pubsub.channels(None).len() as u64));
+    out.push(int("stats", "pubsub_patterns", s.pubsub.patterns().len() as u64));
     out.push(int("memory", "used_memory_index", s.ks.index_bytes() as u64));
     let ks = s.ks.stats();
     out.push(int("stats", "total_connections_received", s.stats.connections));
