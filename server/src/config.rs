@@ -58,6 +58,9 @@ pub struct Flags {
     /// Log level: error, warn, info, debug, trace [default: info]
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// Keyspace notifications, as Redis's notify-keyspace-events (e.g. KEA) [default: none]
+    #[arg(long)]
+    pub notify_keyspace_events: Option<String>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -93,6 +96,8 @@ pub struct Config {
     pub migrate_connections: bool,
     /// Log level.
     pub loglevel: String,
+    /// notify-keyspace-events, as [`crate::notify`] flags.
+    pub notify: u32,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -170,6 +175,11 @@ impl Config {
                 Some(other) => return Err(format!("invalid migrate-connections '{other}': expected yes or no")),
             },
             loglevel: pick!(loglevel).unwrap_or_else(|| "info".into()),
+            notify: match pick!(notify_keyspace_events) {
+                Some(s) => crate::notify::parse_flags(&s)
+                    .ok_or_else(|| format!("invalid notify-keyspace-events '{s}': {}", crate::notify::BAD_FLAGS))?,
+                None => 0,
+            },
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -198,6 +208,7 @@ impl Config {
             ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
             ("segment-size".into(), self.segment_size.to_string()),
             ("loglevel".into(), self.loglevel.clone()),
+            ("notify-keyspace-events".into(), crate::notify::format_flags(self.notify)),
             ("migrate-connections".into(), if self.migrate_connections { "yes" } else { "no" }.into()),
             ("databases".into(), "16".into()),
             ("save".into(), String::new()),
@@ -235,6 +246,7 @@ impl Config {
                 _ => return Err(invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
             },
             "save" => {}
+            "notify-keyspace-events" => self.notify = crate::notify::parse_flags(value).ok_or_else(|| invalid(crate::notify::BAD_FLAGS))?,
             "migrate-connections" => match value {
                 "yes" => self.migrate_connections = true,
                 "no" => self.migrate_connections = false,

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use strand_engine::runtime::TcpStream;
 
-use crate::command::{self, arity_error, flags, Command, Route};
+use crate::command::{self, arity_error, flags, AsyncCmd, Command, Route};
 use crate::dispatch::{Batch, Shard};
 use crate::reply::Reply;
 use crate::resp::{parse_command, Limits, Parsed, Protocol};
@@ -47,6 +47,41 @@ pub struct ConnState {
     pub info: Rc<RefCell<ClientInfo>>,
     /// Unix ms when the current read arrived (one clock read per read, not per command).
     pub now_ms: u64,
+    /// Commands queued since MULTI.
+    pub multi: Option<crate::transaction::Multi>,
+    /// WATCHed keys.
+    pub watched: Vec<crate::transaction::Watched>,
+    /// DISCARD or RESET asked to drop the WATCHes (done after the batch).
+    pub unwatch_later: bool,
+    /// Pub/sub subscriptions.
+    pub subs: crate::command::pubsub::Subscriptions,
+}
+
+impl ConnState {
+    fn new(id: u64, db: usize, proto: Protocol, authed: bool, info: Rc<RefCell<ClientInfo>>) -> ConnState {
+        ConnState {
+            id,
+            db,
+            proto,
+            authed,
+            quit: false,
+            close_now: false,
+            info,
+            now_ms: 0,
+            multi: None,
+            watched: Vec::new(),
+            unwatch_later: false,
+            subs: Default::default(),
+        }
+    }
+}
+
+/// A command the connection runs on its own, after the batch before it is answered.
+enum Deferred {
+    /// A command that may block (BLPOP ...).
+    Blocking(&'static Command, Vec<Vec<u8>>),
+    /// EXEC, WATCH, UNWATCH.
+    Async(AsyncCmd, Vec<Vec<u8>>),
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -75,7 +110,7 @@ enum Exit {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let (id, info, authed) = register(&shard, &stream);
-    let st = ConnState { id, db: 0, proto: Protocol::Resp2, authed, quit: false, close_now: false, info, now_ms: 0 };
+    let st = ConnState::new(id, 0, Protocol::Resp2, authed, info);
     serve_state(shard, stream, st).await;
 }
 
@@ -84,16 +119,7 @@ pub async fn adopt(shard: Rc<Shard>, m: Migrating) {
     // SAFETY: `fd` is a duplicate made for this handover; nothing else owns it.
     let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(m.fd) };
     let id = m.info.id;
-    let st = ConnState {
-        id,
-        db: m.db,
-        proto: m.proto,
-        authed: m.authed,
-        quit: false,
-        close_now: false,
-        info: Rc::new(RefCell::new(m.info)),
-        now_ms: 0,
-    };
+    let st = ConnState::new(id, m.db, m.proto, m.authed, Rc::new(RefCell::new(m.info)));
     shard.state.borrow_mut().stats.adopted += 1;
     serve_state(shard, stream, st).await;
 }
@@ -103,6 +129,10 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
     st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     shard.state.borrow_mut().clients.insert(id, st.info.clone());
     let exit = run(&shard, &mut st, &mut stream).await;
+    if !st.watched.is_empty() {
+        crate::transaction::unwatch_all(&shard, &mut st).await;
+    }
+    crate::command::pubsub::unsubscribe_all(&shard, &mut st);
     shard.state.borrow_mut().clients.remove(&id);
     match exit {
         Ok(Exit::MoveTo(to)) => match handover(&shard, &st, &stream) {
@@ -166,7 +196,10 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                 buf.resize(buf.len() * 2, 0);
             }
         }
-        let n = stream.read(&mut buf[end..]).await?;
+        let n = match st.subs.mailbox.is_some() {
+            true => read_or_deliver(st, stream, &mut buf[end..]).await?,
+            false => stream.read(&mut buf[end..]).await?,
+        };
         if n == 0 || st.info.borrow().killed {
             return Ok(Exit::Closed);
         }
@@ -184,6 +217,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
         loop {
             let mut batch = Batch::new(shard);
             let mut fatal = false;
+            let mut deferred = None;
             // One vector of argument slices for the whole batch, not one per command.
             let mut args: Vec<&[u8]> = Vec::with_capacity(8);
             while batch.len() < MAX_BATCH && !st.quit && !st.close_now {
@@ -192,12 +226,12 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                         let base = start;
                         args.clear();
                         args.extend(ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]));
-                        handle(shard, st, &mut batch, &args);
+                        deferred = handle(shard, st, &mut batch, &args);
                         start += consumed;
                     }
                     Ok(Parsed::Inline { consumed, args: owned }) => {
                         let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                        handle(shard, st, &mut batch, &inline);
+                        deferred = handle(shard, st, &mut batch, &inline);
                         start += consumed;
                     }
                     Ok(Parsed::Skip { consumed }) => start += consumed,
@@ -211,14 +245,29 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                         break;
                     }
                 }
+                if deferred.is_some() {
+                    break;
+                }
             }
-            let more = batch.len() == MAX_BATCH;
+            let more = batch.len() == MAX_BATCH || deferred.is_some();
             if st.close_now {
                 return Ok(Exit::Closed);
             }
             affinity.note(batch.target(), shard.id);
             if !batch.is_empty() {
                 batch.finish(shard, &mut out).await;
+                shard.state.borrow_mut().stats.net_out += out.len() as u64;
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            if st.unwatch_later {
+                crate::transaction::unwatch_all(shard, st).await;
+            }
+            if let Some(d) = deferred {
+                let Some(reply) = run_deferred(shard, st, stream, d, &mut buf, &mut end).await? else {
+                    return Ok(Exit::Closed);
+                };
+                crate::resp::encode(&reply, st.proto, &mut out);
                 shard.state.borrow_mut().stats.net_out += out.len() as u64;
                 stream.write_all(&out).await?;
                 out.clear();
@@ -246,9 +295,10 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             stream.write_all(&out).await?;
             return Ok(Exit::Closed);
         }
-        // Move only between requests, with nothing buffered.
+        // Move only between requests, with nothing buffered and no transaction state.
         if let Some(to) = affinity.destination() {
-            if start == end && shard.state.borrow().config.migrate_connections {
+            let settled = st.multi.is_none() && st.watched.is_empty() && st.subs.mailbox.is_none();
+            if start == end && settled && shard.state.borrow().config.migrate_connections {
                 return Ok(Exit::MoveTo(to));
             }
         }
@@ -279,11 +329,13 @@ impl Affinity {
     }
 }
 
-/// Looks up, checks and routes one command.
-fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) {
+/// Looks up, checks and routes one command; returns it instead if the
+/// connection must run it on its own (blocking commands, EXEC, WATCH ...).
+fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) -> Option<Deferred> {
     let Some(cmd) = command::lookup(args) else {
+        st.multi.iter_mut().for_each(|m| m.dirty = true);
         batch.push_reply(unknown_command(args), st.proto);
-        return;
+        return None;
     };
     {
         let mut info = st.info.borrow_mut();
@@ -296,12 +348,39 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         }
     }
     if !cmd.arity_ok(args.len()) {
+        st.multi.iter_mut().for_each(|m| m.dirty = true);
         batch.push_reply(arity_error(&display_name(cmd, args)), st.proto);
-        return;
+        return None;
     }
     if !st.authed && cmd.flags & flags::NO_AUTH == 0 {
+        st.multi.iter_mut().for_each(|m| m.dirty = true);
         batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
-        return;
+        return None;
+    }
+    if st.subs.count() > 0 && st.proto == Protocol::Resp2 {
+        match cmd.name {
+            "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "quit" | "reset" => {}
+            "ping" => {
+                let arg = args.get(1).copied().unwrap_or_default();
+                batch.push_reply(Reply::Array(vec![Reply::bulk("pong"), Reply::bulk(arg)]), st.proto);
+                return None;
+            }
+            name => {
+                let msg = format!(
+                    "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                );
+                batch.push_reply(Reply::error(msg), st.proto);
+                return None;
+            }
+        }
+    }
+    let owned = || args.iter().map(|a| a.to_vec()).collect();
+    if let Some(m) = st.multi.as_mut() {
+        if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            m.push(args);
+            batch.push_reply(Reply::simple("QUEUED"), st.proto);
+            return None;
+        }
     }
     match cmd.route {
         Route::Conn(f) => {
@@ -310,8 +389,85 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
             // HELLO answers in the protocol it switches to.
             let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
             batch.push_reply(reply, proto);
+            None
         }
-        _ => batch.route(shard, cmd, args, st.db, st.id, st.proto),
+        Route::Async(a) => Some(Deferred::Async(a, owned())),
+        _ if cmd.flags & flags::BLOCKING != 0 => Some(Deferred::Blocking(cmd, owned())),
+        _ => {
+            batch.route(shard, cmd, args, st.db, st.id, st.proto);
+            None
+        }
+    }
+}
+
+/// Waits for bytes from the client while writing out pub/sub messages as they arrive.
+async fn read_or_deliver(st: &mut ConnState, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    loop {
+        let Some((_, rx)) = st.subs.mailbox.as_mut() else { return stream.read(buf).await };
+        let next = {
+            let read = stream.read(buf);
+            futures::pin_mut!(read);
+            match futures::future::select(read, rx.next()).await {
+                futures::future::Either::Left((n, _)) => return n,
+                futures::future::Either::Right((msg, _)) => msg,
+            }
+        };
+        let Some(msg) = next else { return stream.read(buf).await };
+        crate::resp::encode(&msg, st.proto, &mut out);
+        while let Ok(more) = rx.try_recv() {
+            crate::resp::encode(&more, st.proto, &mut out);
+        }
+        stream.write_all(&out).await?;
+        out.clear();
+    }
+}
+
+/// Runs a deferred command; None if the client went away while it waited.
+async fn run_deferred(
+    shard: &Rc<Shard>,
+    st: &mut ConnState,
+    stream: &mut TcpStream,
+    d: Deferred,
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    let (cmd, owned) = match d {
+        Deferred::Async(a, owned) => {
+            let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            let reply = match a {
+                AsyncCmd::Exec => crate::transaction::exec(shard, st).await,
+                AsyncCmd::Watch => crate::transaction::watch(shard, st, &args).await,
+                AsyncCmd::Unwatch => {
+                    crate::transaction::unwatch_all(shard, st).await;
+                    Reply::Ok
+                }
+            };
+            return Ok(Some(reply));
+        }
+        Deferred::Blocking(cmd, owned) => (cmd, owned),
+    };
+    let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let mut pending = crate::dispatch::blocking(shard, cmd, &args, st.db, st.id);
+    // While it waits, keep reading: bytes are kept for later, and a closed socket cancels the wait.
+    loop {
+        if *end == buf.len() {
+            return Ok(Some(pending.await));
+        }
+        let read = stream.read(&mut buf[*end..]);
+        futures::pin_mut!(read);
+        match futures::future::select(pending, read).await {
+            futures::future::Either::Left((reply, _)) => return Ok(Some(reply)),
+            futures::future::Either::Right((n, rest)) => {
+                let n = n?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *end += n;
+                pending = rest;
+            }
+        }
     }
 }
 

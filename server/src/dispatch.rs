@@ -15,7 +15,7 @@ use futures::channel::oneshot;
 use strand_engine::bus::Outbox;
 use strand_engine::log::FsyncPolicy;
 
-use crate::command::{err, Command, Ctx, Merge, Route, ShardFn};
+use crate::command::{err, Block, Command, Ctx, Merge, Route, ShardFn};
 use crate::reply::Reply;
 use crate::resp::Protocol;
 use crate::shard::ShardState;
@@ -24,26 +24,39 @@ use crate::shard::ShardState;
 pub enum Msg {
     /// Commands to run in order; the replies go back on `reply`.
     Batch { cmds: Vec<RemoteCmd>, reply: oneshot::Sender<Vec<Reply>> },
+    /// A transaction (MULTI/EXEC): the WATCHed keys are checked, then the
+    /// commands run back to back as one atomic log record; None if a watched key changed.
+    Tx { tx: crate::transaction::Exec, reply: oneshot::Sender<Option<Vec<Reply>>> },
     /// A connection moving to the shard that owns the keys it uses.
     Adopt(crate::conn::Migrating),
+    /// A keyspace notification from another shard, for this shard's subscribers.
+    Publish { channel: Vec<u8>, message: Vec<u8> },
 }
 
 /// One command shipped to another shard.
 pub struct RemoteCmd {
-    handler: ShardFn,
-    db: u8,
-    caller: u64,
-    args: OwnedArgs,
+    /// Its handler.
+    pub handler: ShardFn,
+    /// The database it runs in.
+    pub db: u8,
+    /// The client that sent it.
+    pub caller: u64,
+    /// Its arguments.
+    pub args: OwnedArgs,
+    /// Whether it may block (then it travels alone).
+    pub blocking: bool,
 }
 
 /// Arguments copied into one allocation.
+#[derive(Clone, Default)]
 pub struct OwnedArgs {
     data: Vec<u8>,
     ends: Vec<u32>,
 }
 
 impl OwnedArgs {
-    fn new(args: &[&[u8]]) -> OwnedArgs {
+    /// Copies `args`.
+    pub fn new(args: &[&[u8]]) -> OwnedArgs {
         let total = args.iter().map(|a| a.len()).sum();
         let mut data = Vec::with_capacity(total);
         let mut ends = Vec::with_capacity(args.len());
@@ -54,7 +67,8 @@ impl OwnedArgs {
         OwnedArgs { data, ends }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    /// Calls `f` with the arguments as slices.
+    pub fn with<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         let mut v: Vec<&[u8]> = Vec::with_capacity(self.ends.len());
         let mut start = 0usize;
         for &end in &self.ends {
@@ -80,23 +94,35 @@ pub struct Shard {
 impl Shard {
     /// Runs a handler on this shard's state.
     pub fn exec(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
-        let mut st = self.state.borrow_mut();
-        let now = st.ks.now();
-        st.stats.commands += 1;
-        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block: false, blocked: None };
-        let reply = handler(&mut ctx, args);
-        if reply.is_error() {
-            st.stats.errors += 1;
-        }
+        let reply = self.exec_with(handler, db, caller, args, false).0;
+        self.serve_ready();
         reply
     }
 
-    fn last_lsn(&self) -> u64 {
+    /// Runs a handler; with `may_block`, also what it waits for if it blocked
+    /// (blocked clients are not served here: callers run [`Shard::serve_ready`]).
+    pub fn exec_with(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]], may_block: bool) -> (Reply, Option<Block>) {
+        let mut st = self.state.borrow_mut();
+        let now = st.ks.now();
+        st.stats.commands += 1;
+        let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
+        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None, cmd };
+        let reply = handler(&mut ctx, args);
+        let blocked = ctx.blocked.take();
+        if reply.is_error() {
+            st.stats.errors += 1;
+        }
+        st.publish_key_events();
+        (reply, blocked)
+    }
+
+    /// Sequence number of the last record this shard logged (0 without a log).
+    pub fn last_lsn(&self) -> u64 {
         self.state.borrow().ks.log().map_or(0, |l| l.last_lsn())
     }
 
     /// Waits until `lsn` is durable when the policy asks for it; an error if the log failed.
-    async fn wait_durable(&self, lsn: u64) -> Result<(), String> {
+    pub async fn wait_durable(&self, lsn: u64) -> Result<(), String> {
         let log = self.state.borrow().ks.log().cloned();
         match log {
             Some(log) if log.policy() == FsyncPolicy::Always => log.durable(lsn).await.map_err(|e| e.to_string()),
@@ -112,10 +138,40 @@ impl Shard {
                 strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), conn));
                 return;
             }
+            Msg::Publish { channel, message } => {
+                self.state.borrow_mut().pubsub.publish(&channel, &message);
+                return;
+            }
+            Msg::Tx { tx, reply } => {
+                let me = self.clone();
+                strand_engine::runtime::spawn(async move {
+                    let _ = reply.send(me.exec_tx(&tx).await);
+                });
+                return;
+            }
         };
         self.state.borrow_mut().stats.remote_batches += 1;
         let before = self.last_lsn();
-        let replies: Vec<Reply> = cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect();
+        let replies: Vec<Reply> = match &cmds[..] {
+            [c] if c.blocking => match c.args.with(|a| self.exec_blocking(c.handler, c.db as usize, c.caller, a)) {
+                Ok(r) => {
+                    self.serve_ready();
+                    vec![r]
+                }
+                Err(rx) => {
+                    strand_engine::runtime::spawn(async move {
+                        let mut reply = reply;
+                        let cancel = reply.cancellation();
+                        futures::pin_mut!(cancel);
+                        if let futures::future::Either::Left((Ok(r), _)) = futures::future::select(rx, cancel).await {
+                            let _ = reply.send(vec![r]);
+                        }
+                    });
+                    return;
+                }
+            },
+            _ => cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect(),
+        };
         let after = self.last_lsn();
         let policy = self.state.borrow().ks.log().map(|l| l.policy());
         if after > before && policy == Some(FsyncPolicy::Always) {
@@ -219,7 +275,7 @@ impl Batch {
             Part::Ready(shard.exec(handler, db, caller, args))
         } else {
             let cmds = &mut self.remote[to];
-            cmds.push(RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args) });
+            cmds.push(RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false });
             Part::Remote { shard: to, index: cmds.len() - 1 }
         }
     }
@@ -229,10 +285,10 @@ impl Batch {
         let nshards = shard.outbox.shards();
         let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
         let (parts, merge) = match cmd.route {
-            Route::Conn(_) => unreachable!("connection commands are run by the connection"),
+            Route::Conn(_) | Route::Async(_) => unreachable!("connection commands are run by the connection"),
             Route::Local(h) => (vec![Part::Ready(shard.exec(h, db, caller, args))], None),
             Route::Key(h) => {
-                let mut keys = cmd.key_positions(args.len()).map(|i| owner(args[i]));
+                let mut keys = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
                 let to = keys.next().unwrap_or(shard.id);
                 if keys.any(|s| s != to) {
                     (vec![Part::Ready(Reply::error(err::CROSSSLOT))], None)
@@ -271,7 +327,7 @@ impl Batch {
     ) -> (Vec<Part>, Join) {
         let step = cmd.step.max(1) as usize;
         let mut groups: Vec<Group<'_>> = Vec::new();
-        for (n, i) in cmd.key_positions(args.len()).enumerate() {
+        for (n, i) in cmd.keys_of(args).into_iter().enumerate() {
             let to = owner(args[i]);
             let g = match groups.iter().position(|g| g.shard == to) {
                 Some(p) => &mut groups[p],
@@ -342,6 +398,52 @@ impl Batch {
             crate::resp::encode(&reply, slot.proto, out);
         }
     }
+}
+
+/// Starts a command that may block (BLPOP ...) on the shard that owns its
+/// keys; the future answers when it is served or times out. Dropping the
+/// future (the client went away) cancels the wait without losing anything.
+pub fn blocking(
+    shard: &Rc<Shard>,
+    cmd: &Command,
+    args: &[&[u8]],
+    db: usize,
+    caller: u64,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
+    let ready = |r: Reply| -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> { Box::pin(std::future::ready(r)) };
+    let Route::Key(handler) = cmd.route else {
+        return ready(Reply::error(format!("ERR '{}' cannot block", cmd.name)));
+    };
+    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let to = owners.next().unwrap_or(shard.id);
+    if owners.any(|s| s != to) {
+        return ready(Reply::error(err::CROSSSLOT));
+    }
+    if to == shard.id {
+        let before = shard.last_lsn();
+        return match shard.exec_blocking(handler, db, caller, args) {
+            Ok(reply) => {
+                shard.serve_ready();
+                let after = shard.last_lsn();
+                let me = shard.clone();
+                Box::pin(async move {
+                    match (after > before, reply.is_error()) {
+                        (true, false) => me.wait_durable(after).await.map_or_else(Reply::error, |()| reply),
+                        _ => reply,
+                    }
+                })
+            }
+            Err(rx) => Box::pin(async move { rx.await.unwrap_or_else(|_| Reply::error("ERR blocked command was dropped")) }),
+        };
+    }
+    let (tx, rx) = oneshot::channel();
+    let remote = RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: true };
+    let me = shard.clone();
+    Box::pin(async move {
+        me.outbox.send(to, Msg::Batch { cmds: vec![remote], reply: tx }).await;
+        me.state.borrow_mut().stats.sent_batches += 1;
+        rx.await.ok().and_then(|v| v.into_iter().next()).unwrap_or_else(|| Reply::error(format!("ERR shard {to} did not answer")))
+    })
 }
 
 /// Joins the replies of a command's parts.

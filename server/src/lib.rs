@@ -4,13 +4,21 @@
 //! listener, bus receiver, expiry) → [`conn`] (a connection: read, parse
 //! with [`resp`], reply) → [`dispatch`] (route by key to the owning shard,
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
-//! call the engine's views). The binary in `main.rs` only starts shards.
+//! call the engine's views). Beside the batch path: [`blocking`] (clients
+//! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
+//! [`pubsub`] (subscribers of this shard's connections), and [`notify`]
+//! (keyspace notifications).
+//! The binary in `main.rs` only starts shards.
 
+pub mod blocking;
 pub mod command;
 pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod info;
+pub mod notify;
+pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod shard;
+pub mod transaction;

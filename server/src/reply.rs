@@ -38,6 +38,8 @@ pub enum Reply {
     Verbatim(&'static str, Vec<u8>),
     /// An out-of-band push (`>`) in RESP3, an array in RESP2.
     Push(Vec<Reply>),
+    /// Several replies to one command, one after the other (SUBSCRIBE answers one per channel).
+    Several(Vec<Reply>),
 }
 
 impl Reply {

@@ -135,6 +135,42 @@ pub struct ShardState {
     pub lastsave: u64,
     /// Bytes and records replayed at start-up, and how long it took.
     pub recovery: RecoveryStats,
+    /// Clients blocked on this shard's keys.
+    pub blocked: crate::blocking::Waiters,
+    /// Channel and pattern subscriptions of this shard's connections.
+    pub pubsub: crate::pubsub::PubSub,
+    /// Keyspace notifications for the other shards, forwarded in order by one task.
+    pub forward: Option<futures::channel::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl ShardState {
+    /// Publishes keyspace notifications: to this shard's subscribers now, to the others in order.
+    pub fn publish_events(&mut self, events: &[crate::notify::Event]) {
+        for (channel, message) in crate::notify::messages(self.config.notify, events) {
+            self.pubsub.publish(&channel, &message);
+            if let Some(f) = &self.forward {
+                let _ = f.unbounded_send((channel, message));
+            }
+        }
+    }
+
+    /// Publishes what the keyspace recorded by itself (expiry, misses).
+    pub fn publish_key_events(&mut self) {
+        if self.ks.has_events() {
+            let events: Vec<crate::notify::Event> = self.ks.take_events().iter().map(crate::notify::from_key_event).collect();
+            self.publish_events(&events);
+        }
+    }
+}
+
+/// Sends this shard's keyspace notifications to every other shard, in order.
+async fn forward_events(shard: Rc<crate::dispatch::Shard>, mut rx: futures::channel::mpsc::UnboundedReceiver<(Vec<u8>, Vec<u8>)>) {
+    use futures::StreamExt;
+    while let Some((channel, message)) = rx.next().await {
+        for to in (0..shard.outbox.shards()).filter(|&s| s != shard.id) {
+            shard.outbox.send(to, crate::dispatch::Msg::Publish { channel: channel.clone(), message: message.clone() }).await;
+        }
+    }
 }
 
 /// What start-up recovery did on this shard.
@@ -270,7 +306,8 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let ShardStart { id, config, shared, outbox, receiver, gate } = start;
     let result = recover(id, &config);
     gate.report(result.as_ref().err().cloned());
-    let (ks, recovery) = result?;
+    let (mut ks, recovery) = result?;
+    ks.set_capture(crate::notify::capture(config.notify));
     if !gate.wait().await {
         return Ok(());
     }
@@ -285,12 +322,18 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         stats: ShardStats::default(),
         lastsave: strand_engine::clock::unix_ms() / 1000,
         recovery,
+        blocked: Default::default(),
+        pubsub: Default::default(),
+        forward: None,
     };
     let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
+    let (forward, events) = futures::channel::mpsc::unbounded();
+    shard.state.borrow_mut().forward = Some(forward);
+    runtime::spawn(forward_events(shard.clone(), events));
     let listener = runtime::TcpListener::bind((config.bind.as_str(), config.port))
         .map_err(|e| format!("shard {id}: cannot listen on {}:{}: {e}", config.bind, config.port))?;
     if id == 0 {
@@ -360,7 +403,9 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
             let done = {
                 let mut st = shard.state.borrow_mut();
                 let now = st.ks.now();
-                st.ks.expire_cycle(now, SLICE)
+                let done = st.ks.expire_cycle(now, SLICE);
+                st.publish_key_events();
+                done
             };
             if done < SLICE {
                 break;

@@ -179,6 +179,39 @@ pub struct Keyspace {
     ready: Vec<(u8, SmallBytes)>,
     /// Bumped on every write to a key of interest.
     touch_seq: u64,
+    /// Which [`KeyEvent`]s to record (keyspace notifications); none on replay.
+    capture: Capture,
+    /// Recorded events, drained by [`Keyspace::take_events`].
+    events: Vec<KeyEvent>,
+}
+
+/// Which key events the keyspace records for notifications.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Capture {
+    /// Keys removed because their TTL passed.
+    pub expired: bool,
+    /// Reads of missing keys.
+    pub misses: bool,
+}
+
+/// Something that happened to a key without a command writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEventKind {
+    /// The key's TTL passed and it was removed.
+    Expired,
+    /// A read found no such key.
+    Miss,
+}
+
+/// A recorded [`KeyEventKind`] for one key.
+#[derive(Debug, Clone)]
+pub struct KeyEvent {
+    /// What happened.
+    pub kind: KeyEventKind,
+    /// Database.
+    pub db: u8,
+    /// Key.
+    pub key: SmallBytes,
 }
 
 /// Who waits on a key.
@@ -208,6 +241,8 @@ impl Keyspace {
             interest: Default::default(),
             ready: Vec::new(),
             touch_seq: 0,
+            capture: Capture::default(),
+            events: Vec::new(),
         }
     }
 
@@ -238,21 +273,53 @@ impl Keyspace {
 
     /// Looks a key up for a command: expired keys are removed first, the access is recorded.
     pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let d = &mut self.dbs[db];
-        if d.expire_if_needed(key, now) {
-            self.stats.expired_keys += 1;
-        }
-        match d.dict.get_mut(key) {
-            Some(e) => {
-                self.stats.hits += 1;
-                e.touch(now);
-                Some(e)
+        self.expire_if_needed(db as u8, key, now);
+        if !self.dbs[db].dict.contains_key(key) {
+            self.stats.misses += 1;
+            if self.capture.misses {
+                self.events.push(KeyEvent { kind: KeyEventKind::Miss, db: db as u8, key: SmallBytes::new(key) });
             }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
+            return None;
         }
+        let e = self.dbs[db].dict.get_mut(key)?;
+        self.stats.hits += 1;
+        e.touch(now);
+        Some(e)
+    }
+
+    /// Removes a key whose TTL passed (counting it, waking WATCHers, recording the event); true if it did.
+    fn expire_if_needed(&mut self, db: u8, key: &[u8], now: u64) -> bool {
+        if !self.dbs[db as usize].expire_if_needed(key, now) {
+            return false;
+        }
+        self.expired(db, key);
+        true
+    }
+
+    fn expired(&mut self, db: u8, key: &[u8]) {
+        self.stats.expired_keys += 1;
+        self.touched(db, key);
+        if self.capture.expired {
+            self.events.push(KeyEvent { kind: KeyEventKind::Expired, db, key: SmallBytes::new(key) });
+        }
+    }
+
+    /// Chooses which key events to record (keyspace notifications).
+    pub fn set_capture(&mut self, capture: Capture) {
+        self.capture = capture;
+        if capture == Capture::default() {
+            self.events.clear();
+        }
+    }
+
+    /// Events recorded since the last call.
+    pub fn take_events(&mut self) -> Vec<KeyEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether events wait to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Looks a key up without recording an access (OBJECT, TYPE-like inspection, writes).
@@ -267,6 +334,11 @@ impl Keyspace {
 
     /// Applies `op` and logs it. Nothing changes if the log refuses it.
     pub fn write(&mut self, op: Op<'_>, now: u64) -> Result<(), WriteError> {
+        self.write_ref(&op, now)
+    }
+
+    /// [`Keyspace::write`] of a borrowed op.
+    pub fn write_ref(&mut self, op: &Op<'_>, now: u64) -> Result<(), WriteError> {
         if let Some(log) = &self.log {
             let len = op.encoded_len();
             if self.group_depth > 0 {
@@ -282,7 +354,7 @@ impl Keyspace {
                 log.append_with(op.kind(), 0, now, len, |buf| op.encode(&mut Writer::new(buf)))?;
             }
         }
-        self.apply(&op, now);
+        self.apply(op, now);
         Ok(())
     }
 
@@ -513,8 +585,8 @@ impl Keyspace {
                 }
             }
             Op::Copy { src_db, src, dst_db, dst } => {
-                self.dbs[src_db as usize].expire_if_needed(src, now);
-                self.dbs[dst_db as usize].expire_if_needed(dst, now);
+                self.expire_if_needed(src_db, src, now);
+                self.expire_if_needed(dst_db, dst, now);
                 if let Some(e) = self.dbs[src_db as usize].dict.get(src).cloned() {
                     let d = &mut self.dbs[dst_db as usize];
                     d.remove(dst);
@@ -522,11 +594,10 @@ impl Keyspace {
                 }
             }
             Op::Move { db, key, dst_db } => {
-                self.dbs[db as usize].expire_if_needed(key, now);
+                self.expire_if_needed(db, key, now);
+                self.expire_if_needed(dst_db, key, now);
                 if let Some(e) = self.dbs[db as usize].remove(key) {
-                    let d = &mut self.dbs[dst_db as usize];
-                    d.expire_if_needed(key, now);
-                    d.insert(key, e);
+                    self.dbs[dst_db as usize].insert(key, e);
                 }
             }
             Op::SwapDb { a, b } => self.dbs.swap(a as usize, b as usize),
@@ -556,13 +627,10 @@ impl Keyspace {
     }
 
     fn db_mut(&mut self, db: u8, keys: &[&[u8]], now: u64) -> &mut Db {
-        let d = &mut self.dbs[db as usize];
         for k in keys {
-            if d.expire_if_needed(k, now) {
-                self.stats.expired_keys += 1;
-            }
+            self.expire_if_needed(db, k, now);
         }
-        d
+        &mut self.dbs[db as usize]
     }
 
     /// Keys in a database (expired keys not yet removed may be counted, as in Redis).
@@ -603,7 +671,7 @@ impl Keyspace {
             }
             let k = k.to_vec();
             self.dbs[db].remove(&k);
-            self.stats.expired_keys += 1;
+            self.expired(db as u8, &k);
         }
         None
     }
@@ -611,8 +679,9 @@ impl Keyspace {
     /// Removes up to `budget` expired keys across databases; returns how many.
     pub fn expire_cycle(&mut self, now: u64, budget: usize) -> usize {
         let mut done = 0;
-        for d in &mut self.dbs {
+        for db in 0..self.dbs.len() {
             while done < budget {
+                let d = &mut self.dbs[db];
                 let Some((deadline, key)) = d.expires.first().cloned() else { break };
                 if deadline > now {
                     break;
@@ -621,11 +690,11 @@ impl Keyspace {
                 let stale = d.dict.get(&key).is_some_and(|e| e.expire_ms == deadline);
                 if stale {
                     d.dict.remove(&key);
+                    self.expired(db as u8, &key);
                     done += 1;
                 }
             }
         }
-        self.stats.expired_keys += done as u64;
         done
     }
 

@@ -137,6 +137,9 @@ fn hello(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
 /// [RESET](https://redis.io/commands/reset/): back to a fresh connection's state.
 fn reset(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
     c.conn.db = 0;
+    c.conn.multi = None;
+    c.conn.unwatch_later = !c.conn.watched.is_empty();
+    crate::command::pubsub::unsubscribe_all(c.shard, c.conn);
     c.conn.proto = Protocol::Resp2;
     c.conn.authed = c.shard.state.borrow().config.requirepass.is_none();
     let mut info = c.conn.info.borrow_mut();

@@ -12,9 +12,11 @@ pub mod connection;
 pub mod glob;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 
 use crate::reply::Reply;
 use crate::shard::ShardState;
@@ -36,6 +38,8 @@ pub struct Ctx<'a> {
     pub may_block: bool,
     /// Set by [`Ctx::block`]: the command found nothing and waits on these keys.
     pub blocked: Option<Block>,
+    /// The command's name in lower case, when keyspace notifications are on.
+    pub cmd: Option<String>,
 }
 
 /// What a blocking command waits for.
@@ -118,6 +122,19 @@ pub enum Route {
     Cursor(ShardFn),
     /// No keys and no connection state: runs on the connection's shard (TIME, ECHO ...).
     Local(ShardFn),
+    /// Run by the connection itself, which waits for other shards in between (EXEC, WATCH, UNWATCH).
+    Async(AsyncCmd),
+}
+
+/// The commands a connection runs asynchronously, outside a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncCmd {
+    /// EXEC.
+    Exec,
+    /// WATCH.
+    Watch,
+    /// UNWATCH.
+    Unwatch,
 }
 
 /// Command flags, as COMMAND INFO reports them.
@@ -192,7 +209,26 @@ impl Command {
         }
     }
 
-    /// Positions of the keys in `args` (`args.len()` = n).
+    /// Positions of the keys in a request: from `first_key`/`last_key`/`step`,
+    /// or, for the commands whose keys a `numkeys` argument counts (EVAL,
+    /// ZUNIONSTORE, LMPOP ...), the `numkeys` arguments after it. A numkeys
+    /// that is not a count or exceeds the arguments gives no keys; the
+    /// handler then answers its own error.
+    pub fn keys_of(&self, args: &[&[u8]]) -> Vec<usize> {
+        match NUMKEYS.iter().find(|(name, _)| *name == self.name) {
+            Some(&(_, at)) => {
+                let n = args.get(at).and_then(|a| strings::parse_i64(a)).filter(|&n| n >= 0).map_or(0, |n| n as usize);
+                let first = at + 1;
+                if first + n > args.len() {
+                    return Vec::new();
+                }
+                (first..first + n).collect()
+            }
+            None => self.key_positions(args.len()).collect(),
+        }
+    }
+
+    /// Positions of the keys in `args` (`args.len()` = n), from `first_key`/`last_key`/`step` only.
     pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
@@ -201,6 +237,28 @@ impl Command {
         (first..end).step_by(step).filter(move |_| first > 0)
     }
 }
+
+/// Commands whose keys are counted by an argument: (name, position of that argument).
+pub const NUMKEYS: &[(&str, usize)] = &[
+    ("eval", 2),
+    ("evalsha", 2),
+    ("eval_ro", 2),
+    ("evalsha_ro", 2),
+    ("fcall", 2),
+    ("fcall_ro", 2),
+    ("sintercard", 1),
+    ("zunionstore", 2),
+    ("zinterstore", 2),
+    ("zdiffstore", 2),
+    ("zunion", 1),
+    ("zinter", 1),
+    ("zdiff", 1),
+    ("zintercard", 1),
+    ("lmpop", 1),
+    ("zmpop", 1),
+    ("blmpop", 2),
+    ("bzmpop", 2),
+];
 
 /// Redis's reply to a wrong number of arguments.
 pub fn arity_error(name: &str) -> Reply {
@@ -223,6 +281,9 @@ pub mod err {
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     /// DB index out of range.
     pub const DB_INDEX: &str = "ERR DB index is out of range";
+    /// Keys on different shards.
+    pub const CROSSSLOT_TX: &str =
+        "CROSSSLOT Keys in the transaction don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
     /// Keys on different shards.
     pub const CROSSSLOT: &str =
         "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";

@@ -105,8 +105,21 @@ pub(crate) fn as_str(e: &Entry) -> Result<&[u8], Reply> {
 }
 
 /// Writes one op at the command's time; a refusal becomes its error reply.
+/// With keyspace notifications on, also publishes the events of the write.
 pub(crate) fn write(ctx: &mut Ctx<'_>, op: Op<'_>) -> Result<(), Reply> {
-    ctx.shard.ks.write(op, ctx.now).map_err(|e| Reply::error(e.to_string()))
+    let Some(cmd) = ctx.cmd.take() else {
+        return ctx.shard.ks.write(op, ctx.now).map_err(|e| Reply::error(e.to_string()));
+    };
+    let key = crate::notify::op_key(&op);
+    let existed = key.is_some_and(|(db, k)| ctx.shard.ks.contains(db as usize, k, ctx.now));
+    let result = ctx.shard.ks.write_ref(&op, ctx.now);
+    if result.is_ok() {
+        let exists = key.is_some_and(|(db, k)| ctx.shard.ks.contains(db as usize, k, ctx.now));
+        let events = crate::notify::events_for(&cmd, &op, existed, exists, ctx.now);
+        ctx.shard.publish_events(&events);
+    }
+    ctx.cmd = Some(cmd);
+    result.map_err(|e| Reply::error(e.to_string()))
 }
 
 /// Redis's `lookupKeyReadWithFlags(.., LOOKUP_NOTOUCH)`: lazy expiry and

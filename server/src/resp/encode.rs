@@ -38,6 +38,7 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut Vec<u8>) {
         Reply::Set(items) => aggregate(if resp3 { b'~' } else { b'*' }, items, proto, out),
         Reply::Verbatim(format, data) => verbatim(format, data, resp3, out),
         Reply::Push(items) => aggregate(if resp3 { b'>' } else { b'*' }, items, proto, out),
+        Reply::Several(items) => items.iter().for_each(|r| encode(r, proto, out)),
     }
 }
 

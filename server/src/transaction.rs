@@ -1,0 +1,322 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! While a connection is in MULTI, the commands it sends are checked
+//! (name, arity, auth) and queued, not run; an error at queue time makes
+//! EXEC answer EXECABORT. At EXEC the queued commands must touch keys of
+//! one shard (use a `{hash tag}`), together with the WATCHed keys; the
+//! transaction then travels to that shard as one message ([`Exec`]), which
+//! checks the watched keys' versions and runs the commands back to back,
+//! with nothing in between, and logs their writes as one GROUP record, so a
+//! crash keeps all of it or none. Transactions whose keys span shards are
+//! refused with CROSSSLOT: a coordinator that orders them on every shard
+//! (as Dragonfly's VLL does) does not exist yet.
+//!
+//! WATCH registers each key on its owner shard, which bumps the key's
+//! version on every write and on expiry; EXEC aborts (null reply) when a
+//! version moved or a key that existed at WATCH has expired since.
+
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+
+use crate::command::{err, lookup, Command, Ctx, Route, ShardFn};
+use crate::conn::{ConnCtx, ConnState};
+use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
+use crate::reply::Reply;
+
+/// Commands queued since MULTI.
+#[derive(Default)]
+pub struct Multi {
+    /// The queue, in order.
+    queued: Vec<OwnedArgs>,
+    /// An error happened at queue time: EXEC answers EXECABORT.
+    pub dirty: bool,
+}
+
+impl Multi {
+    /// Queues a command.
+    pub fn push(&mut self, args: &[&[u8]]) {
+        self.queued.push(OwnedArgs::new(args));
+    }
+}
+
+/// A WATCHed key, as its shard saw it at WATCH.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    /// Owner shard.
+    pub shard: usize,
+    /// Database.
+    pub db: u8,
+    /// Key.
+    pub key: Vec<u8>,
+    /// The key's version at WATCH.
+    pub version: u64,
+    /// Whether it existed at WATCH.
+    pub existed: bool,
+}
+
+/// A transaction as its shard runs it.
+pub struct Exec {
+    /// The commands.
+    pub cmds: Vec<RemoteCmd>,
+    /// Keys to check first.
+    pub watches: Vec<Watched>,
+}
+
+impl Shard {
+    /// Runs a transaction: None if a watched key changed, else every reply.
+    pub async fn exec_tx(&self, tx: &Exec) -> Option<Vec<Reply>> {
+        let clean = {
+            let st = self.state.borrow();
+            let now = st.ks.now();
+            tx.watches
+                .iter()
+                .all(|w| st.ks.version(w.db, &w.key) == w.version && (!w.existed || st.ks.contains(w.db as usize, &w.key, now)))
+        };
+        self.release(&tx.watches);
+        if !clean {
+            return None;
+        }
+        let before = self.last_lsn();
+        // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
+        let grouped = self.state.borrow_mut().ks.begin_group().is_ok();
+        let mut replies: Vec<Reply> =
+            tx.cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.db as usize, c.caller, a, false).0)).collect();
+        if grouped {
+            let ended = {
+                let mut st = self.state.borrow_mut();
+                let now = st.ks.now();
+                st.ks.end_group(now)
+            };
+            if let Err(e) = ended {
+                replies = vec![Reply::error(e.to_string()); replies.len()];
+            }
+        }
+        self.serve_ready();
+        let after = self.last_lsn();
+        if after > before {
+            if let Err(e) = self.wait_durable(after).await {
+                replies = vec![Reply::error(e); replies.len()];
+            }
+        }
+        Some(replies)
+    }
+
+    /// Drops the WATCHes of `watches` that live on this shard.
+    fn release(&self, watches: &[Watched]) {
+        let mut st = self.state.borrow_mut();
+        for w in watches.iter().filter(|w| w.shard == self.id) {
+            st.ks.unwatch(w.db, &w.key);
+        }
+    }
+}
+
+/// Runs one handler on shard `to` (here, or one hop away) and returns its reply.
+pub async fn run_on(shard: &Rc<Shard>, to: usize, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    if to == shard.id {
+        return shard.exec(handler, db, caller, args);
+    }
+    let (tx, rx) = oneshot::channel();
+    let cmd = RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
+    shard.outbox.send(to, Msg::Batch { cmds: vec![cmd], reply: tx }).await;
+    rx.await.ok().and_then(|v| v.into_iter().next()).unwrap_or_else(|| Reply::error(format!("ERR shard {to} did not answer")))
+}
+
+/// [MULTI](https://redis.io/commands/multi/): starts queueing.
+pub fn multi(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
+    if c.conn.multi.is_some() {
+        return Reply::error("ERR MULTI calls can not be nested");
+    }
+    c.conn.multi = Some(Multi::default());
+    Reply::Ok
+}
+
+/// [DISCARD](https://redis.io/commands/discard/): drops the queue and the WATCHes.
+pub fn discard(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
+    if c.conn.multi.take().is_none() {
+        return Reply::error("ERR DISCARD without MULTI");
+    }
+    c.conn.unwatch_later = true;
+    Reply::Ok
+}
+
+/// Shard side of WATCH: registers each key and answers [version, existed] per key.
+fn watch_keys(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let db = ctx.db as u8;
+    let now = ctx.now;
+    let replies = args[1..]
+        .iter()
+        .map(|k| {
+            let existed = ctx.shard.ks.contains(db as usize, k, now);
+            let version = ctx.shard.ks.watch(db, k);
+            Reply::Array(vec![Reply::Int(version as i64), Reply::Int(existed as i64)])
+        })
+        .collect();
+    Reply::Array(replies)
+}
+
+/// Shard side of UNWATCH: drops one WATCH per key given.
+fn unwatch_keys(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    for k in &args[1..] {
+        ctx.shard.ks.unwatch(ctx.db as u8, k);
+    }
+    Reply::Ok
+}
+
+/// [WATCH](https://redis.io/commands/watch/): registers keys on their shards.
+pub async fn watch(shard: &Rc<Shard>, st: &mut ConnState, args: &[&[u8]]) -> Reply {
+    if st.multi.is_some() {
+        return Reply::error("ERR WATCH inside MULTI is not allowed");
+    }
+    let mut by_shard: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+    for k in &args[1..] {
+        let to = shard.shared.slots.shard_of(k);
+        match by_shard.iter_mut().find(|(s, _)| *s == to) {
+            Some((_, keys)) => keys.push(k),
+            None => by_shard.push((to, vec![b"watch", k])),
+        }
+    }
+    for (to, keys) in by_shard {
+        let reply = run_on(shard, to, watch_keys, st.db, st.id, &keys).await;
+        let Reply::Array(items) = reply else { return reply };
+        for (k, item) in keys[1..].iter().zip(items) {
+            if let Reply::Array(v) = item {
+                if let [Reply::Int(version), Reply::Int(existed)] = v[..] {
+                    st.watched.push(Watched {
+                        shard: to,
+                        db: st.db as u8,
+                        key: k.to_vec(),
+                        version: version as u64,
+                        existed: existed != 0,
+                    });
+                }
+            }
+        }
+    }
+    Reply::Ok
+}
+
+/// Drops every WATCH of the connection (UNWATCH, EXEC, DISCARD, close).
+pub async fn unwatch_all(shard: &Rc<Shard>, st: &mut ConnState) {
+    st.unwatch_later = false;
+    let watched = std::mem::take(&mut st.watched);
+    let mut shards: Vec<usize> = watched.iter().map(|w| w.shard).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    for to in shards {
+        for db in 0..strand_engine::keyspace::DATABASES as u8 {
+            let mut args: Vec<&[u8]> = vec![b"unwatch"];
+            args.extend(watched.iter().filter(|w| w.shard == to && w.db == db).map(|w| &w.key[..]));
+            if args.len() > 1 {
+                run_on(shard, to, unwatch_keys, db as usize, st.id, &args).await;
+            }
+        }
+    }
+}
+
+/// Where one queued command runs.
+enum Step {
+    /// Answered on the connection already (SELECT, PING's conn-level kin ...).
+    Done(Reply),
+    /// The n-th command of the shard part.
+    OnShard,
+}
+
+/// [EXEC](https://redis.io/commands/exec/): runs the queue atomically on its shard.
+pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
+    let Some(multi) = st.multi.take() else {
+        return Reply::error("ERR EXEC without MULTI");
+    };
+    if multi.dirty {
+        unwatch_all(shard, st).await;
+        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let mut steps = Vec::with_capacity(multi.queued.len());
+    let mut cmds = Vec::new();
+    let mut targets: Vec<usize> = st.watched.iter().map(|w| w.shard).collect();
+    let mut refusal = None;
+    for q in &multi.queued {
+        let step = q.with(|args| match lookup(args).map(|cmd| placement(shard, cmd, args)) {
+            None => Step::Done(crate::conn::unknown_command(args)),
+            Some(Placement::Conn(f)) => Step::Done(f(&mut ConnCtx { conn: st, shard }, args)),
+            Some(Placement::Refused(r)) => {
+                refusal.get_or_insert(r);
+                Step::Done(Reply::Nil)
+            }
+            Some(Placement::Shard(handler, to)) => {
+                targets.extend(to);
+                cmds.push(RemoteCmd { handler, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
+                Step::OnShard
+            }
+        });
+        steps.push(step);
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    if targets.len() > 1 {
+        refusal.get_or_insert(Reply::error(err::CROSSSLOT_TX));
+    }
+    if let Some(r) = refusal {
+        unwatch_all(shard, st).await;
+        return r;
+    }
+    let watches = std::mem::take(&mut st.watched);
+    let target = targets.first().copied();
+    let to = target.unwrap_or(shard.id);
+    let tx = Exec { cmds, watches };
+    let answers = if to == shard.id {
+        shard.exec_tx(&tx).await
+    } else {
+        let (reply, rx) = oneshot::channel();
+        shard.outbox.send(to, Msg::Tx { tx, reply }).await;
+        match rx.await {
+            Ok(a) => a,
+            Err(_) => return Reply::error(format!("ERR shard {to} did not answer")),
+        }
+    };
+    let Some(answers) = answers else { return Reply::NilArray };
+    let mut answers = answers.into_iter();
+    Reply::Array(
+        steps
+            .into_iter()
+            .map(|s| match s {
+                Step::Done(r) => r,
+                Step::OnShard => answers.next().unwrap_or_else(|| Reply::error("ERR transaction reply missing")),
+            })
+            .collect(),
+    )
+}
+
+enum Placement {
+    Conn(crate::conn::ConnFn),
+    /// The handler and the shard its keys need (None: any).
+    Shard(ShardFn, Option<usize>),
+    Refused(Reply),
+}
+
+/// Where a queued command can run inside a transaction.
+fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
+    let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
+    let keyed = |h: ShardFn| {
+        let mut owners = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
+        let first = owners.next();
+        if owners.any(|o| Some(o) != first) {
+            return Placement::Refused(Reply::error(err::CROSSSLOT_TX));
+        }
+        Placement::Shard(h, first)
+    };
+    match cmd.route {
+        Route::Conn(f) => Placement::Conn(f),
+        Route::Key(h) | Route::Split(h, _) => keyed(h),
+        Route::Local(h) => Placement::Shard(h, None),
+        Route::Cursor(h) => {
+            let c = std::str::from_utf8(args.get(1).copied().unwrap_or_default()).ok().and_then(|c| c.parse::<u64>().ok());
+            Placement::Shard(h, c.map(|c| (c & 0xff) as usize))
+        }
+        Route::All(h, _) if shard.outbox.shards() == 1 => Placement::Shard(h, Some(0)),
+        Route::All(..) => {
+            Placement::Refused(Reply::error("ERR this command runs on every shard and cannot be part of a transaction when --shards > 1"))
+        }
+        Route::Async(_) => Placement::Refused(Reply::error("ERR this command is not allowed inside a transaction")),
+    }
+}
