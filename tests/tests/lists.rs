@@ -549,7 +549,8 @@ fn lmpop_errors_and_reply_shapes() {
         (&["LMPOP", "0", "{m}l", "LEFT"], numkeys),
         (&["LMPOP", "x", "{m}l", "LEFT"], numkeys),
         (&["LMPOP", "-1", "{m}l", "LEFT"], numkeys),
-        (&["LMPOP", "2", "{m}l", "LEFT"], SYNTAX),
+        // numkeys reaches past the keys: nothing is left for LEFT|RIGHT.
+        (&["LMPOP", "2", "{m}l", "{m}x"], SYNTAX),
         (&["LMPOP", "9223372036854775807", "{m}l", "LEFT"], SYNTAX),
         (&["LMPOP", "1", "{m}l", "UP"], SYNTAX),
         (&["LMPOP", "1", "{m}l", "LEFT", "COUNT", "0"], count),
@@ -627,7 +628,7 @@ fn blocking_command_errors() {
         (&["BLMPOP", "-1", "1", "{b}s", "LEFT"], negative),
         (&["BLMPOP", "0", "1", "{b}s", "LEFT"], WRONGTYPE),
         (&["BLMPOP", "0", "1", "{b}s", "LEFT", "COUNT", "0"], "ERR count should be greater than 0"),
-        (&["BLMPOP", "0", "2", "{b}l", "LEFT"], SYNTAX),
+        (&["BLMPOP", "0", "2", "{b}l", "{b}x"], SYNTAX),
         (&["BLPOP", "{b}l"], "ERR wrong number of arguments for 'blpop' command"),
         (&["BLMOVE", "{b}l", "{b}d", "LEFT", "LEFT"], "ERR wrong number of arguments for 'blmove' command"),
         (&["BLMPOP", "0", "1", "{b}l"], "ERR wrong number of arguments for 'blmpop' command"),
@@ -770,6 +771,158 @@ fn an_expired_list_is_gone() {
     // A push after expiry starts a new list without the old TTL.
     assert_eq!(q::<i64>(&mut c, &["RPUSH", "l", "c"]), 1);
     assert_eq!(q::<i64>(&mut c, &["TTL", "l"]), -1);
+}
+
+// ---------------------------------------------------------------- WATCH, MULTI, events, COMMAND
+
+#[test]
+fn list_writes_abort_a_watch_and_reads_do_not() {
+    let (s, mut c) = start();
+    let mut other = s.client();
+    rpush(&mut c, "{x}l", &["a", "b"]);
+    // A read from another client leaves the WATCH alone.
+    let exec = |c: &mut Connection| -> Option<Vec<i64>> {
+        q::<()>(c, &["MULTI"]);
+        q::<()>(c, &["LLEN", "{x}l"]);
+        q(c, &["EXEC"])
+    };
+    q::<()>(&mut c, &["WATCH", "{x}l"]);
+    q::<()>(&mut other, &["LPOS", "{x}l", "a"]);
+    q::<()>(&mut other, &["LRANGE", "{x}l", "0", "-1"]);
+    assert_eq!(exec(&mut c), Some(vec![2]));
+    // Every kind of write aborts it, a trim that removes nothing too (as Redis signals it).
+    let writes: &[&[&str]] = &[
+        &["LTRIM", "{x}l", "0", "-1"],
+        &["LSET", "{x}l", "0", "a"],
+        &["LMOVE", "{x}l", "{x}l", "LEFT", "RIGHT"],
+        &["RPUSHX", "{x}l", "c"],
+        &["RPOP", "{x}l"],
+        &["LINSERT", "{x}l", "BEFORE", "a", "z"],
+        &["LREM", "{x}l", "1", "z"],
+    ];
+    for w in writes {
+        q::<()>(&mut c, &["WATCH", "{x}l"]);
+        q::<Value>(&mut other, w);
+        assert_eq!(exec(&mut c), None, "{w:?} did not abort the WATCH");
+    }
+    // Changes that change nothing do not.
+    for w in [&["LREM", "{x}l", "0", "absent"][..], &["LINSERT", "{x}l", "AFTER", "absent", "x"], &["LPOP", "{x}l", "0"]] {
+        q::<()>(&mut c, &["WATCH", "{x}l"]);
+        q::<Value>(&mut other, w);
+        assert!(exec(&mut c).is_some(), "{w:?} aborted the WATCH");
+    }
+}
+
+#[test]
+fn list_commands_in_a_transaction_are_applied_together() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    let mut c = s.client();
+    rpush(&mut c, "{tx}a", &["1", "2", "3"]);
+    q::<()>(&mut c, &["MULTI"]);
+    for args in [
+        &["LMOVE", "{tx}a", "{tx}b", "LEFT", "LEFT"][..],
+        &["RPOPLPUSH", "{tx}a", "{tx}b"],
+        &["LPUSH", "{tx}a", "0"],
+        &["LMPOP", "2", "{tx}none", "{tx}b", "RIGHT"],
+        &["BLPOP", "{tx}empty", "{tx}a", "0"],
+    ] {
+        assert_eq!(q::<String>(&mut c, args), "QUEUED");
+    }
+    let v: Value = q(&mut c, &["EXEC"]);
+    let want = Value::Array(vec![
+        Value::BulkString(b"1".to_vec()),
+        Value::BulkString(b"3".to_vec()),
+        Value::Int(2),
+        Value::Array(vec![Value::BulkString(b"{tx}b".to_vec()), Value::Array(vec![Value::BulkString(b"1".to_vec())])]),
+        Value::Array(vec![Value::BulkString(b"{tx}a".to_vec()), Value::BulkString(b"0".to_vec())]),
+    ]);
+    assert_eq!(v, want);
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(all_lists(&mut c), [("{tx}a".to_string(), vec!["2".to_string()]), ("{tx}b".to_string(), vec!["3".to_string()])]);
+}
+
+/// Reads `n` keyevent notifications from a PSUBSCRIBEd raw connection as `event key`.
+fn events(r: &mut Raw, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let msg = r.reply();
+            let parts: Vec<&str> = msg.split("\r\n").collect();
+            // *4 $8 pmessage $len pattern $len channel $len key
+            format!("{} {}", parts[6].trim_start_matches("__keyevent@0__:"), parts[8])
+        })
+        .collect()
+}
+
+#[test]
+fn keyspace_events_in_redis_order() {
+    let s = Server::start(&["--notify-keyspace-events", "KEA"]);
+    let mut sub = Raw::new(&s);
+    sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let mut c = s.client();
+    rpush(&mut c, "{n}s", &["a", "b"]);
+    q::<()>(&mut c, &["LMOVE", "{n}s", "{n}d", "LEFT", "RIGHT"]);
+    q::<()>(&mut c, &["LMOVE", "{n}s", "{n}d", "LEFT", "RIGHT"]);
+    q::<()>(&mut c, &["LTRIM", "{n}d", "0", "-1"]);
+    q::<()>(&mut c, &["LMOVE", "{n}d", "{n}d", "LEFT", "RIGHT"]);
+    q::<()>(&mut c, &["BLPOP", "{n}d", "0"]);
+    q::<()>(&mut c, &["LPOP", "{n}d", "0"]);
+    q::<()>(&mut c, &["LSET", "{n}d", "0", "x"]);
+    q::<()>(&mut c, &["LINSERT", "{n}d", "AFTER", "x", "y"]);
+    q::<()>(&mut c, &["LREM", "{n}d", "0", "x"]);
+    q::<()>(&mut c, &["LMPOP", "1", "{n}d", "RIGHT"]);
+    // As redis-server 7.0 sends them.
+    let want = [
+        "rpush {n}s",
+        "rpush {n}d",
+        "lpop {n}s",
+        "rpush {n}d",
+        "lpop {n}s",
+        "del {n}s",
+        "ltrim {n}d",
+        "rpush {n}d",
+        "lpop {n}d",
+        "lpop {n}d",
+        "lset {n}d",
+        "linsert {n}d",
+        "lrem {n}d",
+        "rpop {n}d",
+        "del {n}d",
+    ];
+    assert_eq!(events(&mut sub, want.len()), want);
+}
+
+#[test]
+fn command_info_and_getkeys() {
+    let (_s, mut c) = start();
+    let keys = |c: &mut Connection, args: &[&str]| -> Vec<String> {
+        let mut a = vec!["COMMAND", "GETKEYS"];
+        a.extend_from_slice(args);
+        q(c, &a)
+    };
+    assert_eq!(keys(&mut c, &["LMPOP", "2", "a", "b", "LEFT"]), ["a", "b"]);
+    assert_eq!(keys(&mut c, &["BLMPOP", "0", "2", "a", "b", "LEFT", "COUNT", "2"]), ["a", "b"]);
+    assert_eq!(keys(&mut c, &["BLPOP", "a", "b", "0"]), ["a", "b"]);
+    assert_eq!(keys(&mut c, &["LMOVE", "a", "b", "LEFT", "LEFT"]), ["a", "b"]);
+    assert_eq!(keys(&mut c, &["BRPOPLPUSH", "a", "b", "0"]), ["a", "b"]);
+    // Name, arity, flags, first key, last key, step, as COMMAND INFO in Redis 7.0.
+    let info = |c: &mut Connection, name: &str| -> (String, i64, Vec<String>, i64, i64, i64) {
+        let v: Vec<Value> = q(c, &["COMMAND", "INFO", name]);
+        let Value::Array(e) = &v[0] else { panic!("COMMAND INFO {name}: {v:?}") };
+        let s = |v: &Value| redis::from_redis_value::<String>(v).unwrap();
+        let i = |v: &Value| redis::from_redis_value::<i64>(v).unwrap();
+        let Value::Array(flags) = &e[2] else { panic!() };
+        (s(&e[0]), i(&e[1]), flags.iter().map(s).collect(), i(&e[3]), i(&e[4]), i(&e[5]))
+    };
+    let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(info(&mut c, "lpush"), ("lpush".into(), -3, f(&["write", "denyoom", "fast"]), 1, 1, 1));
+    assert_eq!(info(&mut c, "lrange"), ("lrange".into(), 4, f(&["readonly"]), 1, 1, 1));
+    assert_eq!(info(&mut c, "lmove"), ("lmove".into(), 5, f(&["write", "denyoom"]), 1, 2, 1));
+    assert_eq!(info(&mut c, "lmpop"), ("lmpop".into(), -4, f(&["write"]), 0, 0, 0));
+    assert_eq!(info(&mut c, "blpop"), ("blpop".into(), -3, f(&["write", "noscript", "blocking"]), 1, -2, 1));
+    assert_eq!(info(&mut c, "blmove"), ("blmove".into(), 6, f(&["write", "denyoom", "noscript", "blocking"]), 1, 2, 1));
+    assert_eq!(info(&mut c, "blmpop"), ("blmpop".into(), -5, f(&["write", "blocking"]), 0, 0, 0));
 }
 
 // ---------------------------------------------------------------- durability

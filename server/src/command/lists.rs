@@ -1,8 +1,9 @@
 //! List commands: <https://redis.io/commands/?group=list>.
 //!
 //! Every handler runs on the shard that owns its key(s); the commands with
-//! two keys (LMOVE, RPOPLPUSH, BLMOVE, BRPOPLPUSH) need both on one shard,
-//! and LMPOP/BLMPOP, whose keys follow a count, check that themselves.
+//! several keys (LMOVE, RPOPLPUSH, BLPOP ..., and LMPOP/BLMPOP, whose keys a
+//! `numkeys` argument counts) need them all on one shard, else the
+//! dispatcher answers CROSSSLOT.
 //! Reads go through [`Keyspace::lookup`] where Redis uses `lookupKeyRead`
 //! (LLEN, LINDEX, LRANGE, LPOS) and through [`Keyspace::peek`] where it
 //! uses `lookupKeyWrite`. Each change is one [`Change`] on the list, fully
@@ -278,13 +279,12 @@ fn ltrim_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let start = int_arg(args[2])?;
     let stop = int_arg(args[3])?;
     let key = args[1];
-    let Some(l) = write_list(ctx, key)? else { return Ok(Reply::Ok) };
-    let len = l.len();
-    let kept = list::range(len, start, stop).map_or(0, |(a, b)| b - a + 1);
-    // Like Redis, a trim that removes nothing is not logged.
-    if kept < len {
-        change(ctx, key, Change::LTrim { start, stop })?;
+    if write_list(ctx, key)?.is_none() {
+        return Ok(Reply::Ok);
     }
+    // Written even when it removes nothing: Redis signals the key (WATCH,
+    // the `ltrim` keyspace event) all the same.
+    change(ctx, key, Change::LTrim { start, stop })?;
     Ok(Reply::Ok)
 }
 
@@ -416,9 +416,8 @@ struct MpopArgs<'a> {
     count: usize,
 }
 
-/// Redis's `lmpopGenericCommand` parsing: `numkeys key... LEFT|RIGHT [COUNT n]`
-/// from `args[at]`; the keys must be on this shard.
-fn mpop_args<'a>(ctx: &Ctx<'_>, args: &'a [&'a [u8]], at: usize) -> Result<MpopArgs<'a>, Reply> {
+/// Redis's `lmpopGenericCommand` parsing: `numkeys key... LEFT|RIGHT [COUNT n]` from `args[at]`.
+fn mpop_args<'a>(args: &'a [&'a [u8]], at: usize) -> Result<MpopArgs<'a>, Reply> {
     let numkeys = int_at_least(args[at], 1, "ERR numkeys should be greater than 0")?;
     let side_at = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(at + 1)).filter(|&i| i < args.len());
     let Some(side_at) = side_at else { return Err(Reply::error(err::SYNTAX)) };
@@ -434,10 +433,6 @@ fn mpop_args<'a>(ctx: &Ctx<'_>, args: &'a [&'a [u8]], at: usize) -> Result<MpopA
             _ => return Err(Reply::error(err::SYNTAX)),
         }
         j += 2;
-    }
-    let slots = &ctx.shard.shared.slots;
-    if keys.iter().any(|k| slots.shard_of(k) != ctx.shard.id) {
-        return Err(Reply::error(err::CROSSSLOT));
     }
     let count = count.unwrap_or(1).try_into().unwrap_or(usize::MAX);
     Ok(MpopArgs { keys, left, count })
@@ -459,7 +454,7 @@ fn mpop_serve(ctx: &mut Ctx<'_>, keys: &[&[u8]], left: bool, count: usize) -> Re
 /// [LMPOP](https://redis.io/commands/lmpop/): pops up to COUNT elements from
 /// the first non-empty list of several; answers the key and the elements.
 pub fn lmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    reply(mpop_args(ctx, args, 1).and_then(|a| Ok(mpop_serve(ctx, a.keys, a.left, a.count)?.unwrap_or(Reply::NilArray))))
+    reply(mpop_args(args, 1).and_then(|a| Ok(mpop_serve(ctx, a.keys, a.left, a.count)?.unwrap_or(Reply::NilArray))))
 }
 
 // ---------------------------------------------------------------------------
@@ -524,7 +519,7 @@ pub fn blmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 }
 
 fn blmpop_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
-    let MpopArgs { keys, left, count } = mpop_args(ctx, args, 2)?;
+    let MpopArgs { keys, left, count } = mpop_args(args, 2)?;
     let timeout = timeout_arg(args[1])?;
     Ok(match mpop_serve(ctx, keys, left, count)? {
         Some(r) => r,
@@ -550,7 +545,7 @@ const WRITE_FAST: &[&str] = &["@write", "@list", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@list", "@slow"];
 const BLOCKING: &[&str] = &["@write", "@list", "@slow", "@blocking"];
 
-/// A list command on the shard that owns the keys from `first` to `last` (-1: the last argument).
+/// A list command on the shard that owns the keys from `first` to `last` (-1: the last argument; 0: none).
 #[allow(clippy::too_many_arguments)]
 const fn cmd(
     name: &'static str,
@@ -562,11 +557,12 @@ const fn cmd(
     categories: &'static [&'static str],
     summary: &'static str,
 ) -> Command {
-    Command { name, arity, flags, first_key: first, last_key: last, step: 1, route: Route::Key(handler), categories, summary }
+    let step = if first == 0 { 0 } else { 1 };
+    Command { name, arity, flags, first_key: first, last_key: last, step, route: Route::Key(handler), categories, summary }
 }
 
-/// The list commands. LMPOP and BLMPOP are routed by their first key and
-/// check the others themselves (Redis marks their keys `movablekeys`).
+/// The list commands. LMPOP and BLMPOP declare no key positions, as in
+/// Redis (`movablekeys`): their keys are found from `numkeys` ([`super::NUMKEYS`]).
 pub const COMMANDS: &[Command] = &[
     cmd("lpush", -3, W_DENY_FAST, 1, 1, lpush, WRITE_FAST, "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
     cmd("rpush", -3, W_DENY_FAST, 1, 1, rpush, WRITE_FAST, "Appends one or more elements to a list. Creates the key if it doesn't exist."),
@@ -624,8 +620,8 @@ pub const COMMANDS: &[Command] = &[
         "lmpop",
         -4,
         W,
-        2,
-        2,
+        0,
+        0,
         lmpop,
         WRITE_SLOW,
         "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
@@ -674,8 +670,8 @@ pub const COMMANDS: &[Command] = &[
         "blmpop",
         -5,
         flags::WRITE | flags::BLOCKING,
-        3,
-        3,
+        0,
+        0,
         blmpop,
         BLOCKING,
         "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
