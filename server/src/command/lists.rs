@@ -4,6 +4,7 @@
 //! several keys (LMOVE, RPOPLPUSH, BLPOP ..., and LMPOP/BLMPOP, whose keys a
 //! `numkeys` argument counts) need them all on one shard, else the
 //! dispatcher answers CROSSSLOT.
+//!
 //! Reads go through [`Keyspace::lookup`] where Redis uses `lookupKeyRead`
 //! (LLEN, LINDEX, LRANGE, LPOS) and through [`Keyspace::peek`] where it
 //! uses `lookupKeyWrite`. Each change is one [`Change`] on the list, fully
