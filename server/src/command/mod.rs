@@ -6,11 +6,12 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`server`], [`connection`].
+//! [`strings`], [`keys`], [`lists`], [`server`], [`connection`].
 
 pub mod connection;
 pub mod glob;
 pub mod keys;
+pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod strings;

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, pubsub, server, strings, transactions, Command};
+use super::{connection, keys, lists, pubsub, server, strings, transactions, Command};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] =
-    &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS];
+    &[strings::COMMANDS, keys::COMMANDS, lists::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
