@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strand_engine::keyspace::change::{kinds as change, Change};
 use strand_engine::keyspace::op::{kinds, Op};
 use strand_engine::log::record::kind;
 use strand_engine::log::recovery::{self, Recovered, RecoveryError};
@@ -311,6 +312,20 @@ fn kind_name(k: u8) -> String {
         kinds::SWAPDB => "SWAPDB",
         kinds::FLUSHDB => "FLUSHDB",
         kinds::FLUSHALL => "FLUSHALL",
+        kinds::STORE => "STORE",
+        kinds::GROUP => "GROUP",
+        change::HSET => "HSET",
+        change::HDEL => "HDEL",
+        change::LPUSH => "LPUSH",
+        change::LPOP => "LPOP",
+        change::LSET => "LSET",
+        change::LINSERT => "LINSERT",
+        change::LREM => "LREM",
+        change::LTRIM => "LTRIM",
+        change::SADD => "SADD",
+        change::SREM => "SREM",
+        change::ZADD => "ZADD",
+        change::ZREM => "ZREM",
         other => return format!("kind-0x{other:02x}"),
     };
     name.to_string()
@@ -394,6 +409,80 @@ fn summarize(op: &Op<'_>, values: bool, out: &mut String) {
             let _ = write!(out, " db={db}");
         }
         Op::FlushAll => {}
+        Op::Coll { db, key: k, change } => {
+            let _ = write!(out, " db={db}");
+            key("key", k, out);
+            summarize_change(change, values, out);
+        }
+        Op::Store { db, key: k, value: v, expire_ms } => {
+            let _ = write!(out, " db={db}");
+            key("key", k, out);
+            let _ = write!(out, " type={} len={} expire={expire_ms}", v.type_name(), v.len());
+        }
+        Op::Group(ops) => {
+            let _ = write!(out, " ops={}", ops.len());
+            for op in ops {
+                out.push_str(" [");
+                summarize(op, values, out);
+                out.push(']');
+            }
+        }
+    }
+}
+
+/// The fields of a collection change.
+fn summarize_change(change: &Change<'_>, values: bool, out: &mut String) {
+    let elems = |v: &[&[u8]], out: &mut String| {
+        let _ = write!(out, " n={}", v.len());
+        if values {
+            for e in v.iter().take(8) {
+                out.push(' ');
+                escape(&e[..e.len().min(64)], out);
+            }
+        }
+    };
+    match change {
+        Change::HSet(pairs) => {
+            let _ = write!(out, " fields={}", pairs.len());
+            if values {
+                for (f, v) in pairs.iter().take(8) {
+                    out.push(' ');
+                    escape(f, out);
+                    out.push('=');
+                    escape(&v[..v.len().min(64)], out);
+                }
+            }
+        }
+        Change::HDel(v) | Change::SAdd(v) | Change::SRem(v) | Change::ZRem(v) => elems(v, out),
+        Change::LPush { left, elems: v } => {
+            let _ = write!(out, " side={}", if *left { "left" } else { "right" });
+            elems(v, out);
+        }
+        Change::LPop { left, count } => {
+            let _ = write!(out, " side={} count={count}", if *left { "left" } else { "right" });
+        }
+        Change::LSet { index, .. } => {
+            let _ = write!(out, " index={index}");
+        }
+        Change::LInsert { before, .. } => {
+            let _ = write!(out, " where={}", if *before { "before" } else { "after" });
+        }
+        Change::LRem { count, .. } => {
+            let _ = write!(out, " count={count}");
+        }
+        Change::LTrim { start, stop } => {
+            let _ = write!(out, " start={start} stop={stop}");
+        }
+        Change::ZAdd(pairs) => {
+            let _ = write!(out, " n={}", pairs.len());
+            if values {
+                for (score, m) in pairs.iter().take(8) {
+                    out.push(' ');
+                    escape(m, out);
+                    let _ = write!(out, "={score}");
+                }
+            }
+        }
     }
 }
 
