@@ -6,12 +6,14 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`server`], [`connection`].
+//! [`strings`], [`keys`], [`hashes`], [`sets`], [`server`], [`connection`].
 
 pub mod connection;
 pub mod glob;
+pub mod hashes;
 pub mod keys;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
 

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, server, strings, Command};
+use super::{connection, hashes, keys, server, sets, strings, Command};
 
 /// Every command family's table.
-pub const COMMANDS: &[&[Command]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
+pub const COMMANDS: &[&[Command]] =
+    &[strings::COMMANDS, keys::COMMANDS, hashes::COMMANDS, sets::COMMANDS, connection::COMMANDS, server::COMMANDS];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
