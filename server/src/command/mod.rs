@@ -6,14 +6,17 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`lists`], [`server`], [`connection`].
+//! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`server`], [`connection`],
+//! [`transactions`], [`pubsub`].
 
 pub mod connection;
 pub mod glob;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;

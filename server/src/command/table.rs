@@ -7,11 +7,20 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, lists, pubsub, server, strings, transactions, Command};
+use super::{connection, hashes, keys, lists, pubsub, server, sets, strings, transactions, Command};
 
 /// Every command family's table.
-pub const COMMANDS: &[&[Command]] =
-    &[strings::COMMANDS, keys::COMMANDS, lists::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS];
+pub const COMMANDS: &[&[Command]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    hashes::COMMANDS,
+    lists::COMMANDS,
+    sets::COMMANDS,
+    connection::COMMANDS,
+    server::COMMANDS,
+    transactions::COMMANDS,
+    pubsub::COMMANDS,
+];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
