@@ -38,6 +38,9 @@ pub enum Reply {
     Verbatim(&'static str, Vec<u8>),
     /// An out-of-band push (`>`) in RESP3, an array in RESP2.
     Push(Vec<Reply>),
+    /// Pairs that are not a map: in RESP3 an array of 2-element arrays, in
+    /// RESP2 a flat array of 2n items (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, server, strings, Command};
+use super::{connection, keys, server, strings, zsets, Command};
 
 /// Every command family's table.
-pub const COMMANDS: &[&[Command]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
+pub const COMMANDS: &[&[Command]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, zsets::COMMANDS];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
