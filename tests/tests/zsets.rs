@@ -836,6 +836,9 @@ fn zrandmember_counts() {
     );
     assert_eq!(err(&mut c, &["ZRANDMEMBER", "z", "9223372036854775807", "WITHSCORES"]), "ERR value is out of range");
     assert_eq!(err(&mut c, &["ZRANDMEMBER", "z", "x"]), NOT_INTEGER);
+    // strand's own limit (Redis has none): at most 2^22 picks with repeats.
+    assert_eq!(strs(&mut c, &["ZRANDMEMBER", "z", "-4194304"]).len(), 4_194_304);
+    assert_eq!(err(&mut c, &["ZRANDMEMBER", "z", "-4194305"]), "ERR value is out of range");
     assert_eq!(err(&mut c, &["ZRANDMEMBER", "z", "1", "WITHSCORE"]), SYNTAX);
     assert_eq!(err(&mut c, &["ZRANDMEMBER", "z", "1", "WITHSCORES", "x"]), SYNTAX);
 }

@@ -1255,8 +1255,9 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 // ZRANDMEMBER, ZSCAN
 // ---------------------------------------------------------------------------
 
-/// Replies bigger than this many elements are refused (Redis would fill the client's output buffer and drop it).
-const MAX_RANDOM_REPLY: u64 = 1 << 26;
+/// ZRANDMEMBER with a negative count answers at most this many picks; more is refused
+/// with "value is out of range" rather than building a reply of gigabytes.
+const MAX_RANDOM_REPLY: u64 = 1 << 22;
 
 /// [ZRANDMEMBER](https://redis.io/commands/zrandmember/): a random member;
 /// with a count, that many distinct ones (negative: with repeats), WITHSCORES.
