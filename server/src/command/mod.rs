@@ -6,8 +6,8 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`server`], [`connection`],
-//! [`transactions`], [`pubsub`].
+//! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
+//! [`connection`], [`transactions`], [`pubsub`].
 
 pub mod connection;
 pub mod glob;
@@ -20,6 +20,7 @@ pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zsets;
 
 use crate::reply::Reply;
 use crate::shard::ShardState;
