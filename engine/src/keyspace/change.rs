@@ -315,29 +315,52 @@ fn apply_list(change: &Change<'_>, l: &mut list::List) {
     }
 }
 
-/// Removes up to |count| elements equal to `elem` (all when 0), from the tail when negative; returns how many.
+/// Removes up to |count| elements equal to `elem` (all when 0), from the
+/// tail when negative; returns how many. One pass, whatever the count.
 pub fn lrem(l: &mut list::List, count: i64, elem: &[u8]) -> usize {
     let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
-    let mut removed = 0;
-    if count >= 0 {
-        let mut i = 0;
-        while i < l.len() && removed < limit {
-            if &l[i][..] == elem {
-                l.remove(i);
-                removed += 1;
-            } else {
-                i += 1;
-            }
+    // From the tail: keep the first (matches - limit) matches, drop the rest.
+    let keep_first = if count < 0 { l.iter().filter(|e| &e[..] == elem).count().saturating_sub(limit) } else { 0 };
+    let (mut seen, mut removed) = (0usize, 0usize);
+    l.retain(|e| {
+        if &e[..] != elem {
+            return true;
         }
-    } else {
-        let mut i = l.len();
-        while i > 0 && removed < limit {
-            i -= 1;
-            if &l[i][..] == elem {
-                l.remove(i);
-                removed += 1;
-            }
+        seen += 1;
+        if seen <= keep_first || removed >= limit {
+            return true;
+        }
+        removed += 1;
+        false
+    });
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> list::List {
+        items.iter().map(|s| SmallBytes::new(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn lrem_counts_from_either_end() {
+        let start = ["a", "b", "a", "b", "b", "a"];
+        let cases: &[(i64, &[&str])] = &[
+            (0, &["b", "b", "b"]),
+            (10, &["b", "b", "b"]),
+            (2, &["b", "b", "b", "a"]),
+            (-2, &["a", "b", "b", "b"]),
+            (-1, &["a", "b", "a", "b", "b"]),
+            (1, &["b", "a", "b", "b", "a"]),
+        ];
+        for &(count, want) in cases {
+            let mut l = list(&start);
+            let n = lrem(&mut l, count, b"a");
+            let left: Vec<String> = l.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
+            assert_eq!(left, want, "count {count}");
+            assert_eq!(n, start.len() - want.len());
         }
     }
-    removed
 }

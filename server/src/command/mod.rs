@@ -75,14 +75,13 @@ impl Ctx<'_> {
 /// Redis's timeout argument of blocking commands: seconds as a float
 /// (BLPOP, BZPOPMIN ...), 0 for forever. Returns milliseconds, None for forever.
 pub fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
-    let secs =
-        strings::parse_f64(arg).filter(|v| v.is_finite()).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
-    if secs < 0.0 {
-        return Err(Reply::error("ERR timeout is negative"));
-    }
+    let secs = strings::parse_f64(arg).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    // Redis 7.0 takes ceil(seconds * 1000) as a C long long: a value beyond
+    // its range becomes LLONG_MIN there (so "negative"), and -0.0001 rounds
+    // up to 0, which waits forever.
     let ms = (secs * 1000.0).ceil();
-    if ms > (i64::MAX / 2) as f64 {
-        return Err(Reply::error("ERR timeout is out of range"));
+    if !(0.0..9.223_372_036_854_776e18).contains(&ms) {
+        return Err(Reply::error("ERR timeout is negative"));
     }
     Ok((ms > 0.0).then_some(ms as u64))
 }

@@ -180,16 +180,19 @@ fn command_sub_arity_ok(sub: &str, n: usize) -> bool {
 }
 
 fn group_of(c: &Command) -> &'static str {
-    let cat = |n: &str| c.categories.contains(&n);
-    if cat("@string") {
-        "string"
-    } else if cat("@keyspace") {
-        "generic"
-    } else if cat("@connection") {
-        "connection"
-    } else {
-        "server"
-    }
+    const GROUPS: &[(&str, &str)] = &[
+        ("@string", "string"),
+        ("@hash", "hash"),
+        ("@list", "list"),
+        ("@set", "set"),
+        ("@sortedset", "sorted-set"),
+        ("@pubsub", "pubsub"),
+        ("@transaction", "transactions"),
+        ("@scripting", "scripting"),
+        ("@keyspace", "generic"),
+        ("@connection", "connection"),
+    ];
+    GROUPS.iter().find(|(cat, _)| c.categories.contains(cat)).map_or("server", |(_, group)| group)
 }
 
 /// [FUNCTION](https://redis.io/commands/function-list/) LIST and FLUSH over the function library, which is empty.
