@@ -58,6 +58,11 @@ pub struct Flags {
     /// Log level: error, warn, info, debug, trace [default: info]
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// Milliseconds a Lua script may run before other shards answer BUSY for its shard
+    /// and SCRIPT KILL may stop it (alias: lua-time-limit) [default: 5000]
+    #[arg(long, alias = "lua-time-limit")]
+    #[serde(alias = "lua-time-limit")]
+    pub busy_reply_threshold: Option<u64>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -93,6 +98,8 @@ pub struct Config {
     pub migrate_connections: bool,
     /// Log level.
     pub loglevel: String,
+    /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
+    pub busy_reply_threshold: u64,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -170,6 +177,7 @@ impl Config {
                 Some(other) => return Err(format!("invalid migrate-connections '{other}': expected yes or no")),
             },
             loglevel: pick!(loglevel).unwrap_or_else(|| "info".into()),
+            busy_reply_threshold: pick!(busy_reply_threshold).unwrap_or(5000),
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -199,6 +207,8 @@ impl Config {
             ("segment-size".into(), self.segment_size.to_string()),
             ("loglevel".into(), self.loglevel.clone()),
             ("migrate-connections".into(), if self.migrate_connections { "yes" } else { "no" }.into()),
+            ("busy-reply-threshold".into(), self.busy_reply_threshold.to_string()),
+            ("lua-time-limit".into(), self.busy_reply_threshold.to_string()),
             ("databases".into(), "16".into()),
             ("save".into(), String::new()),
             // Fixed until the memory-budget work lands: no limit, nothing evicted.
@@ -235,6 +245,13 @@ impl Config {
                 _ => return Err(invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
             },
             "save" => {}
+            "busy-reply-threshold" | "lua-time-limit" => {
+                let v: i64 = value.parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+                if v < 0 {
+                    return Err(invalid("argument must be between 0 and 9223372036854775807 inclusive"));
+                }
+                self.busy_reply_threshold = v as u64;
+            }
             "migrate-connections" => match value {
                 "yes" => self.migrate_connections = true,
                 "no" => self.migrate_connections = false,
@@ -286,8 +303,6 @@ fn inert_defaults() -> BTreeMap<String, String> {
         ("lazyfree-lazy-user-flush", "no"),
         ("timeout", "0"),
         ("tcp-keepalive", "300"),
-        ("lua-time-limit", "5000"),
-        ("busy-reply-threshold", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

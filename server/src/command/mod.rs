@@ -6,12 +6,13 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`server`], [`connection`].
+//! [`strings`], [`keys`], [`server`], [`connection`], [`scripting`].
 
 pub mod connection;
 pub mod glob;
 pub mod keys;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod strings;
 pub mod table;

@@ -7,11 +7,18 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, pubsub, server, strings, transactions, Command};
+use super::{connection, keys, pubsub, scripting, server, strings, transactions, Command};
 
 /// Every command family's table.
-pub const COMMANDS: &[&[Command]] =
-    &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS];
+pub const COMMANDS: &[&[Command]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    connection::COMMANDS,
+    server::COMMANDS,
+    transactions::COMMANDS,
+    pubsub::COMMANDS,
+    scripting::COMMANDS,
+];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
