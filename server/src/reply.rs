@@ -40,6 +40,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Several replies to one command, one after the other (SUBSCRIBE answers one per channel).
     Several(Vec<Reply>),
+    /// Pairs that are not a map: in RESP3 an array of 2-element arrays, in
+    /// RESP2 a flat array of 2n items (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

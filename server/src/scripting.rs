@@ -851,6 +851,8 @@ fn to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
             table1("map", Value::Table(t))
         }
         Reply::Map(pairs) => seq(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+        Reply::Pairs(pairs) if resp3 => seq(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect()),
+        Reply::Pairs(pairs) => seq(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
         Reply::Set(items) if resp3 => {
             let t = lua.create_table()?;
             for item in items {

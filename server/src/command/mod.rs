@@ -6,7 +6,7 @@
 //! shard, or to the connection itself. Handlers of shard routes are plain
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
-//! [`strings`], [`keys`], [`server`], [`connection`], [`scripting`].
+//! [`strings`], [`keys`], [`server`], [`connection`], [`scripting`], [`zsets`].
 
 pub mod connection;
 pub mod glob;
@@ -17,6 +17,7 @@ pub mod server;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zsets;
 
 use crate::reply::Reply;
 use crate::shard::ShardState;

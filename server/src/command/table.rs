@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, keys, pubsub, scripting, server, strings, transactions, Command};
+use super::{connection, keys, pubsub, scripting, server, strings, transactions, zsets, Command};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] = &[
@@ -18,6 +18,7 @@ pub const COMMANDS: &[&[Command]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     scripting::COMMANDS,
+    zsets::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {

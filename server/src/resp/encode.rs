@@ -39,6 +39,7 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut Vec<u8>) {
         Reply::Verbatim(format, data) => verbatim(format, data, resp3, out),
         Reply::Push(items) => aggregate(if resp3 { b'>' } else { b'*' }, items, proto, out),
         Reply::Several(items) => items.iter().for_each(|r| encode(r, proto, out)),
+        Reply::Pairs(pairs) => pair_array(pairs, proto, out),
     }
 }
 
@@ -144,6 +145,19 @@ fn map(pairs: &[(Reply, Reply)], proto: Protocol, out: &mut Vec<u8>) {
     for (key, value) in pairs {
         encode(key, proto, out);
         encode(value, proto, out);
+    }
+}
+
+/// Pairs: `*n` of `*2` arrays in RESP3, a flat array of 2n items in RESP2.
+fn pair_array(pairs: &[(Reply, Reply)], proto: Protocol, out: &mut Vec<u8>) {
+    let resp3 = proto == Protocol::Resp3;
+    len_line(b'*', if resp3 { pairs.len() } else { pairs.len().saturating_mul(2) }, out);
+    for (a, b) in pairs {
+        if resp3 {
+            len_line(b'*', 2, out);
+        }
+        encode(a, proto, out);
+        encode(b, proto, out);
     }
 }
 
@@ -328,6 +342,12 @@ mod tests {
             "%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n#t\r\n",
         );
         both(Reply::Map(vec![]), "*0\r\n", "%0\r\n");
+        both(
+            Reply::Pairs(vec![(Reply::bulk("f"), Reply::bulk("v")), (Reply::bulk("m"), Reply::Double(1.5))]),
+            "*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\nm\r\n$3\r\n1.5\r\n",
+            "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\nm\r\n,1.5\r\n",
+        );
+        both(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
         both(Reply::Set(vec![Reply::bulk("m")]), "*1\r\n$1\r\nm\r\n", "~1\r\n$1\r\nm\r\n");
         both(
             Reply::Push(vec![Reply::bulk("message"), Reply::Set(vec![])]),
