@@ -105,8 +105,10 @@ struct RunState {
     /// This run's id (see [`Running::run`]).
     run: Cell<u64>,
     busy: Cell<bool>,
-    /// Set by the hook when SCRIPT KILL stopped the script: the line it was on.
+    /// Set by the hook when SCRIPT KILL (or SHUTDOWN) stopped the script: the line it was on.
     killed_at: Cell<Option<i32>>,
+    /// The script was stopped because the server shuts down: its writes are not logged.
+    shutdown: Cell<bool>,
     /// SHA-1 of the running script, for the slow-script warning.
     sha: RefCell<String>,
     /// redis.setresp(3) was called.
@@ -301,6 +303,7 @@ impl Engine {
             run: Cell::new(0),
             busy: Cell::new(false),
             killed_at: Cell::new(None),
+            shutdown: Cell::new(false),
             sha: RefCell::new(String::new()),
             resp3: Cell::new(false),
             readonly: Cell::new(false),
@@ -533,6 +536,7 @@ impl Engine {
         st.run.set(self.runs);
         st.busy.set(false);
         st.killed_at.set(None);
+        st.shutdown.set(false);
         st.resp3.set(false);
         st.readonly.set(readonly || script.no_writes);
         *st.sha.borrow_mut() = sha.clone();
@@ -567,7 +571,10 @@ impl Engine {
         };
         let _ = self.redis.raw_set("call", Value::Nil);
         let _ = self.redis.raw_set("pcall", Value::Nil);
-        let ended = if grouped { ctx.shard.ks.end_group(ctx.now) } else { Ok(()) };
+        // A script stopped by SHUTDOWN keeps none of its writes: its group is never
+        // logged (the shard only syncs and stops after this), as Redis exits without
+        // propagating a script it interrupted.
+        let ended = if grouped && !st.shutdown.get() { ctx.shard.ks.end_group(ctx.now) } else { Ok(()) };
         st.started.set(None);
         if let Some(slot) = st.slot() {
             slot.busy.store(false, Ordering::Release);
@@ -575,6 +582,7 @@ impl Engine {
             slot.wrote.store(false, Ordering::Release);
         }
         let reply = match (st.killed_at.get(), result) {
+            (Some(_), _) if st.shutdown.get() => Reply::error("ERR Script killed by SHUTDOWN; none of its writes were kept"),
             (Some(line), _) => Reply::error(format!("{KILLED} script: {sha}, on @user_script:{line}.")),
             (None, Ok((true, v))) => to_reply(&v, st.resp3.get(), 0),
             (None, Ok((false, e))) => script_error(&e, &sha),
@@ -607,6 +615,14 @@ impl Engine {
 fn hook(lua: &Lua, st: &RunState) -> mlua::Result<VmState> {
     let Some(started) = st.started.get() else { return Ok(VmState::Continue) };
     let Some(slot) = st.slot() else { return Ok(VmState::Continue) };
+    if st.shared.shutdown.load(Ordering::Relaxed) {
+        if st.killed_at.get().is_none() {
+            st.killed_at.set(Some(user_line(lua).unwrap_or(0)));
+            st.shutdown.set(true);
+            tracing::warn!(shard = st.shard, script = %st.sha.borrow(), "script stopped by SHUTDOWN; its writes are dropped");
+        }
+        return Err(raise(KILLED));
+    }
     if !st.busy.get() && started.elapsed().as_millis() as u64 >= st.threshold_ms.get() {
         st.busy.set(true);
         slot.busy.store(true, Ordering::Release);
