@@ -61,6 +61,11 @@ pub struct Flags {
     /// Keyspace notifications, as Redis's notify-keyspace-events (e.g. KEA) [default: none]
     #[arg(long)]
     pub notify_keyspace_events: Option<String>,
+    /// Milliseconds a Lua script may run before other shards answer BUSY for its shard
+    /// and SCRIPT KILL may stop it (alias: lua-time-limit) [default: 5000]
+    #[arg(long, alias = "lua-time-limit")]
+    #[serde(alias = "lua-time-limit")]
+    pub busy_reply_threshold: Option<u64>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -98,6 +103,8 @@ pub struct Config {
     pub loglevel: String,
     /// notify-keyspace-events, as [`crate::notify`] flags.
     pub notify: u32,
+    /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
+    pub busy_reply_threshold: u64,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -180,6 +187,7 @@ impl Config {
                     .ok_or_else(|| format!("invalid notify-keyspace-events '{s}': {}", crate::notify::BAD_FLAGS))?,
                 None => 0,
             },
+            busy_reply_threshold: pick!(busy_reply_threshold).unwrap_or(5000),
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -210,6 +218,8 @@ impl Config {
             ("loglevel".into(), self.loglevel.clone()),
             ("notify-keyspace-events".into(), crate::notify::format_flags(self.notify)),
             ("migrate-connections".into(), if self.migrate_connections { "yes" } else { "no" }.into()),
+            ("busy-reply-threshold".into(), self.busy_reply_threshold.to_string()),
+            ("lua-time-limit".into(), self.busy_reply_threshold.to_string()),
             ("databases".into(), "16".into()),
             ("save".into(), String::new()),
             // Fixed until the memory-budget work lands: no limit, nothing evicted.
@@ -247,6 +257,13 @@ impl Config {
             },
             "save" => {}
             "notify-keyspace-events" => self.notify = crate::notify::parse_flags(value).ok_or_else(|| invalid(crate::notify::BAD_FLAGS))?,
+            "busy-reply-threshold" | "lua-time-limit" => {
+                let v: i64 = value.parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+                if v < 0 {
+                    return Err(invalid("argument must be between 0 and 9223372036854775807 inclusive"));
+                }
+                self.busy_reply_threshold = v as u64;
+            }
             "migrate-connections" => match value {
                 "yes" => self.migrate_connections = true,
                 "no" => self.migrate_connections = false,
@@ -298,8 +315,6 @@ fn inert_defaults() -> BTreeMap<String, String> {
         ("lazyfree-lazy-user-flush", "no"),
         ("timeout", "0"),
         ("tcp-keepalive", "300"),
-        ("lua-time-limit", "5000"),
-        ("busy-reply-threshold", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

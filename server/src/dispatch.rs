@@ -357,8 +357,14 @@ impl Batch {
     /// then encodes all replies in order into `out`.
     pub async fn finish(mut self, shard: &Rc<Shard>, out: &mut Vec<u8>) {
         let mut waiting = Vec::new();
+        let mut answers: Vec<Vec<Option<Reply>>> = (0..self.remote.len()).map(|_| Vec::new()).collect();
         for (to, cmds) in self.remote.iter_mut().enumerate() {
             if cmds.is_empty() {
+                continue;
+            }
+            // A shard running a script past busy-reply-threshold serves nothing until it ends: answer BUSY now.
+            if crate::scripting::is_busy(&shard.shared, to) {
+                answers[to] = cmds.drain(..).map(|_| Some(Reply::error(crate::scripting::BUSY))).collect();
                 continue;
             }
             let (tx, rx) = oneshot::channel();
@@ -366,7 +372,6 @@ impl Batch {
             waiting.push((to, rx));
         }
         shard.state.borrow_mut().stats.sent_batches += waiting.len() as u64;
-        let mut answers: Vec<Vec<Option<Reply>>> = (0..self.remote.len()).map(|_| Vec::new()).collect();
         for (to, rx) in waiting {
             answers[to] = match rx.await {
                 Ok(replies) => replies.into_iter().map(Some).collect(),
@@ -435,6 +440,9 @@ pub fn blocking(
             }
             Err(rx) => Box::pin(async move { rx.await.unwrap_or_else(|_| Reply::error("ERR blocked command was dropped")) }),
         };
+    }
+    if crate::scripting::is_busy(&shard.shared, to) {
+        return ready(Reply::error(crate::scripting::BUSY));
     }
     let (tx, rx) = oneshot::channel();
     let remote = RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: true };

@@ -6,8 +6,8 @@
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
 //! call the engine's views). Beside the batch path: [`blocking`] (clients
 //! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
-//! [`pubsub`] (subscribers of this shard's connections), and [`notify`]
-//! (keyspace notifications).
+//! [`pubsub`] (subscribers of this shard's connections), [`notify`]
+//! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -20,5 +20,6 @@ pub mod notify;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;
+pub mod scripting;
 pub mod shard;
 pub mod transaction;

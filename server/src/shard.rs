@@ -34,6 +34,11 @@ pub struct Shared {
     pub clients: AtomicU64,
     /// Set when SHUTDOWN or SIGTERM was asked for.
     pub shutdown: AtomicBool,
+    /// Per shard: the Lua script it runs now, for BUSY replies and SCRIPT KILL.
+    pub scripts: Vec<crate::scripting::Running>,
+    /// Every script body loaded by EVAL or SCRIPT LOAD on any shard, by SHA-1,
+    /// so EVALSHA finds it on any shard; touched only on a shard's cache miss.
+    pub script_bodies: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
 }
 
 impl Shared {
@@ -48,6 +53,8 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             clients: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
+            scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
+            script_bodies: Default::default(),
         }
     }
 
@@ -139,6 +146,8 @@ pub struct ShardState {
     pub blocked: crate::blocking::Waiters,
     /// Channel and pattern subscriptions of this shard's connections.
     pub pubsub: crate::pubsub::PubSub,
+    /// The Lua engine, created by the first script; taken out while a script runs.
+    pub lua: Option<Box<crate::scripting::Engine>>,
     /// Keyspace notifications for the other shards, forwarded in order by one task.
     pub forward: Option<futures::channel::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>>,
 }
@@ -325,6 +334,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         blocked: Default::default(),
         pubsub: Default::default(),
         forward: None,
+        lua: None,
     };
     let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));

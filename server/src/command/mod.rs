@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`connection`], [`transactions`], [`pubsub`].
+//! [`connection`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod connection;
 pub mod glob;
@@ -15,6 +15,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets, Command};
+use super::{connection, hashes, keys, lists, pubsub, scripting, server, sets, strings, transactions, zsets, Command};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] = &[
@@ -20,6 +20,7 @@ pub const COMMANDS: &[&[Command]] = &[
     server::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
     zsets::COMMANDS,
 ];
 

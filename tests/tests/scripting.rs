@@ -1,0 +1,725 @@
+//! Lua scripting, checked against what redis-server 7.0 answers: EVAL,
+//! EVALSHA, EVAL_RO, SCRIPT LOAD/EXISTS/FLUSH/KILL, the redis library,
+//! conversions between Lua and RESP both ways, the sandbox, the shard rule
+//! for keys, atomicity across SIGKILL, busy scripts and SCRIPT KILL, and a
+//! job scheduler built on one script.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::{Connection, RedisResult, Value};
+use strand_engine::slot::SlotMap;
+use strand_tests::commands::{err, error_text, q, start};
+use strand_tests::Server;
+
+const BUSY: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+
+/// EVAL with keys and arguments.
+fn eval(c: &mut Connection, script: &str, keys: &[&str], args: &[&str]) -> RedisResult<Value> {
+    let mut r = redis::cmd("EVAL");
+    r.arg(script).arg(keys.len()).arg(keys).arg(args);
+    r.query(c)
+}
+
+/// EVAL that must succeed.
+fn ev(c: &mut Connection, script: &str, keys: &[&str], args: &[&str]) -> Value {
+    eval(c, script, keys, args).unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// EVAL that must fail; the error line.
+fn ev_err(c: &mut Connection, script: &str, keys: &[&str], args: &[&str]) -> String {
+    match eval(c, script, keys, args) {
+        Ok(v) => panic!("{script}: expected an error, got {v:?}"),
+        Err(e) => error_text(&e),
+    }
+}
+
+fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
+/// The SHA-1 Redis names a script by (computed by the server's redis.sha1hex).
+fn sha(c: &mut Connection, body: &str) -> String {
+    let v = ev(c, "return redis.sha1hex(ARGV[1])", &[], &[body]);
+    redis::from_redis_value(&v).unwrap()
+}
+
+/// Redis's suffix of a script error raised at `line`.
+fn at(c: &mut Connection, body: &str, line: u32) -> String {
+    format!(" script: {}, on @user_script:{line}.", sha(c, body))
+}
+
+/// A key `shard` owns (servers here run 2 shards).
+fn key_on(shard: usize, prefix: &str) -> String {
+    let map = SlotMap::new(2);
+    (0..).map(|i| format!("{prefix}{i}")).find(|k| map.shard_of(k.as_bytes()) == shard).unwrap()
+}
+
+/// A connection living on `shard`: a keyless script runs on the connection's
+/// shard, and touching a key of another shard from it is an error.
+fn client_on(s: &Server, shard: usize) -> Connection {
+    let probe = key_on(shard, "probe");
+    for _ in 0..200 {
+        let mut c = s.client();
+        if eval(&mut c, "return redis.call('exists', ARGV[1])", &[], &[&probe]).is_ok() {
+            return c;
+        }
+    }
+    panic!("no connection landed on shard {shard}");
+}
+
+/// Raw RESP bytes of one request, read until `expected.len()` bytes arrived.
+fn wire(s: &Server, request: &[&[u8]], expected: &[u8]) {
+    let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = format!("*{}\r\n", request.len()).into_bytes();
+    for a in request {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    t.write_all(&out).unwrap();
+    let mut got = vec![0u8; expected.len()];
+    t.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected));
+}
+
+// ---------------------------------------------------------------- Lua -> RESP
+
+#[test]
+fn lua_values_become_redis_replies() {
+    let (_s, mut c) = start();
+    assert_eq!(ev(&mut c, "return 42", &[], &[]), Value::Int(42));
+    // Numbers are truncated toward zero; out-of-range ones become i64::MIN as in Redis (a C cast).
+    assert_eq!(ev(&mut c, "return 3.99", &[], &[]), Value::Int(3));
+    assert_eq!(ev(&mut c, "return -3.99", &[], &[]), Value::Int(-3));
+    assert_eq!(ev(&mut c, "return 1e100", &[], &[]), Value::Int(i64::MIN));
+    assert_eq!(ev(&mut c, "return 'ciao'", &[], &[]), bulk("ciao"));
+    assert_eq!(ev(&mut c, "return true", &[], &[]), Value::Int(1));
+    assert_eq!(ev(&mut c, "return false", &[], &[]), Value::Nil);
+    assert_eq!(ev(&mut c, "return nil", &[], &[]), Value::Nil);
+    assert_eq!(ev(&mut c, "return", &[], &[]), Value::Nil);
+    assert_eq!(
+        ev(&mut c, "return {1, 2, 3, 'ciao', {1, 2}}", &[], &[]),
+        Value::Array(vec![Value::Int(1), Value::Int(2), Value::Int(3), bulk("ciao"), Value::Array(vec![Value::Int(1), Value::Int(2)])])
+    );
+    // An array stops at its first nil; false inside an array is a null.
+    assert_eq!(ev(&mut c, "return {1, nil, 3}", &[], &[]), Value::Array(vec![Value::Int(1)]));
+    assert_eq!(ev(&mut c, "return {1, false, 3}", &[], &[]), Value::Array(vec![Value::Int(1), Value::Nil, Value::Int(3)]));
+    assert_eq!(ev(&mut c, "return {}", &[], &[]), Value::Array(vec![]));
+    // Status and error tables; err wins over ok.
+    assert_eq!(ev(&mut c, "return {ok = 'fine'}", &[], &[]), Value::SimpleString("fine".into()));
+    assert_eq!(ev_err(&mut c, "return {err = 'My Error'}", &[], &[]), "My Error");
+    assert_eq!(ev_err(&mut c, "return {ok = 'a', err = 'MY b'}", &[], &[]), "MY b");
+    // A non-string err or ok is just a table (an empty array).
+    assert_eq!(ev(&mut c, "return {err = 3}", &[], &[]), Value::Array(vec![]));
+    // Binary strings survive.
+    assert_eq!(ev(&mut c, "return string.char(0, 1, 13, 10, 255)", &[], &[]), Value::BulkString(vec![0, 1, 13, 10, 255]));
+}
+
+#[test]
+fn lua_replies_on_the_wire() {
+    let s = Server::start(&[]);
+    // Errors and statuses as Redis writes them: the err text as given, CR/LF made spaces.
+    wire(&s, &[b"EVAL", b"return {err='-My Error'}", b"0"], b"--My Error\r\n");
+    wire(&s, &[b"EVAL", b"return {err='a\\r\\nb'}", b"0"], b"-a  b\r\n");
+    wire(&s, &[b"EVAL", b"return {ok='a\\r\\nb'}", b"0"], b"+a  b\r\n");
+    wire(&s, &[b"EVAL", b"return {err=''}", b"0"], b"-\r\n");
+    wire(&s, &[b"EVAL", b"return {1, {err='x'}, 2}", b"0"], b"*3\r\n:1\r\n-x\r\n:2\r\n");
+    // RESP2: double is a bulk string, map a flat array, set an array.
+    wire(&s, &[b"EVAL", b"return {double=1.5}", b"0"], b"$3\r\n1.5\r\n");
+    wire(&s, &[b"EVAL", b"return {map={a=1}}", b"0"], b"*2\r\n$1\r\na\r\n:1\r\n");
+    wire(&s, &[b"EVAL", b"return {set={a=true}}", b"0"], b"*1\r\n$1\r\na\r\n");
+    // A table that contains itself ends in an error deep down instead of recursing forever.
+    let expected: Vec<u8> = b"*1\r\n".repeat(1000).into_iter().chain(b"-ERR reached lua stack limit\r\n".iter().copied()).collect();
+    wire(&s, &[b"EVAL", b"local t = {} t[1] = t return t", b"0"], &expected);
+    wire(&s, &[b"PING"], b"+PONG\r\n");
+}
+
+#[test]
+fn resp3_client_gets_resp3_types() {
+    let (_s, mut c) = start();
+    let _: Value = redis::cmd("HELLO").arg(3).query(&mut c).unwrap();
+    assert_eq!(ev(&mut c, "return {double=1.5}", &[], &[]), Value::Double(1.5));
+    assert_eq!(ev(&mut c, "return {map={a=1}}", &[], &[]), Value::Map(vec![(bulk("a"), Value::Int(1))]));
+    assert_eq!(ev(&mut c, "return {set={a=true}}", &[], &[]), Value::Set(vec![bulk("a")]));
+    // Without redis.setresp(3), booleans are 1 and null as in RESP2 scripts.
+    assert_eq!(ev(&mut c, "return true", &[], &[]), Value::Int(1));
+    assert_eq!(ev(&mut c, "return false", &[], &[]), Value::Nil);
+    // With it, they are RESP3 booleans.
+    assert_eq!(ev(&mut c, "redis.setresp(3) return true", &[], &[]), Value::Boolean(true));
+    assert_eq!(ev(&mut c, "redis.setresp(3) return false", &[], &[]), Value::Boolean(false));
+}
+
+// ---------------------------------------------------------------- RESP -> Lua
+
+#[test]
+fn redis_replies_become_lua_values() {
+    let (_s, mut c) = start();
+    let k = "{conv}k";
+    // Integer reply -> number.
+    assert_eq!(ev(&mut c, "return type(redis.call('incr', KEYS[1]))", &[k], &[]), bulk("number"));
+    // Bulk -> string.
+    assert_eq!(ev(&mut c, "return type(redis.call('get', KEYS[1]))", &[k], &[]), bulk("string"));
+    // Null bulk -> false.
+    assert_eq!(ev(&mut c, "return type(redis.call('get', KEYS[1]))", &["{conv}missing"], &[]), bulk("boolean"));
+    assert_eq!(ev(&mut c, "return redis.call('get', KEYS[1]) == false", &["{conv}missing"], &[]), Value::Int(1));
+    // Status -> {ok = ...}.
+    assert_eq!(ev(&mut c, "return redis.call('set', KEYS[1], 'v')['ok']", &[k], &[]), bulk("OK"));
+    assert_eq!(ev(&mut c, "return redis.call('set', KEYS[1], 'v')", &[k], &[]), Value::Okay);
+    assert_eq!(ev(&mut c, "return redis.call('ping')['ok']", &[], &[]), bulk("PONG"));
+    // Arrays, with nulls as false.
+    assert_eq!(
+        ev(&mut c, "local r = redis.call('mget', KEYS[1], KEYS[2]) return {#r, type(r[2]), r[1]}", &[k, "{conv}missing"], &[]),
+        Value::Array(vec![Value::Int(2), bulk("boolean"), bulk("v")])
+    );
+    // Error -> {err = ...} through pcall.
+    assert_eq!(ev(&mut c, "return redis.pcall('incr', KEYS[1])['err']", &[k], &[]), bulk("ERR value is not an integer or out of range"));
+    // RESP3 forms after redis.setresp(3): null is nil, doubles and pairs keep their types.
+    assert_eq!(ev(&mut c, "redis.setresp(3) return type(redis.call('get', KEYS[1]))", &["{conv}missing"], &[]), bulk("nil"));
+    ev(&mut c, "return redis.call('zadd', KEYS[1], 1.5, 'a')", &["{conv}z"], &[]);
+    assert_eq!(ev(&mut c, "return redis.call('zscore', KEYS[1], 'a')", &["{conv}z"], &[]), bulk("1.5"));
+    assert_eq!(
+        ev(&mut c, "redis.setresp(3) return tostring(redis.call('zscore', KEYS[1], 'a')['double'])", &["{conv}z"], &[]),
+        bulk("1.5")
+    );
+    assert_eq!(
+        ev(&mut c, "return redis.call('zrange', KEYS[1], 0, -1, 'withscores')", &["{conv}z"], &[]),
+        Value::Array(vec![bulk("a"), bulk("1.5")])
+    );
+    assert_eq!(
+        ev(
+            &mut c,
+            "redis.setresp(3) local r = redis.call('zrange', KEYS[1], 0, -1, 'withscores') return {r[1][1], r[1][2]}",
+            &["{conv}z"],
+            &[]
+        ),
+        // The score comes back as {double = 1.5}, which RESP2 shows as a bulk string.
+        Value::Array(vec![bulk("a"), bulk("1.5")])
+    );
+}
+
+#[test]
+fn lua_numbers_as_command_arguments() {
+    let (_s, mut c) = start();
+    let k = "{num}k";
+    // Redis 7.0 formats them with %.17g.
+    for (n, stored) in [("3.7", "3.7000000000000002"), ("12", "12"), ("-0.5", "-0.5"), ("1e20", "1e+20"), ("0.1", "0.10000000000000001")] {
+        ev(&mut c, &format!("return redis.call('set', KEYS[1], {n})"), &[k], &[]);
+        assert_eq!(q::<String>(&mut c, &["GET", k]), stored, "{n}");
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+#[test]
+fn call_raises_and_pcall_returns_errors() {
+    let (_s, mut c) = start();
+    let k = "{err}str";
+    q::<()>(&mut c, &["SET", k, "abc"]);
+    let body = "return redis.call('incr', KEYS[1])";
+    let suffix = at(&mut c, body, 1);
+    assert_eq!(ev_err(&mut c, body, &[k], &[]), format!("ERR value is not an integer or out of range{suffix}"));
+    // pcall returns the error as a table: the reply is the bare error.
+    assert_eq!(ev_err(&mut c, "return redis.pcall('incr', KEYS[1])", &[k], &[]), "ERR value is not an integer or out of range");
+    // Lua's pcall around redis.call gives the message as a string.
+    assert_eq!(
+        ev(&mut c, "local ok, e = pcall(redis.call, 'incr', KEYS[1]) return {tostring(ok), type(e), e}", &[k], &[]),
+        Value::Array(vec![bulk("false"), bulk("string"), bulk("ERR value is not an integer or out of range")])
+    );
+    // The line is the one that raised.
+    let body = "local x = 1\nlocal y = 2\nreturn redis.call('nosuch')";
+    let suffix = at(&mut c, body, 3);
+    assert_eq!(ev_err(&mut c, body, &[], &[]), format!("ERR Unknown Redis command called from script{suffix}"));
+    let cases: &[(&str, &str)] = &[
+        ("return redis.call('get')", "ERR Wrong number of args calling Redis command from script"),
+        ("return redis.call('multi')", "ERR This Redis command is not allowed from script"),
+        ("return redis.call('eval', 'return 1', 0)", "ERR This Redis command is not allowed from script"),
+        ("return redis.call('subscribe', 'ch')", "ERR This Redis command is not allowed from script"),
+        ("return redis.call('client', 'id')", "ERR This Redis command is not allowed from script"),
+        ("return redis.call()", "ERR Please specify at least one argument for this redis lib call"),
+        ("return redis.call('get', {})", "ERR Lua redis lib command arguments must be strings or integers"),
+        ("return redis.call('set', 'k', true)", "ERR Lua redis lib command arguments must be strings or integers"),
+        ("return redis.sha1hex()", "ERR wrong number of arguments"),
+        ("return redis.log(1)", "ERR redis.log() requires two arguments or more."),
+        ("return redis.log('x', 1)", "ERR First argument must be a number (log level)."),
+        ("return redis.log(7, 1)", "ERR Invalid debug level."),
+        ("return redis.setresp(4)", "ERR RESP version must be 2 or 3."),
+        ("error({err = 'MY x'})", "MY x"),
+        ("error(redis.error_reply('MY x'))", "MY x"),
+        ("error('x', 0)", "ERR x"),
+        ("error('boom')", "ERR user_script:1: boom"),
+        ("error(5)", "ERR user_script:1: 5"),
+        ("local y = nil + 1", "ERR user_script:1: attempt to perform arithmetic on a nil value"),
+    ];
+    for (body, msg) in cases {
+        let suffix = at(&mut c, body, 1);
+        assert_eq!(ev_err(&mut c, body, &[], &[]), format!("{msg}{suffix}"), "{body}");
+    }
+    // pcall returns errors of the lib calls instead of raising them.
+    assert_eq!(ev_err(&mut c, "return redis.pcall('nosuch')", &[], &[]), "ERR Unknown Redis command called from script");
+    assert_eq!(ev_err(&mut c, "return redis.pcall()", &[], &[]), "ERR Please specify at least one argument for this redis lib call");
+    assert_eq!(ev(&mut c, "return type(redis.pcall('nosuch'))", &[], &[]), bulk("table"));
+    // pcall over error() with a table gives its message; a plain error keeps its position.
+    assert_eq!(ev(&mut c, "local ok, e = pcall(function() error({err='x'}) end) return e", &[], &[]), bulk("x"));
+    assert_eq!(ev(&mut c, "local ok, e = pcall(function() error('plain') end) return e", &[], &[]), bulk("user_script:1: plain"));
+    // Other errors than the command's answer the same way as redis-server.
+    assert_eq!(
+        ev_err(&mut c, "syntax error here", &[], &[]),
+        "ERR Error compiling script (new function): user_script:1: '=' expected near 'error'"
+    );
+    assert_eq!(
+        ev_err(&mut c, "return redis.call('zadd', KEYS[1], 1, 'a')", &[k], &[]),
+        format!(
+            "WRONGTYPE Operation against a key holding the wrong kind of value{}",
+            at(&mut c, "return redis.call('zadd', KEYS[1], 1, 'a')", 1)
+        )
+    );
+}
+
+#[test]
+fn error_reply_and_status_reply() {
+    let (_s, mut c) = start();
+    assert_eq!(ev_err(&mut c, "return redis.error_reply('x')", &[], &[]), "ERR x");
+    assert_eq!(ev_err(&mut c, "return redis.error_reply('ERR x')", &[], &[]), "ERR x");
+    assert_eq!(ev_err(&mut c, "return redis.error_reply('MY x')", &[], &[]), "MY x");
+    assert_eq!(ev_err(&mut c, "return redis.error_reply('-X')", &[], &[]), "ERR X");
+    assert_eq!(ev_err(&mut c, "return redis.error_reply(5)", &[], &[]), "ERR wrong number or type of arguments");
+    assert_eq!(ev(&mut c, "return redis.error_reply('MY x')['err']", &[], &[]), bulk("MY x"));
+    assert_eq!(ev(&mut c, "return redis.status_reply('FINE')", &[], &[]), Value::SimpleString("FINE".into()));
+    assert_eq!(ev(&mut c, "return redis.status_reply('FINE')['ok']", &[], &[]), bulk("FINE"));
+    assert_eq!(ev_err(&mut c, "return redis.status_reply()", &[], &[]), "ERR wrong number or type of arguments");
+    assert_eq!(ev(&mut c, "return redis.sha1hex('')", &[], &[]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+    assert_eq!(ev(&mut c, "return redis.sha1hex(1)", &[], &[]), bulk("356a192b7913b04c54574d18c28d46e6395428ab"));
+    assert_eq!(
+        ev(&mut c, "return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}", &[], &[]),
+        Value::Array(vec![Value::Int(0), Value::Int(1), Value::Int(2), Value::Int(3)])
+    );
+    assert_eq!(ev(&mut c, "return redis.log(redis.LOG_WARNING, 'from a script', 1)", &[], &[]), Value::Nil);
+}
+
+// ---------------------------------------------------------------- KEYS, ARGV, EVAL's arguments
+
+#[test]
+fn keys_and_argv() {
+    let (_s, mut c) = start();
+    assert_eq!(
+        ev(&mut c, "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}", &["{t}a", "{t}b"], &["x", "y"]),
+        Value::Array(vec![bulk("{t}a"), bulk("{t}b"), bulk("x"), bulk("y"), Value::Int(2), Value::Int(2)])
+    );
+    assert_eq!(ev(&mut c, "return {#KEYS, #ARGV}", &[], &[]), Value::Array(vec![Value::Int(0), Value::Int(0)]));
+    // Binary arguments arrive intact.
+    let v: Vec<u8> = redis::cmd("EVAL").arg("return ARGV[1]").arg(0).arg(&b"a\0b\r\n\xff"[..]).query(&mut c).unwrap();
+    assert_eq!(v, b"a\0b\r\n\xff");
+    assert_eq!(err(&mut c, &["EVAL", "return 1", "2", "a"]), "ERR Number of keys can't be greater than number of args");
+    assert_eq!(err(&mut c, &["EVAL", "return 1", "-1"]), "ERR Number of keys can't be negative");
+    assert_eq!(err(&mut c, &["EVAL", "return 1", "x"]), "ERR value is not an integer or out of range");
+    assert_eq!(err(&mut c, &["EVAL", "return 1"]), "ERR wrong number of arguments for 'eval' command");
+    assert_eq!(err(&mut c, &["EVALSHA", "abc"]), "ERR wrong number of arguments for 'evalsha' command");
+}
+
+#[test]
+fn writes_and_select_inside_scripts() {
+    let (_s, mut c) = start();
+    let body = "redis.call('set', KEYS[1], ARGV[1]) redis.call('incrby', KEYS[2], ARGV[2]) return redis.call('get', KEYS[2])";
+    assert_eq!(ev(&mut c, body, &["{w}a", "{w}n"], &["hello", "5"]), bulk("5"));
+    assert_eq!(ev(&mut c, body, &["{w}a", "{w}n"], &["hello", "5"]), bulk("10"));
+    assert_eq!(q::<String>(&mut c, &["GET", "{w}a"]), "hello");
+    // SELECT changes the database of the rest of the script only.
+    assert_eq!(
+        ev(&mut c, "redis.call('select', 3) redis.call('set', KEYS[1], 'in3') return redis.call('get', KEYS[1])", &["{w}sel"], &[]),
+        bulk("in3")
+    );
+    assert_eq!(q::<Option<String>>(&mut c, &["GET", "{w}sel"]), None);
+    q::<()>(&mut c, &["SELECT", "3"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "{w}sel"]), "in3");
+    q::<()>(&mut c, &["SELECT", "0"]);
+    let body = "return redis.call('select', 20)";
+    let suffix = at(&mut c, body, 1);
+    assert_eq!(ev_err(&mut c, body, &[], &[]), format!("ERR DB index is out of range{suffix}"));
+    // Blocking commands are refused in scripts, as in Redis 7.0.
+    let body = "return redis.call('bzpopmin', KEYS[1], 0)";
+    let suffix = at(&mut c, body, 1);
+    assert_eq!(ev_err(&mut c, body, &["{w}empty"], &[]), format!("ERR This Redis command is not allowed from script{suffix}"));
+    // EVAL inside MULTI runs at EXEC.
+    q::<()>(&mut c, &["MULTI"]);
+    assert_eq!(q::<String>(&mut c, &["EVAL", "return redis.call('incr', KEYS[1])", "1", "{w}m"]), "QUEUED");
+    assert_eq!(q::<String>(&mut c, &["EVAL", "return redis.call('incr', KEYS[1])", "1", "{w}m"]), "QUEUED");
+    assert_eq!(q::<Vec<i64>>(&mut c, &["EXEC"]), vec![1, 2]);
+}
+
+#[test]
+fn eval_ro_and_no_writes_refuse_writes() {
+    let (_s, mut c) = start();
+    q::<()>(&mut c, &["SET", "{ro}k", "v"]);
+    let got: String = redis::cmd("EVAL_RO").arg("return redis.call('get', KEYS[1])").arg(1).arg("{ro}k").query(&mut c).unwrap();
+    assert_eq!(got, "v");
+    let body = "return redis.call('set', KEYS[1], 'w')";
+    let suffix = at(&mut c, body, 1);
+    let e = redis::cmd("EVAL_RO").arg(body).arg(1).arg("{ro}k").query::<Value>(&mut c).unwrap_err();
+    assert_eq!(error_text(&e), format!("ERR Write commands are not allowed from read-only scripts.{suffix}"));
+    let sha1 = q::<String>(&mut c, &["SCRIPT", "LOAD", body]);
+    let e = redis::cmd("EVALSHA_RO").arg(&sha1).arg(1).arg("{ro}k").query::<Value>(&mut c).unwrap_err();
+    assert_eq!(error_text(&e), format!("ERR Write commands are not allowed from read-only scripts.{suffix}"));
+    assert_eq!(q::<String>(&mut c, &["GET", "{ro}k"]), "v");
+    // A shebang with flags=no-writes makes EVAL read-only; line numbers count the shebang.
+    let body = "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 'w')";
+    let suffix = at(&mut c, body, 2);
+    assert_eq!(ev_err(&mut c, body, &["{ro}k"], &[]), format!("ERR Write commands are not allowed from read-only scripts.{suffix}"));
+    assert_eq!(ev(&mut c, "#!lua\nreturn 1", &[], &[]), Value::Int(1));
+    assert_eq!(ev_err(&mut c, "#!python\nreturn 1", &[], &[]), "ERR Unexpected engine in script shebang: #!python");
+    assert_eq!(ev_err(&mut c, "#!lua flags=bad\nreturn 1", &[], &[]), "ERR Unexpected flag in script shebang: bad");
+    assert_eq!(ev_err(&mut c, "#!lua name=x\nreturn 1", &[], &[]), "ERR Unknown lua shebang option: name=x");
+    assert_eq!(ev_err(&mut c, "#!lua", &[], &[]), "ERR Invalid script shebang");
+}
+
+// ---------------------------------------------------------------- sandbox
+
+#[test]
+fn sandbox() {
+    let (_s, mut c) = start();
+    for name in ["os", "io", "loadfile", "dofile", "require", "print", "debug", "setfenv", "getfenv", "module", "package"] {
+        let body = format!("return {name}");
+        let suffix = at(&mut c, &body, 1);
+        assert_eq!(
+            ev_err(&mut c, &body, &[], &[]),
+            format!("ERR user_script:1: Script attempted to access nonexistent global variable '{name}'{suffix}")
+        );
+    }
+    let suffix = at(&mut c, "x = 1", 1);
+    assert_eq!(ev_err(&mut c, "x = 1", &[], &[]), format!("ERR user_script:1: Attempt to modify a readonly table{suffix}"));
+    let suffix = at(&mut c, "function f() end", 1);
+    assert_eq!(ev_err(&mut c, "function f() end", &[], &[]), format!("ERR user_script:1: Attempt to modify a readonly table{suffix}"));
+    for body in ["_G.x = 1", "redis.call = nil", "string.rep = nil", "math.pi = 3"] {
+        let suffix = at(&mut c, body, 1);
+        assert_eq!(ev_err(&mut c, body, &[], &[]), format!("ERR user_script:1: Attempt to modify a readonly table{suffix}"), "{body}");
+    }
+    for body in ["rawset(_G, 'x', 1)", "setmetatable(_G, nil)", "return setmetatable(string, {})"] {
+        let suffix = at(&mut c, body, 1);
+        assert_eq!(ev_err(&mut c, body, &[], &[]), format!("ERR Attempt to modify a readonly table{suffix}"), "{body}");
+    }
+    // Nothing of that stuck: the libraries still work, and locals are fine.
+    assert_eq!(ev(&mut c, "return string.rep('a', 3) .. ('b'):upper()", &[], &[]), bulk("aaaB"));
+    assert_eq!(ev(&mut c, "local function f(x) return x * 2 end local t = {} t.v = f(21) return t.v", &[], &[]), Value::Int(42));
+    assert_eq!(ev(&mut c, "return loadstring('return 1 + 1')()", &[], &[]), Value::Int(2));
+    assert_eq!(ev(&mut c, "return loadstring(string.dump(function() return 1 end))", &[], &[]), Value::Nil);
+    assert_eq!(
+        ev(&mut c, "return {type(string), type(table), type(math), type(coroutine), type(redis)}", &[], &[]),
+        Value::Array(vec![bulk("table"); 5])
+    );
+}
+
+#[test]
+fn math_random_is_rand48_as_redis() {
+    let s = Server::start(&[]);
+    // Each shard has its own generator, starting where Redis starts: the same sequence on every start.
+    for shard in 0..2 {
+        let mut c = client_on(&s, shard);
+        let k = key_on(shard, "rnd");
+        assert_eq!(
+            ev(&mut c, "return {math.random(100), math.random(100), math.random(1000000)}", &[&k], &[]),
+            Value::Array(vec![Value::Int(40), Value::Int(85), Value::Int(353337)])
+        );
+        assert_eq!(
+            ev(&mut c, "return {math.random(100), math.random(100)}", &[&k], &[]),
+            Value::Array(vec![Value::Int(45), Value::Int(32)])
+        );
+        assert_eq!(
+            ev(&mut c, "math.randomseed(1) return {math.random(100), math.random(100)}", &[&k], &[]),
+            Value::Array(vec![Value::Int(5), Value::Int(46)])
+        );
+    }
+    let mut c = s.client();
+    let body = "return math.random(0)";
+    let suffix = at(&mut c, body, 1);
+    assert_eq!(ev_err(&mut c, body, &[], &[]), format!("ERR user_script:1: bad argument #1 to 'random' (interval is empty){suffix}"));
+    assert_eq!(ev(&mut c, "local ok, e = pcall(math.random, 0) return e", &[], &[]), bulk("bad argument #1 to '?' (interval is empty)"));
+}
+
+// ---------------------------------------------------------------- the script cache
+
+#[test]
+fn evalsha_and_script_commands_across_shards() {
+    let s = Server::start(&["--migrate-connections", "no"]);
+    let (k0, k1) = (key_on(0, "c"), key_on(1, "c"));
+    let mut c = s.client();
+    let body = "return 'cached ' .. KEYS[1]";
+    let sha1 = q::<String>(&mut c, &["SCRIPT", "LOAD", body]);
+    assert_eq!(sha1, sha(&mut c, body));
+    assert_eq!(q::<String>(&mut c, &["SCRIPT", "LOAD", "return 1"]), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    // Loaded on every shard: EVALSHA works whichever shard owns the key.
+    for k in [&k0, &k1] {
+        assert_eq!(q::<String>(&mut c, &["EVALSHA", &sha1, "1", k]), format!("cached {k}"));
+        assert_eq!(q::<String>(&mut c, &["EVALSHA", &sha1.to_uppercase(), "1", k]), format!("cached {k}"));
+    }
+    // EVAL caches on the shard that ran it, and EVALSHA finds it from any shard.
+    let body2 = "return 'evaled ' .. KEYS[1]";
+    let sha2 = sha(&mut c, body2);
+    assert_eq!(q::<Vec<i64>>(&mut c, &["SCRIPT", "EXISTS", &sha2]), vec![0]);
+    assert_eq!(err(&mut c, &["EVALSHA", &sha2, "1", &k1]), NOSCRIPT);
+    assert_eq!(q::<String>(&mut c, &["EVAL", body2, "1", &k0]), format!("evaled {k0}"));
+    assert_eq!(q::<String>(&mut c, &["EVALSHA", &sha2, "1", &k1]), format!("evaled {k1}"));
+    for shard in 0..2 {
+        let mut on = client_on(&s, shard);
+        assert_eq!(q::<Vec<i64>>(&mut on, &["SCRIPT", "EXISTS", &sha1, &sha2, &"f".repeat(40)]), vec![1, 1, 0]);
+        assert_eq!(q::<String>(&mut on, &["EVALSHA", &sha2, "1", "{x}"]), "evaled {x}");
+    }
+    assert_eq!(err(&mut c, &["EVALSHA", "abc", "0"]), NOSCRIPT);
+    assert_eq!(err(&mut c, &["EVALSHA", &"f".repeat(40), "0"]), NOSCRIPT);
+    // SCRIPT FLUSH empties every shard.
+    assert_eq!(q::<String>(&mut c, &["SCRIPT", "FLUSH"]), "OK");
+    assert_eq!(q::<Vec<i64>>(&mut c, &["SCRIPT", "EXISTS", &sha1, &sha2]), vec![0, 0]);
+    for k in [&k0, &k1] {
+        assert_eq!(err(&mut c, &["EVALSHA", &sha1, "1", k]), NOSCRIPT);
+        assert_eq!(err(&mut c, &["EVALSHA", &sha2, "1", k]), NOSCRIPT);
+    }
+    assert_eq!(q::<String>(&mut c, &["SCRIPT", "FLUSH", "ASYNC"]), "OK");
+    assert_eq!(q::<String>(&mut c, &["SCRIPT", "FLUSH", "sync"]), "OK");
+    assert_eq!(err(&mut c, &["SCRIPT", "FLUSH", "foo"]), "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    assert_eq!(err(&mut c, &["SCRIPT", "FLUSH", "a", "b"]), "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    assert_eq!(err(&mut c, &["SCRIPT", "EXISTS"]), "ERR wrong number of arguments for 'script|exists' command");
+    assert_eq!(err(&mut c, &["SCRIPT", "LOAD"]), "ERR wrong number of arguments for 'script|load' command");
+    assert_eq!(err(&mut c, &["SCRIPT"]), "ERR wrong number of arguments for 'script' command");
+    assert_eq!(err(&mut c, &["SCRIPT", "foo"]), "ERR unknown subcommand 'foo'. Try SCRIPT HELP.");
+    assert_eq!(
+        err(&mut c, &["SCRIPT", "LOAD", "syntax error"]),
+        "ERR Error compiling script (new function): user_script:1: '=' expected near 'error'"
+    );
+    assert_eq!(err(&mut c, &["SCRIPT", "KILL"]), NOTBUSY);
+    let help = q::<Vec<String>>(&mut c, &["SCRIPT", "HELP"]);
+    assert_eq!(help[0], "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    assert_eq!(help.len(), 17);
+}
+
+// ---------------------------------------------------------------- the shard rule
+
+#[test]
+fn keys_on_two_shards_are_crossslot() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (k0, k1) = (key_on(0, "x"), key_on(1, "x"));
+    let e = ev_err(&mut c, "return 1", &[&k0, &k1], &[]);
+    assert!(e.starts_with("CROSSSLOT"), "{e}");
+    // A key the script did not declare and another shard owns is refused, clearly.
+    let body = "return redis.call('get', ARGV[1])";
+    let suffix = at(&mut c, body, 1);
+    let e = ev_err(&mut c, body, &[&k0], &[&k1]);
+    assert!(e.starts_with("ERR Script attempted to access a non local key in a cluster node"), "{e}");
+    assert!(e.contains("{hash tag}") && e.ends_with(&suffix), "{e}");
+    // Undeclared keys of the same shard work (as in Redis Cluster).
+    q::<()>(&mut c, &["SET", &key_on(0, "other"), "v"]);
+    assert_eq!(ev(&mut c, body, &[&k0], &[&key_on(0, "other")]), bulk("v"));
+    // Commands that need every shard are refused rather than answered for one shard.
+    let e = ev_err(&mut c, "return redis.call('dbsize')", &[&k0], &[]);
+    assert!(e.starts_with("ERR This Redis command runs on every shard"), "{e}");
+}
+
+// ---------------------------------------------------------------- atomicity and durability
+
+#[test]
+fn a_script_writes_all_or_nothing_across_sigkill() {
+    let dir = strand_tests::data_dir();
+    let mut s = Server::start_in(dir.path(), &["--appendfsync", "always"]);
+    let mut c = s.client();
+    let body = "for i = 1, tonumber(ARGV[2]) do redis.call('set', KEYS[1] .. ':' .. i, ARGV[1]) redis.call('incr', KEYS[2]) end \
+                redis.call('zadd', KEYS[3], ARGV[1], KEYS[1]) return redis.call('get', KEYS[2])";
+    for round in 0..10 {
+        let (k, n, z) = (format!("{{a}}r{round}"), "{a}count".to_string(), "{a}rounds".to_string());
+        let total = ev(&mut c, body, &[&k, &n, &z], &[&round.to_string(), "100"]);
+        assert_eq!(total, bulk(&((round + 1) * 100).to_string()));
+    }
+    // SIGKILL right after the last answer: with appendfsync always, every write of every script is on disk.
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(q::<i64>(&mut c, &["GET", "{a}count"]), 1000);
+    assert_eq!(q::<i64>(&mut c, &["ZCARD", "{a}rounds"]), 10);
+    for round in 0..10 {
+        let vals: Vec<Option<String>> =
+            redis::cmd("MGET").arg((1..=100).map(|i| format!("{{a}}r{round}:{i}")).collect::<Vec<_>>()).query(&mut c).unwrap();
+        assert!(vals.iter().all(|v| v.as_deref() == Some(&round.to_string())), "round {round}: {vals:?}");
+    }
+}
+
+// ---------------------------------------------------------------- busy scripts
+
+/// Connections on `shard` whose reads give up after `timeout`.
+fn clients_on(s: &Server, shard: usize, n: usize, timeout: Duration) -> Vec<Connection> {
+    (0..n)
+        .map(|_| {
+            let c = client_on(s, shard);
+            c.set_read_timeout(Some(timeout)).unwrap();
+            c
+        })
+        .collect()
+}
+
+/// Runs `body` on the shard owning `key` from another thread; returns its answer.
+fn eval_in_background(s: &Server, body: &'static str, key: &str) -> std::thread::JoinHandle<RedisResult<Value>> {
+    let mut a = s.client();
+    a.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let key = key.to_string();
+    std::thread::spawn(move || eval(&mut a, body, &[&key], &[]))
+}
+
+#[test]
+fn script_kill_stops_a_busy_script_and_other_shards_answer_busy_meanwhile() {
+    let s = Server::start(&["--busy-reply-threshold", "100", "--migrate-connections", "no"]);
+    let busy_key = key_on(1, "busy");
+    let mut probes = clients_on(&s, 0, 8, Duration::from_secs(2)).into_iter();
+    let mut killer = client_on(&s, 0);
+    for body in ["while true do end", "while true do pcall(function() while true do end end) end"] {
+        let runner = eval_in_background(&s, body, &busy_key);
+        std::thread::sleep(Duration::from_millis(400));
+        // Commands for the busy shard are answered BUSY at once by the connection's own shard.
+        let mut saw_busy = false;
+        for probe in probes.by_ref() {
+            let mut probe = probe;
+            match redis::cmd("GET").arg(&busy_key).query::<Option<String>>(&mut probe) {
+                Err(e) if error_text(&e) == BUSY => {
+                    saw_busy = true;
+                    break;
+                }
+                // Sent before the script passed the threshold: it waits for the script; try another connection.
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        assert!(saw_busy, "no BUSY reply while {body} ran");
+        // Commands for the connection's own shard still work.
+        assert_eq!(q::<String>(&mut killer, &["PING"]), "PONG");
+        assert_eq!(q::<String>(&mut killer, &["SCRIPT", "KILL"]), "OK");
+        let answer = runner.join().unwrap().unwrap_err();
+        let text = error_text(&answer);
+        assert!(text.starts_with("ERR Script killed by user with SCRIPT KILL... script: "), "{text}");
+        assert!(text.ends_with(", on @user_script:1."), "{text}");
+        assert_eq!(q::<Option<String>>(&mut killer, &["GET", &busy_key]), None);
+        assert_eq!(err(&mut killer, &["SCRIPT", "KILL"]), NOTBUSY);
+    }
+}
+
+#[test]
+fn a_busy_script_that_wrote_is_unkillable() {
+    let s = Server::start(&["--busy-reply-threshold", "100", "--migrate-connections", "no"]);
+    let busy_key = key_on(1, "busy");
+    let mut killer = client_on(&s, 0);
+    let body = "redis.call('set', KEYS[1], 'written') \
+                local t = redis.call('time') local start = t[1] * 1000000 + t[2] \
+                while true do local n = redis.call('time') if n[1] * 1000000 + n[2] - start > 1500000 then break end end \
+                return 'done'";
+    let runner = eval_in_background(&s, body, &busy_key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let e = err(&mut killer, &["SCRIPT", "KILL"]);
+        if e != NOTBUSY || Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        reply,
+        "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+    );
+    assert_eq!(runner.join().unwrap().unwrap(), bulk("done"));
+    assert_eq!(q::<String>(&mut killer, &["GET", &busy_key]), "written");
+}
+
+#[test]
+fn shutdown_stops_an_unkillable_script_and_keeps_none_of_its_writes() {
+    let dir = strand_tests::data_dir();
+    let mut s = Server::start_in(dir.path(), &["--busy-reply-threshold", "100", "--migrate-connections", "no", "--appendfsync", "always"]);
+    let busy_key = key_on(1, "busy");
+    let mut killer = client_on(&s, 0);
+    q::<()>(&mut killer, &["SET", &busy_key, "before"]);
+    let runner = eval_in_background(&s, "redis.call('set', KEYS[1], 'during') while true do end", &busy_key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while err(&mut killer, &["SCRIPT", "KILL"]) == NOTBUSY && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(err(&mut killer, &["SCRIPT", "KILL"]).starts_with("UNKILLABLE"));
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<Value>(&mut killer);
+    assert!(runner.join().unwrap().is_err());
+    assert!(s.stop(), "strand did not exit cleanly after SHUTDOWN");
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(q::<String>(&mut c, &["GET", &busy_key]), "before");
+}
+
+#[test]
+fn busy_reply_threshold_is_a_config_parameter() {
+    let (_s, mut c) = start();
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "busy-reply-threshold"]), vec!["busy-reply-threshold", "5000"]);
+    assert_eq!(q::<String>(&mut c, &["CONFIG", "SET", "lua-time-limit", "300"]), "OK");
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "busy-reply-threshold"]), vec!["busy-reply-threshold", "300"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "lua-time-limit"]), vec!["lua-time-limit", "300"]);
+    assert_eq!(
+        err(&mut c, &["CONFIG", "SET", "busy-reply-threshold", "abc"]),
+        "ERR CONFIG SET failed (possibly related to argument 'busy-reply-threshold') - argument couldn't be parsed into an integer"
+    );
+    assert_eq!(
+        err(&mut c, &["CONFIG", "SET", "busy-reply-threshold", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'busy-reply-threshold') - argument must be between 0 and 9223372036854775807 inclusive"
+    );
+}
+
+// ---------------------------------------------------------------- a job scheduler
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Takes up to ARGV[2] jobs due by ARGV[1] off the schedule, atomically.
+const CLAIM: &str = "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2]) \
+                     for _, job in ipairs(due) do redis.call('ZREM', KEYS[1], job) end \
+                     return due";
+
+#[test]
+fn scheduler_workers_claim_each_due_job_exactly_once() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let now = now_ms();
+    // 300 jobs due in the past, 100 in the future.
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg("{sched}jobs");
+    for i in 0..400u64 {
+        let due = if i < 300 { now - 10_000 + i } else { now + 3_600_000 + i };
+        zadd.arg(due).arg(format!("job-{i}"));
+    }
+    assert_eq!(zadd.query::<i64>(&mut c).unwrap(), 400);
+    let sha1 = q::<String>(&mut c, &["SCRIPT", "LOAD", CLAIM]);
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let mut wc = s.client();
+            let sha1 = sha1.clone();
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = 1 + w % 3;
+                    let jobs: Vec<String> =
+                        redis::cmd("EVALSHA").arg(&sha1).arg(1).arg("{sched}jobs").arg(now_ms()).arg(batch).query(&mut wc).unwrap();
+                    if jobs.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(jobs);
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for w in workers {
+        for job in w.join().unwrap() {
+            total += 1;
+            assert!(seen.insert(job.clone()), "{job} was claimed twice");
+        }
+    }
+    assert_eq!(total, 300);
+    assert_eq!(seen, (0..300).map(|i| format!("job-{i}")).collect::<HashSet<_>>());
+    // The future jobs are still scheduled.
+    assert_eq!(q::<i64>(&mut c, &["ZCARD", "{sched}jobs"]), 100);
+}
