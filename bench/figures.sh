@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|recovery|memory|all]   (default: all)
+#   bench/figures.sh [throughput|types|recovery|memory|all]   (default: all)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,8 @@ start_redis() { rm -rf "$WORK/redis"; mkdir -p "$WORK/redis"; redis-server --por
 
 # One redis-benchmark run; prints "test rps p50 p99" lines.
 bench() {
-    local port=$1 pipeline=$2
-    redis-benchmark -p "$port" -t set,get,incr,mset -c 50 -n "$N" -d 64 -P "$pipeline" --csv 2>/dev/null |
+    local port=$1 pipeline=$2 tests=${3:-set,get,incr,mset}
+    redis-benchmark -p "$port" -t "$tests" -c 50 -n "$N" -d 64 -P "$pipeline" --csv 2>/dev/null |
         awk 'NR > 1 { gsub(/"/, ""); n = split($0, f, ","); name = f[1]; gsub(/ /, "_", name); print name, f[2], f[5], f[7] }'
 }
 
@@ -53,6 +53,26 @@ throughput() {
                 ratio=$(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }')
                 echo "| $p | \`$smode\` | \`$rmode\` | $t | $srps | $rrps | $ratio | $sp50 / $sp99 | $rp50 / $rp99 |"
             done
+        done
+    done
+}
+
+# The data-type commands of issue 3, log on (everysec) beside Redis's AOF everysec.
+types() {
+    local tests=lpush,lpop,sadd,hset,spop,zadd,zpopmin,lrange_100
+    echo "## redis-benchmark -t $tests -c 50 -n $N -d 64, strand --appendfsync everysec beside redis --appendonly yes --appendfsync everysec"
+    echo
+    echo "| pipeline | test | strand ops/s | redis ops/s | ratio | strand p50/p99 | redis p50/p99 |"
+    echo "|---|---|---|---|---|---|---|"
+    for p in 1 16; do
+        start_strand --appendfsync everysec
+        start_redis --save '' --appendonly yes --appendfsync everysec
+        bench $SPORT "$p" "$tests" >"$WORK/s.txt"
+        bench $RPORT "$p" "$tests" >"$WORK/r.txt"
+        stop_all
+        paste -d' ' "$WORK/s.txt" "$WORK/r.txt" | while read -r t srps sp50 sp99 _ rrps rp50 rp99; do
+            ratio=$(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }')
+            echo "| $p | $t | $srps | $rrps | $ratio | $sp50 / $sp99 | $rp50 / $rp99 |"
         done
     done
 }
@@ -102,8 +122,9 @@ memory() {
 
 case "${1:-all}" in
     throughput) throughput ;;
+    types) types ;;
     recovery) recovery ;;
     memory) memory ;;
-    all) throughput; echo; recovery; echo; memory ;;
-    *) echo "usage: $0 [throughput|recovery|memory|all]" >&2; exit 2 ;;
+    all) throughput; echo; types; echo; recovery; echo; memory ;;
+    *) echo "usage: $0 [throughput|types|recovery|memory|all]" >&2; exit 2 ;;
 esac

@@ -135,3 +135,35 @@ fn only_the_chosen_classes_are_published() {
     let _: () = q(&mut c, &["SET", "k", "3"]);
     assert_eq!(space.event(), ("__keyspace@2__:k".to_string(), "set".to_string()));
 }
+
+#[test]
+fn every_type_names_its_events_and_emptied_keys_report_del() {
+    let s = Server::start(&["--notify-keyspace-events", "KA"]);
+    let mut c = s.client();
+    let mut space = Sub::new(&s, "__keyspace@0__:*");
+    let _: () = q(&mut c, &["RPUSH", "{t}l", "a", "b"]);
+    let _: () = q(&mut c, &["LPOP", "{t}l", "2"]);
+    let _: () = q(&mut c, &["HSET", "{t}h", "f", "1"]);
+    let _: () = q(&mut c, &["HINCRBY", "{t}h", "f", "2"]);
+    let _: () = q(&mut c, &["SADD", "{t}s", "m"]);
+    let _: () = q(&mut c, &["SPOP", "{t}s"]);
+    let _: () = q(&mut c, &["ZADD", "{t}z", "1", "m"]);
+    let _: () = q(&mut c, &["ZINCRBY", "{t}z", "1", "m"]);
+    let _: () = q(&mut c, &["EVAL", "redis.call('INCR', KEYS[1])", "1", "{t}n"]);
+    let got: Vec<(String, String)> = (0..11).map(|_| space.event()).collect();
+    let want = [
+        ("{t}l", "rpush"),
+        ("{t}l", "lpop"),
+        ("{t}l", "del"),
+        ("{t}h", "hset"),
+        ("{t}h", "hincrby"),
+        ("{t}s", "sadd"),
+        ("{t}s", "spop"),
+        ("{t}s", "del"),
+        ("{t}z", "zadd"),
+        ("{t}z", "zincr"),
+        ("{t}n", "incrby"),
+    ];
+    let want: Vec<(String, String)> = want.iter().map(|(k, e)| (format!("__keyspace@0__:{k}"), e.to_string())).collect();
+    assert_eq!(got, want);
+}
