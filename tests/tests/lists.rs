@@ -1187,3 +1187,35 @@ fn random_commands_answer_as_redis_server_does_and_survive_sigkill() {
         assert_eq!(q::<String>(&mut ours, &["GET", "{z}s"]), "string");
     }
 }
+
+#[test]
+fn every_list_command_refuses_every_other_type() {
+    let (_s, mut c) = start();
+    let _: () = q(&mut c, &["SET", "{o}string", "x"]);
+    let _: () = q(&mut c, &["HSET", "{o}hash", "f", "v"]);
+    let _: () = q(&mut c, &["SADD", "{o}set", "m"]);
+    let _: () = q(&mut c, &["ZADD", "{o}zset", "1", "m"]);
+    for key in ["{o}string", "{o}hash", "{o}set", "{o}zset"] {
+        let commands: &[&[&str]] = &[
+            &["LPUSH", key, "a"],
+            &["RPUSHX", key, "a"],
+            &["LPOP", key],
+            &["RPOP", key, "2"],
+            &["LLEN", key],
+            &["LRANGE", key, "0", "-1"],
+            &["LINDEX", key, "0"],
+            &["LSET", key, "0", "a"],
+            &["LINSERT", key, "BEFORE", "a", "b"],
+            &["LREM", key, "0", "a"],
+            &["LTRIM", key, "0", "1"],
+            &["LPOS", key, "a"],
+            &["LMOVE", key, "{o}dst", "LEFT", "RIGHT"],
+            &["LMPOP", "1", key, "LEFT"],
+            &["BLPOP", key, "0.01"],
+        ];
+        for args in commands {
+            assert_eq!(err(&mut c, args), WRONGTYPE, "{args:?}");
+        }
+    }
+    assert_eq!(q::<String>(&mut c, &["TYPE", "{o}zset"]), "zset", "nothing changed the keys");
+}
