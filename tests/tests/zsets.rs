@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, Value};
 use strand_engine::slot::SlotMap;
-use strand_tests::commands::{cmd, err, q, start};
+use strand_tests::commands::{err, q, start};
 use strand_tests::{data_dir, free_port, redis_server_available, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
