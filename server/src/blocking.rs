@@ -120,6 +120,21 @@ impl Shard {
         Some(w)
     }
 
+    /// Drops the waiters whose client went away (their reply channel closed).
+    /// Serving skips them anyway; this frees them when no write comes.
+    pub fn drop_abandoned_waiters(&self) {
+        let gone: Vec<u64> = {
+            let st = self.state.borrow();
+            if st.blocked.is_empty() {
+                return;
+            }
+            st.blocked.waiters.iter().filter(|(_, w)| w.tx.is_canceled()).map(|(&id, _)| id).collect()
+        };
+        for id in gone {
+            self.unpark(id);
+        }
+    }
+
     /// Serves the waiters of keys that were written, until none is ready.
     /// Called after every command; cheap when nothing is blocked.
     pub fn serve_ready(&self) {

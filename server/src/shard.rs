@@ -409,6 +409,8 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
     const SLICE: usize = 2_000;
     loop {
         runtime::sleep(Duration::from_millis(100)).await;
+        // Blocked clients whose connection went away, so they do not wait for a write forever.
+        shard.drop_abandoned_waiters();
         loop {
             let done = {
                 let mut st = shard.state.borrow_mut();

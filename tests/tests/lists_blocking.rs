@@ -330,6 +330,23 @@ fn a_client_that_leaves_while_blocked_takes_nothing() {
 }
 
 #[test]
+fn a_client_that_leaves_while_blocked_forever_is_forgotten_without_a_push() {
+    let s = Server::start(&[]);
+    for key in key_per_shard() {
+        let mut r = Raw::new(&s);
+        r.send(&["BLPOP", &key, "0"]);
+        settle(&s, 1);
+        assert_eq!(blocked_clients(&s), Some(1));
+        drop(r);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while blocked_clients(&s) != Some(0) {
+            assert!(Instant::now() < deadline, "the waiter of a closed connection on {key} stays blocked");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
 fn a_woken_blmove_with_a_wrong_destination_answers_wrongtype_and_moves_nothing() {
     let s = Server::start(&[]);
     let mut c = s.client();
