@@ -17,10 +17,11 @@ use std::collections::HashSet;
 use rand::Rng;
 use strand_engine::dict::Dict;
 use strand_engine::keyspace::hash::Hash;
-use strand_engine::keyspace::{Change, Entry, Op, Value};
+use strand_engine::keyspace::Change;
 
 use super::glob::{glob_match, matches_all};
-use super::strings::{db8, float_sum, int_arg, parse_f64, parse_i64, write};
+use super::strings::{float_sum, int_arg, parse_f64, parse_i64};
+use super::typed::{self, change};
 use super::{arity_error, err, flags, Command, Ctx, Route};
 use crate::reply::Reply;
 
@@ -33,34 +34,14 @@ fn reply(r: Result<Reply, Reply>) -> Reply {
 // Shared helpers (hashes and sets)
 // ---------------------------------------------------------------------------
 
-/// The hash of an entry, or WRONGTYPE for any other type.
-fn as_hash(e: &Entry) -> Result<&Hash, Reply> {
-    match &e.value {
-        Value::Hash(h) => Ok(h),
-        _ => Err(Reply::error(err::WRONGTYPE)),
-    }
-}
-
-/// The hash at `key` for a read (Redis's `lookupKeyRead`: counts the hit or
-/// miss and touches the key): None if missing, WRONGTYPE for another type.
+/// The hash at `key` for a read (Redis's `lookupKeyRead`).
 fn read<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
-    match ctx.shard.ks.lookup(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_hash(e).map(Some),
-    }
+    typed::read(ctx, key)
 }
 
 /// The hash at `key` before a write (Redis's `lookupKeyWrite`).
 fn peek<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
-    match ctx.shard.ks.peek(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_hash(e).map(Some),
-    }
-}
-
-/// Writes one change to the collection at `key`.
-pub(crate) fn change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> Result<(), Reply> {
-    write(ctx, Op::Coll { db: db8(ctx), key, change })
+    typed::peek(ctx, key)
 }
 
 /// Redis's `parseScanCursorOrReply`, which is C's `strtoul` on the whole

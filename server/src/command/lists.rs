@@ -23,9 +23,10 @@
 //! [`Keyspace::peek`]: strand_engine::keyspace::Keyspace::peek
 
 use strand_engine::keyspace::list::{self, List};
-use strand_engine::keyspace::{Change, Entry, Op, Value};
+use strand_engine::keyspace::Change;
 
-use super::strings::{db8, int_arg, parse_i64, write};
+use super::strings::{int_arg, parse_i64};
+use super::typed::{self, change};
 use super::{arity_error, err, flags, timeout_arg, Command, Ctx, Route};
 use crate::reply::Reply;
 
@@ -38,27 +39,14 @@ fn reply(r: Result<Reply, Reply>) -> Reply {
     r.unwrap_or_else(|e| e)
 }
 
-/// The list of an entry, or WRONGTYPE for any other type.
-fn as_list(e: &Entry) -> Result<&List, Reply> {
-    match &e.value {
-        Value::List(l) => Ok(l),
-        _ => Err(Reply::error(err::WRONGTYPE)),
-    }
-}
-
 /// Redis's `lookupKeyRead` + `checkType`: the list at `key`, None if missing.
 fn read_list<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a List>, Reply> {
-    ctx.shard.ks.lookup(ctx.db, key, ctx.now).map(|e| as_list(e)).transpose()
+    typed::read(ctx, key)
 }
 
 /// Redis's `lookupKeyWrite` + `checkType`: the list at `key`, None if missing.
 fn write_list<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a List>, Reply> {
-    ctx.shard.ks.peek(ctx.db, key, ctx.now).map(as_list).transpose()
-}
-
-/// Writes one change to the list at `key`.
-fn change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> Result<(), Reply> {
-    write(ctx, Op::Coll { db: db8(ctx), key, change })
+    typed::peek(ctx, key)
 }
 
 /// Runs `f` inside a log group, so its writes become one atomic record.

@@ -21,6 +21,7 @@ pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod typed;
 pub mod zsets;
 
 use crate::reply::Reply;

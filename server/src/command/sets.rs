@@ -23,8 +23,9 @@ use std::collections::HashSet;
 use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::{Change, Entry, Op, Value};
 
-use super::hashes::{change, distinct_entries, empty_scan, rand_count, random_entries, scan_cursor, CollScan};
+use super::hashes::{distinct_entries, empty_scan, rand_count, random_entries, scan_cursor, CollScan};
 use super::strings::{db8, parse_i64, write};
+use super::typed::{self, change};
 use super::{err, flags, Command, Ctx, Route};
 use crate::reply::Reply;
 
@@ -39,26 +40,17 @@ fn reply(r: Result<Reply, Reply>) -> Reply {
 
 /// The set of an entry, or WRONGTYPE for any other type.
 fn as_set(e: &Entry) -> Result<&Set, Reply> {
-    match &e.value {
-        Value::Set(s) => Ok(s),
-        _ => Err(Reply::error(err::WRONGTYPE)),
-    }
+    typed::as_type(e)
 }
 
-/// The set at `key` for a read (Redis's `lookupKeyRead`): None if missing, WRONGTYPE for another type.
+/// The set at `key` for a read (Redis's `lookupKeyRead`).
 fn read<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
-    match ctx.shard.ks.lookup(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_set(e).map(Some),
-    }
+    typed::read(ctx, key)
 }
 
 /// The set at `key` before a write (Redis's `lookupKeyWrite`).
 fn peek<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
-    match ctx.shard.ks.peek(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_set(e).map(Some),
-    }
+    typed::peek(ctx, key)
 }
 
 /// Redis's `getPositiveLongFromObjectOrReply` with its default message (SPOP's count).

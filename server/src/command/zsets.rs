@@ -37,10 +37,11 @@ use std::ops::Bound;
 use strand_engine::dict::Dict;
 use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::zset::ZSet;
-use strand_engine::keyspace::{Change, Entry, Op, Value};
+use strand_engine::keyspace::{Change, Op, Value};
 
 use super::glob::{glob_match, matches_all};
 use super::strings::{db8, int_arg, write};
+use super::typed::{self, change};
 use super::{err, flags, timeout_arg, Command, Ctx, Route};
 use crate::reply::Reply;
 use crate::resp::format_double;
@@ -222,33 +223,14 @@ fn at_least_one(s: &[u8], msg: &'static str) -> Result<i64, Reply> {
 // Keys and values
 // ---------------------------------------------------------------------------
 
-/// The sorted set of an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSet, Reply> {
-    match &e.value {
-        Value::ZSet(z) => Ok(z),
-        _ => Err(Reply::error(err::WRONGTYPE)),
-    }
-}
-
 /// `lookupKeyRead` + type check.
 fn read<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c ZSet>, Reply> {
-    match ctx.shard.ks.lookup(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_zset(e).map(Some),
-    }
+    typed::read(ctx, key)
 }
 
 /// `lookupKeyWrite` + type check.
 fn peek<'c>(ctx: &'c Ctx<'_>, key: &[u8]) -> Result<Option<&'c ZSet>, Reply> {
-    match ctx.shard.ks.peek(ctx.db, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => as_zset(e).map(Some),
-    }
-}
-
-/// Writes one change to the sorted set at `key`.
-fn change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> Result<(), Reply> {
-    write(ctx, Op::Coll { db: db8(ctx), key, change })
+    typed::peek(ctx, key)
 }
 
 /// Removes `members` from the set at `key` of `len` members: a DEL when they are all of it.

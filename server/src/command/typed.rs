@@ -1,0 +1,83 @@
+//! Typed access to a key's value for the collection commands.
+//!
+//! Every collection command starts the same way: look the key up the way
+//! Redis does (`lookupKeyRead` for reads, counting the hit or miss and
+//! touching the key; `lookupKeyWrite` before writes), then answer WRONGTYPE
+//! if the key holds another type. [`read`] and [`peek`] do that once for
+//! every [`Collection`]; [`change`] writes one change to a collection.
+
+use strand_engine::keyspace::hash::Hash;
+use strand_engine::keyspace::list::List;
+use strand_engine::keyspace::set::Set;
+use strand_engine::keyspace::zset::ZSet;
+use strand_engine::keyspace::{Change, Entry, Op, Value};
+
+use super::strings::{db8, write};
+use super::{err, Ctx};
+use crate::reply::Reply;
+
+/// A value type the collection commands work on.
+pub(crate) trait Collection {
+    /// The collection inside a value of this type, None for any other type.
+    fn of(v: &Value) -> Option<&Self>;
+}
+
+impl Collection for Hash {
+    fn of(v: &Value) -> Option<&Hash> {
+        if let Value::Hash(h) = v {
+            Some(h)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for List {
+    fn of(v: &Value) -> Option<&List> {
+        if let Value::List(l) = v {
+            Some(l)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for Set {
+    fn of(v: &Value) -> Option<&Set> {
+        if let Value::Set(s) = v {
+            Some(s)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for ZSet {
+    fn of(v: &Value) -> Option<&ZSet> {
+        if let Value::ZSet(z) = v {
+            Some(z)
+        } else {
+            None
+        }
+    }
+}
+
+/// The collection of an entry, or WRONGTYPE for any other type.
+pub(crate) fn as_type<T: Collection>(e: &Entry) -> Result<&T, Reply> {
+    T::of(&e.value).ok_or_else(|| Reply::error(err::WRONGTYPE))
+}
+
+/// The collection at `key` for a read (Redis's `lookupKeyRead`): None if missing, WRONGTYPE for another type.
+pub(crate) fn read<'a, T: Collection>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    ctx.shard.ks.lookup(ctx.db, key, ctx.now).map(|e| as_type(e)).transpose()
+}
+
+/// The collection at `key` before a write (Redis's `lookupKeyWrite`).
+pub(crate) fn peek<'a, T: Collection>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    ctx.shard.ks.peek(ctx.db, key, ctx.now).map(as_type).transpose()
+}
+
+/// Writes one change to the collection at `key`.
+pub(crate) fn change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> Result<(), Reply> {
+    write(ctx, Op::Coll { db: db8(ctx), key, change })
+}
