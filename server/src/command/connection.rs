@@ -5,7 +5,7 @@
 //! KILL look at the connections of every shard ([`Route::All`]).
 //! See <https://redis.io/commands/?group=connection>.
 
-use crate::command::{err, flags::*, Command, Ctx, Merge, Route};
+use crate::command::{err, flags::*, keyless, Command, Ctx, Merge, Route};
 use crate::conn::ConnCtx;
 use crate::reply::Reply;
 use crate::resp::Protocol;
@@ -364,60 +364,51 @@ fn client_kill_merge(parts: Vec<Reply>) -> Reply {
     Reply::Int(parts.iter().map(|p| if let Reply::Int(n) = p { *n } else { 0 }).sum())
 }
 
-macro_rules! cmd {
-    ($name:expr, $arity:expr, $flags:expr, $route:expr, $cats:expr, $summary:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            route: $route,
-            categories: $cats,
-            summary: $summary,
-        }
-    };
-}
-
 /// The connection commands.
 pub const COMMANDS: &[Command] = &[
-    cmd!("ping", -1, FAST | STALE, Route::Local(ping), &["@fast", "@connection"], "Returns the server's liveliness response."),
-    cmd!("echo", 2, FAST, Route::Local(echo), &["@fast", "@connection"], "Returns the given string."),
-    cmd!("quit", -1, NO_AUTH | FAST | LOADING | STALE, Route::Conn(quit), &["@fast", "@connection"], "Closes the connection."),
-    cmd!("select", 2, FAST | LOADING | STALE, Route::Conn(select), &["@fast", "@connection"], "Changes the selected database."),
-    cmd!(
+    keyless("ping", -1, FAST | STALE, Route::Local(ping), &["@fast", "@connection"], "Returns the server's liveliness response."),
+    keyless("echo", 2, FAST, Route::Local(echo), &["@fast", "@connection"], "Returns the given string."),
+    keyless("quit", -1, NO_AUTH | FAST | LOADING | STALE, Route::Conn(quit), &["@fast", "@connection"], "Closes the connection."),
+    keyless("select", 2, FAST | LOADING | STALE, Route::Conn(select), &["@fast", "@connection"], "Changes the selected database."),
+    keyless(
         "auth",
         -2,
         NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
         Route::Conn(auth),
         &["@fast", "@connection"],
-        "Authenticates the connection."
+        "Authenticates the connection.",
     ),
-    cmd!(
+    keyless(
         "hello",
         -1,
         NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
         Route::Conn(hello),
         &["@fast", "@connection"],
-        "Handshakes with the server."
+        "Handshakes with the server.",
     ),
-    cmd!("reset", 1, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, Route::Conn(reset), &["@fast", "@connection"], "Resets the connection."),
-    cmd!("client", -2, CONTAINER, Route::Conn(client_conn), &["@slow", "@connection"], "A container for client connection commands."),
-    cmd!(
+    keyless(
+        "reset",
+        1,
+        NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
+        Route::Conn(reset),
+        &["@fast", "@connection"],
+        "Resets the connection.",
+    ),
+    keyless("client", -2, CONTAINER, Route::Conn(client_conn), &["@slow", "@connection"], "A container for client connection commands."),
+    keyless(
         "client|list",
         -2,
         ADMIN | NOSCRIPT | LOADING | STALE,
         Route::All(client_list, Merge::Custom(join_client_list)),
         &["@admin", "@slow", "@dangerous", "@connection"],
-        "Lists open connections."
+        "Lists open connections.",
     ),
-    cmd!(
+    keyless(
         "client|kill",
         -3,
         ADMIN | NOSCRIPT | LOADING | STALE,
         Route::All(client_kill, Merge::Custom(client_kill_merge)),
         &["@admin", "@slow", "@dangerous", "@connection"],
-        "Terminates open connections."
+        "Terminates open connections.",
     ),
 ];

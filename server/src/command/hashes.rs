@@ -19,10 +19,10 @@ use strand_engine::dict::Dict;
 use strand_engine::keyspace::hash::Hash;
 use strand_engine::keyspace::Change;
 
-use super::glob::{glob_match, matches_all};
+use super::glob::glob_match;
 use super::strings::{float_sum, int_arg, parse_f64, parse_i64};
 use super::typed::{self, change};
-use super::{arity_error, err, flags, Command, Ctx, Route};
+use super::{arity_error, err, flags, one_key, Command, Ctx};
 use crate::reply::Reply;
 
 /// Joins a handler's result: the reply, or the error it stopped at.
@@ -75,26 +75,10 @@ pub(crate) struct CollScan<'a> {
 }
 
 impl<'a> CollScan<'a> {
-    /// Redis's option loop of `scanGenericCommand` for a collection, over `args[3..]`.
+    /// Redis's option loop of `scanGenericCommand` for a collection, over `args[3..]` (SCAN's, without TYPE).
     pub(crate) fn parse(args: &[&'a [u8]]) -> Result<CollScan<'a>, Reply> {
-        let mut o = CollScan { count: 10, pattern: None };
-        let mut i = 3;
-        while i < args.len() {
-            let (opt, value) = (args[i], args.get(i + 1).copied());
-            match value {
-                Some(v) if opt.eq_ignore_ascii_case(b"count") => {
-                    let n = int_arg(v)?;
-                    if n < 1 {
-                        return Err(Reply::error(err::SYNTAX));
-                    }
-                    o.count = usize::try_from(n).unwrap_or(usize::MAX);
-                }
-                Some(v) if opt.eq_ignore_ascii_case(b"match") => o.pattern = (!matches_all(v)).then_some(v),
-                _ => return Err(Reply::error(err::SYNTAX)),
-            }
-            i += 2;
-        }
-        Ok(o)
+        let o = super::keys::ScanOptions::parse_at(args, 3, false)?;
+        Ok(CollScan { count: o.count, pattern: o.pattern })
     }
 
     /// Whether an element found by the scan is reported.
@@ -386,18 +370,6 @@ const R_FAST: u32 = flags::READONLY | flags::FAST;
 const READ_FAST: &[&str] = &["@read", "@hash", "@fast"];
 const READ_SLOW: &[&str] = &["@read", "@hash", "@slow"];
 const WRITE_FAST: &[&str] = &["@write", "@hash", "@fast"];
-
-/// A hash command: every one has its key at position 1 only.
-const fn one_key(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::ShardFn,
-    categories: &'static [&'static str],
-    summary: &'static str,
-) -> Command {
-    Command { name, arity, flags, first_key: 1, last_key: 1, step: 1, route: Route::Key(handler), categories, summary }
-}
 
 /// The hash commands.
 pub const COMMANDS: &[Command] = &[

@@ -239,8 +239,13 @@ pub(crate) struct ScanOptions<'a> {
 impl<'a> ScanOptions<'a> {
     /// Redis's option loop of `scanGenericCommand`, over `args[2..]`.
     pub(crate) fn parse(args: &[&'a [u8]]) -> Result<ScanOptions<'a>, Reply> {
+        Self::parse_at(args, 2, true)
+    }
+
+    /// The same loop over `args[start..]`; TYPE only where `with_type` (SCAN, not HSCAN/SSCAN/ZSCAN).
+    pub(crate) fn parse_at(args: &[&'a [u8]], start: usize, with_type: bool) -> Result<ScanOptions<'a>, Reply> {
         let mut o = ScanOptions { count: 10, pattern: None, type_name: None };
-        let mut i = 2;
+        let mut i = start;
         while i < args.len() {
             let (opt, value) = (args[i], args.get(i + 1).copied());
             match value {
@@ -252,7 +257,7 @@ impl<'a> ScanOptions<'a> {
                     o.count = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 Some(v) if opt.eq_ignore_ascii_case(b"match") => o.pattern = (!matches_all(v)).then_some(v),
-                Some(v) if opt.eq_ignore_ascii_case(b"type") => o.type_name = Some(v),
+                Some(v) if with_type && opt.eq_ignore_ascii_case(b"type") => o.type_name = Some(v),
                 _ => return Err(Reply::error(err::SYNTAX)),
             }
             i += 2;

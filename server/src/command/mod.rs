@@ -265,6 +265,47 @@ pub const NUMKEYS: &[(&str, usize)] = &[
     ("bzmpop", 2),
 ];
 
+/// Table entry of a command whose keys sit at `keys` = (first, last, step),
+/// routed to the shard that owns them.
+pub(crate) const fn entry(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    handler: ShardFn,
+    categories: &'static [&'static str],
+    summary: &'static str,
+) -> Command {
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, route: Route::Key(handler), categories, summary }
+}
+
+/// Key positions of a command with one key, right after its name.
+pub(crate) const ONE: (i32, i32, i32) = (1, 1, 1);
+
+/// Table entry of a command with its key at position 1 only.
+pub(crate) const fn one_key(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: ShardFn,
+    categories: &'static [&'static str],
+    summary: &'static str,
+) -> Command {
+    entry(name, arity, flags, ONE, handler, categories, summary)
+}
+
+/// Table entry of a command without keys.
+pub(crate) const fn keyless(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    route: Route,
+    categories: &'static [&'static str],
+    summary: &'static str,
+) -> Command {
+    Command { name, arity, flags, first_key: 0, last_key: 0, step: 0, route, categories, summary }
+}
+
 /// Redis's reply to a wrong number of arguments.
 pub fn arity_error(name: &str) -> Reply {
     Reply::error(format!("ERR wrong number of arguments for '{name}' command"))

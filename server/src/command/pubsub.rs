@@ -180,55 +180,46 @@ fn pubsub_container(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     Reply::error(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", String::from_utf8_lossy(args[1])))
 }
 
-macro_rules! cmd {
-    ($name:expr, $arity:expr, $flags:expr, $route:expr, $summary:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            route: $route,
-            categories: &["@pubsub", "@slow"],
-            summary: $summary,
-        }
-    };
+/// A keyless entry of this family's categories.
+const fn cmd(name: &'static str, arity: i32, flags: u32, route: Route, summary: &'static str) -> Command {
+    super::keyless(name, arity, flags, route, CATEGORIES, summary)
 }
+
+const CATEGORIES: &[&str] = &["@pubsub", "@slow"];
 
 /// The pub/sub commands.
 pub const COMMANDS: &[Command] = &[
-    cmd!("subscribe", -2, NOSCRIPT | LOADING | STALE, Route::Conn(subscribe), "Listens for messages published to channels."),
-    cmd!(
+    cmd("subscribe", -2, NOSCRIPT | LOADING | STALE, Route::Conn(subscribe), "Listens for messages published to channels."),
+    cmd(
         "psubscribe",
         -2,
         NOSCRIPT | LOADING | STALE,
         Route::Conn(psubscribe),
-        "Listens for messages published to channels that match patterns."
+        "Listens for messages published to channels that match patterns.",
     ),
-    cmd!("unsubscribe", -1, NOSCRIPT | LOADING | STALE, Route::Conn(unsubscribe), "Stops listening to messages posted to channels."),
-    cmd!(
+    cmd("unsubscribe", -1, NOSCRIPT | LOADING | STALE, Route::Conn(unsubscribe), "Stops listening to messages posted to channels."),
+    cmd(
         "punsubscribe",
         -1,
         NOSCRIPT | LOADING | STALE,
         Route::Conn(punsubscribe),
-        "Stops listening to messages published to channels that match patterns."
+        "Stops listening to messages published to channels that match patterns.",
     ),
-    cmd!("publish", 3, LOADING | STALE | FAST, Route::All(publish, Merge::SumInt), "Posts a message to a channel."),
-    cmd!("pubsub", -2, CONTAINER, Route::Local(pubsub_container), "A container for Pub/Sub commands."),
-    cmd!("pubsub|channels", -2, LOADING | STALE, Route::All(pubsub_channels, Merge::Custom(union)), "Returns the active channels."),
-    cmd!(
+    cmd("publish", 3, LOADING | STALE | FAST, Route::All(publish, Merge::SumInt), "Posts a message to a channel."),
+    cmd("pubsub", -2, CONTAINER, Route::Local(pubsub_container), "A container for Pub/Sub commands."),
+    cmd("pubsub|channels", -2, LOADING | STALE, Route::All(pubsub_channels, Merge::Custom(union)), "Returns the active channels."),
+    cmd(
         "pubsub|numsub",
         -2,
         LOADING | STALE,
         Route::All(pubsub_numsub, Merge::Custom(sum_pairs)),
-        "Returns a count of subscribers to channels."
+        "Returns a count of subscribers to channels.",
     ),
-    cmd!(
+    cmd(
         "pubsub|numpat",
         2,
         LOADING | STALE,
         Route::All(pubsub_numpat, Merge::Custom(count_distinct)),
-        "Returns a count of unique pattern subscriptions."
+        "Returns a count of unique pattern subscriptions.",
     ),
 ];

@@ -94,56 +94,47 @@ fn script_container(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     Reply::error(format!("ERR unknown subcommand '{}'. Try SCRIPT HELP.", String::from_utf8_lossy(&args[1][..args[1].len().min(128)])))
 }
 
-macro_rules! cmd {
-    ($name:expr, $arity:expr, $flags:expr, $route:expr, $summary:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            route: $route,
-            categories: &["@slow", "@scripting"],
-            summary: $summary,
-        }
-    };
+/// A keyless entry of this family's categories.
+const fn cmd(name: &'static str, arity: i32, flags: u32, route: Route, summary: &'static str) -> Command {
+    super::keyless(name, arity, flags, route, CATEGORIES, summary)
 }
+
+const CATEGORIES: &[&str] = &["@slow", "@scripting"];
 
 /// The scripting commands. EVAL's keys are counted by its numkeys argument ([`super::NUMKEYS`]).
 pub const COMMANDS: &[Command] = &[
-    cmd!("eval", -3, NOSCRIPT | STALE, Route::Key(eval), "Executes a server-side Lua script."),
-    cmd!("evalsha", -3, NOSCRIPT | STALE, Route::Key(evalsha), "Executes a server-side Lua script by SHA1 digest."),
-    cmd!("eval_ro", -3, READONLY | NOSCRIPT | STALE, Route::Key(eval_ro), "Executes a read-only server-side Lua script."),
-    cmd!(
+    cmd("eval", -3, NOSCRIPT | STALE, Route::Key(eval), "Executes a server-side Lua script."),
+    cmd("evalsha", -3, NOSCRIPT | STALE, Route::Key(evalsha), "Executes a server-side Lua script by SHA1 digest."),
+    cmd("eval_ro", -3, READONLY | NOSCRIPT | STALE, Route::Key(eval_ro), "Executes a read-only server-side Lua script."),
+    cmd(
         "evalsha_ro",
         -3,
         READONLY | NOSCRIPT | STALE,
         Route::Key(evalsha_ro),
-        "Executes a read-only server-side Lua script by SHA1 digest."
+        "Executes a read-only server-side Lua script by SHA1 digest.",
     ),
-    cmd!("script", -2, CONTAINER, Route::Local(script_container), "A container for Lua scripts management commands."),
-    cmd!(
+    cmd("script", -2, CONTAINER, Route::Local(script_container), "A container for Lua scripts management commands."),
+    cmd(
         "script|load",
         3,
         NOSCRIPT | STALE,
         Route::All(script_load, Merge::FirstError),
-        "Loads a server-side Lua script to the script cache."
+        "Loads a server-side Lua script to the script cache.",
     ),
-    cmd!(
+    cmd(
         "script|exists",
         -3,
         NOSCRIPT | STALE,
         Route::Local(script_exists),
-        "Determines whether server-side Lua scripts exist in the script cache."
+        "Determines whether server-side Lua scripts exist in the script cache.",
     ),
-    cmd!(
+    cmd(
         "script|flush",
         -2,
         NOSCRIPT,
         Route::All(script_flush, Merge::FirstError),
-        "Removes all server-side Lua scripts from the script cache."
+        "Removes all server-side Lua scripts from the script cache.",
     ),
-    cmd!("script|kill", 2, NOSCRIPT, Route::Local(script_kill), "Terminates a server-side Lua script during execution."),
-    cmd!("script|help", 2, LOADING | STALE, Route::Local(script_help), "Returns helpful text about the different subcommands."),
+    cmd("script|kill", 2, NOSCRIPT, Route::Local(script_kill), "Terminates a server-side Lua script during execution."),
+    cmd("script|help", 2, LOADING | STALE, Route::Local(script_help), "Returns helpful text about the different subcommands."),
 ];

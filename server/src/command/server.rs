@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::command::{connection::REDIS_VERSION, err, flags::*, Command, Ctx, Merge, Route};
+use crate::command::{connection::REDIS_VERSION, err, flags::*, keyless, Command, Ctx, Merge, Route};
 use crate::conn::ConnCtx;
 use crate::reply::Reply;
 
@@ -206,89 +206,73 @@ fn function(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     }
 }
 
-macro_rules! cmd {
-    ($name:expr, $arity:expr, $flags:expr, $route:expr, $cats:expr, $summary:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            route: $route,
-            categories: $cats,
-            summary: $summary,
-        }
-    };
-}
-
 /// The server commands.
 pub const COMMANDS: &[Command] = &[
-    cmd!(
+    keyless(
         "info",
         -1,
         LOADING | STALE,
         Route::All(crate::info::shard_info, Merge::Custom(crate::info::render)),
         &["@slow", "@dangerous"],
-        "Returns information and statistics about the server."
+        "Returns information and statistics about the server.",
     ),
-    cmd!("time", 1, FAST | LOADING | STALE, Route::Local(time), &["@fast"], "Returns the server time."),
-    cmd!(
+    keyless("time", 1, FAST | LOADING | STALE, Route::Local(time), &["@fast"], "Returns the server time."),
+    keyless(
         "lastsave",
         1,
         FAST | LOADING | STALE,
         Route::All(lastsave, Merge::Custom(min_int)),
         &["@fast", "@admin", "@dangerous"],
-        "Returns the Unix timestamp of the last successful save to disk."
+        "Returns the Unix timestamp of the last successful save to disk.",
     ),
-    cmd!(
+    keyless(
         "shutdown",
         -1,
         ADMIN | NOSCRIPT | LOADING | STALE | NO_AUTH,
         Route::Conn(shutdown),
         &["@admin", "@slow", "@dangerous"],
-        "Synchronously saves the database(s) to disk and shuts down the server."
+        "Synchronously saves the database(s) to disk and shuts down the server.",
     ),
-    cmd!("config", -2, CONTAINER, Route::Local(config_container), &["@slow"], "A container for server configuration commands."),
-    cmd!(
+    keyless("config", -2, CONTAINER, Route::Local(config_container), &["@slow"], "A container for server configuration commands."),
+    keyless(
         "config|get",
         -3,
         ADMIN | NOSCRIPT | LOADING | STALE,
         Route::Local(config_get),
         &["@admin", "@slow", "@dangerous"],
-        "Returns the effective values of configuration parameters."
+        "Returns the effective values of configuration parameters.",
     ),
-    cmd!(
+    keyless(
         "config|set",
         -4,
         ADMIN | NOSCRIPT | LOADING | STALE,
         Route::All(config_set, Merge::FirstError),
         &["@admin", "@slow", "@dangerous"],
-        "Sets configuration parameters in-flight."
+        "Sets configuration parameters in-flight.",
     ),
-    cmd!(
+    keyless(
         "config|resetstat",
         2,
         ADMIN | NOSCRIPT | LOADING | STALE,
         Route::All(config_resetstat, Merge::FirstError),
         &["@admin", "@slow", "@dangerous"],
-        "Resets the server's statistics."
+        "Resets the server's statistics.",
     ),
-    cmd!(
+    keyless(
         "command",
         -1,
         LOADING | STALE,
         Route::Local(command),
         &["@slow", "@connection"],
-        "Returns detailed information about all commands."
+        "Returns detailed information about all commands.",
     ),
-    cmd!(
+    keyless(
         "function",
         -2,
         NOSCRIPT,
         Route::Local(function),
         &["@slow", "@scripting"],
-        "FUNCTION LIST and FUNCTION FLUSH over the (empty) function library."
+        "FUNCTION LIST and FUNCTION FLUSH over the (empty) function library.",
     ),
 ];
 

@@ -26,7 +26,7 @@ use strand_engine::keyspace::{Change, Entry, Op, Value};
 use super::hashes::{distinct_entries, empty_scan, rand_count, random_entries, scan_cursor, CollScan};
 use super::strings::{db8, parse_i64, write};
 use super::typed::{self, change};
-use super::{err, flags, Command, Ctx, Route};
+use super::{entry, err, flags, Command, Ctx, ONE};
 use crate::reply::Reply;
 
 /// Joins a handler's result: the reply, or the error it stopped at.
@@ -414,20 +414,6 @@ const READ_SLOW: &[&str] = &["@read", "@set", "@slow"];
 const WRITE_FAST: &[&str] = &["@write", "@set", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
 
-/// A set command with its key positions (first, last, step).
-const fn entry(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    handler: super::ShardFn,
-    categories: &'static [&'static str],
-    summary: &'static str,
-) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, route: Route::Key(handler), categories, summary }
-}
-
-const ONE: (i32, i32, i32) = (1, 1, 1);
 const TWO: (i32, i32, i32) = (1, 2, 1);
 const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
 /// SINTERCARD: routed by its first key; the handler checks the others (see the module comment).

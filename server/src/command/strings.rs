@@ -12,7 +12,7 @@
 
 use strand_engine::keyspace::{Entry, Keyspace, Op, Value};
 
-use super::{arity_error, err, flags, Command, Ctx, Route};
+use super::{arity_error, err, flags, one_key, Command, Ctx, Route};
 use crate::reply::Reply;
 
 // ---------------------------------------------------------------------------
@@ -711,18 +711,6 @@ const READ_FAST: &[&str] = &["@read", "@string", "@fast"];
 const READ_SLOW: &[&str] = &["@read", "@string", "@slow"];
 const WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@string", "@slow"];
-
-/// A single-key string command.
-const fn one_key(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::ShardFn,
-    categories: &'static [&'static str],
-    summary: &'static str,
-) -> Command {
-    Command { name, arity, flags, first_key: 1, last_key: 1, step: 1, route: Route::Key(handler), categories, summary }
-}
 
 /// The string commands.
 pub const COMMANDS: &[Command] = &[

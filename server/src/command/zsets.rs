@@ -39,10 +39,10 @@ use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::zset::ZSet;
 use strand_engine::keyspace::{Change, Op, Value};
 
-use super::glob::{glob_match, matches_all};
+use super::hashes::{empty_scan, scan_cursor, CollScan};
 use super::strings::{db8, int_arg, write};
 use super::typed::{self, change};
-use super::{err, flags, timeout_arg, Command, Ctx, Route};
+use super::{entry, err, flags, timeout_arg, Command, Ctx, ONE};
 use crate::reply::Reply;
 use crate::resp::format_double;
 
@@ -1314,43 +1314,24 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 }
 
 fn zscan_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
-    let cursor = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let cursor = scan_cursor(args[2])?;
     let Some(z) = read(ctx, args[1])? else {
-        return Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]));
+        return Ok(empty_scan());
     };
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        match args.get(i + 1) {
-            Some(v) if args[i].eq_ignore_ascii_case(b"count") => {
-                let n = int_arg(v)?;
-                if n < 1 {
-                    return Err(Reply::error(err::SYNTAX));
-                }
-                count = usize::try_from(n).unwrap_or(usize::MAX);
-            }
-            Some(v) if args[i].eq_ignore_ascii_case(b"match") => pattern = (!matches_all(v)).then_some(*v),
-            _ => return Err(Reply::error(err::SYNTAX)),
-        }
-        i += 2;
-    }
-    let mut items = Vec::new();
-    let mut emit = |m: &[u8], s: f64| {
-        if pattern.is_none_or(|p| glob_match(p, m, false)) {
-            items.push(Reply::bulk(m));
-            let mut text = Vec::new();
-            format_double(s, &mut text);
-            items.push(Reply::Bulk(text));
-        }
+    let opts = CollScan::parse(args)?;
+    let emit = |m: &[u8], s: f64, items: &mut Vec<Reply>| {
+        items.push(Reply::bulk(m));
+        let mut text = Vec::new();
+        format_double(s, &mut text);
+        items.push(Reply::Bulk(text));
     };
     // A set Redis would keep as a listpack comes back whole, in order, with cursor 0.
-    let next = if z.len() <= LISTPACK_ENTRIES && z.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE) {
-        z.iter().for_each(|(m, s)| emit(m, s));
-        0
-    } else {
-        z.dict().scan(cursor, count, |m, s| emit(m, *s))
-    };
-    Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(items)]))
+    if z.len() <= LISTPACK_ENTRIES && z.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE) {
+        let mut items = Vec::new();
+        z.iter().filter(|(m, _)| opts.wants(m)).for_each(|(m, s)| emit(m, s, &mut items));
+        return Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(items)]));
+    }
+    Ok(opts.step(z.dict(), cursor, |m, s, items| emit(m, *s, items)))
 }
 
 // ---------------------------------------------------------------------------
@@ -1370,20 +1351,6 @@ const WRITE_SLOW: &[&str] = &["@write", "@sortedset", "@slow"];
 const BLOCKING_FAST: &[&str] = &["@write", "@sortedset", "@fast", "@blocking"];
 const BLOCKING_SLOW: &[&str] = &["@write", "@sortedset", "@slow", "@blocking"];
 
-/// A sorted-set command with its key positions (first, last, step).
-const fn entry(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    handler: super::ShardFn,
-    categories: &'static [&'static str],
-    summary: &'static str,
-) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, route: Route::Key(handler), categories, summary }
-}
-
-const ONE: (i32, i32, i32) = (1, 1, 1);
 const TWO: (i32, i32, i32) = (1, 2, 1);
 /// BZPOPMIN/BZPOPMAX: every argument but the timeout.
 const BEFORE_TIMEOUT: (i32, i32, i32) = (1, -2, 1);
