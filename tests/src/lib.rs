@@ -273,3 +273,96 @@ pub mod commands {
         }
     }
 }
+
+/// A raw RESP connection, for tests that check replies byte for byte.
+pub mod raw {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use super::Server;
+
+    /// A connection that sends commands as RESP arrays and reads whole replies as text.
+    pub struct Raw {
+        w: TcpStream,
+        r: BufReader<TcpStream>,
+    }
+
+    impl Raw {
+        /// A RESP2 connection to `s`.
+        pub fn new(s: &Server) -> Raw {
+            Raw::connect(s.port, false)
+        }
+
+        /// A connection that said HELLO 3 first.
+        pub fn resp3(s: &Server) -> Raw {
+            Raw::connect(s.port, true)
+        }
+
+        /// A connection to a port on loopback (strand or redis-server), RESP3 if asked.
+        pub fn connect(port: u16, resp3: bool) -> Raw {
+            let t = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect to {port}: {e}"));
+            t.set_read_timeout(Some(Duration::from_secs(10))).unwrap_or_else(|e| panic!("{e}"));
+            t.set_nodelay(true).unwrap_or_else(|e| panic!("{e}"));
+            let w = t.try_clone().unwrap_or_else(|e| panic!("{e}"));
+            let mut raw = Raw { w, r: BufReader::new(t) };
+            if resp3 {
+                let hello = raw.cmd(&["HELLO", "3"]);
+                assert!(hello.starts_with('%'), "HELLO 3 answered {hello:?}");
+            }
+            raw
+        }
+
+        /// Sends a command without reading its reply.
+        pub fn send(&mut self, args: &[&str]) {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+            self.w.write_all(&out).unwrap_or_else(|e| panic!("send {args:?}: {e}"));
+        }
+
+        /// Sends a command and answers its whole reply, byte for byte.
+        pub fn cmd(&mut self, args: &[&str]) -> String {
+            self.send(args);
+            self.reply()
+        }
+
+        /// Reads one whole reply.
+        pub fn reply(&mut self) -> String {
+            let mut out = Vec::new();
+            self.read_one(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        }
+
+        /// Whether no reply byte arrives within `wait`.
+        pub fn quiet_for(&mut self, wait: Duration) -> bool {
+            let _ = self.r.get_ref().set_read_timeout(Some(wait));
+            let quiet = match self.r.fill_buf() {
+                Ok(_) => false,
+                Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            };
+            let _ = self.r.get_ref().set_read_timeout(Some(Duration::from_secs(10)));
+            quiet
+        }
+
+        fn read_one(&mut self, out: &mut Vec<u8>) {
+            let mut line = Vec::new();
+            self.r.read_until(b'\n', &mut line).unwrap_or_else(|e| panic!("reading a reply: {e}"));
+            assert!(line.ends_with(b"\r\n"), "connection closed mid-reply after {:?}", String::from_utf8_lossy(out));
+            let n: i64 = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("0").parse().unwrap_or(0);
+            let kind = line[0];
+            out.extend_from_slice(&line);
+            match kind {
+                b'$' | b'=' | b'!' if n >= 0 => {
+                    let mut body = vec![0u8; n as usize + 2];
+                    self.r.read_exact(&mut body).unwrap_or_else(|e| panic!("reading a bulk reply: {e}"));
+                    out.extend_from_slice(&body);
+                }
+                b'*' | b'~' | b'>' => (0..n.max(0)).for_each(|_| self.read_one(out)),
+                b'%' | b'|' => (0..2 * n.max(0)).for_each(|_| self.read_one(out)),
+                _ => {}
+            }
+        }
+    }
+}

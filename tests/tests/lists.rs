@@ -10,8 +10,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +18,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
 use strand_tests::commands::{cmd, err, error_text, q, start};
+use strand_tests::raw::Raw;
 use strand_tests::{free_port, redis_server_available, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -51,71 +50,6 @@ fn keys_on_two_shards() -> (String, String) {
 }
 
 // ---------------------------------------------------------------- raw replies
-
-/// A raw connection that reads whole RESP replies, to see the exact bytes.
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn new(s: &Server) -> Raw {
-        let t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        t.set_nodelay(true).unwrap();
-        Raw { w: t.try_clone().unwrap(), r: BufReader::new(t) }
-    }
-
-    fn resp3(s: &Server) -> Raw {
-        let mut r = Raw::new(s);
-        assert!(r.cmd(&["HELLO", "3"]).starts_with('%'));
-        r
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.w.write_all(&out).unwrap();
-    }
-
-    /// Sends a command and answers its reply, byte for byte.
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.send(args);
-        self.reply()
-    }
-
-    /// Reads one whole reply.
-    fn reply(&mut self) -> String {
-        let mut out = String::new();
-        self.read_one(&mut out);
-        out
-    }
-
-    fn line(&mut self, out: &mut String) -> String {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "connection closed mid-reply after {out:?}{l:?}");
-        out.push_str(&l);
-        l[1..l.len() - 2].to_string()
-    }
-
-    fn read_one(&mut self, out: &mut String) {
-        let head = self.line(out);
-        let n: i64 = head.parse().unwrap_or(0);
-        match out.as_bytes()[out.len() - head.len() - 3] {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                let mut buf = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut buf).unwrap();
-                out.push_str(&String::from_utf8_lossy(&buf));
-            }
-            b'*' | b'~' | b'>' => (0..n).for_each(|_| self.read_one(out)),
-            b'%' => (0..2 * n).for_each(|_| self.read_one(out)),
-            _ => {}
-        }
-    }
-}
 
 // ---------------------------------------------------------------- pushes
 

@@ -9,8 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
 use strand_tests::commands::{cmd, error_text, q};
+use strand_tests::raw::Raw;
 use strand_tests::Server;
 
 fn lrange(c: &mut Connection, key: &str) -> Vec<String> {
@@ -80,69 +79,6 @@ fn bulk(s: &str) -> Value {
 
 fn pair(k: &str, v: &str) -> Value {
     Value::Array(vec![bulk(k), bulk(v)])
-}
-
-/// A raw connection: exact reply bytes, and whether a reply came within a time.
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn new(s: &Server) -> Raw {
-        let t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        t.set_nodelay(true).unwrap();
-        Raw { w: t.try_clone().unwrap(), r: BufReader::new(t) }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.w.write_all(&out).unwrap();
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.send(args);
-        self.reply()
-    }
-
-    fn reply(&mut self) -> String {
-        let mut out = String::new();
-        self.read_one(&mut out);
-        out
-    }
-
-    /// Whether any reply byte arrives within `wait`.
-    fn quiet_for(&mut self, wait: Duration) -> bool {
-        self.r.get_ref().set_read_timeout(Some(wait)).unwrap();
-        let quiet = match self.r.fill_buf() {
-            Ok(_) => false,
-            Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
-        };
-        self.r.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        quiet
-    }
-
-    fn read_one(&mut self, out: &mut String) {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "connection closed mid-reply after {out:?}{l:?}");
-        out.push_str(&l);
-        let n: i64 = l[1..l.len() - 2].parse().unwrap_or(0);
-        match l.as_bytes()[0] {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                let mut buf = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut buf).unwrap();
-                out.push_str(&String::from_utf8_lossy(&buf));
-            }
-            b'*' | b'~' | b'>' => (0..n).for_each(|_| self.read_one(out)),
-            b'%' => (0..2 * n).for_each(|_| self.read_one(out)),
-            _ => {}
-        }
-    }
 }
 
 // ---------------------------------------------------------------- waking

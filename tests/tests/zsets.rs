@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::{Connection, Value};
 use strand_engine::slot::SlotMap;
 use strand_tests::commands::{err, q, start};
+use strand_tests::raw::Raw;
 use strand_tests::{data_dir, free_port, redis_server_available, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -59,54 +59,6 @@ fn keys_on_two_shards() -> (String, String) {
 }
 
 // ---------------------------------------------------------------- raw RESP
-
-/// A raw connection, for the exact bytes of replies (RESP3 types).
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn connect(port: u16, resp3: bool) -> Raw {
-        let t = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut raw = Raw { w: t.try_clone().unwrap(), r: BufReader::new(t) };
-        if resp3 {
-            raw.call(&["HELLO", "3"]);
-        }
-        raw
-    }
-
-    /// Sends a command; answers its whole reply as text.
-    fn call(&mut self, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.w.write_all(&out).unwrap();
-        let mut reply = Vec::new();
-        self.read_one(&mut reply);
-        String::from_utf8_lossy(&reply).into_owned()
-    }
-
-    fn read_one(&mut self, out: &mut Vec<u8>) {
-        let mut line = Vec::new();
-        self.r.read_until(b'\n', &mut line).unwrap();
-        let kind = line[0];
-        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("0").parse().unwrap_or(0);
-        out.extend_from_slice(&line);
-        match kind {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                let mut body = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut body).unwrap();
-                out.extend_from_slice(&body);
-            }
-            b'*' | b'~' | b'>' => (0..n.max(0)).for_each(|_| self.read_one(out)),
-            b'%' | b'|' => (0..2 * n.max(0)).for_each(|_| self.read_one(out)),
-            _ => {}
-        }
-    }
-}
 
 // ---------------------------------------------------------------- ZADD
 
@@ -889,10 +841,10 @@ fn resp3_reply_shapes() {
     let s = Server::start(&[]);
     let mut r2 = Raw::connect(s.port, false);
     let mut r3 = Raw::connect(s.port, true);
-    r3.call(&["ZADD", "{r}z", "1", "a", "2.5", "b", "3", "c", "4", "d", "5", "e", "6", "f"]);
+    r3.cmd(&["ZADD", "{r}z", "1", "a", "2.5", "b", "3", "c", "4", "d", "5", "e", "6", "f"]);
     let both = |r2: &mut Raw, r3: &mut Raw, args: &[&str], resp2: &str, resp3: &str| {
-        assert_eq!(r2.call(args), resp2, "RESP2 {args:?}");
-        assert_eq!(r3.call(args), resp3, "RESP3 {args:?}");
+        assert_eq!(r2.cmd(args), resp2, "RESP2 {args:?}");
+        assert_eq!(r3.cmd(args), resp3, "RESP3 {args:?}");
     };
     both(&mut r2, &mut r3, &["ZSCORE", "{r}z", "b"], "$3\r\n2.5\r\n", ",2.5\r\n");
     both(&mut r2, &mut r3, &["ZSCORE", "{r}z", "x"], "$-1\r\n", "_\r\n");
@@ -907,24 +859,24 @@ fn resp3_reply_shapes() {
         "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
     );
     both(&mut r2, &mut r3, &["ZRANGE", "{r}z", "0", "0"], "*1\r\n$1\r\na\r\n", "*1\r\n$1\r\na\r\n");
-    let (all2, all3) = (r2.call(&["ZRANGE", "{r}z", "0", "-1", "WITHSCORES"]), r3.call(&["ZRANGE", "{r}z", "0", "-1", "WITHSCORES"]));
+    let (all2, all3) = (r2.cmd(&["ZRANGE", "{r}z", "0", "-1", "WITHSCORES"]), r3.cmd(&["ZRANGE", "{r}z", "0", "-1", "WITHSCORES"]));
     assert!(all3.starts_with("*6\r\n*2\r\n$1\r\na\r\n,1\r\n"), "{all3}");
     both(&mut r2, &mut r3, &["ZUNION", "1", "{r}z", "WITHSCORES"], &all2, &all3);
     both(&mut r2, &mut r3, &["ZRANK", "{r}z", "x"], "$-1\r\n", "_\r\n");
     // Pops (each runs twice, once per connection): without a count a flat pair; with one, pairs in RESP3.
-    assert_eq!(r2.call(&["ZPOPMIN", "{r}z"]), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
-    assert_eq!(r3.call(&["ZPOPMIN", "{r}z"]), "*2\r\n$1\r\nb\r\n,2.5\r\n");
-    assert_eq!(r2.call(&["ZPOPMAX", "{r}z", "1"]), "*2\r\n$1\r\nf\r\n$1\r\n6\r\n");
-    assert_eq!(r3.call(&["ZPOPMAX", "{r}z", "1"]), "*1\r\n*2\r\n$1\r\ne\r\n,5\r\n");
-    assert_eq!(r2.call(&["BZPOPMIN", "{r}z", "0"]), "*3\r\n$4\r\n{r}z\r\n$1\r\nc\r\n$1\r\n3\r\n");
-    assert_eq!(r3.call(&["BZPOPMAX", "{r}z", "0"]), "*3\r\n$4\r\n{r}z\r\n$1\r\nd\r\n,4\r\n");
-    r3.call(&["ZADD", "{r}z", "1", "a", "2", "b"]);
-    assert_eq!(r2.call(&["ZMPOP", "1", "{r}z", "MIN"]), "*2\r\n$4\r\n{r}z\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
-    assert_eq!(r3.call(&["ZMPOP", "1", "{r}z", "MIN"]), "*2\r\n$4\r\n{r}z\r\n*1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
+    assert_eq!(r2.cmd(&["ZPOPMIN", "{r}z"]), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(r3.cmd(&["ZPOPMIN", "{r}z"]), "*2\r\n$1\r\nb\r\n,2.5\r\n");
+    assert_eq!(r2.cmd(&["ZPOPMAX", "{r}z", "1"]), "*2\r\n$1\r\nf\r\n$1\r\n6\r\n");
+    assert_eq!(r3.cmd(&["ZPOPMAX", "{r}z", "1"]), "*1\r\n*2\r\n$1\r\ne\r\n,5\r\n");
+    assert_eq!(r2.cmd(&["BZPOPMIN", "{r}z", "0"]), "*3\r\n$4\r\n{r}z\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_eq!(r3.cmd(&["BZPOPMAX", "{r}z", "0"]), "*3\r\n$4\r\n{r}z\r\n$1\r\nd\r\n,4\r\n");
+    r3.cmd(&["ZADD", "{r}z", "1", "a", "2", "b"]);
+    assert_eq!(r2.cmd(&["ZMPOP", "1", "{r}z", "MIN"]), "*2\r\n$4\r\n{r}z\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(r3.cmd(&["ZMPOP", "1", "{r}z", "MIN"]), "*2\r\n$4\r\n{r}z\r\n*1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
     both(&mut r2, &mut r3, &["ZMPOP", "1", "{r}z", "MIN"], "*-1\r\n", "_\r\n");
     both(&mut r2, &mut r3, &["BZPOPMIN", "{r}z", "0.05"], "*-1\r\n", "_\r\n");
     both(&mut r2, &mut r3, &["ZPOPMIN", "{r}z"], "*0\r\n", "*0\r\n");
-    r3.call(&["ZADD", "{r}z", "1.5", "a"]);
+    r3.cmd(&["ZADD", "{r}z", "1.5", "a"]);
     both(
         &mut r2,
         &mut r3,
@@ -1230,11 +1182,11 @@ fn replies_match_redis_byte_for_byte() {
     for resp3 in [false, true] {
         let mut theirs = Raw::connect(redis.port, resp3);
         let mut ours = Raw::connect(s.port, resp3);
-        theirs.call(&["FLUSHALL"]);
-        ours.call(&["FLUSHALL"]);
+        theirs.cmd(&["FLUSHALL"]);
+        ours.cmd(&["FLUSHALL"]);
         for line in SIDE_BY_SIDE {
             let args: Vec<&str> = line.split(' ').collect();
-            let (want, got) = (theirs.call(&args), ours.call(&args));
+            let (want, got) = (theirs.cmd(&args), ours.cmd(&args));
             assert_eq!(got, want, "{} `{line}`", if resp3 { "RESP3" } else { "RESP2" });
         }
     }
