@@ -251,3 +251,20 @@ fn a_transaction_survives_sigkill_whole() {
     }
     assert_eq!(q::<i64>(&mut c, &["GET", "{tx}sum"]), 1225);
 }
+
+#[test]
+fn a_store_destination_on_another_shard_refuses_the_transaction_whole() {
+    let (_s, mut c) = start();
+    let far = other_shard_key(&mut c, "{t}a");
+    let _: () = q(&mut c, &["DEL", "{t}a", &far]);
+    let _: () = q(&mut c, &["ZADD", "{t}a", "1", "m"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    queued(&mut c, &["SET", "{t}x", "1"]);
+    queued(&mut c, &["ZUNIONSTORE", &far, "1", "{t}a"]);
+    assert!(err(&mut c, &["EXEC"]).starts_with("CROSSSLOT"));
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "{t}x", &far]), 0, "nothing of a refused transaction runs");
+    // Outside MULTI the dispatcher refuses it too, and COMMAND GETKEYS names the destination.
+    assert!(err(&mut c, &["ZUNIONSTORE", &far, "1", "{t}a"]).starts_with("CROSSSLOT"));
+    let keys: Vec<String> = q(&mut c, &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]);
+    assert_eq!(keys, ["d", "a", "b"]);
+}

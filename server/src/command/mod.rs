@@ -220,14 +220,15 @@ impl Command {
     /// that is not a count or exceeds the arguments gives no keys; the
     /// handler then answers its own error.
     pub fn keys_of(&self, args: &[&[u8]]) -> Vec<usize> {
-        match NUMKEYS.iter().find(|(name, _)| *name == self.name) {
-            Some(&(_, at)) => {
+        match NUMKEYS.iter().find(|(name, _, _)| *name == self.name) {
+            Some(&(_, at, dest)) => {
+                let mut keys: Vec<usize> = dest.into_iter().filter(|&d| d < args.len()).collect();
                 let n = args.get(at).and_then(|a| strings::parse_i64(a)).filter(|&n| n >= 0).map_or(0, |n| n as usize);
                 let first = at + 1;
-                if first + n > args.len() {
-                    return Vec::new();
+                if first + n <= args.len() {
+                    keys.extend(first..first + n);
                 }
-                (first..first + n).collect()
+                keys
             }
             None => self.key_positions(args.len()).collect(),
         }
@@ -243,26 +244,27 @@ impl Command {
     }
 }
 
-/// Commands whose keys are counted by an argument: (name, position of that argument).
-pub const NUMKEYS: &[(&str, usize)] = &[
-    ("eval", 2),
-    ("evalsha", 2),
-    ("eval_ro", 2),
-    ("evalsha_ro", 2),
-    ("fcall", 2),
-    ("fcall_ro", 2),
-    ("sintercard", 1),
-    ("zunionstore", 2),
-    ("zinterstore", 2),
-    ("zdiffstore", 2),
-    ("zunion", 1),
-    ("zinter", 1),
-    ("zdiff", 1),
-    ("zintercard", 1),
-    ("lmpop", 1),
-    ("zmpop", 1),
-    ("blmpop", 2),
-    ("bzmpop", 2),
+/// Commands whose keys are counted by an argument: (name, position of that
+/// argument, position of a key before it: the destination of the *STORE forms).
+pub const NUMKEYS: &[(&str, usize, Option<usize>)] = &[
+    ("eval", 2, None),
+    ("evalsha", 2, None),
+    ("eval_ro", 2, None),
+    ("evalsha_ro", 2, None),
+    ("fcall", 2, None),
+    ("fcall_ro", 2, None),
+    ("sintercard", 1, None),
+    ("zunionstore", 2, Some(1)),
+    ("zinterstore", 2, Some(1)),
+    ("zdiffstore", 2, Some(1)),
+    ("zunion", 1, None),
+    ("zinter", 1, None),
+    ("zdiff", 1, None),
+    ("zintercard", 1, None),
+    ("lmpop", 1, None),
+    ("zmpop", 1, None),
+    ("blmpop", 2, None),
+    ("bzmpop", 2, None),
 ];
 
 /// Table entry of a command whose keys sit at `keys` = (first, last, step),

@@ -11,11 +11,11 @@
 //! SMOVE its two changes as one atomic group.
 //!
 //! SINTERCARD's keys follow a count (`numkeys`), which the table's
-//! first/last/step cannot say. Its entry names only the first key (2, 2, 1),
-//! so the dispatcher sends it to the shard that owns that key, and the
-//! handler answers CROSSSLOT itself if another of its keys lives elsewhere.
-//! (Redis reports 0, 0, 0 with the `movablekeys` flag; declaring 2, -1
-//! instead would take the `LIMIT` option for keys and refuse good requests.)
+//! first/last/step cannot say. Its entry names the first key (2, 2, 1) for
+//! COMMAND INFO; the dispatcher finds all of them through
+//! [`super::NUMKEYS`], so CROSSSLOT comes from there. (Redis reports
+//! 0, 0, 0 with the `movablekeys` flag; declaring 2, -1 instead would take
+//! the `LIMIT` option for keys.)
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -368,10 +368,6 @@ fn sintercard_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
     }
     let keys = &args[2..2 + numkeys];
-    // The table routed by the first key only (see the module comment).
-    if keys.iter().any(|k| ctx.shard.shared.slots.shard_of(k) != ctx.shard.id) {
-        return Err(Reply::error(err::CROSSSLOT));
-    }
     let mut limit = 0u64;
     let mut j = 2 + numkeys;
     while j < args.len() {
@@ -416,7 +412,7 @@ const WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
 
 const TWO: (i32, i32, i32) = (1, 2, 1);
 const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
-/// SINTERCARD: routed by its first key; the handler checks the others (see the module comment).
+/// SINTERCARD: its first key, for COMMAND INFO; the dispatcher finds the others (see the module comment).
 const FIRST_AFTER_NUMKEYS: (i32, i32, i32) = (2, 2, 1);
 
 /// The set commands.

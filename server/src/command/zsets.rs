@@ -21,10 +21,10 @@
 //!
 //! The commands whose keys follow a count (ZUNIONSTORE, ZINTER, ZMPOP,
 //! BZMPOP ...) cannot say where their keys are with the table's
-//! first/last/step. Their entries name only the first key (the destination
-//! for the *STORE commands), so the dispatcher sends them to the shard
-//! owning it, and the handler answers CROSSSLOT itself when another of
-//! their keys lives on another shard. (Redis marks them `movablekeys`.)
+//! first/last/step; their entries name the first key for COMMAND INFO, and
+//! the dispatcher finds all of them (with the *STORE destination) through
+//! [`super::NUMKEYS`], so they reach the shard that owns every one of
+//! them, or CROSSSLOT. (Redis marks them `movablekeys`.)
 //!
 //! BZPOPMIN, BZPOPMAX and BZMPOP answer at once when a set has members;
 //! otherwise they call [`Ctx::block`], and the dispatcher runs them again
@@ -241,16 +241,6 @@ fn remove_members(ctx: &mut Ctx<'_>, key: &[u8], members: &[Vec<u8>], len: usize
         write(ctx, Op::Del { db: db8(ctx), key })
     } else {
         change(ctx, key, Change::ZRem(members.iter().map(|m| &m[..]).collect()))
-    }
-}
-
-/// CROSSSLOT unless every key lives on this shard (commands whose keys the table cannot name).
-fn keys_here<'k>(ctx: &Ctx<'_>, keys: impl IntoIterator<Item = &'k [u8]>) -> Result<(), Reply> {
-    let me = ctx.shard.id;
-    if keys.into_iter().all(|k| ctx.shard.shared.slots.shard_of(k) == me) {
-        Ok(())
-    } else {
-        Err(Reply::error(err::CROSSSLOT))
     }
 }
 
@@ -933,7 +923,6 @@ fn zmpop_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], numkeys_at: usize, blocking:
     let count = count.unwrap_or(1) as usize;
     let timeout = if blocking { timeout_arg(args[1])? } else { None };
     let keys = &args[numkeys_at + 1..where_at];
-    keys_here(ctx, keys.iter().copied())?;
     for &key in keys {
         if peek(ctx, key)?.is_none() {
             continue;
@@ -1149,7 +1138,6 @@ fn setop_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], dst: Option<&[u8]>, numkeys_
     }
     let n = setnum as usize;
     let keys = &args[first..first + n];
-    keys_here(ctx, keys.iter().copied().chain(dst))?;
     // Type checks first (and the read counters), as Redis does before the options.
     for key in keys {
         let e =
@@ -1354,7 +1342,7 @@ const BLOCKING_SLOW: &[&str] = &["@write", "@sortedset", "@slow", "@blocking"];
 const TWO: (i32, i32, i32) = (1, 2, 1);
 /// BZPOPMIN/BZPOPMAX: every argument but the timeout.
 const BEFORE_TIMEOUT: (i32, i32, i32) = (1, -2, 1);
-/// ZUNION, ZINTER, ZDIFF, ZINTERCARD, ZMPOP: routed by the first key after numkeys; the handler checks the others.
+/// ZUNION, ZINTER, ZDIFF, ZINTERCARD, ZMPOP: the first key after numkeys, for COMMAND INFO (the dispatcher finds the rest).
 const AFTER_NUMKEYS: (i32, i32, i32) = (2, 2, 1);
 /// BZMPOP: the first key after timeout and numkeys.
 const AFTER_TIMEOUT_NUMKEYS: (i32, i32, i32) = (3, 3, 1);
