@@ -68,15 +68,16 @@ pub enum Policy {
     VolatileTtl,
 }
 
+/// In the order Redis lists them.
 const POLICIES: [(Policy, &str); 8] = [
-    (Policy::NoEviction, "noeviction"),
-    (Policy::AllKeysLru, "allkeys-lru"),
-    (Policy::AllKeysLfu, "allkeys-lfu"),
-    (Policy::AllKeysRandom, "allkeys-random"),
     (Policy::VolatileLru, "volatile-lru"),
     (Policy::VolatileLfu, "volatile-lfu"),
     (Policy::VolatileRandom, "volatile-random"),
     (Policy::VolatileTtl, "volatile-ttl"),
+    (Policy::AllKeysLru, "allkeys-lru"),
+    (Policy::AllKeysLfu, "allkeys-lfu"),
+    (Policy::AllKeysRandom, "allkeys-random"),
+    (Policy::NoEviction, "noeviction"),
 ];
 
 impl Policy {
