@@ -355,3 +355,33 @@ fn memory_flags_come_from_the_config_file_too() {
     let _: () = c.set("k", value("k", KB10)).unwrap();
     assert!(q::<i64>(&mut c, &["MEMORY", "USAGE", "k"]) > KB10 as i64);
 }
+
+#[test]
+fn object_freq_and_idletime_follow_the_policy() {
+    let s = one_shard(&["--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.client();
+    let _: () = c.set("k", "v").unwrap();
+    let fresh: i64 = q(&mut c, &["OBJECT", "FREQ", "k"]);
+    for _ in 0..200 {
+        let _: String = c.get("k").unwrap();
+    }
+    let read: i64 = q(&mut c, &["OBJECT", "FREQ", "k"]);
+    assert!(read > fresh, "OBJECT FREQ {fresh} -> {read} after 200 reads");
+    assert!(err(&mut c, &["OBJECT", "IDLETIME", "k"]).starts_with("ERR An LFU maxmemory policy is selected, idle time not tracked."));
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "k"]), 0);
+    assert!(err(&mut c, &["OBJECT", "FREQ", "k"]).starts_with("ERR An LFU maxmemory policy is not selected"));
+}
+
+#[test]
+fn scripts_started_out_of_memory_refuse_denyoom_calls() {
+    let s = one_shard(&["--maxmemory", "1mb"]);
+    let mut c = s.client();
+    let (_, e) = fill_until_error(&mut c, "k", 1000);
+    assert_eq!(e, OOM);
+    let e = err(&mut c, &["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "new"]);
+    assert!(e.starts_with(OOM) && e.contains("@user_script:1"), "{e}");
+    let got: String = q(&mut c, &["EVAL", "return redis.call('GET', KEYS[1])", "1", "k0"]);
+    assert_eq!(got, value("k", KB10));
+    assert_eq!(q::<i64>(&mut c, &["EVAL", "return redis.call('DEL', KEYS[1])", "1", "k1"]), 1);
+}

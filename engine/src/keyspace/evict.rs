@@ -101,6 +101,11 @@ impl Policy {
         matches!(self, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl)
     }
 
+    /// Whether the policy counts access frequency (OBJECT FREQ answers only then).
+    pub fn lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
     fn random(self) -> bool {
         matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
     }
