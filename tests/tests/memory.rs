@@ -29,6 +29,13 @@ fn value(tag: &str, len: usize) -> String {
     format!("{tag}:").chars().cycle().take(len).collect()
 }
 
+/// SETs `n` keys `{prefix}0` ... of `len` bytes each.
+fn set_many(c: &mut Connection, prefix: &str, n: usize, len: usize) {
+    for i in 0..n {
+        let _: () = c.set(format!("{prefix}{i}"), value(prefix, len)).unwrap();
+    }
+}
+
 /// SETs 10 KiB values until one answers an error (at most `limit`); returns how many succeeded and the error.
 fn fill_until_error(c: &mut Connection, prefix: &str, limit: usize) -> (usize, String) {
     for i in 0..limit {
@@ -46,6 +53,17 @@ fn one_shard(extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// One shard with a 1 MiB budget, filled with `k0`, `k1` ... until a SET answered OOM; also how many fit.
+fn full_server(extra: &[&str]) -> (Server, Connection, usize) {
+    let mut args = vec!["--maxmemory", "1mb"];
+    args.extend_from_slice(extra);
+    let s = one_shard(&args);
+    let mut c = s.client();
+    let (n, e) = fill_until_error(&mut c, "k", 1000);
+    assert_eq!(e, OOM);
+    (s, c, n)
+}
+
 #[test]
 fn allkeys_lru_keeps_used_memory_near_the_budget_and_hot_keys_survive() {
     let s = one_shard(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
@@ -54,9 +72,7 @@ fn allkeys_lru_keeps_used_memory_near_the_budget_and_hot_keys_survive() {
     for k in &hot {
         let _: () = c.set(k, value(k, 1024)).unwrap();
     }
-    for i in 0..100 {
-        let _: () = c.set(format!("cold:{i}"), value("cold", 1024)).unwrap();
-    }
+    set_many(&mut c, "cold:", 100, 1024);
     // About 40 MB of filler, ten times the budget, reading the hot keys between batches.
     for batch in 0..160 {
         let mut p = redis::pipe();
@@ -82,10 +98,7 @@ fn allkeys_lru_keeps_used_memory_near_the_budget_and_hot_keys_survive() {
 
 #[test]
 fn noeviction_answers_oom_reads_and_del_still_work() {
-    let s = one_shard(&["--maxmemory", "1mb"]);
-    let mut c = s.client();
-    let (n, e) = fill_until_error(&mut c, "k", 1000);
-    assert_eq!(e, OOM);
+    let (_s, mut c, n) = full_server(&[]);
     assert!(n > 50, "only {n} keys of 10 KiB fit in 1 MiB");
     assert!(!c.exists::<_, bool>(format!("k{n}")).unwrap(), "the refused SET changed something");
     // Every DENYOOM write is refused; reads, EXPIRE and DEL are not.
@@ -113,9 +126,7 @@ fn volatile_ttl_evicts_the_shortest_ttls_first_and_wakes_watchers() {
     for i in 0..100 {
         let _: () = c.set_ex(format!("t{i}"), value("t", KB10), 1000 + i).unwrap();
     }
-    for i in 0..50 {
-        let _: () = c.set(format!("p{i}"), value("p", KB10)).unwrap();
-    }
+    set_many(&mut c, "p", 50, KB10);
     let mut watcher = s.client();
     let _: () = redis::cmd("WATCH").arg("t0").query(&mut watcher).unwrap();
     for i in 0..100 {
@@ -136,10 +147,7 @@ fn volatile_ttl_evicts_the_shortest_ttls_first_and_wakes_watchers() {
 
 #[test]
 fn volatile_lru_without_volatile_keys_answers_oom() {
-    let s = one_shard(&["--maxmemory", "1mb", "--maxmemory-policy", "volatile-lru"]);
-    let mut c = s.client();
-    let (_, e) = fill_until_error(&mut c, "k", 1000);
-    assert_eq!(e, OOM);
+    let (_s, mut c, _) = full_server(&["--maxmemory-policy", "volatile-lru"]);
     assert_eq!(info_u64(&mut c, "evicted_keys"), 0);
 }
 
@@ -149,9 +157,7 @@ fn config_set_maxmemory_evicts_on_the_next_writes() {
     let mut c = s.client();
     let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory*").query(&mut c).unwrap();
     assert_eq!(got, ["maxmemory", "0", "maxmemory-policy", "noeviction", "maxmemory-samples", "5"]);
-    for i in 0..200 {
-        let _: () = c.set(format!("k{i}"), value("k", KB10)).unwrap();
-    }
+    set_many(&mut c, "k", 200, KB10);
     assert!(info_u64(&mut c, "used_memory") > 3 << 19);
     assert_eq!(
         err(&mut c, &["CONFIG", "SET", "maxmemory-policy", "lru"]),
@@ -169,9 +175,7 @@ fn config_set_maxmemory_evicts_on_the_next_writes() {
     // Back to no limit: nothing more is evicted.
     q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
     let before = info_u64(&mut c, "evicted_keys");
-    for i in 0..200 {
-        let _: () = c.set(format!("again{i}"), value("a", KB10)).unwrap();
-    }
+    set_many(&mut c, "again", 200, KB10);
     assert_eq!(info_u64(&mut c, "evicted_keys"), before);
 }
 
@@ -179,9 +183,7 @@ fn config_set_maxmemory_evicts_on_the_next_writes() {
 fn allkeys_random_evicts() {
     let s = one_shard(&["--maxmemory", "1mb", "--maxmemory-policy", "allkeys-random"]);
     let mut c = s.client();
-    for i in 0..300 {
-        let _: () = c.set(format!("k{i}"), value("k", KB10)).unwrap();
-    }
+    set_many(&mut c, "k", 300, KB10);
     assert!(info_u64(&mut c, "evicted_keys") > 150);
     assert!(q::<i64>(&mut c, &["DBSIZE"]) < 120);
     assert!(info_u64(&mut c, "used_memory") <= (1 << 20) + KB10 as u64 * 2);
@@ -191,15 +193,11 @@ fn allkeys_random_evicts() {
 fn allkeys_lfu_keeps_frequently_read_keys() {
     let s = one_shard(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lfu"]);
     let mut c = s.client();
-    for i in 0..10 {
-        let _: () = c.set(format!("freq{i}"), value("f", KB10)).unwrap();
-    }
+    set_many(&mut c, "freq", 10, KB10);
     for _ in 0..200 {
         let _: Vec<Option<String>> = c.mget((0..10).map(|i| format!("freq{i}")).collect::<Vec<_>>()).unwrap();
     }
-    for i in 0..600 {
-        let _: () = c.set(format!("once{i}"), value("o", KB10)).unwrap();
-    }
+    set_many(&mut c, "once", 600, KB10);
     assert!(info_u64(&mut c, "evicted_keys") > 300);
     let kept = (0..10).filter(|i| c.exists::<_, bool>(format!("freq{i}")).unwrap()).count();
     assert_eq!(kept, 10, "frequently read keys were evicted under allkeys-lfu");
@@ -260,9 +258,7 @@ fn two_shards_split_the_budget() {
     let s = Server::start(&["--shards", "2", "--persistence", "off", "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"]);
     let mut c = s.client();
     // Every key on one shard (one hash tag): that shard keeps to half of maxmemory.
-    for i in 0..300 {
-        let _: () = c.set(format!("{{a}}:{i}"), value("a", KB10)).unwrap();
-    }
+    set_many(&mut c, "{a}:", 300, KB10);
     assert!(info_u64(&mut c, "evicted_keys") > 150);
     let used = info_u64(&mut c, "used_memory");
     assert!(used <= (1 << 20) + 2 * KB10 as u64, "used_memory {used}: one shard holds more than half of maxmemory");
@@ -277,9 +273,7 @@ fn evictions_are_notified() {
     let mut sub = Raw::new(&s);
     sub.cmd(&["SUBSCRIBE", "__keyevent@0__:evicted"]);
     let mut c = s.client();
-    for i in 0..200 {
-        let _: () = c.set(format!("k{i}"), value("k", KB10)).unwrap();
-    }
+    set_many(&mut c, "k", 200, KB10);
     let msg = sub.reply();
     assert!(msg.starts_with("*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:evicted\r\n$"), "{msg}");
     assert!(msg.split("\r\n").nth(6).is_some_and(|k| k.starts_with('k')), "{msg}");
@@ -375,10 +369,7 @@ fn object_freq_and_idletime_follow_the_policy() {
 
 #[test]
 fn scripts_started_out_of_memory_refuse_denyoom_calls() {
-    let s = one_shard(&["--maxmemory", "1mb"]);
-    let mut c = s.client();
-    let (_, e) = fill_until_error(&mut c, "k", 1000);
-    assert_eq!(e, OOM);
+    let (_s, mut c, _) = full_server(&[]);
     let e = err(&mut c, &["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "new"]);
     assert!(e.starts_with(OOM) && e.contains("@user_script:1"), "{e}");
     let got: String = q(&mut c, &["EVAL", "return redis.call('GET', KEYS[1])", "1", "k0"]);

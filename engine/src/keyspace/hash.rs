@@ -79,13 +79,7 @@ mod tests {
 
     #[test]
     fn running_heap_count_matches_a_recount() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let next = rand::random::<u64>;
         let mut h = Hash::default();
         for _ in 0..20_000 {
             let field = (next() % 500).to_string();

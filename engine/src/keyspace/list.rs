@@ -126,13 +126,7 @@ mod tests {
 
     #[test]
     fn running_heap_count_matches_a_recount() {
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let next = rand::random::<u64>;
         let mut l = List::default();
         for _ in 0..20_000 {
             let e = SmallBytes::new(&vec![b'x'; (next() % 60) as usize]);
