@@ -376,3 +376,77 @@ fn scripts_started_out_of_memory_refuse_denyoom_calls() {
     assert_eq!(got, value("k", KB10));
     assert_eq!(q::<i64>(&mut c, &["EVAL", "return redis.call('DEL', KEYS[1])", "1", "k1"]), 1);
 }
+
+#[test]
+fn every_type_is_counted_and_evicted() {
+    let s = one_shard(&["--maxmemory", "1mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.client();
+    let item = |i: usize| format!("{i:04}{}", "x".repeat(200));
+    for n in 0..60 {
+        let items: Vec<String> = (0..50).map(item).collect();
+        let mut hset = redis::cmd("HSET");
+        hset.arg(format!("h{n}"));
+        items.iter().for_each(|f| {
+            hset.arg(f).arg(f);
+        });
+        let _: i64 = hset.query(&mut c).unwrap();
+        let _: i64 = c.rpush(format!("l{n}"), &items).unwrap();
+        let _: i64 = c.sadd(format!("s{n}"), &items).unwrap();
+        let scored: Vec<(f64, &String)> = items.iter().enumerate().map(|(i, m)| (i as f64, m)).collect();
+        let _: i64 = c.zadd_multiple(format!("z{n}"), &scored).unwrap();
+    }
+    assert!(info_u64(&mut c, "evicted_keys") > 100);
+    let used = info_u64(&mut c, "used_memory");
+    assert!(used <= (1 << 20) + 64 * 1024, "used_memory {used}");
+    for prefix in ["h", "l", "s", "z"] {
+        let alive = (0..60).filter(|n| c.exists::<_, bool>(format!("{prefix}{n}")).unwrap()).count();
+        assert!(alive > 0, "every {prefix} key was evicted");
+    }
+}
+
+#[test]
+fn accounting_returns_to_zero_after_every_kind_of_write() {
+    let s = one_shard(&[]);
+    let mut c = s.client();
+    let long = "y".repeat(300);
+    for script in [
+        vec!["HSET", "h", "f1", &long, "f2", "v"],
+        vec!["HDEL", "h", "f1"],
+        vec!["HINCRBY", "h", "n", "5"],
+        vec!["RPUSH", "l", &long, "a", "b", &long],
+        vec!["LPOP", "l"],
+        vec!["LSET", "l", "0", &long],
+        vec!["LINSERT", "l", "BEFORE", "b", &long],
+        vec!["LREM", "l", "1", &long],
+        vec!["LTRIM", "l", "0", "1"],
+        vec!["SADD", "s", &long, "m"],
+        vec!["SREM", "s", "m"],
+        vec!["ZADD", "z", "1", &long, "2", "m"],
+        vec!["ZINCRBY", "z", "5", "m"],
+        vec!["ZREM", "z", "m"],
+        vec!["SET", "str", &long, "EX", "100"],
+        vec!["APPEND", "str", &long],
+        vec!["SETRANGE", "str", "700", "z"],
+        vec!["EXPIRE", "str", "200"],
+        vec!["COPY", "str", "str2"],
+        vec!["RENAME", "str2", "str3"],
+        vec!["SINTERSTORE", "s2", "s", "s"],
+        vec!["ZUNIONSTORE", "z2", "1", "z"],
+        vec!["MOVE", "str3", "1"],
+        vec!["SWAPDB", "0", "2"],
+        vec!["SWAPDB", "0", "2"],
+        vec!["PERSIST", "str"],
+    ] {
+        let _: redis::Value = strand_tests::commands::cmd(&script).query(&mut c).unwrap();
+    }
+    assert!(info_u64(&mut c, "used_memory") > info_u64(&mut c, "used_memory_index") + 1000);
+    for db in ["0", "1"] {
+        q::<()>(&mut c, &["SELECT", db]);
+        let keys: Vec<String> = q(&mut c, &["KEYS", "*"]);
+        for k in keys {
+            let _: i64 = c.del(k).unwrap();
+        }
+    }
+    // With every key gone, only the hash tables' own arrays are left.
+    assert_eq!(info_u64(&mut c, "used_memory"), info_u64(&mut c, "used_memory_index"));
+}
