@@ -15,6 +15,7 @@ pub mod hash;
 pub mod list;
 pub mod op;
 pub mod set;
+pub mod snapshot;
 pub mod value;
 pub mod zset;
 
@@ -43,11 +44,14 @@ pub struct Entry {
     pub access_s: u32,
     /// Logarithmic access counter, as Redis's LFU (starts at 5).
     pub freq: u8,
+    /// Whether the running snapshot has written this entry, relative to its
+    /// database's `phase` (see [`snapshot`]).
+    snapped: std::cell::Cell<bool>,
 }
 
 impl Entry {
     fn new(value: Value, expire_ms: u64, now_ms: u64) -> Entry {
-        Entry { value, expire_ms, access_s: (now_ms / 1000) as u32, freq: LFU_INIT }
+        Entry { value, expire_ms, access_s: (now_ms / 1000) as u32, freq: LFU_INIT, snapped: Default::default() }
     }
 
     /// Whether the entry is expired at `now_ms`.
@@ -104,11 +108,13 @@ struct Db {
     dict: Dict<Entry>,
     /// (deadline, key) for every key with an expiry.
     expires: BTreeSet<(u64, Box<[u8]>)>,
+    /// The value of [`Entry::snapped`] that means "written by the running snapshot".
+    phase: bool,
 }
 
 impl Db {
     fn new(seed: u64) -> Db {
-        Db { dict: Dict::new(seed), expires: BTreeSet::new() }
+        Db { dict: Dict::new(seed), expires: BTreeSet::new(), phase: false }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
@@ -120,6 +126,8 @@ impl Db {
     }
 
     fn insert(&mut self, key: &[u8], entry: Entry) {
+        // Not in the state a running snapshot captures: born written.
+        entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
         if let Some(old) = self.dict.insert(key, entry) {
             if old.expire_ms != 0 && old.expire_ms != deadline {
@@ -183,6 +191,8 @@ pub struct Keyspace {
     capture: Capture,
     /// Recorded events, drained by [`Keyspace::take_events`].
     events: Vec<KeyEvent>,
+    /// The running snapshot, if any.
+    snapshot: Option<snapshot::Snapshot>,
 }
 
 /// Which key events the keyspace records for notifications.
@@ -243,6 +253,7 @@ impl Keyspace {
             touch_seq: 0,
             capture: Capture::default(),
             events: Vec::new(),
+            snapshot: None,
         }
     }
 
@@ -493,6 +504,7 @@ impl Keyspace {
 
     /// Applies an op to memory. Live and replay both come here.
     pub fn apply(&mut self, op: &Op<'_>, now: u64) {
+        self.preserve(op);
         self.note_touches(op);
         self.apply_op(op, now);
     }
