@@ -4,7 +4,8 @@
 //!
 //! A checkpoint is the keyspace as of one LSN (`Keyspace::snapshot_*`),
 //! written with `strand_engine::checkpoint`. It is taken while the shard
-//! serves, in the background task queue, paced by `--compaction-rate`. Once
+//! serves, in a task queue of its own whose shares follow the backlog
+//! (see [`adjust_shares`]), paced by `--compaction-rate`. Once
 //! it is durable (and the log is durable up to its LSN), the two newest
 //! checkpoints stay and every segment whose records the older of them holds
 //! is removed: a damaged newest checkpoint then falls back to the one before
@@ -66,6 +67,8 @@ pub struct Checkpoints {
     pub last_duration: Duration,
     /// Entries in the last checkpoint.
     pub entries: u64,
+    /// Bytes of checkpoint files written since start (for write amplification).
+    pub bytes_written: u64,
     /// What start-up loaded.
     pub loaded: Option<Loaded>,
 }
@@ -153,6 +156,7 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
             c.entries = entries;
             let previous = std::mem::replace(&mut c.lsn, lsn);
             c.bytes = bytes;
+            c.bytes_written += bytes;
             st.lastsave = time_ms / 1000;
             drop(st);
             tracing::info!(shard = shard.id, file = %path.display(), lsn, bytes, entries, ms = started.elapsed().as_millis() as u64, "checkpoint written");
@@ -187,6 +191,7 @@ async fn write(shard: &Rc<Shard>, log: &strand_engine::log::Log, lsn: u64, time_
         if done {
             break;
         }
+        adjust_shares(shard);
         pace(started, w.bytes(), rate).await;
     }
     // The checkpoint vouches for every record up to `lsn`: they must be durable before it is.
@@ -225,6 +230,55 @@ fn prune(log: &strand_engine::log::Log, previous: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Shares of the checkpoint queue while it keeps up; a tenth of the requests'.
+const CALM_SHARES: usize = 100;
+
+thread_local! {
+    /// This shard's checkpoint task queue and its shares.
+    static QUEUE: std::cell::OnceCell<(runtime::TaskQueueHandle, Rc<runtime::DynamicShares>)> = const { std::cell::OnceCell::new() };
+}
+
+fn queue() -> (runtime::TaskQueueHandle, Rc<runtime::DynamicShares>) {
+    QUEUE.with(|q| {
+        q.get_or_init(|| {
+            let shares = Rc::new(runtime::DynamicShares::new(CALM_SHARES));
+            (runtime::dynamic_queue("checkpoint", shares.clone()), shares)
+        })
+        .clone()
+    })
+}
+
+/// Runs a task in this shard's checkpoint queue.
+pub fn spawn(task: impl std::future::Future<Output = ()> + 'static) {
+    if let Err(e) = runtime::spawn_into(task, queue().0) {
+        tracing::error!(error = %e, "cannot start a checkpoint task");
+    }
+}
+
+/// The log written since the newest checkpoint, as a multiple of what
+/// `--compaction-threshold` allows before the next one is due (0: no limit).
+fn backlog(shard: &Shard) -> f64 {
+    let st = shard.state.borrow();
+    let (Some(log), threshold) = (st.ks.log(), st.config.compaction_threshold) else { return 0.0 };
+    if threshold <= 0.0 {
+        return 0.0;
+    }
+    let c = &st.checkpoints;
+    let growth = (log.stats().bytes_written + c.replayed).saturating_sub(c.log_bytes_base);
+    let allowed = (c.bytes as f64 * (1.0 - threshold) / threshold).max((2 * st.config.segment_size) as f64);
+    growth as f64 / allowed
+}
+
+/// The backlog controller: the checkpoint queue keeps a tenth of the
+/// requests' shares while the log is within bounds, and gains up to as
+/// many as requests have as the log grows to four times the allowance, so
+/// a write-heavy load cannot outrun compaction for long.
+fn adjust_shares(shard: &Shard) {
+    let r = backlog(shard);
+    let shares = if r <= 1.0 { CALM_SHARES } else { (CALM_SHARES as f64 + 300.0 * (r - 1.0)).min(1000.0) as usize };
+    queue().1.set(shares);
+}
+
 /// Whether a checkpoint is due: the interval passed with writes since the
 /// last one, or the log grew past what `--compaction-threshold` allows.
 fn due(shard: &Shard) -> bool {
@@ -242,12 +296,11 @@ fn due(shard: &Shard) -> bool {
     if changed && interval > 0 && c.last.is_some_and(|t| t.elapsed() >= Duration::from_secs(interval)) {
         return true;
     }
-    // Live data is about the checkpoint's size; the log holds it plus what
-    // was written since. Checkpoint when the live fraction falls under the threshold.
-    let threshold = st.config.compaction_threshold;
-    let growth = (log.stats().bytes_written + c.replayed).saturating_sub(c.log_bytes_base);
-    let floor = 2 * st.config.segment_size;
-    threshold > 0.0 && growth >= floor && (c.bytes as f64) < threshold * (c.bytes + growth) as f64
+    drop(st);
+    // Live data is about the checkpoint's size; the log holds it plus what was
+    // written since. Checkpoint when the live fraction falls under the threshold
+    // (and at least two segments were written, since whole segments are dropped).
+    backlog(shard) >= 1.0
 }
 
 /// Runs for the shard's life: takes a checkpoint whenever one is due.
@@ -257,6 +310,7 @@ pub async fn auto(shard: Rc<Shard>) {
         if shard.state.borrow().shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        adjust_shares(&shard);
         if due(&shard) {
             shard.state.borrow_mut().checkpoints.scheduled = false;
             // Failures are counted and logged by `take`; the next tick tries again.
@@ -282,7 +336,7 @@ pub fn start(shard: &Rc<Shard>, schedule: bool) -> Result<&'static str, String> 
         }
     }
     let me = shard.clone();
-    runtime::spawn_background(async move {
+    spawn(async move {
         let _ = take(&me, true).await;
     });
     Ok("Background saving started")

@@ -38,6 +38,7 @@ fn persistence(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
     out.push(int("persistence", "checkpoints_failed", c.failed));
     out.push(int("persistence", "checkpoint_bytes", c.bytes));
     out.push(int("persistence", "checkpoint_entries", c.entries));
+    out.push(int("persistence", "checkpoint_bytes_written", c.bytes_written));
 }
 
 /// Fields whose shard values join as the smallest, or the largest, rather than the sum.

@@ -352,7 +352,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
-    runtime::spawn_background(crate::checkpoint::auto(shard.clone()));
+    crate::checkpoint::spawn(crate::checkpoint::auto(shard.clone()));
     let (forward, events) = futures::channel::mpsc::unbounded();
     shard.state.borrow_mut().forward = Some(forward);
     runtime::spawn(forward_events(shard.clone(), events));
