@@ -40,7 +40,8 @@ pub enum Base {
     /// Empty state: the log must begin at LSN 1.
     Empty,
     /// A checkpoint holds every record up to this LSN: the log must begin at
-    /// or before the next one; records up to it are verified, not applied.
+    /// or before the next one; segments wholly before it are not read, and
+    /// the records up to it in the first segment read are verified, not applied.
     Checkpoint(u64),
     /// Wherever the log begins (inspection tools).
     Any,
@@ -152,7 +153,19 @@ pub fn recover(
         } else if header.first_lsn.get() != out.next_lsn {
             return Err(RecoveryError::Gap { path: seg.path.clone(), offset: 0, expected: out.next_lsn, found: header.first_lsn.get() });
         }
-        let sealed_end = segments.get(i + 1).and_then(|n| n.header.ok()).map(|next| next.prev_end.get());
+        let next = segments.get(i + 1).and_then(|n| n.header.ok());
+        if let (Base::Checkpoint(lsn), Some(next)) = (base, next) {
+            if next.first_lsn.get() <= lsn + 1 {
+                // Every record here is in the checkpoint: the segment is kept only as a
+                // fallback should the checkpoint be damaged, so it is not read now.
+                out.next_lsn = next.first_lsn.get();
+                out.last_segment = Some((seg.seq, next.prev_end.get()));
+                out.segments += 1;
+                out.segments_found.push((seg.seq, header.first_lsn.get()));
+                continue;
+            }
+        }
+        let sealed_end = next.map(|next| next.prev_end.get());
         let bytes: &[u8] = seg.map.as_deref().unwrap_or(&[]);
         let skip = match base {
             Base::Checkpoint(lsn) => lsn,
