@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|memory|all]   (default: all)
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|all]   (default: all)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,28 +77,67 @@ types() {
     done
 }
 
-recovery() {
-    echo "## Start-up recovery of a ~1 GiB log"
-    start_strand --appendfsync no --segment-size 256mb
-    redis-benchmark -p $SPORT -t set -d 1000 -r 100000000 -n 1000000 -c 50 -P 16 -q >/dev/null 2>&1
-    redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
-    while pgrep -f "strand --port $SPORT" >/dev/null; do sleep 0.2; done
-    local bytes
-    bytes=$(du -sb --apparent-size "$WORK/strand" | cut -f1)
+# Prints "replayed MiB, slowest shard ms, process start to first PING s" for a restart on $WORK/strand.
+restart_timed() {
     sync
     echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-    local t0 t1
+    local t0 t1 replayed entries ms
     t0=$(date +%s.%N)
-    "$STRAND" --port $SPORT --dir "$WORK/strand" >"$WORK/strand.log" 2>&1 &
+    "$STRAND" --port $SPORT --dir "$WORK/strand" "$@" >"$WORK/strand.log" 2>&1 &
     wait_port $SPORT
     t1=$(date +%s.%N)
-    local replayed
     replayed=$(redis-cli -p $SPORT info persistence | awk -F: '/^recovery_bytes/ { print $2 }' | tr -d '\r')
-    local ms
-    ms=$(grep -o 'ms=[0-9]*' "$WORK/strand.log" | cut -d= -f2 | sort -n | tail -1)
-    awk -v b="$replayed" -v ms="$ms" -v t0="$t0" -v t1="$t1" -v files="$bytes" 'BEGIN {
-        printf "log replayed: %.0f MiB (files %.0f MiB, preallocated); slowest shard %d ms: %.0f MB/s; process start to first PING: %.2f s\n",
-            b / 1048576, files / 1048576, ms, (b / 1e6) / (ms / 1000), t1 - t0 }'
+    entries=$(redis-cli -p $SPORT info persistence | awk -F: '/^recovery_checkpoint_entries/ { print $2 }' | tr -d '\r')
+    ms=$(grep -o 'log replayed.*ms=[0-9]*' "$WORK/strand.log" | grep -o 'ms=[0-9]*' | cut -d= -f2 | sort -n | tail -1)
+    awk -v b="$replayed" -v e="$entries" -v ms="$ms" -v t0="$t0" -v t1="$t1" 'BEGIN {
+        printf "checkpoint entries loaded %d; log scanned %.0f MiB; slowest shard %d ms; process start to first PING %.2f s\n",
+            e, b / 1048576, ms, t1 - t0 }'
+}
+
+recovery() {
+    echo "## Start-up with ~1 GiB of log: full replay, then from a checkpoint"
+    # No checkpoint may run while the log is written, so the whole GiB stays to be replayed.
+    start_strand --appendfsync no --segment-size 256mb --compaction-threshold 0 --checkpoint-interval 0
+    redis-benchmark -p $SPORT -t set -d 1000 -r 100000000 -n 1000000 -c 50 -P 16 -q >/dev/null 2>&1
+    redis-cli -p $SPORT shutdown nosave >/dev/null 2>&1 || true
+    while pgrep -f "strand --port $SPORT" >/dev/null; do sleep 0.2; done
+    echo "log files: $(du -sb --apparent-size "$WORK/strand" | cut -f1) bytes (preallocated segments)"
+    echo -n "full replay: "
+    restart_timed --compaction-threshold 0 --checkpoint-interval 0
+    local t0 t1
+    t0=$(date +%s.%N)
+    redis-cli -p $SPORT save >/dev/null
+    t1=$(date +%s.%N)
+    echo "SAVE (checkpoint of $(redis-cli -p $SPORT dbsize) keys): $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, $(redis-cli -p $SPORT info persistence | awk -F: '/^checkpoint_bytes:/ { print $2 }' | tr -d '\r') bytes"
+    redis-cli -p $SPORT shutdown nosave >/dev/null 2>&1 || true
+    while pgrep -f "strand --port $SPORT" >/dev/null; do sleep 0.2; done
+    echo -n "from the checkpoint: "
+    restart_timed --compaction-threshold 0 --checkpoint-interval 0
+    stop_all
+}
+
+compaction() {
+    local keys=${KEYS:-100000} n=$((N * 4))
+    echo "## Overwrite workload: $keys keys of 1000 bytes overwritten $n times, appendfsync everysec, 32 MiB segments"
+    start_strand --appendfsync everysec --segment-size 32mb
+    redis-benchmark -p $SPORT -t set -d 1000 -r "$keys" -n $n -c 50 -P 16 -q >/dev/null 2>&1 &
+    local bench=$! peak=0 disk
+    while kill -0 $bench 2>/dev/null; do
+        disk=$(redis-cli -p $SPORT info persistence | awk -F: '/^(log_disk_bytes|checkpoint_bytes):/ { s += $2 } END { print s }')
+        [ "$disk" -gt "$peak" ] && peak=$disk
+        sleep 0.2
+    done
+    sleep 2
+    local live logb ckp saves
+    live=$(redis-cli -p $SPORT dbsize)
+    logb=$(redis-cli -p $SPORT info persistence | awk -F: '/^log_bytes_written:/ { print $2 }' | tr -d '\r')
+    ckp=$(redis-cli -p $SPORT info persistence | awk -F: '/^checkpoint_bytes_written:/ { print $2 }' | tr -d '\r')
+    saves=$(redis-cli -p $SPORT info persistence | awk -F: '/^rdb_saves:/ { print $2 }' | tr -d '\r')
+    awk -v n=$n -v keys="$live" -v logb="$logb" -v ckp="$ckp" -v peak="$peak" -v saves="$saves" 'BEGIN {
+        client = n * 1000; live = keys * 1000
+        printf "client value bytes %.0f MiB; log written %.0f MiB, %d checkpoints wrote %.0f MiB: write amplification %.2f\n",
+            client / 1048576, logb / 1048576, saves, ckp / 1048576, (logb + ckp) / client
+        printf "live %.1f MiB; peak on disk (segments + checkpoints) %.1f MiB = %.1fx live\n", live / 1048576, peak / 1048576, peak / live }'
     stop_all
 }
 
@@ -124,7 +163,8 @@ case "${1:-all}" in
     throughput) throughput ;;
     types) types ;;
     recovery) recovery ;;
+    compaction) compaction ;;
     memory) memory ;;
-    all) throughput; echo; types; echo; recovery; echo; memory ;;
-    *) echo "usage: $0 [throughput|types|recovery|memory|all]" >&2; exit 2 ;;
+    all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|all]" >&2; exit 2 ;;
 esac

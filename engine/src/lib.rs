@@ -6,6 +6,7 @@
 //! - [`slot`]: key → hash slot → shard.
 //! - [`bus`]: the cross-shard message queues.
 //! - [`log`]: the append-only per-core log (records, segments, recovery).
+//! - [`checkpoint`]: checkpoint files, a view's state as of one LSN.
 //! - [`keyspace`]: the cache view: keys, strings, expiry.
 //! - [`dict`]: the hash table under the keyspace, with SCAN cursors.
 //! - [`bytes`]: short byte strings kept inline.
@@ -15,6 +16,7 @@
 
 pub mod bus;
 pub mod bytes;
+pub mod checkpoint;
 pub mod clock;
 pub mod codec;
 pub mod dict;

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 pub use glommio::net::{TcpListener, TcpStream};
 pub use glommio::GlommioError as Error;
+pub use glommio::TaskQueueHandle;
 
 /// Runs a task on this shard's executor in the background.
 pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) {
@@ -47,6 +48,44 @@ pub fn spawn_background<T: 'static>(future: impl Future<Output = T> + 'static) {
     if let Ok(t) = glommio::spawn_local_into(future, queue) {
         t.detach();
     }
+}
+
+/// Shares of a task queue that its owner changes at run time: a backlog
+/// controller raises them when background work falls behind (as ScyllaDB
+/// does for compaction) and lowers them when it has caught up.
+#[derive(Debug)]
+pub struct DynamicShares(std::cell::Cell<usize>);
+
+impl DynamicShares {
+    /// Starts at `shares` (1..=1000).
+    pub fn new(shares: usize) -> DynamicShares {
+        DynamicShares(std::cell::Cell::new(shares.clamp(1, 1000)))
+    }
+
+    /// Sets the shares (1..=1000); the executor picks them up within its adjustment period.
+    pub fn set(&self, shares: usize) {
+        self.0.set(shares.clamp(1, 1000));
+    }
+
+    /// The shares now.
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
+impl glommio::SharesManager for DynamicShares {
+    fn shares(&self) -> usize {
+        self.0.get()
+    }
+
+    fn adjustment_period(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+}
+
+/// A task queue for background work whose shares `shares` decides.
+pub fn dynamic_queue(name: &str, shares: std::rc::Rc<DynamicShares>) -> glommio::TaskQueueHandle {
+    glommio::executor().create_task_queue(glommio::Shares::Dynamic(shares), glommio::Latency::NotImportant, name)
 }
 
 /// Sleeps without blocking the shard.

@@ -85,6 +85,16 @@ pub struct Flags {
     /// Minutes of idleness per LFU counter decrement (0: never decays) [default: 1]
     #[arg(long)]
     pub lfu_decay_time: Option<u32>,
+    /// Seconds between checkpoints when keys changed; 0: only SAVE, BGSAVE, SHUTDOWN and log growth [default: 3600]
+    #[arg(long)]
+    pub checkpoint_interval: Option<u64>,
+    /// Checkpoint when the live fraction of the log (last checkpoint / (checkpoint + log written since))
+    /// falls below this; 0 turns growth-triggered checkpoints off [default: 0.5]
+    #[arg(long)]
+    pub compaction_threshold: Option<f64>,
+    /// Most bytes per second a background checkpoint writes; 0: no limit [default: 256mb]
+    #[arg(long)]
+    pub compaction_rate: Option<String>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -134,6 +144,12 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// lfu-decay-time, in minutes.
     pub lfu_decay_time: u32,
+    /// checkpoint-interval, in seconds (0: off).
+    pub checkpoint_interval: u64,
+    /// compaction-threshold: the live fraction of the log under which a checkpoint is taken.
+    pub compaction_threshold: f64,
+    /// compaction-rate, in bytes per second (0: no limit).
+    pub compaction_rate: u64,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -230,6 +246,9 @@ impl Config {
             },
             lfu_log_factor: pick!(lfu_log_factor).unwrap_or(10),
             lfu_decay_time: pick!(lfu_decay_time).unwrap_or(1),
+            checkpoint_interval: pick!(checkpoint_interval).unwrap_or(3600),
+            compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
+            compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -264,6 +283,9 @@ impl Config {
             ("lua-time-limit".into(), self.busy_reply_threshold.to_string()),
             ("databases".into(), "16".into()),
             ("save".into(), String::new()),
+            ("checkpoint-interval".into(), self.checkpoint_interval.to_string()),
+            ("compaction-threshold".into(), self.compaction_threshold.to_string()),
+            ("compaction-rate".into(), self.compaction_rate.to_string()),
             ("maxmemory".into(), self.maxmemory.to_string()),
             ("maxmemory-policy".into(), self.maxmemory_policy.name().into()),
             ("maxmemory-samples".into(), self.maxmemory_samples.to_string()),
@@ -313,6 +335,14 @@ impl Config {
                 "no" => self.migrate_connections = false,
                 _ => return Err(invalid("argument must be 'yes' or 'no'")),
             },
+            "checkpoint-interval" => {
+                self.checkpoint_interval = value.parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?
+            }
+            "compaction-threshold" => {
+                let v: f64 = value.parse().map_err(|_| invalid("argument couldn't be parsed into a number"))?;
+                self.compaction_threshold = threshold(v).map_err(|e| invalid(&e))?;
+            }
+            "compaction-rate" => self.compaction_rate = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
             "maxmemory" => self.maxmemory = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
             "maxmemory-policy" => {
                 self.maxmemory_policy =
@@ -359,6 +389,15 @@ fn int_in(value: &str, min: i64, max: i64) -> Result<i64, String> {
         return Err(format!("argument must be between {min} and {max} inclusive"));
     }
     Ok(v)
+}
+
+/// Checks a compaction threshold: a fraction from 0 (off) to just under 1.
+fn threshold(v: f64) -> Result<f64, String> {
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("invalid compaction-threshold {v}: expected a fraction from 0 (off) up to, not including, 1"))
+    }
 }
 
 fn is_loopback(bind: &str) -> bool {

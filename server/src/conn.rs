@@ -448,6 +448,8 @@ async fn run_deferred(
                     crate::transaction::unwatch_all(shard, st).await;
                     Reply::Ok
                 }
+                AsyncCmd::Save => crate::checkpoint::everywhere(shard, crate::checkpoint::Ask::Save).await,
+                AsyncCmd::BgSave => crate::checkpoint::bgsave(shard, &args).await,
             };
             return Ok(Some(reply));
         }

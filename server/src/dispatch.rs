@@ -31,6 +31,8 @@ pub enum Msg {
     Adopt(crate::conn::Migrating),
     /// A keyspace notification from another shard, for this shard's subscribers.
     Publish { channel: Vec<u8>, message: Vec<u8> },
+    /// SAVE or BGSAVE reaching this shard; the reply says how it went.
+    Checkpoint { ask: crate::checkpoint::Ask, reply: oneshot::Sender<Result<&'static str, String>> },
 }
 
 /// One command shipped to another shard.
@@ -143,6 +145,13 @@ impl Shard {
             }
             Msg::Publish { channel, message } => {
                 self.state.borrow_mut().pubsub.publish(&channel, &message);
+                return;
+            }
+            Msg::Checkpoint { ask, reply } => {
+                let me = self.clone();
+                strand_engine::runtime::spawn(async move {
+                    let _ = reply.send(crate::checkpoint::ask(&me, ask).await);
+                });
                 return;
             }
             Msg::Tx { tx, reply } => {

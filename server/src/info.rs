@@ -1,8 +1,9 @@
 //! INFO: per-shard figures gathered from every shard and summed into Redis's format.
 //!
 //! Each shard answers [`shard_info`] with `(section, field, value)` triples;
-//! [`render`] adds integers with the same section and field, keeps the first
-//! text value, and prints the sections the client asked for in Redis's
+//! [`render`] adds integers with the same section and field (or takes the
+//! smallest or largest, for the few fields where a sum means nothing), keeps
+//! the first text value, and prints the sections the client asked for in Redis's
 //! `# Section` / `field:value` format. The `shards` section lists each shard.
 
 use std::sync::atomic::Ordering;
@@ -23,6 +24,26 @@ fn rss_bytes() -> u64 {
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     pages * 4096
 }
+
+/// Checkpoints, under Redis's RDB names where they mean the same.
+fn persistence(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
+    let c = &s.checkpoints;
+    let last_lsn = s.ks.log().map_or(0, |l| l.last_lsn());
+    out.push(int("persistence", "rdb_changes_since_last_save", last_lsn.saturating_sub(c.lsn)));
+    out.push(int("persistence", "rdb_bgsave_in_progress", c.running as u64));
+    out.push(int("persistence", "rdb_last_save_time", s.lastsave));
+    out.push(text("persistence", "rdb_last_bgsave_status", if c.last_ok { "ok" } else { "err" }));
+    out.push(int("persistence", "rdb_last_bgsave_time_sec", c.last_duration.as_secs()));
+    out.push(int("persistence", "rdb_saves", c.taken));
+    out.push(int("persistence", "checkpoints_failed", c.failed));
+    out.push(int("persistence", "checkpoint_bytes", c.bytes));
+    out.push(int("persistence", "checkpoint_entries", c.entries));
+    out.push(int("persistence", "checkpoint_bytes_written", c.bytes_written));
+}
+
+/// Fields whose shard values join as the smallest, or the largest, rather than the sum.
+const MIN_FIELDS: &[&str] = &["rdb_last_save_time"];
+const MAX_FIELDS: &[&str] = &["rdb_bgsave_in_progress", "rdb_last_bgsave_time_sec"];
 
 /// One shard's part of INFO. The first element carries the requested sections.
 pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
@@ -80,7 +101,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "cross_shard_batches_sent", s.stats.sent_batches));
     out.push(int("stats", "cross_shard_batches_received", s.stats.remote_batches));
     out.push(int("stats", "connections_migrated", s.stats.migrated));
-    out.push(int("persistence", "rdb_last_save_time", s.lastsave));
+    persistence(s, &mut out);
     let log = s.ks.log().map(|l| l.stats()).unwrap_or_default();
     out.push(int("persistence", "log_records_written", log.records));
     out.push(int("persistence", "log_bytes_written", log.bytes_written));
@@ -88,8 +109,12 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("persistence", "log_fsyncs", log.fsyncs));
     out.push(int("persistence", "log_segments_created", log.segments_created));
     out.push(int("persistence", "log_segments_prepared", log.segments_prepared));
+    out.push(int("persistence", "log_segments", log.segments_on_disk));
+    out.push(int("persistence", "log_segments_removed", log.segments_removed));
+    out.push(int("persistence", "log_disk_bytes", s.ks.log().map_or(0, |l| l.disk_bytes())));
     out.push(int("persistence", "recovery_records", s.recovery.records));
     out.push(int("persistence", "recovery_bytes", s.recovery.bytes));
+    out.push(int("persistence", "recovery_checkpoint_entries", s.recovery.checkpoint.as_ref().map_or(0, |c| c.entries)));
     let mut keys = 0;
     for db in 0..strand_engine::keyspace::DATABASES {
         let n = s.ks.dbsize(db) as u64;
@@ -148,10 +173,19 @@ pub fn render(parts: Vec<Reply>) -> Reply {
             match fields.iter_mut().find(|(s, f, _)| *s == sec && *f == field) {
                 Some((_, _, Reply::Int(acc))) => {
                     if let Reply::Int(v) = value {
-                        *acc += v;
+                        *acc = match field.as_str() {
+                            f if MIN_FIELDS.contains(&f) => (*acc).min(v),
+                            f if MAX_FIELDS.contains(&f) => (*acc).max(v),
+                            _ => *acc + v,
+                        };
                     }
                 }
-                Some(_) => {}
+                // Text keeps the first shard's value, except that any shard's `err` wins.
+                Some((_, _, kept)) => {
+                    if matches!(&value, Reply::Bulk(b) if b == b"err") {
+                        *kept = value;
+                    }
+                }
                 None => fields.push((sec, field, value)),
             }
         }

@@ -7,10 +7,12 @@
 //! call the engine's views). Beside the batch path: [`blocking`] (clients
 //! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
 //! [`pubsub`] (subscribers of this shard's connections), [`notify`]
-//! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL).
+//! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
+//! [`checkpoint`] (loading, taking and pruning checkpoints of a shard).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
+pub mod checkpoint;
 pub mod command;
 pub mod config;
 pub mod conn;

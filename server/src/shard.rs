@@ -34,6 +34,8 @@ pub struct Shared {
     pub clients: AtomicU64,
     /// Set when SHUTDOWN or SIGTERM was asked for.
     pub shutdown: AtomicBool,
+    /// Whether shards take a checkpoint before they stop (SHUTDOWN NOSAVE clears it).
+    pub shutdown_save: AtomicBool,
     /// Per shard: the Lua script it runs now, for BUSY replies and SCRIPT KILL.
     pub scripts: Vec<crate::scripting::Running>,
     /// Every script body loaded by EVAL or SCRIPT LOAD on any shard, by SHA-1,
@@ -53,6 +55,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             clients: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
+            shutdown_save: AtomicBool::new(true),
             scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
             script_bodies: Default::default(),
         }
@@ -148,6 +151,8 @@ pub struct ShardState {
     pub pubsub: crate::pubsub::PubSub,
     /// The Lua engine, created by the first script; taken out while a script runs.
     pub lua: Option<Box<crate::scripting::Engine>>,
+    /// Checkpoints: the newest one, the one running, counters.
+    pub checkpoints: crate::checkpoint::Checkpoints,
     /// Keyspace notifications for the other shards, forwarded in order by one task.
     pub forward: Option<futures::channel::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>>,
 }
@@ -183,8 +188,10 @@ async fn forward_events(shard: Rc<crate::dispatch::Shard>, mut rx: futures::chan
 }
 
 /// What start-up recovery did on this shard.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct RecoveryStats {
+    /// The checkpoint loaded, if any.
+    pub checkpoint: Option<strand_engine::checkpoint::Loaded>,
     /// Records replayed.
     pub records: u64,
     /// Log bytes scanned.
@@ -265,7 +272,8 @@ pub struct ShardStart {
     pub gate: Arc<StartGate>,
 }
 
-/// Replays this shard's log into a fresh keyspace and opens the log for appending.
+/// Loads the newest checkpoint, replays this shard's log after it into the
+/// keyspace, and opens the log for appending.
 fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), String> {
     let mut ks = Keyspace::new(None);
     if !config.persistence {
@@ -274,7 +282,9 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
     let dir = strand_engine::log::segment::shard_dir(&config.dir, id as u32);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let t = Instant::now();
-    let rec = strand_engine::log::recovery::recover(&dir, |r| {
+    let (base, checkpoint) =
+        crate::checkpoint::load_newest(id, &dir, &mut ks).map_err(|e| format!("recovery of shard {id} failed: {e}"))?;
+    let rec = strand_engine::log::recovery::recover(&dir, base, |r| {
         let kind = r.header.kind;
         if strand_engine::keyspace::Op::owns(kind) {
             ks.replay(kind, r.payload, r.header.time_ms()).map_err(|e| e.to_string())
@@ -287,7 +297,7 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
         tracing::warn!(shard = id, file = %cut.file.display(), offset = cut.offset, reason = %cut.reason, discarded_nonzero_bytes = cut.nonzero_bytes,
             "cut a torn tail from the log: records from this offset on were never acknowledged under appendfsync always");
     }
-    let stats = RecoveryStats { records: rec.records, bytes: rec.bytes, elapsed: t.elapsed() };
+    let stats = RecoveryStats { checkpoint, records: rec.records, bytes: rec.bytes, elapsed: t.elapsed() };
     tracing::info!(
         shard = id,
         records = rec.records,
@@ -330,7 +340,8 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         shared: shared.clone(),
         clients: BTreeMap::new(),
         stats: ShardStats::default(),
-        lastsave: strand_engine::clock::unix_ms() / 1000,
+        lastsave: recovery.checkpoint.as_ref().map_or(strand_engine::clock::unix_ms(), |c| c.time_ms) / 1000,
+        checkpoints: crate::checkpoint::Checkpoints::started(&recovery),
         recovery,
         blocked: Default::default(),
         pubsub: Default::default(),
@@ -342,6 +353,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
+    crate::checkpoint::spawn(crate::checkpoint::auto(shard.clone()));
     let (forward, events) = futures::channel::mpsc::unbounded();
     shard.state.borrow_mut().forward = Some(forward);
     runtime::spawn(forward_events(shard.clone(), events));
@@ -356,6 +368,9 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         runtime::sleep(Duration::from_millis(20)).await;
     }
     let log = shard.state.borrow().ks.log().cloned();
+    if log.is_some() && shared.shutdown_save.load(Ordering::SeqCst) {
+        crate::checkpoint::save(&shard).await.map_err(|e| format!("shard {id}: checkpoint at shutdown failed: {e}"))?;
+    }
     if let Some(log) = log {
         log.sync_all().await.map_err(|e| format!("shard {id}: final sync failed: {e}"))?;
     }

@@ -182,6 +182,21 @@ impl Server {
         }
     }
 
+    /// Waits (up to 60 s) for the process to exit by itself, as after SHUTDOWN; returns whether it exited with 0.
+    pub fn wait_exit(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
     /// Starts the process again on the same directory (after kill or stop).
     pub fn restart(&mut self) {
         self.kill();

@@ -16,6 +16,7 @@ pub mod hash;
 pub mod list;
 pub mod op;
 pub mod set;
+pub mod snapshot;
 pub mod value;
 pub mod zset;
 
@@ -44,11 +45,14 @@ pub struct Entry {
     pub access: u32,
     /// Logarithmic access counter, as Redis's LFU (starts at 5).
     pub freq: u8,
+    /// Whether the running snapshot has written this entry, relative to its
+    /// database's `phase` (see [`snapshot`]).
+    snapped: std::cell::Cell<bool>,
 }
 
 impl Entry {
     fn new(value: Value, expire_ms: u64, now_ms: u64) -> Entry {
-        Entry { value, expire_ms, access: evict::tick(now_ms), freq: evict::LFU_INIT }
+        Entry { value, expire_ms, access: evict::tick(now_ms), freq: evict::LFU_INIT, snapped: Default::default() }
     }
 
     /// Whether the entry is expired at `now_ms`.
@@ -95,11 +99,13 @@ struct Db {
     expires: BTreeSet<(u64, Box<[u8]>)>,
     /// Bytes of values and expiry keys, kept by every change (memory accounting).
     bytes: evict::DbBytes,
+    /// The value of [`Entry::snapped`] that means "written by the running snapshot".
+    phase: bool,
 }
 
 impl Db {
     fn new(seed: u64) -> Db {
-        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default() }
+        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default(), phase: false }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
@@ -112,6 +118,8 @@ impl Db {
     }
 
     fn insert(&mut self, key: &[u8], entry: Entry) {
+        // Not in the state a running snapshot captures: born written.
+        entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
         self.bytes.values += entry.value.heap_bytes();
         if let Some(old) = self.dict.insert(key, entry) {
@@ -192,6 +200,8 @@ pub struct Keyspace {
     events: Vec<KeyEvent>,
     /// Memory budget, policy and eviction pool ([`evict`]).
     mem: evict::Memory,
+    /// The running snapshot, if any.
+    snapshot: Option<snapshot::Snapshot>,
 }
 
 /// Which key events the keyspace records for notifications.
@@ -257,6 +267,7 @@ impl Keyspace {
             capture: Capture::default(),
             events: Vec::new(),
             mem: Default::default(),
+            snapshot: None,
         }
     }
 
@@ -508,6 +519,7 @@ impl Keyspace {
 
     /// Applies an op to memory. Live and replay both come here.
     pub fn apply(&mut self, op: &Op<'_>, now: u64) {
+        self.preserve(op);
         self.note_touches(op);
         self.apply_op(op, now);
     }

@@ -107,6 +107,10 @@ pub struct LogStats {
     pub current_segment: u64,
     /// Segments rolled into that had been written full of zeros ahead of need.
     pub segments_prepared: u64,
+    /// Segment files on disk now.
+    pub segments_on_disk: u64,
+    /// Segment files removed because a checkpoint holds their records.
+    pub segments_removed: u64,
 }
 
 /// A filled buffer waiting to be written.
@@ -139,6 +143,10 @@ struct Inner {
     stats: LogStats,
     /// A segment written full of zeros ahead of need, ready to roll into.
     prepared: Option<u64>,
+    /// Segment files on disk with a durable header: (sequence number, first LSN), oldest first.
+    on_disk: VecDeque<(u64, u64)>,
+    /// The newest segment whose creation has begun: a preparation for it or an older one came too late.
+    creating: u64,
 }
 
 /// One shard's log. Cheap to clone (shared within the shard's thread).
@@ -176,8 +184,10 @@ impl Log {
             failed: None,
             flusher: None,
             waiters: Vec::new(),
-            stats: LogStats { current_segment: seq, ..LogStats::default() },
+            stats: LogStats { current_segment: seq, segments_on_disk: recovered.segments_found.len() as u64, ..LogStats::default() },
             prepared: None,
+            on_disk: recovered.segments_found.iter().copied().collect(),
+            creating: last_seq,
         };
         remove_stale_preparations(&inner.cfg.dir);
         let log = Log { inner: Rc::new(RefCell::new(inner)) };
@@ -217,6 +227,52 @@ impl Log {
     /// The LSN up to which records are durable.
     pub fn durable_lsn(&self) -> u64 {
         self.inner.borrow().durable_lsn
+    }
+
+    /// The shard's log directory.
+    pub fn dir(&self) -> PathBuf {
+        self.inner.borrow().cfg.dir.clone()
+    }
+
+    /// The shard number.
+    pub fn shard(&self) -> u32 {
+        self.inner.borrow().cfg.shard
+    }
+
+    /// Bytes the segment files take on disk (each is created at its full size).
+    pub fn disk_bytes(&self) -> u64 {
+        let inner = self.inner.borrow();
+        inner.on_disk.len() as u64 * inner.cfg.segment_size
+    }
+
+    /// Removes every segment file whose records all have LSNs up to `lsn`,
+    /// which a durable checkpoint holds. The newest segment on disk always
+    /// stays, so the log's chain of headers goes on. Returns how many were removed.
+    pub fn remove_through(&self, lsn: u64) -> Result<u64, String> {
+        let (dir, doomed) = {
+            let mut inner = self.inner.borrow_mut();
+            let mut doomed = Vec::new();
+            // A segment holds LSNs up to its successor's first LSN - 1.
+            while inner.on_disk.len() >= 2 && inner.on_disk[1].1 <= lsn + 1 {
+                if let Some((seq, _)) = inner.on_disk.pop_front() {
+                    doomed.push(seq);
+                }
+            }
+            inner.stats.segments_on_disk = inner.on_disk.len() as u64;
+            (inner.cfg.dir.clone(), doomed)
+        };
+        for seq in &doomed {
+            let path = segment::segment_path(&dir, *seq);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("remove {}: {e}", path.display())),
+                _ => {}
+            }
+            self.inner.borrow_mut().stats.segments_removed += 1;
+        }
+        if !doomed.is_empty() {
+            sync_path(&dir).map_err(|e| format!("fsync directory {}: {e}", dir.display()))?;
+        }
+        Ok(doomed.len() as u64)
     }
 
     /// Appends a record whose payload of `len` bytes is written by `fill`.
@@ -416,9 +472,11 @@ impl Log {
             let header = inner.new_segments.pop_front().ok_or("no header queued for a new segment")?;
             let prepared = inner.prepared == Some(seq);
             inner.prepared = None;
+            inner.creating = seq;
             (header, inner.cfg.dir.clone(), inner.cfg.segment_size, prepared)
         };
         debug_assert_eq!(header.seq.get(), seq);
+        let first_lsn = header.first_lsn.get();
         let path = segment::segment_path(&dir, seq);
         let ctx = |what: &str, e: runtime::Error<()>| format!("{what} {}: {e}", path.display());
         let file = if prepared {
@@ -448,6 +506,8 @@ impl Log {
             let mut inner = self.inner.borrow_mut();
             inner.stats.segments_created += 1;
             inner.stats.current_segment = seq;
+            inner.on_disk.push_back((seq, first_lsn));
+            inner.stats.segments_on_disk = inner.on_disk.len() as u64;
             if prepared {
                 inner.stats.segments_prepared += 1;
             }
@@ -487,11 +547,11 @@ impl Log {
         match result {
             Ok(()) => {
                 let mut inner = self.inner.borrow_mut();
-                if inner.stats.current_segment >= seq {
-                    // The log rolled past it while it was being written.
+                if inner.creating >= seq {
+                    // The log rolled into or past it while it was being written.
                     let _ = std::fs::remove_file(&path);
-                } else {
-                    inner.prepared = Some(seq);
+                } else if let Some(older) = inner.prepared.replace(seq) {
+                    let _ = std::fs::remove_file(prepared_path(&inner.cfg.dir, older));
                 }
             }
             Err(e) => {

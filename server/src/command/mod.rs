@@ -140,6 +140,10 @@ pub enum AsyncCmd {
     Watch,
     /// UNWATCH.
     Unwatch,
+    /// SAVE: a checkpoint of every shard, waited for.
+    Save,
+    /// BGSAVE: a checkpoint of every shard, started.
+    BgSave,
 }
 
 /// Command flags, as COMMAND INFO reports them.

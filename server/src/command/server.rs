@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN, FUNCTION.
+//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SAVE, BGSAVE, SHUTDOWN, FUNCTION.
 //!
 //! INFO runs on every shard and the parts are summed into Redis's
 //! `field:value` text, with a strand section that shows each shard. CONFIG
@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::command::{connection::REDIS_VERSION, err, flags::*, keyless, Command, Ctx, Merge, Route};
+use crate::command::{connection::REDIS_VERSION, err, flags::*, keyless, AsyncCmd, Command, Ctx, Merge, Route};
 use crate::conn::ConnCtx;
 use crate::reply::Reply;
 
@@ -22,18 +22,23 @@ fn lastsave(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> Reply {
     Reply::Int(ctx.shard.lastsave as i64)
 }
 
-/// [SHUTDOWN](https://redis.io/commands/shutdown/): every shard syncs its log, then the process exits.
+/// [SHUTDOWN](https://redis.io/commands/shutdown/): every shard takes a
+/// checkpoint (unless NOSAVE) and syncs its log, then the process exits.
 fn shutdown(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
+    let mut save = true;
     for a in &args[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "nosave" | "save" | "now" | "force" => {}
+            "nosave" => save = false,
+            "save" | "now" | "force" => {}
             "abort" => return Reply::error("ERR No shutdown in progress."),
             _ => return Reply::error(err::SYNTAX),
         }
     }
     tracing::info!(client = c.conn.id, "SHUTDOWN requested");
-    c.shard.state.borrow().shared.shutdown.store(true, Ordering::SeqCst);
+    let shared = c.shard.state.borrow().shared.clone();
+    shared.shutdown_save.store(save, Ordering::SeqCst);
+    shared.shutdown.store(true, Ordering::SeqCst);
     c.conn.close_now = true;
     Reply::Ok
 }
@@ -225,6 +230,22 @@ pub const COMMANDS: &[Command] = &[
         Route::All(lastsave, Merge::Custom(min_int)),
         &["@fast", "@admin", "@dangerous"],
         "Returns the Unix timestamp of the last successful save to disk.",
+    ),
+    keyless(
+        "save",
+        1,
+        ADMIN | NOSCRIPT,
+        Route::Async(AsyncCmd::Save),
+        &["@admin", "@slow", "@dangerous"],
+        "Synchronously saves the database(s) to disk: a checkpoint of every shard.",
+    ),
+    keyless(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        Route::Async(AsyncCmd::BgSave),
+        &["@admin", "@slow", "@dangerous"],
+        "Asynchronously saves the database(s) to disk: starts a checkpoint of every shard.",
     ),
     keyless(
         "shutdown",
