@@ -72,6 +72,9 @@ impl Shard {
         caller: u64,
         args: &[&[u8]],
     ) -> Result<Reply, oneshot::Receiver<Reply>> {
+        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+            return Ok(refused);
+        }
         let (reply, block) = self.exec_with(handler, db, caller, args, true);
         let Some(block) = block else { return Ok(reply) };
         let (tx, rx) = oneshot::channel();

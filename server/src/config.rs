@@ -5,13 +5,16 @@
 //! and `CONFIG SET` see the parameters under Redis's names. Redis's
 //! encoding-tuning parameters (`hash-max-listpack-entries` and the like) are
 //! accepted and remembered so existing configs and tools keep working, but
-//! have no effect: strand's structures are not tuned that way.
+//! have no effect: strand's structures are not tuned that way. The memory
+//! settings (`maxmemory`, `maxmemory-policy` ...) reach every shard's
+//! keyspace through [`Config::memory_limits`], at start and on CONFIG SET.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
 use serde::Deserialize;
+use strand_engine::keyspace::evict::{Limits, Policy};
 use strand_engine::log::FsyncPolicy;
 
 /// Command-line flags. Each may also be set in the `--config` TOML file.
@@ -66,6 +69,22 @@ pub struct Flags {
     #[arg(long, alias = "lua-time-limit")]
     #[serde(alias = "lua-time-limit")]
     pub busy_reply_threshold: Option<u64>,
+    /// Memory budget for the dataset, split evenly over the shards (64mb, 1gb ...; 0: no limit) [default: 0]
+    #[arg(long)]
+    pub maxmemory: Option<String>,
+    /// What to do over maxmemory: noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction]
+    #[arg(long)]
+    pub maxmemory_policy: Option<String>,
+    /// Keys sampled per database per eviction round, 1..=64 [default: 5]
+    #[arg(long)]
+    pub maxmemory_samples: Option<usize>,
+    /// LFU counter growth: higher makes the counter grow slower [default: 10]
+    #[arg(long)]
+    pub lfu_log_factor: Option<u32>,
+    /// Minutes of idleness per LFU counter decrement (0: never decays) [default: 1]
+    #[arg(long)]
+    pub lfu_decay_time: Option<u32>,
     /// Seconds between checkpoints when keys changed; 0: only SAVE, BGSAVE, SHUTDOWN and log growth [default: 3600]
     #[arg(long)]
     pub checkpoint_interval: Option<u64>,
@@ -115,6 +134,16 @@ pub struct Config {
     pub notify: u32,
     /// busy-reply-threshold (alias lua-time-limit), in milliseconds.
     pub busy_reply_threshold: u64,
+    /// maxmemory in bytes, for all shards together (0: no limit).
+    pub maxmemory: u64,
+    /// maxmemory-policy.
+    pub maxmemory_policy: Policy,
+    /// maxmemory-samples.
+    pub maxmemory_samples: usize,
+    /// lfu-log-factor.
+    pub lfu_log_factor: u32,
+    /// lfu-decay-time, in minutes.
+    pub lfu_decay_time: u32,
     /// checkpoint-interval, in seconds (0: off).
     pub checkpoint_interval: u64,
     /// compaction-threshold: the live fraction of the log under which a checkpoint is taken.
@@ -204,6 +233,19 @@ impl Config {
                 None => 0,
             },
             busy_reply_threshold: pick!(busy_reply_threshold).unwrap_or(5000),
+            maxmemory: mem("maxmemory", pick!(maxmemory), 0)?,
+            maxmemory_policy: match pick!(maxmemory_policy) {
+                Some(s) => {
+                    Policy::parse(&s).ok_or_else(|| format!("invalid maxmemory-policy '{s}': expected one of {}", policy_names()))?
+                }
+                None => Policy::NoEviction,
+            },
+            maxmemory_samples: match pick!(maxmemory_samples) {
+                Some(n) if !(1..=64).contains(&n) => return Err(format!("invalid maxmemory-samples {n}: expected 1..=64")),
+                n => n.unwrap_or(5),
+            },
+            lfu_log_factor: pick!(lfu_log_factor).unwrap_or(10),
+            lfu_decay_time: pick!(lfu_decay_time).unwrap_or(1),
             checkpoint_interval: pick!(checkpoint_interval).unwrap_or(3600),
             compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
             compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
@@ -244,9 +286,11 @@ impl Config {
             ("checkpoint-interval".into(), self.checkpoint_interval.to_string()),
             ("compaction-threshold".into(), self.compaction_threshold.to_string()),
             ("compaction-rate".into(), self.compaction_rate.to_string()),
-            // Fixed until the memory-budget work lands: no limit, nothing evicted.
-            ("maxmemory".into(), "0".into()),
-            ("maxmemory-policy".into(), "noeviction".into()),
+            ("maxmemory".into(), self.maxmemory.to_string()),
+            ("maxmemory-policy".into(), self.maxmemory_policy.name().into()),
+            ("maxmemory-samples".into(), self.maxmemory_samples.to_string()),
+            ("lfu-log-factor".into(), self.lfu_log_factor.to_string()),
+            ("lfu-decay-time".into(), self.lfu_decay_time.to_string()),
         ];
         out.extend(self.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
         out.sort();
@@ -299,7 +343,14 @@ impl Config {
                 self.compaction_threshold = threshold(v).map_err(|e| invalid(&e))?;
             }
             "compaction-rate" => self.compaction_rate = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
-            "maxmemory" | "maxmemory-policy" => return Err(invalid("not supported yet: strand has no memory budget")),
+            "maxmemory" => self.maxmemory = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
+            "maxmemory-policy" => {
+                self.maxmemory_policy =
+                    Policy::parse(value).ok_or_else(|| invalid(&format!("argument(s) must be one of the following: {}", policy_names())))?
+            }
+            "maxmemory-samples" => self.maxmemory_samples = int_in(value, 1, 64).map_err(|e| invalid(&e))? as usize,
+            "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
+            "lfu-decay-time" => self.lfu_decay_time = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases" => {
                 return Err(invalid("can't set immutable config"));
             }
@@ -310,6 +361,34 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// One shard's memory limits: its even share of maxmemory and the eviction settings.
+    pub fn memory_limits(&self, shards: usize) -> Limits {
+        let budget = if self.maxmemory == 0 { 0 } else { (self.maxmemory / shards.max(1) as u64).max(1) as usize };
+        Limits {
+            budget,
+            policy: self.maxmemory_policy,
+            samples: self.maxmemory_samples,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
+}
+
+/// The eviction policies, as Redis lists them in its CONFIG SET error.
+fn policy_names() -> String {
+    Policy::names().collect::<Vec<_>>().join(", ")
+}
+
+/// An integer CONFIG SET argument in `min..=max`, with Redis's messages.
+fn int_in(value: &str, min: i64, max: i64) -> Result<i64, String> {
+    let v: i64 = value.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if !(min..=max).contains(&v) {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(v)
 }
 
 /// Checks a compaction threshold: a fraction from 0 (off) to just under 1.
@@ -372,6 +451,25 @@ mod tests {
         assert_eq!(parse_memory("1GB"), Some(1 << 30));
         assert_eq!(parse_memory("1k"), Some(1000));
         assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn memory_settings_from_flags_and_config_set() {
+        let flags = Flags { maxmemory: Some("64mb".into()), maxmemory_policy: Some("allkeys-lru".into()), ..Flags::default() };
+        let mut cfg = Config::load(flags).unwrap();
+        assert_eq!(cfg.maxmemory, 64 << 20);
+        assert_eq!(cfg.memory_limits(2).budget, 32 << 20);
+        assert_eq!(cfg.memory_limits(2).policy, Policy::AllKeysLru);
+        cfg.set("maxmemory", "1gb").unwrap();
+        cfg.set("maxmemory-policy", "volatile-ttl").unwrap();
+        cfg.set("maxmemory-samples", "10").unwrap();
+        assert_eq!(cfg.memory_limits(1), Limits { budget: 1 << 30, policy: Policy::VolatileTtl, samples: 10, ..Limits::default() });
+        assert!(cfg.set("maxmemory-policy", "lru").unwrap_err().contains("must be one of the following: volatile-lru, volatile-lfu"));
+        assert!(cfg.set("maxmemory-samples", "0").is_err());
+        cfg.set("maxmemory", "0").unwrap();
+        assert_eq!(cfg.memory_limits(4).budget, 0);
+        let bad = Flags { maxmemory_policy: Some("lru".into()), ..Flags::default() };
+        assert!(Config::load(bad).is_err());
     }
 
     #[test]

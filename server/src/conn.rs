@@ -377,6 +377,11 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     let owned = || args.iter().map(|a| a.to_vec()).collect();
     if let Some(m) = st.multi.as_mut() {
         if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if let Some(refused) = crate::oom::admit_queued(&mut shard.state.borrow_mut()) {
+                m.dirty = true;
+                batch.push_reply(refused, st.proto);
+                return None;
+            }
             m.push(args);
             batch.push_reply(Reply::simple("QUEUED"), st.proto);
             return None;

@@ -26,7 +26,7 @@ pub enum Msg {
     Batch { cmds: Vec<RemoteCmd>, reply: oneshot::Sender<Vec<Reply>> },
     /// A transaction (MULTI/EXEC): the WATCHed keys are checked, then the
     /// commands run back to back as one atomic log record; None if a watched key changed.
-    Tx { tx: crate::transaction::Exec, reply: oneshot::Sender<Option<Vec<Reply>>> },
+    Tx { tx: crate::transaction::Exec, reply: oneshot::Sender<crate::transaction::Outcome> },
     /// A connection moving to the shard that owns the keys it uses.
     Adopt(crate::conn::Migrating),
     /// A keyspace notification from another shard, for this shard's subscribers.
@@ -96,6 +96,9 @@ pub struct Shard {
 impl Shard {
     /// Runs a handler on this shard's state.
     pub fn exec(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+            return refused;
+        }
         let reply = self.exec_with(handler, db, caller, args, false).0;
         self.serve_ready();
         reply

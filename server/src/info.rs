@@ -70,8 +70,9 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         let rss = rss_bytes();
         out.push(text("memory", "used_memory_rss", rss.to_string()));
         out.push(text("memory", "used_memory_rss_human", human(rss)));
-        out.push(text("memory", "maxmemory", "0"));
-        out.push(text("memory", "maxmemory_policy", "noeviction"));
+        out.push(text("memory", "maxmemory", s.config.maxmemory.to_string()));
+        out.push(text("memory", "maxmemory_human", human(s.config.maxmemory)));
+        out.push(text("memory", "maxmemory_policy", s.config.maxmemory_policy.name()));
         out.push(text("persistence", "loading", "0"));
         out.push(text("persistence", "aof_enabled", if s.config.persistence { "1" } else { "0" }));
         out.push(text("persistence", "appendfsync", s.config.appendfsync.name()));
@@ -83,6 +84,8 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("clients", "total_blocking_keys", s.blocked.keys() as u64));
     out.push(int("stats", "pubsub_channels", s.pubsub.channels(None).len() as u64));
     out.push(int("stats", "pubsub_patterns", s.pubsub.patterns().len() as u64));
+    let used = s.ks.used_memory() as u64;
+    out.push(int("memory", "used_memory", used));
     out.push(int("memory", "used_memory_index", s.ks.index_bytes() as u64));
     let ks = s.ks.stats();
     out.push(int("stats", "total_connections_received", s.stats.connections));
@@ -91,7 +94,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "total_net_output_bytes", s.stats.net_out));
     out.push(int("stats", "rejected_connections", s.stats.rejected));
     out.push(int("stats", "expired_keys", ks.expired_keys));
-    out.push(int("stats", "evicted_keys", 0));
+    out.push(int("stats", "evicted_keys", ks.evicted_keys));
     out.push(int("stats", "keyspace_hits", ks.hits));
     out.push(int("stats", "keyspace_misses", ks.misses));
     out.push(int("stats", "total_error_replies", s.stats.errors));
@@ -125,7 +128,9 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         "shards",
         &format!("shard{}", s.id),
         format!(
-            "keys={keys},commands={},clients={},log_bytes={},fsyncs={},recovered_records={},recovery_ms={}",
+            "keys={keys},used_memory={used},maxmemory={},evicted_keys={},commands={},clients={},log_bytes={},fsyncs={},recovered_records={},recovery_ms={}",
+            s.ks.limits().budget,
+            ks.evicted_keys,
             s.stats.commands,
             s.clients.len(),
             log.bytes_written,
@@ -185,6 +190,7 @@ pub fn render(parts: Vec<Reply>) -> Reply {
             }
         }
     }
+    add_used_memory_human(&mut fields);
     let sections: Vec<&str> = if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
         DEFAULT.to_vec()
     } else if wanted.iter().any(|w| w == "all" || w == "everything") {
@@ -213,6 +219,13 @@ pub fn render(parts: Vec<Reply>) -> Reply {
         }
     }
     Reply::Verbatim("txt", out.into_bytes())
+}
+
+/// `used_memory_human` of the summed `used_memory`, placed right after it.
+fn add_used_memory_human(fields: &mut Vec<(String, String, Reply)>) {
+    let Some(i) = fields.iter().position(|(s, f, _)| s == "memory" && f == "used_memory") else { return };
+    let Reply::Int(total) = fields[i].2 else { return };
+    fields.insert(i + 1, ("memory".into(), "used_memory_human".into(), Reply::Bulk(human(total as u64).into_bytes())));
 }
 
 fn render_keyspace(fields: &[(String, String, Reply)], out: &mut String) {

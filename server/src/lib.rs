@@ -19,6 +19,7 @@ pub mod conn;
 pub mod dispatch;
 pub mod info;
 pub mod notify;
+pub mod oom;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

@@ -103,7 +103,7 @@ pub fn enabled(flags: u32) -> bool {
 /// What the keyspace must record for `flags`.
 pub fn capture(flags: u32) -> Capture {
     let on = enabled(flags);
-    Capture { expired: on && flags & EXPIRED != 0, misses: on && flags & KEY_MISS != 0 }
+    Capture { expired: on && flags & EXPIRED != 0, misses: on && flags & KEY_MISS != 0, evicted: on && flags & EVICTED != 0 }
 }
 
 /// One event: its class, name, database and key.
@@ -254,6 +254,7 @@ pub fn from_key_event(e: &KeyEvent) -> Event {
     match e.kind {
         KeyEventKind::Expired => ev(EXPIRED, "expired", e.db, &e.key),
         KeyEventKind::Miss => ev(KEY_MISS, "keymiss", e.db, &e.key),
+        KeyEventKind::Evicted => ev(EVICTED, "evicted", e.db, &e.key),
     }
 }
 

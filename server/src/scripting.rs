@@ -115,6 +115,8 @@ struct RunState {
     resp3: Cell<bool>,
     /// EVAL_RO, EVALSHA_RO or a `no-writes` shebang: write commands are refused.
     readonly: Cell<bool>,
+    /// The shard was over its memory budget when the script started: DENYOOM commands are refused.
+    oom: Cell<bool>,
     /// rand48 state for math.random.
     rand: Cell<u64>,
 }
@@ -307,6 +309,7 @@ impl Engine {
             sha: RefCell::new(String::new()),
             resp3: Cell::new(false),
             readonly: Cell::new(false),
+            oom: Cell::new(false),
             rand: Cell::new(RAND48_START),
         });
         let api = Self::api(&lua, &state).map_err(lua_err)?;
@@ -539,6 +542,8 @@ impl Engine {
         st.shutdown.set(false);
         st.resp3.set(false);
         st.readonly.set(readonly || script.no_writes);
+        // Redis's pre_command_oom_state: decided once, when the script starts (after eviction).
+        st.oom.set(ctx.shard.ks.over_budget());
         *st.sha.borrow_mut() = sha.clone();
         if let Some(slot) = st.slot() {
             slot.wrote.store(false, Ordering::Release);
@@ -775,6 +780,9 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     let writes = cmd.flags & flags::WRITE != 0;
     if writes && st.readonly.get() {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
+    if cmd.flags & flags::DENYOOM != 0 && st.oom.get() {
+        return Err(crate::oom::OOM.into());
     }
     let me = ctx.shard.id;
     let local = |keys: Vec<usize>| keys.into_iter().all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me);

@@ -327,10 +327,11 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     gate.report(result.as_ref().err().cloned());
     let (mut ks, recovery) = result?;
     ks.set_capture(crate::notify::capture(config.notify));
+    let nshards = shared.slots.shards();
+    ks.set_limits(config.memory_limits(nshards));
     if !gate.wait().await {
         return Ok(());
     }
-    let nshards = shared.slots.shards();
     let state = ShardState {
         id,
         nshards,
@@ -431,6 +432,10 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
                 let mut st = shard.state.borrow_mut();
                 let now = st.ks.now();
                 let done = st.ks.expire_cycle(now, SLICE);
+                // Eviction left unfinished by commands (bounded per command) goes on here.
+                if st.ks.over_budget() {
+                    st.ks.make_room(now);
+                }
                 st.publish_key_events();
                 done
             };

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 
-use crate::command::{err, lookup, Command, Ctx, Route, ShardFn};
+use crate::command::{err, flags, lookup, Command, Ctx, Route, ShardFn};
 use crate::conn::{ConnCtx, ConnState};
 use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
@@ -61,11 +61,17 @@ pub struct Exec {
     pub cmds: Vec<RemoteCmd>,
     /// Keys to check first.
     pub watches: Vec<Watched>,
+    /// Whether a command may add data (DENYOOM): refused whole when the shard is out of memory.
+    pub denyoom: bool,
 }
 
+/// What EXEC answers: every reply, None if a watched key changed, Err when refused whole.
+pub type Outcome = Result<Option<Vec<Reply>>, Reply>;
+
 impl Shard {
-    /// Runs a transaction: None if a watched key changed, else every reply.
-    pub async fn exec_tx(&self, tx: &Exec) -> Option<Vec<Reply>> {
+    /// Runs a transaction: None if a watched key changed, else every reply;
+    /// Err (EXECABORT) if it may add data and the shard is out of memory.
+    pub async fn exec_tx(&self, tx: &Exec) -> Outcome {
         let clean = {
             let st = self.state.borrow();
             let now = st.ks.now();
@@ -75,7 +81,10 @@ impl Shard {
         };
         self.release(&tx.watches);
         if !clean {
-            return None;
+            return Ok(None);
+        }
+        if let Some(refused) = crate::oom::admit_exec(&mut self.state.borrow_mut(), tx.denyoom) {
+            return Err(refused);
         }
         let before = self.last_lsn();
         // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
@@ -99,7 +108,7 @@ impl Shard {
                 replies = vec![Reply::error(e); replies.len()];
             }
         }
-        Some(replies)
+        Ok(Some(replies))
     }
 
     /// Drops the WATCHes of `watches` that live on this shard.
@@ -235,18 +244,24 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
     let mut cmds = Vec::new();
     let mut targets: Vec<usize> = st.watched.iter().map(|w| w.shard).collect();
     let mut refusal = None;
+    let mut denyoom = false;
     for q in &multi.queued {
-        let step = q.with(|args| match lookup(args).map(|cmd| placement(shard, cmd, args)) {
-            None => Step::Done(crate::conn::unknown_command(args)),
-            Some(Placement::Conn(f)) => Step::Done(f(&mut ConnCtx { conn: st, shard }, args)),
-            Some(Placement::Refused(r)) => {
-                refusal.get_or_insert(r);
-                Step::Done(Reply::Nil)
-            }
-            Some(Placement::Shard(handler, to)) => {
-                targets.extend(to);
-                cmds.push(RemoteCmd { handler, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
-                Step::OnShard
+        let step = q.with(|args| {
+            match lookup(args).map(|cmd| (cmd.flags & flags::DENYOOM != 0, placement(shard, cmd, args))).map(|(d, p)| {
+                denyoom |= d;
+                p
+            }) {
+                None => Step::Done(crate::conn::unknown_command(args)),
+                Some(Placement::Conn(f)) => Step::Done(f(&mut ConnCtx { conn: st, shard }, args)),
+                Some(Placement::Refused(r)) => {
+                    refusal.get_or_insert(r);
+                    Step::Done(Reply::Nil)
+                }
+                Some(Placement::Shard(handler, to)) => {
+                    targets.extend(to);
+                    cmds.push(RemoteCmd { handler, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
+                    Step::OnShard
+                }
             }
         });
         steps.push(step);
@@ -263,7 +278,7 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
     let watches = std::mem::take(&mut st.watched);
     let target = targets.first().copied();
     let to = target.unwrap_or(shard.id);
-    let tx = Exec { cmds, watches };
+    let tx = Exec { cmds, watches, denyoom };
     let answers = if to == shard.id {
         shard.exec_tx(&tx).await
     } else {
@@ -274,7 +289,11 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
             Err(_) => return Reply::error(format!("ERR shard {to} did not answer")),
         }
     };
-    let Some(answers) = answers else { return Reply::NilArray };
+    let answers = match answers {
+        Ok(Some(answers)) => answers,
+        Ok(None) => return Reply::NilArray,
+        Err(refused) => return refused,
+    };
     let mut answers = answers.into_iter();
     Reply::Array(
         steps

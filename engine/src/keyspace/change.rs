@@ -286,14 +286,14 @@ fn apply_list(change: &Change<'_>, l: &mut list::List) {
         Change::LPop { left, count } => {
             let n = (count as usize).min(l.len());
             if left {
-                l.drain(..n);
+                l.drop_front(n);
             } else {
                 l.truncate(l.len() - n);
             }
         }
         Change::LSet { index, elem } => {
             if let Some(i) = list::index(l.len(), index) {
-                l[i] = SmallBytes::new(elem);
+                l.set(i, SmallBytes::new(elem));
             }
         }
         Change::LInsert { before, pivot, elem } => {
@@ -307,7 +307,7 @@ fn apply_list(change: &Change<'_>, l: &mut list::List) {
         Change::LTrim { start, stop } => match list::range(l.len(), start, stop) {
             Some((a, b)) => {
                 l.truncate(b + 1);
-                l.drain(..a);
+                l.drop_front(a);
             }
             None => l.clear(),
         },

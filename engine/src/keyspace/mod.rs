@@ -11,6 +11,7 @@
 //! the server gives it the shard's [`Log`], or none for a pure cache.
 
 pub mod change;
+pub mod evict;
 pub mod hash;
 pub mod list;
 pub mod op;
@@ -40,8 +41,8 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry in Unix milliseconds, 0 for none.
     pub expire_ms: u64,
-    /// Last access, in seconds since the Unix epoch (truncated to u32).
-    pub access_s: u32,
+    /// Last access, in [`evict::TICK_MS`] ticks of Unix time (wrapping u32; see [`evict::tick`]).
+    pub access: u32,
     /// Logarithmic access counter, as Redis's LFU (starts at 5).
     pub freq: u8,
     /// Whether the running snapshot has written this entry, relative to its
@@ -51,7 +52,7 @@ pub struct Entry {
 
 impl Entry {
     fn new(value: Value, expire_ms: u64, now_ms: u64) -> Entry {
-        Entry { value, expire_ms, access_s: (now_ms / 1000) as u32, freq: LFU_INIT, snapped: Default::default() }
+        Entry { value, expire_ms, access: evict::tick(now_ms), freq: evict::LFU_INIT, snapped: Default::default() }
     }
 
     /// Whether the entry is expired at `now_ms`.
@@ -66,23 +67,9 @@ impl Entry {
 
     /// Seconds since last access.
     pub fn idle_s(&self, now_ms: u64) -> u64 {
-        (now_ms / 1000).saturating_sub(self.access_s as u64)
-    }
-
-    fn touch(&mut self, now_ms: u64) {
-        self.access_s = (now_ms / 1000) as u32;
-        // Redis's LFULogIncr with lfu-log-factor 10.
-        if self.freq < 255 {
-            let base = self.freq.saturating_sub(LFU_INIT) as f64;
-            let p = 1.0 / (base * 10.0 + 1.0);
-            if rand::random::<f64>() < p {
-                self.freq += 1;
-            }
-        }
+        evict::idle_ms(self, now_ms) / 1000
     }
 }
-
-const LFU_INIT: u8 = 5;
 
 /// Counters for INFO.
 #[derive(Debug, Default, Clone, Copy)]
@@ -93,6 +80,8 @@ pub struct KeyspaceStats {
     pub hits: u64,
     /// Reads that did not.
     pub misses: u64,
+    /// Keys evicted to fit the memory budget.
+    pub evicted_keys: u64,
 }
 
 /// Why a write was refused.
@@ -108,19 +97,22 @@ struct Db {
     dict: Dict<Entry>,
     /// (deadline, key) for every key with an expiry.
     expires: BTreeSet<(u64, Box<[u8]>)>,
+    /// Bytes of values and expiry keys, kept by every change (memory accounting).
+    bytes: evict::DbBytes,
     /// The value of [`Entry::snapped`] that means "written by the running snapshot".
     phase: bool,
 }
 
 impl Db {
     fn new(seed: u64) -> Db {
-        Db { dict: Dict::new(seed), expires: BTreeSet::new(), phase: false }
+        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default(), phase: false }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.dict.remove(key)?;
+        self.bytes.values -= e.value.heap_bytes();
         if e.expire_ms != 0 {
-            self.expires.remove(&(e.expire_ms, Box::from(key)));
+            self.unindex_expire(e.expire_ms, key);
         }
         Some(e)
     }
@@ -129,13 +121,27 @@ impl Db {
         // Not in the state a running snapshot captures: born written.
         entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
+        self.bytes.values += entry.value.heap_bytes();
         if let Some(old) = self.dict.insert(key, entry) {
+            self.bytes.values -= old.value.heap_bytes();
             if old.expire_ms != 0 && old.expire_ms != deadline {
-                self.expires.remove(&(old.expire_ms, Box::from(key)));
+                self.unindex_expire(old.expire_ms, key);
             }
         }
         if deadline != 0 {
-            self.expires.insert((deadline, Box::from(key)));
+            self.index_expire(deadline, key);
+        }
+    }
+
+    fn index_expire(&mut self, deadline: u64, key: &[u8]) {
+        if self.expires.insert((deadline, Box::from(key))) {
+            self.bytes.expire_keys += key.len();
+        }
+    }
+
+    fn unindex_expire(&mut self, deadline: u64, key: &[u8]) {
+        if self.expires.remove(&(deadline, Box::from(key))) {
+            self.bytes.expire_keys -= key.len();
         }
     }
 
@@ -146,10 +152,10 @@ impl Db {
             return;
         }
         if old != 0 {
-            self.expires.remove(&(old, Box::from(key)));
+            self.unindex_expire(old, key);
         }
         if expire_ms != 0 {
-            self.expires.insert((expire_ms, Box::from(key)));
+            self.index_expire(expire_ms, key);
         }
     }
 
@@ -165,6 +171,7 @@ impl Db {
     fn clear(&mut self) {
         self.dict.clear();
         self.expires.clear();
+        self.bytes = Default::default();
     }
 }
 
@@ -191,6 +198,8 @@ pub struct Keyspace {
     capture: Capture,
     /// Recorded events, drained by [`Keyspace::take_events`].
     events: Vec<KeyEvent>,
+    /// Memory budget, policy and eviction pool ([`evict`]).
+    mem: evict::Memory,
     /// The running snapshot, if any.
     snapshot: Option<snapshot::Snapshot>,
 }
@@ -202,6 +211,8 @@ pub struct Capture {
     pub expired: bool,
     /// Reads of missing keys.
     pub misses: bool,
+    /// Keys evicted for memory.
+    pub evicted: bool,
 }
 
 /// Something that happened to a key without a command writing it.
@@ -211,6 +222,8 @@ pub enum KeyEventKind {
     Expired,
     /// A read found no such key.
     Miss,
+    /// The key was evicted to fit the memory budget.
+    Evicted,
 }
 
 /// A recorded [`KeyEventKind`] for one key.
@@ -253,6 +266,7 @@ impl Keyspace {
             touch_seq: 0,
             capture: Capture::default(),
             events: Vec::new(),
+            mem: Default::default(),
             snapshot: None,
         }
     }
@@ -292,9 +306,10 @@ impl Keyspace {
             }
             return None;
         }
+        let limits = self.mem.limits();
         let e = self.dbs[db].dict.get_mut(key)?;
         self.stats.hits += 1;
-        e.touch(now);
+        evict::touch(e, now, &limits);
         Some(e)
     }
 
@@ -622,7 +637,9 @@ impl Keyspace {
                     d.insert(key, Entry::new(empty, 0, now));
                 }
                 let Some(e) = d.dict.get_mut(key) else { return };
+                let before = e.value.heap_bytes();
                 change.apply(&mut e.value);
+                d.bytes.values = d.bytes.values + e.value.heap_bytes() - before;
                 if e.value.is_empty() {
                     d.remove(key);
                 }
@@ -698,10 +715,10 @@ impl Keyspace {
                 if deadline > now {
                     break;
                 }
-                d.expires.pop_first();
+                d.unindex_expire(deadline, &key);
                 let stale = d.dict.get(&key).is_some_and(|e| e.expire_ms == deadline);
                 if stale {
-                    d.dict.remove(&key);
+                    d.remove(&key);
                     self.expired(db as u8, &key);
                     done += 1;
                 }

@@ -128,16 +128,13 @@ impl Value {
         self.len() == 0
     }
 
-    /// Heap bytes this value owns, for `MEMORY USAGE` and accounting.
+    /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
+    /// every container keeps its own running count.
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_bytes(),
-            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_bytes() + h.iter().map(|(_, v)| v.heap_bytes()).sum::<usize>(),
-            Value::List(l) => {
-                std::mem::size_of::<List>()
-                    + l.capacity() * std::mem::size_of::<SmallBytes>()
-                    + l.iter().map(SmallBytes::heap_bytes).sum::<usize>()
-            }
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
         }

@@ -511,6 +511,7 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 /// Redis's encoding of a string: `int` for an integer that round-trips, `embstr` up to 44 bytes, else `raw`.
 pub(crate) fn string_encoding(s: &[u8]) -> &'static str {
@@ -552,13 +553,16 @@ fn object_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         return Ok(help(OBJECT_HELP));
     }
     let now = ctx.now;
+    let limits = ctx.shard.ks.limits();
     let Some(e) = lookup_notouch(&mut ctx.shard.ks, ctx.db, args[2], now) else {
         return Ok(Reply::Nil);
     };
     Ok(match sub.name {
         "encoding" => Reply::bulk(encoding(&e.value)),
         "refcount" => Reply::Int(refcount(e)),
+        "idletime" if limits.policy.lfu() => return Err(Reply::error(LFU_SELECTED)),
         "idletime" => Reply::Int(e.idle_s(now) as i64),
+        "freq" if limits.policy.lfu() => Reply::Int(strand_engine::keyspace::evict::lfu_decayed(e, now, limits.lfu_decay_time) as i64),
         _ => return Err(Reply::error(LFU_NOT_SELECTED)),
     })
 }

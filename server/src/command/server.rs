@@ -70,6 +70,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         }
     }
     ctx.shard.ks.set_capture(crate::notify::capture(next.notify));
+    ctx.shard.ks.set_limits(next.memory_limits(ctx.shard.nshards));
     ctx.shard.config = next;
     Reply::Ok
 }

@@ -126,10 +126,10 @@ pub(crate) fn write(ctx: &mut Ctx<'_>, op: Op<'_>) -> Result<(), Reply> {
 /// hit/miss counters like [`Keyspace::lookup`], but the access time and LFU
 /// counter are left as they were.
 pub(crate) fn lookup_notouch<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: u64) -> Option<&'a Entry> {
-    let saved = ks.peek(db, key, now).map(|e| (e.access_s, e.freq));
+    let saved = ks.peek(db, key, now).map(|e| (e.access, e.freq));
     let e = ks.lookup(db, key, now)?;
-    if let Some((access_s, freq)) = saved {
-        e.access_s = access_s;
+    if let Some((access, freq)) = saved {
+        e.access = access;
         e.freq = freq;
     }
     Some(e)
