@@ -19,7 +19,6 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use strand_engine::log::FsyncPolicy;
 
 use crate::command::ShardFn;
 use crate::dispatch::{OwnedArgs, Shard};
@@ -179,11 +178,11 @@ impl Shard {
         }
     }
 
-    /// Sends a served waiter its reply, after its writes are durable when the policy is `always`.
+    /// Sends a served waiter its reply, after its writes are durable when the log says replies wait.
     fn answer_when_durable(&self, tx: oneshot::Sender<Reply>, reply: Reply) {
         let log = self.state.borrow().ks.log().cloned();
         match log {
-            Some(log) if log.policy() == FsyncPolicy::Always => {
+            Some(log) if log.must_wait() => {
                 let lsn = log.last_lsn();
                 strand_engine::runtime::spawn(async move {
                     let reply = match log.durable(lsn).await {

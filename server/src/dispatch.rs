@@ -13,7 +13,6 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use strand_engine::bus::Outbox;
-use strand_engine::log::FsyncPolicy;
 
 use crate::command::{err, Block, Command, Ctx, Merge, Route, ShardFn};
 use crate::reply::Reply;
@@ -130,7 +129,7 @@ impl Shard {
     pub async fn wait_durable(&self, lsn: u64) -> Result<(), String> {
         let log = self.state.borrow().ks.log().cloned();
         match log {
-            Some(log) if log.policy() == FsyncPolicy::Always => log.durable(lsn).await.map_err(|e| e.to_string()),
+            Some(log) if log.must_wait() => log.durable(lsn).await.map_err(|e| e.to_string()),
             _ => Ok(()),
         }
     }
@@ -185,8 +184,8 @@ impl Shard {
             _ => cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect(),
         };
         let after = self.last_lsn();
-        let policy = self.state.borrow().ks.log().map(|l| l.policy());
-        if after > before && policy == Some(FsyncPolicy::Always) {
+        let wait = self.state.borrow().ks.log().is_some_and(|l| l.must_wait());
+        if after > before && wait {
             let me = self.clone();
             strand_engine::runtime::spawn(async move {
                 let replies = match me.wait_durable(after).await {

@@ -110,6 +110,8 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("persistence", "log_segments_created", log.segments_created));
     out.push(int("persistence", "log_segments_prepared", log.segments_prepared));
     out.push(int("persistence", "log_segments", log.segments_on_disk));
+    out.push(int("persistence", "log_unwritten_bytes", log.unwritten));
+    out.push(int("persistence", "log_unwritten_peak_bytes", log.unwritten_peak));
     out.push(int("persistence", "log_segments_removed", log.segments_removed));
     out.push(int("persistence", "log_disk_bytes", s.ks.log().map_or(0, |l| l.disk_bytes())));
     out.push(int("persistence", "recovery_records", s.recovery.records));

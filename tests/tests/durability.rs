@@ -356,3 +356,36 @@ fn segments_prepared_ahead_of_need_are_used_and_recovered() {
         assert_eq!(v, value, "big{i}");
     }
 }
+
+#[test]
+fn everysec_bounds_what_replies_leave_unwritten() {
+    // Many connections pipelining large writes outrun the disk; replies must then wait for
+    // the write, so what a crash of the process could take stays bounded.
+    let s = Server::start(&["--appendfsync", "everysec", "--shards", "1"]);
+    let value = "v".repeat(16 * 1024);
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            let mut c = s.client();
+            let value = value.clone();
+            std::thread::spawn(move || {
+                for round in 0..40 {
+                    let mut p = redis::pipe();
+                    for i in 0..32 {
+                        p.set(format!("w{t}:{}", (round * 32 + i) % 200), &value).ignore();
+                    }
+                    p.query::<()>(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut c = s.client();
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    let peak: u64 = info.lines().find_map(|l| l.strip_prefix("log_unwritten_peak_bytes:")).unwrap().trim().parse().unwrap();
+    // The bound, plus one pipeline of each connection appended before its reply waits.
+    let slack = 8 * 32 * (16 * 1024 + 100);
+    eprintln!("unwritten peak {peak} bytes");
+    assert!(peak <= strand_engine::log::MAX_UNWRITTEN + slack as u64, "{peak} bytes waited to be written at once");
+}
