@@ -95,6 +95,9 @@ pub struct Flags {
     /// Most bytes per second a background checkpoint writes; 0: no limit [default: 256mb]
     #[arg(long)]
     pub compaction_rate: Option<String>,
+    /// Port for Prometheus metrics over HTTP at /metrics, on the --bind address; 0: off [default: 0]
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -150,6 +153,8 @@ pub struct Config {
     pub compaction_threshold: f64,
     /// compaction-rate, in bytes per second (0: no limit).
     pub compaction_rate: u64,
+    /// metrics-port (0: no metrics listener).
+    pub metrics_port: u16,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -249,6 +254,7 @@ impl Config {
             checkpoint_interval: pick!(checkpoint_interval).unwrap_or(3600),
             compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
             compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
+            metrics_port: pick!(metrics_port).unwrap_or(0),
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -291,6 +297,7 @@ impl Config {
             ("maxmemory-samples".into(), self.maxmemory_samples.to_string()),
             ("lfu-log-factor".into(), self.lfu_log_factor.to_string()),
             ("lfu-decay-time".into(), self.lfu_decay_time.to_string()),
+            ("metrics-port".into(), self.metrics_port.to_string()),
         ];
         out.extend(self.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
         out.sort();
@@ -351,7 +358,8 @@ impl Config {
             "maxmemory-samples" => self.maxmemory_samples = int_in(value, 1, 64).map_err(|e| invalid(&e))? as usize,
             "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "lfu-decay-time" => self.lfu_decay_time = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
-            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases" => {
+            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases"
+            | "metrics-port" => {
                 return Err(invalid("can't set immutable config"));
             }
             other if self.inert.contains_key(other) => {
