@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
+use strand_engine::log::latency::Histogram;
 use strand_engine::runtime;
 
 use crate::dispatch::{Msg, Shard};
@@ -57,6 +58,8 @@ pub struct ShardMetrics {
     pub log_written_bytes: u64,
     /// fdatasync calls on the log.
     pub log_fsyncs: u64,
+    /// How long they took.
+    pub fsync_latency: Histogram,
     /// Log segment files on disk.
     pub log_segments: u64,
     /// Bytes of log segment files on disk.
@@ -104,6 +107,7 @@ pub fn gather(s: &ShardState) -> ShardMetrics {
         log_records: log.records,
         log_written_bytes: log.bytes_written,
         log_fsyncs: log.fsyncs,
+        fsync_latency: log.fsync_latency,
         log_segments: log.segments_on_disk,
         log_disk_bytes: s.ks.log().map_or(0, |l| l.disk_bytes()),
         checkpoints: s.checkpoints.taken,
@@ -124,6 +128,7 @@ pub fn process(s: &ShardState) -> ProcessMetrics {
 enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 impl Kind {
@@ -131,6 +136,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -209,11 +215,30 @@ pub fn render(shards: &[ShardMetrics], proc: &ProcessMetrics) -> String {
             sample(&mut out, "strand_keys", &[("shard", &m.shard.to_string()), ("db", &db.to_string())], n);
         }
     }
+    histogram(&mut out, FSYNC, "Time of each fdatasync of the shard's log.", shards, |m| &m.fsync_latency);
     header(&mut out, "strand_resident_memory_bytes", Kind::Gauge, "Resident set size of the process.");
     sample(&mut out, "strand_resident_memory_bytes", &[], proc.resident_memory);
     header(&mut out, "strand_uptime_seconds", Kind::Gauge, "Seconds since the process started.");
     sample(&mut out, "strand_uptime_seconds", &[], format_args!("{:.3}", proc.uptime_seconds));
     out
+}
+
+/// Name of the fsync latency histogram.
+const FSYNC: &str = "strand_log_fsync_duration_seconds";
+
+/// A histogram family: per shard, cumulative `_bucket` series by `le`, then `_sum` and `_count`.
+fn histogram(out: &mut String, name: &str, help: &str, shards: &[ShardMetrics], get: fn(&ShardMetrics) -> &Histogram) {
+    header(out, name, Kind::Histogram, help);
+    let (bucket, sum, count) = (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
+    for m in shards {
+        let (h, shard) = (get(m), m.shard.to_string());
+        for (le, n) in h.cumulative() {
+            sample(out, &bucket, &[("shard", &shard), ("le", &le.to_string())], n);
+        }
+        sample(out, &bucket, &[("shard", &shard), ("le", "+Inf")], h.count());
+        sample(out, &sum, &[("shard", &shard)], h.sum_seconds());
+        sample(out, &count, &[("shard", &shard)], h.count());
+    }
 }
 
 /// Every shard's figures, in shard order: this one's read here, the others' over the bus.
@@ -364,6 +389,22 @@ mod tests {
     }
 
     #[test]
+    fn fsync_histogram_is_cumulative_with_inf_sum_and_count() {
+        let mut m = one();
+        m.fsync_latency.record(Duration::from_micros(80));
+        m.fsync_latency.record(Duration::from_secs(2));
+        let text = render(&[m], &ProcessMetrics::default());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"# TYPE strand_log_fsync_duration_seconds histogram"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_bucket{shard=\"1\",le=\"0.00005\"} 0"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_bucket{shard=\"1\",le=\"0.0001\"} 1"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_bucket{shard=\"1\",le=\"1\"} 1"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_bucket{shard=\"1\",le=\"+Inf\"} 2"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_sum{shard=\"1\"} 2.00008"));
+        assert!(lines.contains(&"strand_log_fsync_duration_seconds_count{shard=\"1\"} 2"));
+    }
+
+    #[test]
     fn escapes_label_values() {
         assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_label("x\ny"), "x\\ny");
@@ -384,12 +425,14 @@ mod tests {
                 let (name, kind) = rest.split_once(' ').unwrap();
                 typed.push((name.to_string(), kind.to_string()));
             } else {
-                let name = line.split(['{', ' ']).next().unwrap();
+                let series = line.split(['{', ' ']).next().unwrap();
+                let name =
+                    ["_bucket", "_sum", "_count"].iter().find_map(|s| series.strip_suffix(s)).filter(|n| n == &FSYNC).unwrap_or(series);
                 assert_eq!(typed.last().map(|t| t.0.as_str()), Some(name), "{line}: sample outside its family");
                 assert_eq!(helped.last().map(String::as_str), Some(name));
             }
         }
-        assert_eq!(typed.len(), SHARD_FAMILIES.len() + 3);
+        assert_eq!(typed.len(), SHARD_FAMILIES.len() + 4);
         for (name, kind) in &typed {
             assert_eq!(name.ends_with("_total"), kind == "counter", "{name} is a {kind}");
         }

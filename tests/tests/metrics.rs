@@ -52,7 +52,9 @@ fn parse(text: &str) -> BTreeMap<String, Vec<(String, f64)>> {
             None => (series, String::new()),
         };
         assert!(name.starts_with("strand_") && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line:?}");
-        assert_eq!(typed.last().map(String::as_str), Some(name), "{line:?} before its # TYPE");
+        let family = typed.last().map(String::as_str).unwrap_or_else(|| panic!("{line:?} before any # TYPE"));
+        let in_family = name == family || ["_bucket", "_sum", "_count"].iter().any(|s| name.strip_suffix(s) == Some(family));
+        assert!(in_family, "{line:?} outside its family {family}");
         samples.entry(name.to_string()).or_default().push((labels, value));
     }
     samples
@@ -65,7 +67,7 @@ fn sum(samples: &BTreeMap<String, Vec<(String, f64)>>, name: &str) -> f64 {
 #[test]
 fn metrics_endpoint_counts_commands_and_keys() {
     let mport = free_port();
-    let server = Server::start(&["--metrics-port", &mport.to_string()]);
+    let server = Server::start(&["--metrics-port", &mport.to_string(), "--appendfsync", "always"]);
     let mut c = server.client();
     let port: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("metrics-port").query(&mut c).unwrap();
     assert_eq!(port, vec!["metrics-port".to_string(), mport.to_string()]);
@@ -95,6 +97,12 @@ fn metrics_endpoint_counts_commands_and_keys() {
     assert!(sum(&after, "strand_connections") >= 1.0, "{body}");
     assert!(sum(&after, "strand_connections_received_total") >= 1.0, "{body}");
     assert!(sum(&after, "strand_resident_memory_bytes") > 0.0, "{body}");
+    // Under appendfsync always every write was synced, and each sync was timed.
+    assert!(sum(&after, "strand_log_fsyncs_total") >= 1.0, "{body}");
+    assert_eq!(sum(&after, "strand_log_fsync_duration_seconds_count"), sum(&after, "strand_log_fsyncs_total"), "{body}");
+    let inf: f64 =
+        after["strand_log_fsync_duration_seconds_bucket"].iter().filter(|(l, _)| l.contains("le=\"+Inf\"")).map(|(_, v)| v).sum();
+    assert_eq!(inf, sum(&after, "strand_log_fsyncs_total"), "{body}");
     // One series per shard (the harness starts 2), labelled shard="0" and shard="1".
     let shards: Vec<&str> = after["strand_commands_total"].iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(shards, ["shard=\"0\"", "shard=\"1\""]);
