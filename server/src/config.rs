@@ -258,6 +258,9 @@ impl Config {
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
+        if cfg.metrics_port != 0 && cfg.metrics_port == cfg.port {
+            return Err(format!("invalid metrics-port {}: it must differ from port", cfg.metrics_port));
+        }
         if !is_loopback(&cfg.bind) && cfg.requirepass.is_none() {
             return Err(format!(
                 "refusing to listen on {} without --requirepass: anyone who can reach it could read and write every key",
@@ -478,6 +481,20 @@ mod tests {
         assert_eq!(cfg.memory_limits(4).budget, 0);
         let bad = Flags { maxmemory_policy: Some("lru".into()), ..Flags::default() };
         assert!(Config::load(bad).is_err());
+    }
+
+    #[test]
+    fn metrics_port_from_flag_and_file() {
+        assert_eq!(Config::load(Flags::default()).unwrap().metrics_port, 0);
+        let mut cfg = Config::load(Flags { metrics_port: Some(9121), ..Flags::default() }).unwrap();
+        assert!(cfg.params().contains(&("metrics-port".into(), "9121".into())));
+        assert!(cfg.set("metrics-port", "9122").unwrap_err().contains("immutable"));
+        assert!(Config::load(Flags { metrics_port: Some(6379), ..Flags::default() }).is_err());
+        let file = std::env::temp_dir().join(format!("strand-metrics-{}.toml", std::process::id()));
+        std::fs::write(&file, "metrics-port = 9200\n").unwrap();
+        let loaded = Config::load(Flags { config: Some(file.clone()), ..Flags::default() });
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(loaded.unwrap().metrics_port, 9200);
     }
 
     #[test]
