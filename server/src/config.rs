@@ -95,6 +95,9 @@ pub struct Flags {
     /// Most bytes per second a background checkpoint writes; 0: no limit [default: 256mb]
     #[arg(long)]
     pub compaction_rate: Option<String>,
+    /// Port for Prometheus metrics over HTTP at /metrics, on the --bind address; 0: off [default: 0]
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
     /// TOML file with any of these settings (same names)
     #[arg(long)]
     #[serde(skip)]
@@ -150,6 +153,8 @@ pub struct Config {
     pub compaction_threshold: f64,
     /// compaction-rate, in bytes per second (0: no limit).
     pub compaction_rate: u64,
+    /// metrics-port (0: no metrics listener).
+    pub metrics_port: u16,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -249,9 +254,13 @@ impl Config {
             checkpoint_interval: pick!(checkpoint_interval).unwrap_or(3600),
             compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
             compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
+            metrics_port: pick!(metrics_port).unwrap_or(0),
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
+        if cfg.metrics_port != 0 && cfg.metrics_port == cfg.port {
+            return Err(format!("invalid metrics-port {}: it must differ from port", cfg.metrics_port));
+        }
         if !is_loopback(&cfg.bind) && cfg.requirepass.is_none() {
             return Err(format!(
                 "refusing to listen on {} without --requirepass: anyone who can reach it could read and write every key",
@@ -291,6 +300,7 @@ impl Config {
             ("maxmemory-samples".into(), self.maxmemory_samples.to_string()),
             ("lfu-log-factor".into(), self.lfu_log_factor.to_string()),
             ("lfu-decay-time".into(), self.lfu_decay_time.to_string()),
+            ("metrics-port".into(), self.metrics_port.to_string()),
         ];
         out.extend(self.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
         out.sort();
@@ -351,7 +361,8 @@ impl Config {
             "maxmemory-samples" => self.maxmemory_samples = int_in(value, 1, 64).map_err(|e| invalid(&e))? as usize,
             "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "lfu-decay-time" => self.lfu_decay_time = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
-            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases" => {
+            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases"
+            | "metrics-port" => {
                 return Err(invalid("can't set immutable config"));
             }
             other if self.inert.contains_key(other) => {
@@ -470,6 +481,20 @@ mod tests {
         assert_eq!(cfg.memory_limits(4).budget, 0);
         let bad = Flags { maxmemory_policy: Some("lru".into()), ..Flags::default() };
         assert!(Config::load(bad).is_err());
+    }
+
+    #[test]
+    fn metrics_port_from_flag_and_file() {
+        assert_eq!(Config::load(Flags::default()).unwrap().metrics_port, 0);
+        let mut cfg = Config::load(Flags { metrics_port: Some(9121), ..Flags::default() }).unwrap();
+        assert!(cfg.params().contains(&("metrics-port".into(), "9121".into())));
+        assert!(cfg.set("metrics-port", "9122").unwrap_err().contains("immutable"));
+        assert!(Config::load(Flags { metrics_port: Some(6379), ..Flags::default() }).is_err());
+        let file = std::env::temp_dir().join(format!("strand-metrics-{}.toml", std::process::id()));
+        std::fs::write(&file, "metrics-port = 9200\n").unwrap();
+        let loaded = Config::load(Flags { config: Some(file.clone()), ..Flags::default() });
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(loaded.unwrap().metrics_port, 9200);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum Msg {
     Publish { channel: Vec<u8>, message: Vec<u8> },
     /// SAVE or BGSAVE reaching this shard; the reply says how it went.
     Checkpoint { ask: crate::checkpoint::Ask, reply: oneshot::Sender<Result<&'static str, String>> },
+    /// A metrics scrape asking for this shard's figures.
+    Metrics { reply: oneshot::Sender<crate::metrics::ShardMetrics> },
 }
 
 /// One command shipped to another shard.
@@ -151,6 +153,10 @@ impl Shard {
                 strand_engine::runtime::spawn(async move {
                     let _ = reply.send(crate::checkpoint::ask(&me, ask).await);
                 });
+                return;
+            }
+            Msg::Metrics { reply } => {
+                let _ = reply.send(crate::metrics::gather(&self.state.borrow()));
                 return;
             }
             Msg::Tx { tx, reply } => {

@@ -19,7 +19,8 @@ fn text(section: &str, field: &str, v: impl Into<String>) -> Reply {
     Reply::Array(vec![Reply::bulk(section), Reply::bulk(field), Reply::Bulk(v.into().into_bytes())])
 }
 
-fn rss_bytes() -> u64 {
+/// Resident set size of this process, from /proc/self/statm (0 if unreadable).
+pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     pages * 4096

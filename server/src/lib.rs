@@ -8,7 +8,8 @@
 //! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
 //! [`pubsub`] (subscribers of this shard's connections), [`notify`]
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
-//! [`checkpoint`] (loading, taking and pruning checkpoints of a shard).
+//! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
+//! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod info;
+pub mod metrics;
 pub mod notify;
 pub mod oom;
 pub mod pubsub;

@@ -364,6 +364,11 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     }
     let accept_shard = shard.clone();
     runtime::spawn(accept(accept_shard, listener));
+    if id == 0 && config.metrics_port != 0 {
+        let metrics = crate::metrics::bind(&config.bind, config.metrics_port)?;
+        tracing::info!(bind = %config.bind, port = config.metrics_port, "serving Prometheus metrics at /metrics");
+        runtime::spawn(crate::metrics::serve(shard.clone(), metrics));
+    }
     while !shared.shutdown.load(Ordering::SeqCst) {
         runtime::sleep(Duration::from_millis(20)).await;
     }

@@ -12,6 +12,7 @@
 //! Submodules: [`record`] (header and checksum), [`segment`] (files and
 //! their header block), [`recovery`] (replay on start-up).
 
+pub mod latency;
 pub mod record;
 pub mod recovery;
 pub mod segment;
@@ -121,6 +122,8 @@ pub struct LogStats {
     pub unwritten: u64,
     /// The most bytes of records that waited to be written at once.
     pub unwritten_peak: u64,
+    /// How long each counted fdatasync took.
+    pub fsync_latency: latency::Histogram,
 }
 
 /// A filled buffer waiting to be written.
@@ -473,11 +476,13 @@ impl Log {
             bytes += p.len as u64;
             last_lsn = last_lsn.max(p.last_lsn);
         }
+        let synced = std::time::Instant::now();
         if policy == FsyncPolicy::Always {
             if let Some((_, f)) = file.as_ref() {
                 f.fdatasync().await.map_err(|e| format!("fdatasync: {e}"))?;
             }
         }
+        let sync_time = synced.elapsed();
         let mut inner = self.inner.borrow_mut();
         inner.inflight_bytes = 0;
         inner.stats.bytes_written += bytes;
@@ -486,6 +491,7 @@ impl Log {
             inner.written_lsn = inner.written_lsn.max(last_lsn);
             if policy == FsyncPolicy::Always {
                 inner.stats.fsyncs += 1;
+                inner.stats.fsync_latency.record(sync_time);
                 inner.durable_lsn = inner.written_lsn;
             }
         }
@@ -608,6 +614,7 @@ impl Log {
             }
             match DmaFile::open(&path).await {
                 Ok(f) => {
+                    let synced = std::time::Instant::now();
                     if let Err(e) = f.fdatasync().await {
                         self.fail(format!("fdatasync {}: {e}", path.display()));
                         return;
@@ -616,6 +623,7 @@ impl Log {
                     let mut inner = self.inner.borrow_mut();
                     inner.durable_lsn = inner.durable_lsn.max(written);
                     inner.stats.fsyncs += 1;
+                    inner.stats.fsync_latency.record(synced.elapsed());
                 }
                 Err(e) => {
                     self.fail(format!("open {} to sync: {e}", path.display()));
