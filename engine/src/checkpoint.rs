@@ -31,7 +31,7 @@ use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::log::segment::{align_up, BLOCK};
-use crate::runtime::{self, DmaBuffer, DmaFile, OpenOptions};
+use crate::runtime::{self, DmaBuffer, DmaFile};
 
 /// The magic bytes at the start of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"STRNDCKP";
@@ -267,14 +267,7 @@ impl Writer {
     /// Creates `LSN.ckp.tmp` in `shard_dir` and writes its header.
     pub async fn create(shard_dir: &Path, shard: u32, lsn: u64, time_ms: u64) -> Result<Writer, String> {
         let path = temp_path(shard_dir, lsn);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .dma_open(&path)
-            .await
-            .map_err(|e| format!("create {}: {e}", path.display()))?;
+        let file = runtime::create_dma_file(&path).await.map_err(|e| format!("create {}: {e}", path.display()))?;
         let seed: u64 = rand::random();
         let mut buf = runtime::dma_buffer(WRITE_BUFFER);
         let header = CheckpointHeader::new(shard, lsn, time_ms, seed);

@@ -88,6 +88,11 @@ pub fn dynamic_queue(name: &str, shares: std::rc::Rc<DynamicShares>) -> glommio:
     glommio::executor().create_task_queue(glommio::Shares::Dynamic(shares), glommio::Latency::NotImportant, name)
 }
 
+/// Creates (or truncates) a file for O_DIRECT reading and writing.
+pub async fn create_dma_file(path: &std::path::Path) -> Result<DmaFile, Error<()>> {
+    OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(path).await
+}
+
 /// Sleeps without blocking the shard.
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;

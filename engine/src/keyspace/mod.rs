@@ -528,32 +528,11 @@ impl Keyspace {
         if self.interest.is_empty() {
             return;
         }
-        match *op {
-            Op::Set { db, key, .. }
-            | Op::Del { db, key }
-            | Op::Expire { db, key, .. }
-            | Op::Append { db, key, .. }
-            | Op::SetRange { db, key, .. }
-            | Op::Coll { db, key, .. }
-            | Op::Store { db, key, .. } => self.touched(db, key),
-            Op::MSet { db, ref pairs } => pairs.iter().for_each(|(k, _)| self.touched(db, k)),
-            Op::Rename { db, src, dst } => {
-                self.touched(db, src);
-                self.touched(db, dst);
-            }
-            Op::Copy { dst_db, dst, .. } => self.touched(dst_db, dst),
-            Op::Move { db, key, dst_db } => {
-                self.touched(db, key);
-                self.touched(dst_db, key);
-            }
-            Op::SwapDb { a, b } => {
-                self.touched_db(Some(a));
-                self.touched_db(Some(b));
-            }
-            Op::FlushDb { db } => self.touched_db(Some(db)),
-            Op::FlushAll => self.touched_db(None),
-            Op::Group(_) => {}
-        }
+        op.for_each_target(|t| match t {
+            op::Target::Key(db, key) => self.touched(db, key),
+            op::Target::Db(db) => self.touched_db(Some(db)),
+            op::Target::All => self.touched_db(None),
+        });
     }
 
     fn apply_op(&mut self, op: &Op<'_>, now: u64) {

@@ -84,7 +84,50 @@ pub enum Op<'a> {
     Group(Vec<Op<'a>>),
 }
 
+/// What an op changes, as those who follow changes (WATCH, blocked clients,
+/// snapshots) see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// One key of one database.
+    Key(u8, &'a [u8]),
+    /// Every key of one database.
+    Db(u8),
+    /// Every key of every database.
+    All,
+}
+
 impl<'a> Op<'a> {
+    /// Calls `f` for everything the op changes. A group's ops are not
+    /// visited: each of them passes through `Keyspace::apply` on its own.
+    pub fn for_each_target(&self, mut f: impl FnMut(Target<'_>)) {
+        match *self {
+            Op::Set { db, key, .. }
+            | Op::Del { db, key }
+            | Op::Expire { db, key, .. }
+            | Op::Append { db, key, .. }
+            | Op::SetRange { db, key, .. }
+            | Op::Coll { db, key, .. }
+            | Op::Store { db, key, .. } => f(Target::Key(db, key)),
+            Op::MSet { db, ref pairs } => pairs.iter().for_each(|(k, _)| f(Target::Key(db, k))),
+            Op::Rename { db, src, dst } => {
+                f(Target::Key(db, src));
+                f(Target::Key(db, dst));
+            }
+            Op::Copy { dst_db, dst, .. } => f(Target::Key(dst_db, dst)),
+            Op::Move { db, key, dst_db } => {
+                f(Target::Key(db, key));
+                f(Target::Key(dst_db, key));
+            }
+            Op::SwapDb { a, b } => {
+                f(Target::Db(a));
+                f(Target::Db(b));
+            }
+            Op::FlushDb { db } => f(Target::Db(db)),
+            Op::FlushAll => f(Target::All),
+            Op::Group(_) => {}
+        }
+    }
+
     /// The record kind.
     pub fn kind(&self) -> u8 {
         match self {

@@ -23,7 +23,8 @@
 
 use std::borrow::Cow;
 
-use super::{check_dbs, op::kinds, Entry, Keyspace, Op, DATABASES};
+use super::op::{kinds, Target};
+use super::{check_dbs, Entry, Keyspace, Op, DATABASES};
 use crate::codec::{DecodeError, Reader, Writer};
 
 /// Entries visited per SCAN call of a step.
@@ -129,33 +130,11 @@ impl Keyspace {
         if self.snapshot.is_none() {
             return;
         }
-        match *op {
-            Op::Set { db, key, .. }
-            | Op::Del { db, key }
-            | Op::Expire { db, key, .. }
-            | Op::Append { db, key, .. }
-            | Op::SetRange { db, key, .. }
-            | Op::Coll { db, key, .. }
-            | Op::Store { db, key, .. } => self.preserve_key(db, key),
-            Op::MSet { db, ref pairs } => pairs.iter().for_each(|(k, _)| self.preserve_key(db, k)),
-            Op::Rename { db, src, dst } => {
-                self.preserve_key(db, src);
-                self.preserve_key(db, dst);
-            }
-            Op::Copy { dst_db, dst, .. } => self.preserve_key(dst_db, dst),
-            Op::Move { db, key, dst_db } => {
-                self.preserve_key(db, key);
-                self.preserve_key(dst_db, key);
-            }
-            Op::SwapDb { a, b } => {
-                self.preserve_db(a);
-                self.preserve_db(b);
-            }
-            Op::FlushDb { db } => self.preserve_db(db),
-            Op::FlushAll => (0..DATABASES as u8).for_each(|db| self.preserve_db(db)),
-            // Each op of a group passes through `apply`, and so through here.
-            Op::Group(_) => {}
-        }
+        op.for_each_target(|t| match t {
+            Target::Key(db, key) => self.preserve_key(db, key),
+            Target::Db(db) => self.preserve_db(db),
+            Target::All => (0..DATABASES as u8).for_each(|db| self.preserve_db(db)),
+        });
     }
 
     fn preserve_key(&mut self, db: u8, key: &[u8]) {

@@ -521,14 +521,7 @@ impl Log {
             std::fs::rename(&prep, &path).map_err(|e| format!("rename {} to {}: {e}", prep.display(), path.display()))?;
             OpenOptions::new().read(true).write(true).dma_open(&path).await.map_err(|e| ctx("open", e))?
         } else {
-            let f = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .dma_open(&path)
-                .await
-                .map_err(|e| ctx("create", e))?;
+            let f = runtime::create_dma_file(&path).await.map_err(|e| ctx("create", e))?;
             f.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
             f
         };
@@ -562,7 +555,7 @@ impl Log {
         let path = prepared_path(&dir, seq);
         let result: Result<(), String> = async {
             let err = |e: runtime::Error<()>| format!("{}: {e}", path.display());
-            let f = OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(&path).await.map_err(err)?;
+            let f = runtime::create_dma_file(&path).await.map_err(err)?;
             let mut pos = 0;
             while pos < size {
                 let len = PREPARE_CHUNK.min((size - pos) as usize);
