@@ -32,9 +32,23 @@ pub fn tools_binary() -> PathBuf {
     binary().with_file_name("strand-tools")
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never one this process handed out before.
+///
+/// strand listens with SO_REUSEPORT, so a second server on a port that a
+/// first one is about to take would not fail: the two would share it, and
+/// each test would see the other's keys. The kernel may offer a port again
+/// once its probe socket closes, so ports are remembered for the process's
+/// life (tests run in parallel threads of one process per test binary).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A fresh data directory, removed on drop.
