@@ -87,7 +87,10 @@ impl Shard {
                 st.ks.block_on(db as u8, key);
                 w.queues.entry((db as u8, key.clone())).or_default().push_back(id);
             }
-            let args = OwnedArgs::new(args);
+            let args = match &block.rerun {
+                Some(rerun) => OwnedArgs::new(&rerun.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+                None => OwnedArgs::new(args),
+            };
             w.waiters.insert(id, Waiter { handler, db: db as u8, caller, args, keys: block.keys, timeout_reply: reply, tx });
             id
         };

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use strand_engine::keyspace::stream::StreamChange;
 use strand_engine::keyspace::{Capture, Change, KeyEvent, KeyEventKind, Op, Type, Value};
 
 /// `g`: generic commands (DEL, EXPIRE, RENAME ...).
@@ -130,12 +131,14 @@ fn type_class(t: Type) -> u32 {
         Type::List => LIST,
         Type::Set => SET,
         Type::ZSet => ZSET,
+        Type::Stream => STREAM,
     }
 }
 
-/// Redis's event names for a change made by command `cmd` (lower case).
-fn change_event(cmd: &str, change: &Change<'_>) -> &'static str {
-    match change {
+/// Redis's event name for a change made by command `cmd` (lower case),
+/// None for the changes Redis does not announce (stream reads and acks).
+fn change_event(cmd: &str, change: &Change<'_>) -> Option<&'static str> {
+    Some(match change {
         Change::HSet(_) => match cmd {
             "hincrby" => "hincrby",
             "hincrbyfloat" => "hincrbyfloat",
@@ -167,7 +170,23 @@ fn change_event(cmd: &str, change: &Change<'_>) -> &'static str {
             "zpopmax" | "bzpopmax" => "zpopmax",
             _ => "zrem",
         },
-    }
+        Change::Stream(c) => return stream_event(c),
+    })
+}
+
+fn stream_event(c: &StreamChange<'_>) -> Option<&'static str> {
+    Some(match c {
+        StreamChange::Add { .. } => "xadd",
+        StreamChange::Trim { .. } => "xtrim",
+        StreamChange::Del(_) => "xdel",
+        StreamChange::SetId { .. } => "xsetid",
+        StreamChange::GroupCreate { .. } => "xgroup-create",
+        StreamChange::GroupSetId { .. } => "xgroup-setid",
+        StreamChange::GroupDestroy { .. } => "xgroup-destroy",
+        StreamChange::ConsumerCreate { .. } => "xgroup-createconsumer",
+        StreamChange::ConsumerDel { .. } => "xgroup-delconsumer",
+        StreamChange::Deliver(_) | StreamChange::Ack { .. } => return None,
+    })
 }
 
 /// The events of one op written by command `cmd`. `existed`/`exists`: the
@@ -209,7 +228,9 @@ pub fn events_for(cmd: &str, op: &Op<'_>, existed: bool, exists: bool, now: u64)
             out.push(ev(GENERIC, "move_to", *dst_db, key));
         }
         Op::Coll { db, key, change } => {
-            out.push(ev(type_class(change.target()), change_event(cmd, change), *db, key));
+            if let Some(name) = change_event(cmd, change) {
+                out.push(ev(type_class(change.target()), name, *db, key));
+            }
             if existed && !exists {
                 out.push(ev(GENERIC, "del", *db, key));
             }

@@ -43,6 +43,9 @@ pub enum Reply {
     /// Pairs that are not a map: in RESP3 an array of 2-element arrays, in
     /// RESP2 a flat array of 2n items (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES).
     Pairs(Vec<(Reply, Reply)>),
+    /// A map in RESP3, an array of 2-element arrays in RESP2 (XREAD's
+    /// stream → entries, where RESP2 clients expect one pair per stream).
+    Keyed(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

@@ -873,6 +873,8 @@ fn to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
         }
         Reply::Bool(b) if resp3 => Ok(Value::Boolean(b)),
         Reply::Bool(b) => Ok(Value::Number(if b { 1.0 } else { 0.0 })),
+        Reply::Keyed(pairs) if resp3 => to_lua(lua, Reply::Map(pairs), resp3),
+        Reply::Keyed(pairs) => seq(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect()),
         Reply::Map(pairs) if resp3 => {
             let t = lua.create_table()?;
             for (k, v) in pairs {

@@ -258,6 +258,58 @@ pub fn redis_server_available() -> bool {
     Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
+/// A `redis-server` child process on a free port, for side-by-side checks; stopped on drop.
+pub struct RedisServer {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Starts one with no persistence; None when `redis-server` is not installed or does not come up.
+    pub fn start() -> Option<RedisServer> {
+        if !redis_server_available() {
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+
+    /// A new connection.
+    pub fn client(&self) -> redis::Connection {
+        let url = format!("redis://127.0.0.1:{}/", self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+                Ok(c) => return c,
+                Err(e) if Instant::now() > deadline => panic!("connect to redis-server on {}: {e}", self.port),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Commands written as string slices, and their replies or error lines.
 pub mod commands {
     use redis::{Connection, FromRedisValue, RedisError, Value};

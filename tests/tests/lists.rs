@@ -10,16 +10,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
 use strand_tests::commands::{cmd, err, error_text, q, start};
 use strand_tests::raw::Raw;
-use strand_tests::{free_port, redis_server_available, Server};
+use strand_tests::{redis_server_available, RedisServer, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -994,48 +993,6 @@ fn sigkill_during_moves_loses_and_duplicates_nothing() {
 
 // ---------------------------------------------------------------- side by side with redis-server
 
-/// A redis-server child process, stopped on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let ok = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok();
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, port }
-    }
-
-    fn client(&self) -> Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn pick(rng: &mut impl Rng, v: &[&str]) -> String {
     v[rng.gen_range(0..v.len())].to_string()
 }
@@ -1101,7 +1058,7 @@ fn random_commands_answer_as_redis_server_does_and_survive_sigkill() {
         eprintln!("redis-server not installed; skipping");
         return;
     }
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis-server starts");
     let mut s = Server::start(&["--appendfsync", "always"]);
     let (mut theirs, mut ours) = (redis.client(), s.client());
     q::<()>(&mut theirs, &["SET", "{z}s", "string"]);

@@ -11,8 +11,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +19,7 @@ use redis::{Connection, Value};
 use strand_engine::slot::SlotMap;
 use strand_tests::commands::{err, q, start};
 use strand_tests::raw::Raw;
-use strand_tests::{data_dir, free_port, redis_server_available, Server};
+use strand_tests::{data_dir, RedisServer, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const SYNTAX: &str = "ERR syntax error";
@@ -1046,42 +1044,6 @@ fn scheduler_claims_every_due_job_exactly_once() {
 }
 
 // ---------------------------------------------------------------- side by side with Redis
-
-/// A `redis-server` on a free port, stopped on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Option<RedisServer> {
-        if !redis_server_available() {
-            return None;
-        }
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(RedisServer { child, port })
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Commands whose replies are fully determined (no random picks, no lex
 /// ranges over unequal scores, scores that print the same in every Redis 7).

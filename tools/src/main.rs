@@ -32,6 +32,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use strand_engine::keyspace::change::{kinds as change, Change};
 use strand_engine::keyspace::op::{kinds, Op};
+use strand_engine::keyspace::stream::StreamChange;
 use strand_engine::log::record::kind;
 use strand_engine::log::recovery::{self, Recovered, RecoveryError};
 use strand_engine::log::segment::{self, SegmentHeader, Step, DATA_START, SEGMENT_HEADER_LEN};
@@ -352,6 +353,7 @@ fn kind_name(k: u8) -> String {
         change::SREM => "SREM",
         change::ZADD => "ZADD",
         change::ZREM => "ZREM",
+        change::STREAM => "STREAM",
         other => return format!("kind-0x{other:02x}"),
     };
     name.to_string()
@@ -508,6 +510,67 @@ fn summarize_change(change: &Change<'_>, values: bool, out: &mut String) {
                     let _ = write!(out, "={score}");
                 }
             }
+        }
+        Change::Stream(c) => summarize_stream(c, values, out),
+    }
+}
+
+/// The fields of a stream change.
+fn summarize_stream(c: &StreamChange<'_>, values: bool, out: &mut String) {
+    let named = |what: &str, name: &[u8], out: &mut String| {
+        let _ = write!(out, " {what}=");
+        escape(name, out);
+    };
+    match c {
+        StreamChange::Add { id, fields } => {
+            let _ = write!(out, " stream=add id={id} fields={}", fields.len() / 2);
+            if values {
+                for pair in fields.chunks(2).take(8) {
+                    out.push(' ');
+                    escape(pair[0], out);
+                    out.push('=');
+                    escape(&pair[1][..pair[1].len().min(64)], out);
+                }
+            }
+        }
+        StreamChange::Trim { count } => {
+            let _ = write!(out, " stream=trim count={count}");
+        }
+        StreamChange::Del(ids) => {
+            let _ = write!(out, " stream=del n={}", ids.len());
+        }
+        StreamChange::SetId { last_id, entries_added, max_deleted } => {
+            let _ = write!(out, " stream=setid last={last_id} entries_added={entries_added:?} max_deleted={max_deleted:?}");
+        }
+        StreamChange::GroupCreate { group, last_id, .. } | StreamChange::GroupSetId { group, last_id, .. } => {
+            out.push_str(if matches!(c, StreamChange::GroupCreate { .. }) { " stream=group-create" } else { " stream=group-setid" });
+            named("group", group, out);
+            let _ = write!(out, " last={last_id}");
+        }
+        StreamChange::GroupDestroy { group } => {
+            out.push_str(" stream=group-destroy");
+            named("group", group, out);
+        }
+        StreamChange::ConsumerCreate { group, consumer } | StreamChange::ConsumerDel { group, consumer } => {
+            out.push_str(if matches!(c, StreamChange::ConsumerCreate { .. }) { " stream=consumer-create" } else { " stream=consumer-del" });
+            named("group", group, out);
+            named("consumer", consumer, out);
+        }
+        StreamChange::Deliver(d) => {
+            out.push_str(" stream=deliver");
+            named("group", d.group, out);
+            if let Some(name) = d.consumer {
+                named("consumer", name, out);
+            }
+            let _ = write!(out, " pending={} unpend={}", d.pending.len(), d.unpend.len());
+            if let Some((id, _)) = d.last_id {
+                let _ = write!(out, " last={id}");
+            }
+        }
+        StreamChange::Ack { group, ids } => {
+            out.push_str(" stream=ack");
+            named("group", group, out);
+            let _ = write!(out, " n={}", ids.len());
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
 
 use super::list;
+use super::stream::StreamChange;
 use super::value::{Type, Value};
 
 /// Record kinds of collection changes (inside the keyspace's range).
@@ -43,6 +44,8 @@ pub mod kinds {
     pub const ZADD: u8 = KEYSPACE_FIRST + 0x1a;
     /// [`super::Change::ZRem`].
     pub const ZREM: u8 = KEYSPACE_FIRST + 0x1b;
+    /// [`super::Change::Stream`]: every stream change, told apart by a tag byte in the payload.
+    pub const STREAM: u8 = KEYSPACE_FIRST + 0x1c;
 }
 
 /// One command's change to one collection.
@@ -72,6 +75,8 @@ pub enum Change<'a> {
     ZAdd(Vec<(f64, &'a [u8])>),
     /// Removes sorted-set members.
     ZRem(Vec<&'a [u8]>),
+    /// Changes a stream.
+    Stream(StreamChange<'a>),
 }
 
 impl<'a> Change<'a> {
@@ -90,12 +95,13 @@ impl<'a> Change<'a> {
             Change::SRem(_) => kinds::SREM,
             Change::ZAdd(_) => kinds::ZADD,
             Change::ZRem(_) => kinds::ZREM,
+            Change::Stream(_) => kinds::STREAM,
         }
     }
 
     /// Whether a record kind is a collection change.
     pub fn owns(kind: u8) -> bool {
-        (kinds::HSET..=kinds::ZREM).contains(&kind)
+        (kinds::HSET..=kinds::STREAM).contains(&kind)
     }
 
     /// The type of collection it changes.
@@ -104,13 +110,17 @@ impl<'a> Change<'a> {
             Change::HSet(_) | Change::HDel(_) => Type::Hash,
             Change::SAdd(_) | Change::SRem(_) => Type::Set,
             Change::ZAdd(_) | Change::ZRem(_) => Type::ZSet,
+            Change::Stream(_) => Type::Stream,
             _ => Type::List,
         }
     }
 
     /// Whether it can create the collection when the key is absent.
     pub fn creates(&self) -> bool {
-        matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_))
+        match self {
+            Change::Stream(c) => c.creates(),
+            _ => matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_)),
+        }
     }
 
     /// Payload bytes.
@@ -127,6 +137,7 @@ impl<'a> Change<'a> {
             Change::LRem { elem, .. } => 8 + b(elem),
             Change::LTrim { .. } => 16,
             Change::ZAdd(pairs) => 4 + pairs.iter().map(|(_, m)| 8 + b(m)).sum::<usize>(),
+            Change::Stream(c) => c.encoded_len(),
         }
     }
 
@@ -177,6 +188,7 @@ impl<'a> Change<'a> {
                     w.bytes(m);
                 }
             }
+            Change::Stream(c) => c.encode(w),
         }
     }
 
@@ -228,13 +240,15 @@ impl<'a> Change<'a> {
                 Change::ZAdd(pairs)
             }
             kinds::ZREM => Change::ZRem(list(r)?),
+            kinds::STREAM => Change::Stream(StreamChange::decode(r)?),
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
 
     /// Applies the change to a collection of its [`Change::target`] type;
     /// a value of another type is left alone (the command checked the type).
-    pub fn apply(&self, value: &mut Value) {
+    /// `now` is the record's time (a stream consumer's seen time).
+    pub fn apply(&self, value: &mut Value, now: u64) {
         match (self, value) {
             (Change::HSet(pairs), Value::Hash(h)) => {
                 for (f, v) in pairs {
@@ -266,6 +280,7 @@ impl<'a> Change<'a> {
                     z.remove(m);
                 }
             }
+            (Change::Stream(c), Value::Stream(s)) => s.apply(c, now),
             (change, Value::List(l)) => apply_list(change, l),
             (change, value) => debug_assert!(false, "{change:?} applied to a {}", value.type_name()),
         }

@@ -17,6 +17,7 @@ pub mod list;
 pub mod op;
 pub mod set;
 pub mod snapshot;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -617,7 +618,7 @@ impl Keyspace {
                 }
                 let Some(e) = d.dict.get_mut(key) else { return };
                 let before = e.value.heap_bytes();
-                change.apply(&mut e.value);
+                change.apply(&mut e.value, now);
                 d.bytes.values = d.bytes.values + e.value.heap_bytes() - before;
                 if e.value.is_empty() {
                     d.remove(key);

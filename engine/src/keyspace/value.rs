@@ -12,6 +12,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::ZSet;
 
 /// A value.
@@ -27,6 +28,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set: member → score, ordered by (score, member).
     ZSet(Box<ZSet>),
+    /// A stream: entries by ID, consumer groups.
+    Stream(Box<Stream>),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -42,6 +45,8 @@ pub enum Type {
     Set,
     /// `zset`.
     ZSet,
+    /// `stream`.
+    Stream,
 }
 
 impl Type {
@@ -53,12 +58,15 @@ impl Type {
             Type::List => "list",
             Type::Set => "set",
             Type::ZSet => "zset",
+            Type::Stream => "stream",
         }
     }
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet].into_iter().find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream]
+            .into_iter()
+            .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// An empty collection of this type (None for strings).
@@ -69,6 +77,7 @@ impl Type {
             Type::List => Some(Value::List(Box::default())),
             Type::Set => Some(Value::Set(Box::default())),
             Type::ZSet => Some(Value::ZSet(Box::default())),
+            Type::Stream => Some(Value::Stream(Box::default())),
         }
     }
 
@@ -79,6 +88,7 @@ impl Type {
             Type::List => 2,
             Type::Set => 3,
             Type::ZSet => 4,
+            Type::Stream => 5,
         }
     }
 }
@@ -92,6 +102,7 @@ impl Value {
             Value::List(_) => Type::List,
             Value::Set(_) => Type::Set,
             Value::ZSet(_) => Type::ZSet,
+            Value::Stream(_) => Type::Stream,
         }
     }
 
@@ -109,6 +120,7 @@ impl Value {
             Value::Hash(_) | Value::Set(_) => Some("hashtable"),
             Value::List(_) => Some("deque"),
             Value::ZSet(z) => Some(z.encoding()),
+            Value::Stream(_) => Some("stream"),
         }
     }
 
@@ -120,12 +132,15 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(s) => s.len(),
         }
     }
 
-    /// Whether a collection is empty (an empty collection is never stored: the key goes away).
+    /// Whether a collection is empty (an empty collection is never stored:
+    /// the key goes away). A stream is never empty in this sense: as in
+    /// Redis, it stays (with its last ID and groups) when its last entry goes.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, Value::Stream(_)) && self.len() == 0
     }
 
     /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
@@ -137,6 +152,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
+            Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_bytes(),
         }
     }
 
@@ -149,6 +165,7 @@ impl Value {
             Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
+            Value::Stream(s) => s.encoded_len(),
         }
     }
 
@@ -179,6 +196,7 @@ impl Value {
                     w.bytes(m);
                 }
             }
+            Value::Stream(s) => s.encode(w),
         }
     }
 
@@ -187,6 +205,9 @@ impl Value {
         let tag = r.u8()?;
         if tag == Type::Str.tag() {
             return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
+        }
+        if tag == Type::Stream.tag() {
+            return Ok(Value::Stream(Box::new(Stream::decode(r)?)));
         }
         let n = r.u32()? as usize;
         let value = match tag {

@@ -457,13 +457,13 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 // ---------------------------------------------------------------------------
 
 /// A subcommand: lower-case name and Redis arity (name and subcommand included).
-struct Sub {
-    name: &'static str,
-    arity: i32,
+pub(crate) struct Sub {
+    pub name: &'static str,
+    pub arity: i32,
 }
 
 /// Finds `args[1]` among `subs`, checking its arity, with Redis's errors.
-fn subcommand<'a>(container: &str, subs: &'a [Sub], args: &[&[u8]]) -> Result<&'a Sub, Reply> {
+pub(crate) fn subcommand<'a>(container: &str, subs: &'a [Sub], args: &[&[u8]]) -> Result<&'a Sub, Reply> {
     let Some(sub) = subs.iter().find(|s| args[1].eq_ignore_ascii_case(s.name.as_bytes())) else {
         return Err(Reply::error(format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",
@@ -480,7 +480,7 @@ fn subcommand<'a>(container: &str, subs: &'a [Sub], args: &[&[u8]]) -> Result<&'
 }
 
 /// Help text as Redis's `addReplyHelp`: one status line each.
-fn help(lines: &[&'static str]) -> Reply {
+pub(crate) fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::simple(*l)).collect())
 }
 

@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`connection`], [`transactions`], [`pubsub`], [`scripting`].
+//! [`streams`], [`stream_groups`], [`connection`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod connection;
 pub mod glob;
@@ -18,6 +18,8 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod stream_groups;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -55,6 +57,9 @@ pub struct Block {
     pub keys: Vec<Vec<u8>>,
     /// Unix ms when it gives up, None to wait forever.
     pub deadline_ms: Option<u64>,
+    /// The arguments to run it again with, when they differ from the
+    /// request's (XREAD's `$` becomes the last ID at the time it blocked).
+    pub rerun: Option<Vec<Vec<u8>>>,
 }
 
 impl Ctx<'_> {
@@ -68,9 +73,18 @@ impl Ctx<'_> {
     pub fn block(&mut self, keys: &[&[u8]], timeout_ms: Option<u64>, timeout_reply: Reply) -> Reply {
         if self.may_block && self.blocked.is_none() {
             let deadline_ms = timeout_ms.map(|t| self.now.saturating_add(t));
-            self.blocked = Some(Block { keys: keys.iter().map(|k| k.to_vec()).collect(), deadline_ms });
+            self.blocked = Some(Block { keys: keys.iter().map(|k| k.to_vec()).collect(), deadline_ms, rerun: None });
         }
         timeout_reply
+    }
+
+    /// [`Ctx::block`], running again with `rerun` as the arguments.
+    pub fn block_with(&mut self, keys: &[&[u8]], timeout_ms: Option<u64>, timeout_reply: Reply, rerun: Vec<Vec<u8>>) -> Reply {
+        let reply = self.block(keys, timeout_ms, timeout_reply);
+        if let Some(b) = self.blocked.as_mut() {
+            b.rerun = Some(rerun);
+        }
+        reply
     }
 }
 
@@ -224,6 +238,9 @@ impl Command {
     /// that is not a count or exceeds the arguments gives no keys; the
     /// handler then answers its own error.
     pub fn keys_of(&self, args: &[&[u8]]) -> Vec<usize> {
+        if let Some(&(_, from)) = STREAMS_KEYWORD.iter().find(|(name, _)| *name == self.name) {
+            return streams_keys(args, from);
+        }
         match NUMKEYS.iter().find(|(name, _, _)| *name == self.name) {
             Some(&(_, at, dest)) => {
                 let mut keys: Vec<usize> = dest.into_iter().filter(|&d| d < args.len()).collect();
@@ -246,6 +263,23 @@ impl Command {
         let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(n) };
         (first..end).step_by(step).filter(move |_| first > 0)
     }
+}
+
+/// Commands whose keys follow a `STREAMS` keyword, searched from a
+/// position: the first half of the arguments after it (XREAD, XREADGROUP).
+pub const STREAMS_KEYWORD: &[(&str, usize)] = &[("xread", 1), ("xreadgroup", 4)];
+
+/// Key positions of a `... STREAMS key... id...` request; none when the
+/// keyword is missing or the rest does not split in two (the handler answers).
+fn streams_keys(args: &[&[u8]], from: usize) -> Vec<usize> {
+    let Some(at) = args.iter().skip(from).position(|a| a.eq_ignore_ascii_case(b"streams")).map(|p| p + from) else {
+        return Vec::new();
+    };
+    let rest = args.len() - at - 1;
+    if rest == 0 || !rest.is_multiple_of(2) {
+        return Vec::new();
+    }
+    (at + 1..at + 1 + rest / 2).collect()
 }
 
 /// Commands whose keys are counted by an argument: (name, position of that

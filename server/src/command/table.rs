@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, hashes, keys, lists, pubsub, scripting, server, sets, strings, transactions, zsets, Command};
+use super::{
+    connection, hashes, keys, lists, pubsub, scripting, server, sets, stream_groups, streams, strings, transactions, zsets, Command,
+};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] = &[
@@ -22,6 +24,8 @@ pub const COMMANDS: &[&[Command]] = &[
     pubsub::COMMANDS,
     scripting::COMMANDS,
     zsets::COMMANDS,
+    streams::COMMANDS,
+    stream_groups::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {

@@ -9,6 +9,7 @@
 use strand_engine::keyspace::hash::Hash;
 use strand_engine::keyspace::list::List;
 use strand_engine::keyspace::set::Set;
+use strand_engine::keyspace::stream::Stream;
 use strand_engine::keyspace::zset::ZSet;
 use strand_engine::keyspace::{Change, Entry, Op, Value};
 
@@ -56,6 +57,16 @@ impl Collection for ZSet {
     fn of(v: &Value) -> Option<&ZSet> {
         if let Value::ZSet(z) = v {
             Some(z)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for Stream {
+    fn of(v: &Value) -> Option<&Stream> {
+        if let Value::Stream(s) = v {
+            Some(s)
         } else {
             None
         }

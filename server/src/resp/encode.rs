@@ -40,6 +40,15 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut Vec<u8>) {
         Reply::Push(items) => aggregate(if resp3 { b'>' } else { b'*' }, items, proto, out),
         Reply::Several(items) => items.iter().for_each(|r| encode(r, proto, out)),
         Reply::Pairs(pairs) => pair_array(pairs, proto, out),
+        Reply::Keyed(pairs) if resp3 => map(pairs, proto, out),
+        Reply::Keyed(pairs) => {
+            len_line(b'*', pairs.len(), out);
+            for (k, v) in pairs {
+                len_line(b'*', 2, out);
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
     }
 }
 
