@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|all]   (default: all)
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|all]   (default: all)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -159,12 +159,63 @@ memory() {
     stop_all
 }
 
+# One redis-benchmark run of a custom command; prints "rps p50 p99".
+bench_cmd() {
+    local port=$1 pipeline=$2 clients=$3 n=$4; shift 4
+    redis-benchmark -p "$port" -c "$clients" -n "$n" -P "$pipeline" --csv "$@" 2>/dev/null |
+        awk 'NR > 1 { gsub(/"/, ""); n = split($0, f, ","); print f[2], f[5], f[7] }'
+}
+
+# Streams (issue 4): XADD with and without pipelining under everysec and
+# always, then the catch-up rate of XREAD and XREADGROUP over a filled stream.
+streams() {
+    local value
+    value=$(head -c 64 /dev/zero | tr '\0' x)
+    echo "## Streams: redis-benchmark -c 50 -n $N, 100 streams, 64-byte values (ops/s, p50 ms, p99 ms)"
+    echo
+    echo "| test | pipeline | fsync | strand ops/s | redis ops/s | ratio | strand p50/p99 | redis p50/p99 |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for fsync in everysec always; do
+        for p in 1 32; do
+            start_strand --appendfsync $fsync
+            start_redis --save '' --appendonly yes --appendfsync $fsync
+            local s r
+            s=$(bench_cmd $SPORT "$p" 50 "$N" -r 100 XADD stream:__rand_int__ '*' f "$value")
+            r=$(bench_cmd $RPORT "$p" 50 "$N" -r 100 XADD stream:__rand_int__ '*' f "$value")
+            stop_all
+            read -r srps sp50 sp99 <<<"$s"
+            read -r rrps rp50 rp99 <<<"$r"
+            echo "| XADD | $p | $fsync | $srps | $rrps | $(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }') | $sp50 / $sp99 | $rp50 / $rp99 |"
+        done
+    done
+    echo
+    echo "Catch-up over one stream of 200000 entries, 100 entries per read (entries/s = reads/s x 100):"
+    echo
+    echo "| read | strand entries/s | redis entries/s | ratio |"
+    echo "|---|---|---|---|"
+    start_strand --appendfsync everysec
+    start_redis --save '' --appendonly yes --appendfsync everysec
+    for port in $SPORT $RPORT; do
+        bench_cmd "$port" 64 10 200000 XADD big '*' f "$value" >/dev/null
+        redis-cli -p "$port" XGROUP CREATE big g 0 >/dev/null
+    done
+    local xs xr gs gr
+    xs=$(bench_cmd $SPORT 1 10 20000 XREAD COUNT 100 STREAMS big 0 | awk '{ print $1 * 100 }')
+    xr=$(bench_cmd $RPORT 1 10 20000 XREAD COUNT 100 STREAMS big 0 | awk '{ print $1 * 100 }')
+    gs=$(bench_cmd $SPORT 1 1 2000 XREADGROUP GROUP g c COUNT 100 STREAMS big '>' | awk '{ print $1 * 100 }')
+    gr=$(bench_cmd $RPORT 1 1 2000 XREADGROUP GROUP g c COUNT 100 STREAMS big '>' | awk '{ print $1 * 100 }')
+    stop_all
+    echo "| XREAD COUNT 100 from 0 (10 clients) | $xs | $xr | $(awk -v a="$xs" -v b="$xr" 'BEGIN { printf "%.2f", a / b }') |"
+    echo "| XREADGROUP COUNT 100 > (1 client, each entry made pending) | $gs | $gr | $(awk -v a="$gs" -v b="$gr" 'BEGIN { printf "%.2f", a / b }') |"
+}
+
 case "${1:-all}" in
     throughput) throughput ;;
     types) types ;;
     recovery) recovery ;;
     compaction) compaction ;;
     memory) memory ;;
-    all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|all]" >&2; exit 2 ;;
+    streams) streams ;;
+    all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|all]" >&2; exit 2 ;;
 esac

@@ -185,7 +185,7 @@ fn stream_event(c: &StreamChange<'_>) -> Option<&'static str> {
         StreamChange::GroupDestroy { .. } => "xgroup-destroy",
         StreamChange::ConsumerCreate { .. } => "xgroup-createconsumer",
         StreamChange::ConsumerDel { .. } => "xgroup-delconsumer",
-        StreamChange::Deliver(_) | StreamChange::Ack { .. } => return None,
+        StreamChange::Deliver(_) | StreamChange::Ack { .. } | StreamChange::Unref(_) => return None,
     })
 }
 

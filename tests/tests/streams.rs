@@ -432,3 +432,119 @@ fn a_destroyed_group_answers_its_blocked_readers_with_nogroup() {
     let got = w.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(got.starts_with("-NOGROUP"), "{got:?}");
 }
+
+// ---------------------------------------------------------------- Redis 8.2 and 8.4
+
+fn ints(c: &mut Connection, args: &[&str]) -> Vec<i64> {
+    q(c, args)
+}
+
+/// Two groups that each hold 1-0 and 2-0 pending.
+fn two_groups_holding_two_entries(c: &mut Connection) {
+    q::<i64>(c, &["DEL", "ms"]);
+    q::<String>(c, &["XADD", "ms", "1-0", "f", "v"]);
+    q::<String>(c, &["XADD", "ms", "2-0", "f", "v"]);
+    for (g, consumer) in [("group1", "consumer1"), ("group2", "consumer2")] {
+        q::<()>(c, &["XGROUP", "CREATE", "ms", g, "0"]);
+        q::<Value>(c, &["XREADGROUP", "GROUP", g, consumer, "STREAMS", "ms", ">"]);
+    }
+}
+
+fn pending_count(c: &mut Connection, group: &str) -> i64 {
+    match q::<Value>(c, &["XPENDING", "ms", group]) {
+        Value::Array(v) => match v.first() {
+            Some(Value::Int(n)) => *n,
+            other => panic!("XPENDING count: {other:?}"),
+        },
+        other => panic!("XPENDING: {other:?}"),
+    }
+}
+
+#[test]
+fn xackdel_and_xdelex_follow_their_reference_modes() {
+    let (_s, mut c) = start();
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "g", "IDS", "2", "1-1", "2-2"]), vec![-1, -1]);
+    assert_eq!(err(&mut c, &["XACKDEL", "ms", "g", "IDS", "0", "1-1"]), "ERR Number of IDs must be a positive integer");
+    assert_eq!(
+        err(&mut c, &["XACKDEL", "ms", "g", "IDS", "3", "1-1", "2-2"]),
+        "ERR The `numids` parameter must match the number of arguments"
+    );
+    assert_eq!(err(&mut c, &["XACKDEL", "ms", "g", "IDS", "1", "1-1", "2-2"]), "ERR syntax error");
+    assert_eq!(err(&mut c, &["XACKDEL", "ms", "g", "KEEPREF", "DELREF", "IDS", "1", "1-1"]), "ERR syntax error");
+    assert_eq!(err(&mut c, &["XDELEX", "ms", "IDS", "1", "not-an-id"]), "ERR Invalid stream ID specified as stream command argument");
+
+    // DELREF: acked, deleted, and gone from every group's pending list.
+    two_groups_holding_two_entries(&mut c);
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group1", "DELREF", "IDS", "2", "1-0", "2-0"]), vec![1, 1]);
+    assert_eq!(q::<i64>(&mut c, &["XLEN", "ms"]), 0);
+    assert_eq!((pending_count(&mut c, "group1"), pending_count(&mut c, "group2")), (0, 0));
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group2", "DELREF", "IDS", "2", "1-0", "2-0"]), vec![-1, -1]);
+
+    // ACKED: deleted only once no group needs the entries.
+    two_groups_holding_two_entries(&mut c);
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group1", "ACKED", "IDS", "2", "1-0", "2-0"]), vec![2, 2]);
+    assert_eq!(q::<i64>(&mut c, &["XLEN", "ms"]), 2);
+    assert_eq!((pending_count(&mut c, "group1"), pending_count(&mut c, "group2")), (0, 2));
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group2", "ACKED", "IDS", "2", "1-0", "2-0"]), vec![1, 1]);
+    assert_eq!(q::<i64>(&mut c, &["XLEN", "ms"]), 0);
+
+    // KEEPREF (the default): deleted, other groups keep their references.
+    two_groups_holding_two_entries(&mut c);
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group1", "IDS", "2", "1-0", "2-0"]), vec![1, 1]);
+    assert_eq!((q::<i64>(&mut c, &["XLEN", "ms"]), pending_count(&mut c, "group2")), (0, 2));
+    assert_eq!(ints(&mut c, &["XACKDEL", "ms", "group2", "KEEPREF", "IDS", "2", "1-0", "2-0"]), vec![1, 1]);
+    assert_eq!(pending_count(&mut c, "group2"), 0);
+
+    // XDELEX: ACKED waits for the group to be done with the entry.
+    q::<i64>(&mut c, &["DEL", "ms"]);
+    q::<String>(&mut c, &["XADD", "ms", "1-0", "a", "1"]);
+    q::<()>(&mut c, &["XGROUP", "CREATE", "ms", "grp", "0"]);
+    assert_eq!(ints(&mut c, &["XDELEX", "ms", "ACKED", "IDS", "1", "1-0"]), vec![2], "not yet delivered to grp");
+    q::<Value>(&mut c, &["XREADGROUP", "GROUP", "grp", "c1", "STREAMS", "ms", ">"]);
+    assert_eq!(ints(&mut c, &["XDELEX", "ms", "ACKED", "IDS", "1", "1-0"]), vec![2], "pending in grp");
+    assert_eq!(q::<i64>(&mut c, &["XACK", "ms", "grp", "1-0"]), 1);
+    assert_eq!(ints(&mut c, &["XDELEX", "ms", "ACKED", "IDS", "2", "1-0", "9-9"]), vec![1, -1]);
+    assert_eq!(q::<i64>(&mut c, &["XLEN", "ms"]), 0);
+}
+
+/// The messages of a one-stream XREADGROUP reply: (id, idle, delivery count) of each.
+fn claimed(v: &Value) -> Vec<(String, i64, i64)> {
+    let Value::Array(streams) = v else { return Vec::new() };
+    let Some(Value::Array(kv)) = streams.first() else { return Vec::new() };
+    let Some(Value::Array(msgs)) = kv.get(1) else { return Vec::new() };
+    msgs.iter()
+        .map(|m| match m {
+            Value::Array(f) => match (&f[0], &f[2], &f[3]) {
+                (Value::BulkString(id), Value::Int(idle), Value::Int(n)) => (String::from_utf8_lossy(id).into_owned(), *idle, *n),
+                other => panic!("claimed entry {other:?}"),
+            },
+            other => panic!("entry {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn xreadgroup_claim_takes_idle_pending_entries_before_new_ones() {
+    let (_s, mut c) = start();
+    q::<String>(&mut c, &["XADD", "cs", "1-0", "f", "v1"]);
+    q::<String>(&mut c, &["XADD", "cs", "2-0", "f", "v2"]);
+    q::<()>(&mut c, &["XGROUP", "CREATE", "cs", "g", "0"]);
+    q::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "cs", ">"]);
+    // Not idle long enough: only the new entry, with zero counts.
+    let v: Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "c2", "CLAIM", "60000", "STREAMS", "cs", ">"]);
+    assert_eq!(claimed(&v), vec![("2-0".to_string(), 0, 0)]);
+    thread::sleep(Duration::from_millis(120));
+    let v: Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "c3", "COUNT", "1", "CLAIM", "100", "STREAMS", "cs", ">"]);
+    let got = claimed(&v);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0.as_str(), got[0].2), ("1-0", 1), "count before this delivery");
+    assert!(got[0].1 >= 100, "idle {}", got[0].1);
+    let rows: Vec<(String, String, i64, i64)> = q(&mut c, &["XPENDING", "cs", "g", "-", "+", "10"]);
+    assert_eq!((rows[0].1.as_str(), rows[0].3), ("c3", 2));
+    // Nothing idle and nothing new: a nil reply.
+    assert_eq!(q::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "c4", "CLAIM", "60000", "STREAMS", "cs", ">"]), Value::Nil);
+    assert_eq!(
+        err(&mut c, &["XREAD", "CLAIM", "5", "STREAMS", "cs", "0"]),
+        "ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead."
+    );
+}

@@ -539,6 +539,9 @@ fn summarize_stream(c: &StreamChange<'_>, values: bool, out: &mut String) {
         StreamChange::Del(ids) => {
             let _ = write!(out, " stream=del n={}", ids.len());
         }
+        StreamChange::Unref(ids) => {
+            let _ = write!(out, " stream=unref n={}", ids.len());
+        }
         StreamChange::SetId { last_id, entries_added, max_deleted } => {
             let _ = write!(out, " stream=setid last={last_id} entries_added={entries_added:?} max_deleted={max_deleted:?}");
         }

@@ -243,6 +243,12 @@ impl Stream {
         None
     }
 
+    /// Whether some group still needs the entry `id`: holds it pending, or
+    /// has not been delivered up to it yet (the ACKED test of XDELEX and XACKDEL).
+    pub fn referenced(&self, id: StreamId) -> bool {
+        self.groups.values().any(|g| g.last_id < id || g.pel.contains_key(&id))
+    }
+
     /// The lag of a group (entries not yet read by it), None when unknown.
     pub fn lag(&self, g: &Group) -> Option<u64> {
         if self.entries_added == 0 {
@@ -361,6 +367,13 @@ impl Stream {
             StreamChange::Deliver(d) => self.deliver(d, now),
             StreamChange::Ack { group, ids } => {
                 if let Some(g) = self.groups.get_mut(*group) {
+                    for id in ids {
+                        unpend(g, &mut self.heap, *id);
+                    }
+                }
+            }
+            StreamChange::Unref(ids) => {
+                for g in self.groups.values_mut() {
                     for id in ids {
                         unpend(g, &mut self.heap, *id);
                     }
@@ -572,6 +585,8 @@ pub enum StreamChange<'a> {
     Deliver(Delivery<'a>),
     /// XACK.
     Ack { group: &'a [u8], ids: Vec<StreamId> },
+    /// Removes IDs from every group's pending entries list (the DELREF of XDELEX and XACKDEL).
+    Unref(Vec<StreamId>),
 }
 
 mod tag {
@@ -586,6 +601,7 @@ mod tag {
     pub const CONSUMER_DEL: u8 = 9;
     pub const DELIVER: u8 = 10;
     pub const ACK: u8 = 11;
+    pub const UNREF: u8 = 12;
 }
 
 impl<'a> StreamChange<'a> {
@@ -607,6 +623,7 @@ impl<'a> StreamChange<'a> {
             StreamChange::ConsumerDel { .. } => tag::CONSUMER_DEL,
             StreamChange::Deliver(_) => tag::DELIVER,
             StreamChange::Ack { .. } => tag::ACK,
+            StreamChange::Unref(_) => tag::UNREF,
         }
     }
 
@@ -617,7 +634,7 @@ impl<'a> StreamChange<'a> {
         1 + match self {
             StreamChange::Add { fields, .. } => 16 + 4 + fields.iter().map(|f| b(f)).sum::<usize>(),
             StreamChange::Trim { .. } => 8,
-            StreamChange::Del(v) => ids(v),
+            StreamChange::Del(v) | StreamChange::Unref(v) => ids(v),
             StreamChange::SetId { .. } => 16 + 9 + 1 + 16,
             StreamChange::GroupCreate { group, .. } | StreamChange::GroupSetId { group, .. } => b(group) + 16 + 9,
             StreamChange::GroupDestroy { group } => b(group),
@@ -643,7 +660,7 @@ impl<'a> StreamChange<'a> {
                 fields.iter().for_each(|f| w.bytes(f));
             }
             StreamChange::Trim { count } => w.u64(*count),
-            StreamChange::Del(v) => ids(w, v),
+            StreamChange::Del(v) | StreamChange::Unref(v) => ids(w, v),
             StreamChange::SetId { last_id, entries_added, max_deleted } => {
                 last_id.encode(w);
                 encode_opt(w, *entries_added);
@@ -754,6 +771,7 @@ impl<'a> StreamChange<'a> {
                 StreamChange::Deliver(Delivery { group, consumer, active, last_id: has_last.then_some((id, read)), pending, unpend })
             }
             tag::ACK => StreamChange::Ack { group: r.bytes()?, ids: ids(r)? },
+            tag::UNREF => StreamChange::Unref(ids(r)?),
             _ => return Err(DecodeError::Invalid("unknown stream change tag")),
         })
     }
@@ -813,6 +831,7 @@ mod tests {
         let (_, changes) = sample();
         changes.iter().for_each(roundtrip);
         roundtrip(&StreamChange::GroupDestroy { group: b"g" });
+        roundtrip(&StreamChange::Unref(vec![StreamId::new(1, 2)]));
         roundtrip(&StreamChange::ConsumerDel { group: b"g", consumer: b"c" });
         roundtrip(&StreamChange::SetId { last_id: StreamId::MAX, entries_added: None, max_deleted: None });
     }

@@ -12,11 +12,11 @@
 //! the consumer's last logged interaction.
 
 use strand_engine::keyspace::stream::{Delivery, Group, Stream, StreamChange, StreamId};
-use strand_engine::keyspace::Value;
+use strand_engine::keyspace::{Change, Op, Value};
 
 use super::keys::{help, subcommand, Sub};
 use super::streams::{entry_reply, id_reply, parse_bound, parse_id, parse_strict_id, peek, read, reply, stream_change, ReadArgs};
-use super::strings::{int_arg, parse_i64};
+use super::strings::{db8, int_arg, parse_i64, write};
 use super::{err, flags, Command, Ctx, Route};
 use crate::reply::Reply;
 
@@ -134,7 +134,7 @@ fn xgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             ));
         }
         let id = if args[4] == b"$" { StreamId::MIN } else { parse_strict_id(args[4])? };
-        stream_change(ctx, key, StreamChange::GroupCreate { group, last_id: id, entries_read })?;
+        stream_change(ctx, key, StreamChange::GroupCreate { group, last_id: id, entries_read: entries_read.map(|_| 0) })?;
         return Ok(Reply::Ok);
     };
     let exists = s.groups.get(group);
@@ -147,10 +147,12 @@ fn xgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             if exists.is_some() {
                 return Err(Reply::error("BUSYGROUP Consumer Group name already exists"));
             }
+            let entries_read = entries_read.map(|n| n.min(s.entries_added));
             (StreamChange::GroupCreate { group, last_id: id, entries_read }, Reply::Ok)
         }
         "setid" => {
             let id = if args[4] == b"$" { s.last_id } else { parse_id(args[4], 0)? };
+            let entries_read = entries_read.map(|n| n.min(s.entries_added));
             (StreamChange::GroupSetId { group, last_id: id, entries_read }, Reply::Ok)
         }
         "destroy" => match exists {
@@ -204,7 +206,7 @@ fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         let (served, delivery) = {
             let (s, g) = group_of(peek(ctx, key)?, key, group, " in XREADGROUP with GROUP option")?;
             match want {
-                None => deliver_new(s, g, group, consumer, count, r.noack, now),
+                None => deliver_new(s, g, group, consumer, count, r.noack, r.claim, now),
                 Some(after) => deliver_history(s, g, group, consumer, *after, count, now),
             }
         };
@@ -225,7 +227,11 @@ fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     }
 }
 
-/// `>`: the entries after the group's last-delivered ID.
+/// `>`: the entries after the group's last-delivered ID; with CLAIM
+/// (Redis 8.4), first the pending entries idle at least that long, each
+/// answered with its idle time and delivery count before this delivery
+/// (new entries answer 0 and 0).
+#[allow(clippy::too_many_arguments)]
 fn deliver_new<'a>(
     s: &Stream,
     g: &Group,
@@ -233,21 +239,53 @@ fn deliver_new<'a>(
     consumer: &'a [u8],
     count: usize,
     noack: bool,
+    claim: Option<u64>,
     now: u64,
 ) -> (Option<Reply>, Option<Delivery<'a>>) {
-    let new_consumer = !g.consumers.contains_key(consumer);
-    let entries: Vec<_> = g.last_id.next().map(|from| s.range(from, StreamId::MAX, false).take(count).collect()).unwrap_or_default();
-    let Some(&(last, _)) = entries.last() else {
-        let d = new_consumer.then(|| Delivery { group, consumer: Some(consumer), ..Delivery::default() });
-        return (None, d);
-    };
-    let read = entries.iter().fold(g.entries_read, |read, (id, _)| s.entries_read_after(read, *id));
-    let pending = if noack { Vec::new() } else { entries.iter().map(|(id, _)| (*id, now, 1)).collect() };
-    let reply = Reply::Array(entries.iter().map(|(id, f)| entry_reply(*id, f)).collect());
-    (
-        Some(reply),
-        Some(Delivery { group, consumer: Some(consumer), active: true, last_id: Some((last, read)), pending, unpend: Vec::new() }),
-    )
+    let mut d = Delivery { group, consumer: Some(consumer), ..Delivery::default() };
+    let mut out = Vec::new();
+    if let Some(min_idle) = claim {
+        for (&id, p) in g.pel.iter() {
+            if out.len() >= count {
+                break;
+            }
+            let idle = now.saturating_sub(p.delivered_ms);
+            let Some(fields) = s.get(id).filter(|_| idle >= min_idle) else { continue };
+            out.push(with_counts(entry_reply(id, fields), idle, p.deliveries));
+            d.pending.push((id, now, p.deliveries + 1));
+        }
+    }
+    let left = count - out.len();
+    let entries: Vec<_> = g.last_id.next().map(|from| s.range(from, StreamId::MAX, false).take(left).collect()).unwrap_or_default();
+    if let Some(&(last, _)) = entries.last() {
+        let read = entries.iter().fold(g.entries_read, |read, (id, _)| s.entries_read_after(read, *id));
+        d.last_id = Some((last, read));
+        if !noack {
+            d.pending.extend(entries.iter().map(|(id, _)| (*id, now, 1)));
+        }
+        for (id, f) in &entries {
+            let e = entry_reply(*id, f);
+            out.push(if claim.is_some() { with_counts(e, 0, 0) } else { e });
+        }
+    }
+    if out.is_empty() {
+        let created = (!g.consumers.contains_key(consumer)).then_some(d);
+        return (None, created);
+    }
+    d.active = true;
+    (Some(Reply::Array(out)), Some(d))
+}
+
+/// An entry answered by XREADGROUP ... CLAIM: `[id, fields, idle ms, delivery count]`.
+fn with_counts(entry: Reply, idle: u64, deliveries: u64) -> Reply {
+    match entry {
+        Reply::Array(mut v) => {
+            v.push(Reply::Int(idle.min(i64::MAX as u64) as i64));
+            v.push(Reply::Int(deliveries as i64));
+            Reply::Array(v)
+        }
+        other => other,
+    }
 }
 
 /// An ID: the consumer's pending entries after it, each delivered again
@@ -291,6 +329,148 @@ fn touch_consumer(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8], consumer: &[u8], 
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// XDELEX, XACKDEL (Redis 8.2)
+// ---------------------------------------------------------------------------
+
+/// What deleting an entry does to the groups' references to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefMode {
+    /// Delete; pending entries lists keep the ID.
+    KeepRef,
+    /// Delete, and drop the ID from every pending entries list.
+    DelRef,
+    /// Delete only when no group holds it pending or has yet to be delivered it.
+    Acked,
+}
+
+/// Parses `[KEEPREF | DELREF | ACKED] IDS numids id...` from `args[from..]`.
+fn parse_ref_ids(args: &[&[u8]], from: usize) -> Result<(RefMode, Vec<StreamId>), Reply> {
+    let (mut mode, mut ids) = (None, None);
+    let mut i = from;
+    while i < args.len() {
+        let a = args[i];
+        let named = [(&b"keepref"[..], RefMode::KeepRef), (b"delref", RefMode::DelRef), (b"acked", RefMode::Acked)];
+        if let Some(&(_, m)) = named.iter().find(|(name, _)| a.eq_ignore_ascii_case(name)) {
+            if mode.is_some() {
+                return Err(Reply::error(err::SYNTAX));
+            }
+            mode = Some(m);
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"ids") && i + 1 < args.len() && ids.is_none() {
+            let n =
+                parse_i64(args[i + 1]).filter(|&n| n >= 1).ok_or_else(|| Reply::error("ERR Number of IDs must be a positive integer"))?;
+            let start = i + 2;
+            if n as u64 > (args.len() - start) as u64 {
+                return Err(Reply::error("ERR The `numids` parameter must match the number of arguments"));
+            }
+            let end = start + n as usize;
+            ids = Some(args[start..end].iter().map(|a| parse_strict_id(a)).collect::<Result<Vec<_>, _>>()?);
+            i = end;
+        } else {
+            return Err(Reply::error(err::SYNTAX));
+        }
+    }
+    let ids = ids.ok_or_else(|| Reply::error(err::SYNTAX))?;
+    Ok((mode.unwrap_or(RefMode::KeepRef), ids))
+}
+
+/// The changes that delete `ids` under `mode`, and each one's code: 1
+/// deleted (or already gone), 2 kept because a group still needs it (ACKED).
+/// `acking`: the group this command acknowledges the IDs in (they no longer count as pending there).
+fn delete_with_refs(s: &Stream, ids: &[StreamId], mode: RefMode, acking: Option<&[u8]>) -> (Vec<StreamChange<'static>>, Vec<i64>) {
+    let mut gone = Vec::new();
+    let mut codes = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let needed = || s.groups.iter().any(|(name, g)| g.last_id < id || (g.pel.contains_key(&id) && Some(&name[..]) != acking));
+        if mode == RefMode::Acked && needed() {
+            codes.push(2);
+            continue;
+        }
+        if s.get(id).is_some() && !gone.contains(&id) {
+            gone.push(id);
+        }
+        codes.push(1);
+    }
+    let mut changes = Vec::new();
+    if !gone.is_empty() {
+        if mode == RefMode::DelRef {
+            changes.push(StreamChange::Unref(gone.clone()));
+        }
+        changes.push(StreamChange::Del(gone));
+    }
+    (changes, codes)
+}
+
+/// Writes several changes to one stream as one record.
+fn write_changes(ctx: &mut Ctx<'_>, key: &[u8], changes: Vec<StreamChange<'_>>) -> Result<(), Reply> {
+    let db = db8(ctx);
+    let mut ops: Vec<Op<'_>> = changes.into_iter().map(|c| Op::Coll { db, key, change: Change::Stream(c) }).collect();
+    match ops.len() {
+        0 => Ok(()),
+        1 => write(ctx, ops.remove(0)),
+        _ => write(ctx, Op::Group(ops)),
+    }
+}
+
+/// [XDELEX](https://redis.io/commands/xdelex/): XDEL with a say over the
+/// groups' references: one code per ID (-1 no such entry, 1 deleted, 2 kept
+/// because a group still needs it under ACKED).
+pub fn xdelex(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    reply(xdelex_inner(ctx, args))
+}
+
+fn xdelex_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    let (mode, ids) = parse_ref_ids(args, 2)?;
+    let Some(s) = peek(ctx, args[1])? else { return Ok(Reply::Array(ids.iter().map(|_| Reply::Int(-1)).collect())) };
+    let mut codes = Vec::with_capacity(ids.len());
+    let mut changes = Vec::new();
+    for &id in &ids {
+        if s.get(id).is_none() || changes.iter().any(|c| matches!(c, StreamChange::Del(v) if v.contains(&id))) {
+            codes.push(Reply::Int(-1));
+            continue;
+        }
+        let (c, code) = delete_with_refs(s, &[id], mode, None);
+        changes.extend(c);
+        codes.push(Reply::Int(code[0]));
+    }
+    write_changes(ctx, args[1], changes)?;
+    Ok(Reply::Array(codes))
+}
+
+/// [XACKDEL](https://redis.io/commands/xackdel/): XACK and XDEL at once, one
+/// code per ID (-1 not pending in the group, 1 acked and deleted, 2 acked and
+/// kept because another group still needs it under ACKED).
+pub fn xackdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    reply(xackdel_inner(ctx, args))
+}
+
+fn xackdel_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    let (key, group) = (args[1], args[2]);
+    let (mode, ids) = parse_ref_ids(args, 3)?;
+    let none = Reply::Array(ids.iter().map(|_| Reply::Int(-1)).collect());
+    let Some(s) = peek(ctx, key)? else { return Ok(none) };
+    let Some(g) = s.groups.get(group) else { return Ok(none) };
+    let mut acked: Vec<StreamId> = Vec::new();
+    let mut changes = Vec::new();
+    let mut codes = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        if !g.pel.contains_key(&id) || acked.contains(&id) {
+            codes.push(Reply::Int(-1));
+            continue;
+        }
+        acked.push(id);
+        let (c, code) = delete_with_refs(s, &[id], mode, Some(group));
+        changes.extend(c);
+        codes.push(Reply::Int(code[0]));
+    }
+    if !acked.is_empty() {
+        changes.insert(0, StreamChange::Ack { group, ids: acked });
+    }
+    write_changes(ctx, key, changes)?;
+    Ok(Reply::Array(codes))
 }
 
 // ---------------------------------------------------------------------------
@@ -766,6 +946,16 @@ pub const COMMANDS: &[Command] = &[
         WRITE_FAST,
         "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
     ),
+    entry(
+        "xackdel",
+        -6,
+        W_FAST,
+        1,
+        Route::Key(xackdel),
+        WRITE_FAST,
+        "Acknowledges and conditionally deletes one or multiple entries for a stream consumer group.",
+    ),
+    entry("xdelex", -5, W_FAST, 1, Route::Key(xdelex), WRITE_FAST, "Deletes one or multiple entries from the stream."),
     entry(
         "xpending",
         -3,

@@ -443,6 +443,8 @@ pub(crate) struct ReadArgs<'a> {
     pub group: Option<(&'a [u8], &'a [u8])>,
     /// XREADGROUP: NOACK.
     pub noack: bool,
+    /// XREADGROUP: CLAIM min-idle-time (Redis 8.4): `>` first claims pending entries idle this long.
+    pub claim: Option<u64>,
     /// Position of the first key; the IDs follow the keys.
     pub streams_at: usize,
     /// How many streams.
@@ -452,7 +454,7 @@ pub(crate) struct ReadArgs<'a> {
 impl<'a> ReadArgs<'a> {
     /// Parses from `args[1]`.
     pub(crate) fn parse(args: &[&'a [u8]], group_cmd: bool) -> Result<ReadArgs<'a>, Reply> {
-        let mut r = ReadArgs { block: None, count: 0, group: None, noack: false, streams_at: 0, streams: 0 };
+        let mut r = ReadArgs { block: None, count: 0, group: None, noack: false, claim: None, streams_at: 0, streams: 0 };
         let mut i = 1;
         while i < args.len() {
             let more = args.len() - i - 1;
@@ -483,6 +485,16 @@ impl<'a> ReadArgs<'a> {
                 }
                 r.group = Some((args[i + 1], args[i + 2]));
                 i += 2;
+            } else if is("claim") && more > 0 {
+                if !group_cmd {
+                    return Err(Reply::error("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead."));
+                }
+                let ms = int_arg(args[i + 1])?;
+                if ms < 0 {
+                    return Err(Reply::error("ERR min-idle-time must be a positive integer"));
+                }
+                r.claim = Some(ms as u64);
+                i += 1;
             } else if is("noack") {
                 if !group_cmd {
                     return Err(Reply::error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
