@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use strand_engine::keyspace::queue::{QueueChange, QueueOp};
 use strand_engine::keyspace::stream::StreamChange;
 use strand_engine::keyspace::{Capture, Change, KeyEvent, KeyEventKind, Op, Type, Value};
 
@@ -132,6 +133,7 @@ fn type_class(t: Type) -> u32 {
         Type::Set => SET,
         Type::ZSet => ZSET,
         Type::Stream => STREAM,
+        Type::Queue => GENERIC,
     }
 }
 
@@ -171,6 +173,19 @@ fn change_event(cmd: &str, change: &Change<'_>) -> Option<&'static str> {
             _ => "zrem",
         },
         Change::Stream(c) => return stream_event(c),
+        Change::Queue(c) => return queue_event(c),
+    })
+}
+
+fn queue_event(c: &QueueChange<'_>) -> Option<&'static str> {
+    Some(match c.op {
+        QueueOp::Push(_) => "qpush",
+        QueueOp::Lease { .. } => "qpop",
+        QueueOp::Ack(_) => "qack",
+        QueueOp::Nack { .. } => "qnack",
+        QueueOp::Delete(_) => "qdel",
+        QueueOp::Purge => "qpurge",
+        _ => return None,
     })
 }
 

@@ -147,6 +147,8 @@ pub struct ShardState {
     pub recovery: RecoveryStats,
     /// Clients blocked on this shard's keys.
     pub blocked: crate::blocking::Waiters,
+    /// Queues with a deadline ahead (a delay, a lease, a TTL), settled by the timer.
+    pub queue_timers: crate::command::queues::Timers,
     /// Channel and pattern subscriptions of this shard's connections.
     pub pubsub: crate::pubsub::PubSub,
     /// The Lua engine, created by the first script; taken out while a script runs.
@@ -344,6 +346,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         checkpoints: crate::checkpoint::Checkpoints::started(&recovery),
         recovery,
         blocked: Default::default(),
+        queue_timers: Default::default(),
         pubsub: Default::default(),
         forward: None,
         lua: None,
@@ -444,6 +447,15 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
                 st.publish_key_events();
                 done
             };
+            // Queues whose delays, leases or TTLs ran out: log it, and serve waiting consumers.
+            let settled = {
+                let mut st = shard.state.borrow_mut();
+                let now = st.ks.now();
+                crate::command::queues::tick(&mut st, now)
+            };
+            if settled {
+                shard.serve_ready();
+            }
             if done < SLICE {
                 break;
             }

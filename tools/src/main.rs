@@ -354,6 +354,7 @@ fn kind_name(k: u8) -> String {
         change::ZADD => "ZADD",
         change::ZREM => "ZREM",
         change::STREAM => "STREAM",
+        change::QUEUE => "QUEUE",
         other => return format!("kind-0x{other:02x}"),
     };
     name.to_string()
@@ -512,6 +513,9 @@ fn summarize_change(change: &Change<'_>, values: bool, out: &mut String) {
             }
         }
         Change::Stream(c) => summarize_stream(c, values, out),
+        Change::Queue(c) => {
+            let _ = write!(out, " queue={:?} at={}", c.op, c.at);
+        }
     }
 }
 

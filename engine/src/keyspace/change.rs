@@ -14,6 +14,7 @@ use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
 
 use super::list;
+use super::queue::QueueChange;
 use super::stream::StreamChange;
 use super::value::{Type, Value};
 
@@ -46,6 +47,8 @@ pub mod kinds {
     pub const ZREM: u8 = KEYSPACE_FIRST + 0x1b;
     /// [`super::Change::Stream`]: every stream change, told apart by a tag byte in the payload.
     pub const STREAM: u8 = KEYSPACE_FIRST + 0x1c;
+    /// [`super::Change::Queue`]: every queue change, told apart by a tag byte in the payload.
+    pub const QUEUE: u8 = KEYSPACE_FIRST + 0x1d;
 }
 
 /// One command's change to one collection.
@@ -77,6 +80,8 @@ pub enum Change<'a> {
     ZRem(Vec<&'a [u8]>),
     /// Changes a stream.
     Stream(StreamChange<'a>),
+    /// Changes a reliable queue.
+    Queue(QueueChange<'a>),
 }
 
 impl<'a> Change<'a> {
@@ -96,12 +101,13 @@ impl<'a> Change<'a> {
             Change::ZAdd(_) => kinds::ZADD,
             Change::ZRem(_) => kinds::ZREM,
             Change::Stream(_) => kinds::STREAM,
+            Change::Queue(_) => kinds::QUEUE,
         }
     }
 
     /// Whether a record kind is a collection change.
     pub fn owns(kind: u8) -> bool {
-        (kinds::HSET..=kinds::STREAM).contains(&kind)
+        (kinds::HSET..=kinds::QUEUE).contains(&kind)
     }
 
     /// The type of collection it changes.
@@ -111,6 +117,7 @@ impl<'a> Change<'a> {
             Change::SAdd(_) | Change::SRem(_) => Type::Set,
             Change::ZAdd(_) | Change::ZRem(_) => Type::ZSet,
             Change::Stream(_) => Type::Stream,
+            Change::Queue(_) => Type::Queue,
             _ => Type::List,
         }
     }
@@ -119,6 +126,7 @@ impl<'a> Change<'a> {
     pub fn creates(&self) -> bool {
         match self {
             Change::Stream(c) => c.creates(),
+            Change::Queue(c) => c.creates(),
             _ => matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_)),
         }
     }
@@ -138,6 +146,7 @@ impl<'a> Change<'a> {
             Change::LTrim { .. } => 16,
             Change::ZAdd(pairs) => 4 + pairs.iter().map(|(_, m)| 8 + b(m)).sum::<usize>(),
             Change::Stream(c) => c.encoded_len(),
+            Change::Queue(c) => c.encoded_len(),
         }
     }
 
@@ -189,6 +198,7 @@ impl<'a> Change<'a> {
                 }
             }
             Change::Stream(c) => c.encode(w),
+            Change::Queue(c) => c.encode(w),
         }
     }
 
@@ -241,6 +251,7 @@ impl<'a> Change<'a> {
             }
             kinds::ZREM => Change::ZRem(list(r)?),
             kinds::STREAM => Change::Stream(StreamChange::decode(r)?),
+            kinds::QUEUE => Change::Queue(QueueChange::decode(r)?),
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -281,6 +292,7 @@ impl<'a> Change<'a> {
                 }
             }
             (Change::Stream(c), Value::Stream(s)) => s.apply(c, now),
+            (Change::Queue(c), Value::Queue(q)) => q.apply(c),
             (change, Value::List(l)) => apply_list(change, l),
             (change, value) => debug_assert!(false, "{change:?} applied to a {}", value.type_name()),
         }

@@ -15,6 +15,7 @@ pub mod evict;
 pub mod hash;
 pub mod list;
 pub mod op;
+pub mod queue;
 pub mod set;
 pub mod snapshot;
 pub mod stream;

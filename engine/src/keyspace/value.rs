@@ -11,6 +11,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 
 use super::hash::Hash;
 use super::list::List;
+use super::queue::Queue;
 use super::set::Set;
 use super::stream::Stream;
 use super::zset::ZSet;
@@ -30,6 +31,8 @@ pub enum Value {
     ZSet(Box<ZSet>),
     /// A stream: entries by ID, consumer groups.
     Stream(Box<Stream>),
+    /// A reliable queue: messages with leases, delays, priorities, a dead-letter list.
+    Queue(Box<Queue>),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -47,6 +50,8 @@ pub enum Type {
     ZSet,
     /// `stream`.
     Stream,
+    /// `queue`.
+    Queue,
 }
 
 impl Type {
@@ -59,12 +64,13 @@ impl Type {
             Type::Set => "set",
             Type::ZSet => "zset",
             Type::Stream => "stream",
+            Type::Queue => "queue",
         }
     }
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream]
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream, Type::Queue]
             .into_iter()
             .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
@@ -78,6 +84,7 @@ impl Type {
             Type::Set => Some(Value::Set(Box::default())),
             Type::ZSet => Some(Value::ZSet(Box::default())),
             Type::Stream => Some(Value::Stream(Box::default())),
+            Type::Queue => Some(Value::Queue(Box::default())),
         }
     }
 
@@ -89,6 +96,7 @@ impl Type {
             Type::Set => 3,
             Type::ZSet => 4,
             Type::Stream => 5,
+            Type::Queue => 6,
         }
     }
 }
@@ -103,6 +111,7 @@ impl Value {
             Value::Set(_) => Type::Set,
             Value::ZSet(_) => Type::ZSet,
             Value::Stream(_) => Type::Stream,
+            Value::Queue(_) => Type::Queue,
         }
     }
 
@@ -121,6 +130,7 @@ impl Value {
             Value::List(_) => Some("deque"),
             Value::ZSet(z) => Some(z.encoding()),
             Value::Stream(_) => Some("stream"),
+            Value::Queue(_) => Some("queue"),
         }
     }
 
@@ -133,14 +143,16 @@ impl Value {
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
             Value::Stream(s) => s.len(),
+            Value::Queue(q) => q.len(),
         }
     }
 
     /// Whether a collection is empty (an empty collection is never stored:
     /// the key goes away). A stream is never empty in this sense: as in
-    /// Redis, it stays (with its last ID and groups) when its last entry goes.
+    /// Redis, it stays (with its last ID and groups) when its last entry goes;
+    /// so does a queue, with its settings, counters and dead letters.
     pub fn is_empty(&self) -> bool {
-        !matches!(self, Value::Stream(_)) && self.len() == 0
+        !matches!(self, Value::Stream(_) | Value::Queue(_)) && self.len() == 0
     }
 
     /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
@@ -153,6 +165,7 @@ impl Value {
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
             Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_bytes(),
+            Value::Queue(q) => std::mem::size_of::<Queue>() + q.heap_bytes(),
         }
     }
 
@@ -166,6 +179,7 @@ impl Value {
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
             Value::Stream(s) => s.encoded_len(),
+            Value::Queue(q) => q.encoded_len(),
         }
     }
 
@@ -197,6 +211,7 @@ impl Value {
                 }
             }
             Value::Stream(s) => s.encode(w),
+            Value::Queue(q) => q.encode(w),
         }
     }
 
@@ -208,6 +223,9 @@ impl Value {
         }
         if tag == Type::Stream.tag() {
             return Ok(Value::Stream(Box::new(Stream::decode(r)?)));
+        }
+        if tag == Type::Queue.tag() {
+            return Ok(Value::Queue(Box::new(Queue::decode(r)?)));
         }
         let n = r.u32()? as usize;
         let value = match tag {

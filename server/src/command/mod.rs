@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`connection`], [`transactions`], [`pubsub`], [`scripting`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod connection;
 pub mod glob;
@@ -15,6 +15,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod queues;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -100,6 +101,16 @@ pub fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
         return Err(Reply::error("ERR timeout is negative"));
     }
     Ok((ms > 0.0).then_some(ms as u64))
+}
+
+/// A timeout in milliseconds (XREAD and QPOP BLOCK): a non-negative
+/// integer, 0 for forever. Returns milliseconds, None for forever.
+pub fn timeout_ms_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
+    let ms = strings::parse_i64(arg).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    Ok((ms > 0).then_some(ms as u64))
 }
 
 /// A handler that runs on a shard. `args[0]` is the command name.

@@ -460,11 +460,7 @@ impl<'a> ReadArgs<'a> {
             let more = args.len() - i - 1;
             let is = |name: &str| args[i].eq_ignore_ascii_case(name.as_bytes());
             if is("block") && more > 0 {
-                let ms = parse_i64(args[i + 1]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
-                if ms < 0 {
-                    return Err(Reply::error("ERR timeout is negative"));
-                }
-                r.block = Some((ms > 0).then_some(ms as u64));
+                r.block = Some(super::timeout_ms_arg(args[i + 1])?);
                 i += 1;
             } else if is("count") && more > 0 {
                 r.count = count_arg(args[i + 1])?;

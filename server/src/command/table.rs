@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    connection, hashes, keys, lists, pubsub, scripting, server, sets, stream_groups, streams, strings, transactions, zsets, Command,
+    connection, hashes, keys, lists, pubsub, queues, scripting, server, sets, stream_groups, streams, strings, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -26,6 +26,7 @@ pub const COMMANDS: &[&[Command]] = &[
     zsets::COMMANDS,
     streams::COMMANDS,
     stream_groups::COMMANDS,
+    queues::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {

@@ -8,6 +8,7 @@
 
 use strand_engine::keyspace::hash::Hash;
 use strand_engine::keyspace::list::List;
+use strand_engine::keyspace::queue::Queue;
 use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::stream::Stream;
 use strand_engine::keyspace::zset::ZSet;
@@ -67,6 +68,16 @@ impl Collection for Stream {
     fn of(v: &Value) -> Option<&Stream> {
         if let Value::Stream(s) = v {
             Some(s)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for Queue {
+    fn of(v: &Value) -> Option<&Queue> {
+        if let Value::Queue(q) = v {
+            Some(q)
         } else {
             None
         }
