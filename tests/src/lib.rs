@@ -310,6 +310,33 @@ impl Drop for RedisServer {
     }
 }
 
+/// Sends one command on a new raw connection from another thread; its whole
+/// reply arrives on the channel (for commands that block).
+pub fn send_async(port: u16, args: &[&str]) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    std::thread::spawn(move || {
+        let mut r = raw::Raw::connect(port, false);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = tx.send(r.cmd(&argv));
+    });
+    rx
+}
+
+/// Waits until INFO says `n` clients are blocked.
+pub fn wait_blocked(c: &mut redis::Connection, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        let blocked = info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).and_then(|v| v.trim().parse::<usize>().ok());
+        if blocked == Some(n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "waiting for {n} blocked clients: {info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Commands written as string slices, and their replies or error lines.
 pub mod commands {
     use redis::{Connection, FromRedisValue, RedisError, Value};

@@ -10,15 +10,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
 use strand_tests::commands::{err, q, start};
-use strand_tests::raw::Raw;
-use strand_tests::Server;
+use strand_tests::{send_async, wait_blocked, Server};
 
 /// One delivered message: (id, payload, attempt).
 type Delivery = (String, String, i64);
@@ -149,30 +147,6 @@ fn noack_length_limits_delete_purge_and_errors() {
     assert_eq!(err(&mut c, &["QCONFIG", "q", "OVERFLOW", "nope"]), "ERR OVERFLOW must be drop-head or reject-publish");
     assert_eq!(err(&mut c, &["QINFO", "missing"]), "ERR no such key");
     assert_eq!(q::<String>(&mut c, &["TYPE", "q"]), "queue");
-}
-
-fn send_async(port: u16, args: &[&str]) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    thread::spawn(move || {
-        let mut r = Raw::connect(port, false);
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = tx.send(r.cmd(&argv));
-    });
-    rx
-}
-
-fn wait_blocked(c: &mut Connection, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info: String = q(c, &["INFO", "clients"]);
-        let blocked = info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).and_then(|v| v.trim().parse::<usize>().ok());
-        if blocked == Some(n) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "waiting for {n} blocked clients: {info}");
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

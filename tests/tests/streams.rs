@@ -10,14 +10,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
 use strand_tests::commands::{err, q, start};
 use strand_tests::raw::Raw;
-use strand_tests::{RedisServer, Server};
+use strand_tests::{send_async, wait_blocked, RedisServer, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -339,32 +338,6 @@ fn approximate_trimming_drops_whole_blocks_and_exact_trimming_is_exact() {
 }
 
 // ---------------------------------------------------------------- blocking reads
-
-/// A connection that sends one command and hands back its raw reply on a channel.
-fn send_async(port: u16, args: &[&str]) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    thread::spawn(move || {
-        let mut r = Raw::connect(port, false);
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = tx.send(r.cmd(&argv));
-    });
-    rx
-}
-
-/// Waits until `n` clients are blocked on the server.
-fn wait_blocked(c: &mut Connection, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info: String = q(c, &["INFO", "clients"]);
-        let blocked = info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).and_then(|v| v.trim().parse::<usize>().ok());
-        if blocked == Some(n) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "waiting for {n} blocked clients: {info}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn xread_block_with_dollar_wakes_on_a_later_xadd_from_another_connection() {

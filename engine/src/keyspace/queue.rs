@@ -595,25 +595,18 @@ impl<'a> QueueChange<'a> {
             }
             Ok(v)
         }
-        fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
-            match r.u8()? {
-                0 => Ok(false),
-                1 => Ok(true),
-                _ => Err(DecodeError::Invalid("flag is neither 0 nor 1")),
-            }
-        }
         let tag = r.u8()?;
         let at = r.u64()?;
         let op = match tag {
             tag::SETTLE => QueueOp::Settle,
             tag::PUSH => {
                 let (id, payload, priority, delay_ms, ttl_ms) = (r.u64()?, r.bytes()?, r.u8()?, r.u64()?, r.u64()?);
-                let dedup = if flag(r)? { Some(r.bytes()?) } else { None };
-                let has_drop = flag(r)?;
+                let dedup = if r.flag()? { Some(r.bytes()?) } else { None };
+                let has_drop = r.flag()?;
                 let drop = r.u64()?;
                 QueueOp::Push(Push { id, payload, priority, delay_ms, ttl_ms, dedup, drop_head: has_drop.then_some(drop) })
             }
-            tag::LEASE => QueueOp::Lease { ids: ids(r)?, lease_ms: r.u64()?, noack: flag(r)? },
+            tag::LEASE => QueueOp::Lease { ids: ids(r)?, lease_ms: r.u64()?, noack: r.flag()? },
             tag::ACK => QueueOp::Ack(ids(r)?),
             tag::NACK => {
                 let (id, delay_ms) = (r.u64()?, r.u64()?);

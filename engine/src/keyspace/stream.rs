@@ -713,13 +713,6 @@ impl<'a> StreamChange<'a> {
             }
             Ok(v)
         }
-        fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
-            match r.u8()? {
-                0 => Ok(false),
-                1 => Ok(true),
-                _ => Err(DecodeError::Invalid("flag is neither 0 nor 1")),
-            }
-        }
         Ok(match r.u8()? {
             tag::ADD => {
                 let id = StreamId::decode(r)?;
@@ -738,7 +731,7 @@ impl<'a> StreamChange<'a> {
             tag::SETID => {
                 let last_id = StreamId::decode(r)?;
                 let entries_added = decode_opt(r)?;
-                let has = flag(r)?;
+                let has = r.flag()?;
                 let id = StreamId::decode(r)?;
                 StreamChange::SetId { last_id, entries_added, max_deleted: has.then_some(id) }
             }
@@ -755,9 +748,9 @@ impl<'a> StreamChange<'a> {
             tag::CONSUMER_DEL => StreamChange::ConsumerDel { group: r.bytes()?, consumer: r.bytes()? },
             tag::DELIVER => {
                 let group = r.bytes()?;
-                let consumer = if flag(r)? { Some(r.bytes()?) } else { None };
-                let active = flag(r)?;
-                let has_last = flag(r)?;
+                let consumer = if r.flag()? { Some(r.bytes()?) } else { None };
+                let active = r.flag()?;
+                let has_last = r.flag()?;
                 let (id, read) = (StreamId::decode(r)?, decode_opt(r)?);
                 let n = r.u32()? as usize;
                 let mut pending = Vec::with_capacity(n.min(1024));
