@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|all]   (default: all)
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|all]   (default: all)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -209,6 +209,28 @@ streams() {
     echo "| XREADGROUP COUNT 100 > (1 client, each entry made pending) | $gs | $gr | $(awk -v a="$gs" -v b="$gr" 'BEGIN { printf "%.2f", a / b }') |"
 }
 
+# Reliable queues (issue 4): push + pop + ack with --appendfsync always, strand's
+# queue (QPUSH/QPOP/QACK) and strand's streams beside redis-server streams
+# (XADD/XREADGROUP/XACK, appendfsync always): saturated throughput, then the
+# push-to-pop latency at a paced 5000 msg/s.
+queues() {
+    local bench=${BENCH:-target/release/strand-bench} m=${MESSAGES:-100000}
+    echo "## Queues: 4 producers (pipeline 8), 4 consumers (batch 10), 64-byte messages, fsync always"
+    echo
+    echo '```'
+    start_strand --appendfsync always
+    start_redis --save '' --appendonly yes --appendfsync always
+    "$bench" --port $SPORT --workload queue --messages "$m" -P 8 | tail -1
+    "$bench" --port $SPORT --workload stream --messages "$m" -P 8 | tail -1
+    "$bench" --port $RPORT --workload stream --messages "$m" -P 8 | tail -1
+    echo "paced at 5000 msg/s:"
+    "$bench" --port $SPORT --workload queue --messages 20000 --rate 5000 | tail -1
+    "$bench" --port $SPORT --workload stream --messages 20000 --rate 5000 | tail -1
+    "$bench" --port $RPORT --workload stream --messages 20000 --rate 5000 | tail -1
+    stop_all
+    echo '```'
+}
+
 case "${1:-all}" in
     throughput) throughput ;;
     types) types ;;
@@ -216,6 +238,7 @@ case "${1:-all}" in
     compaction) compaction ;;
     memory) memory ;;
     streams) streams ;;
-    all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|all]" >&2; exit 2 ;;
+    queues) queues ;;
+    all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|all]" >&2; exit 2 ;;
 esac

@@ -68,6 +68,24 @@ struct Args {
     /// Run the same workload against this second server (HOST:PORT) and compare.
     #[arg(long)]
     compare: Option<String>,
+    /// `kv` (SET/GET), `queue` (QPUSH, QPOP, QACK) or `stream` (XADD, XREADGROUP, XACK).
+    #[arg(long, default_value = "kv")]
+    workload: String,
+    /// queue/stream: messages in all.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// queue/stream: producer connections.
+    #[arg(long, default_value_t = 4)]
+    producers: usize,
+    /// queue/stream: consumer connections.
+    #[arg(long, default_value_t = 4)]
+    consumers: usize,
+    /// queue/stream: most messages per pop (acknowledged in one command).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// queue/stream: messages per second over all producers (0: unpaced).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +118,9 @@ fn run_main(args: &Args) -> Result<ExitCode, String> {
         }
         targets.push(other.clone());
     }
+    if args.workload != "kv" {
+        return run_messages(args, &targets);
+    }
     let cfg = client::Config {
         connections: args.connections,
         threads: args.threads.min(args.connections),
@@ -126,6 +147,49 @@ fn run_main(args: &Args) -> Result<ExitCode, String> {
     let failed = runs.iter().any(|r| !r.io_errors.is_empty());
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
+
+/// The `queue` and `stream` workloads: one line per target, and their ratio.
+fn run_messages(args: &Args, targets: &[String]) -> Result<ExitCode, String> {
+    let flavor = match args.workload.as_str() {
+        "queue" => queue::Flavor::Queue,
+        "stream" => queue::Flavor::Stream,
+        other => return Err(format!("--workload {other}: expected kv, queue or stream")),
+    };
+    if args.producers == 0 || args.consumers == 0 || args.messages == 0 {
+        return Err("--producers, --consumers and --messages must be at least 1".into());
+    }
+    let cfg = queue::Config {
+        messages: args.messages,
+        producers: args.producers,
+        consumers: args.consumers,
+        pipeline: args.pipeline,
+        batch: args.batch,
+        data_size: args.data_size,
+        rate: args.rate,
+    };
+    println!(
+        "{} workload: {} messages of {} bytes, {} producers (pipeline {}), {} consumers (batch {})",
+        flavor.name(),
+        cfg.messages,
+        cfg.data_size,
+        cfg.producers,
+        cfg.pipeline,
+        cfg.consumers,
+        cfg.batch
+    );
+    let mut rates = Vec::new();
+    for target in targets {
+        let o = queue::run(target, flavor, &cfg)?;
+        println!("{}", queue::line(target, flavor, &o));
+        rates.push(o.rate);
+    }
+    if let [a, b] = rates.as_slice() {
+        println!("ratio (first / second): {:.2}", a / b);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+mod queue;
 
 /// Parsing RESP2 and RESP3 replies.
 pub mod resp {
