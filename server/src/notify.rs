@@ -130,6 +130,7 @@ fn type_class(t: Type) -> u32 {
         Type::List => LIST,
         Type::Set => SET,
         Type::ZSet => ZSET,
+        Type::Series => MODULE,
     }
 }
 
@@ -167,6 +168,16 @@ fn change_event(cmd: &str, change: &Change<'_>) -> &'static str {
             "zpopmax" | "bzpopmax" => "zpopmax",
             _ => "zrem",
         },
+        Change::TsCreate(_) => "ts.create",
+        Change::TsAlter(_) => "ts.alter",
+        Change::TsAdd(_) => match cmd {
+            "ts.incrby" => "ts.incrby",
+            "ts.decrby" => "ts.decrby",
+            _ => "ts.add",
+        },
+        Change::TsDel { .. } => "ts.del",
+        Change::TsRule { .. } | Change::TsSource(_) => "ts.createrule",
+        Change::TsUnrule(_) => "ts.deleterule",
     }
 }
 

@@ -4,7 +4,8 @@
 //! [`super::hash`], [`super::list`], [`super::set`] and [`super::zset`].
 //! A value can be written whole into a log record ([`Value::encode`]) for
 //! the commands that replace a key's value at once (SINTERSTORE,
-//! ZUNIONSTORE ...) and read back with [`Value::decode`].
+//! ZUNIONSTORE ...) and read back with [`Value::decode`]; checkpoints
+//! write every value that way, time series included (their compressed chunks).
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
@@ -13,6 +14,7 @@ use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
 use super::zset::ZSet;
+use crate::series::Series;
 
 /// A value.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set: member → score, ordered by (score, member).
     ZSet(Box<ZSet>),
+    /// A time series (TS.* commands).
+    Series(Box<Series>),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -42,6 +46,8 @@ pub enum Type {
     Set,
     /// `zset`.
     ZSet,
+    /// `TSDB-TYPE`, as RedisTimeSeries names it.
+    Series,
 }
 
 impl Type {
@@ -53,12 +59,13 @@ impl Type {
             Type::List => "list",
             Type::Set => "set",
             Type::ZSet => "zset",
+            Type::Series => "TSDB-TYPE",
         }
     }
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet].into_iter().find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Series].into_iter().find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// An empty collection of this type (None for strings).
@@ -69,6 +76,7 @@ impl Type {
             Type::List => Some(Value::List(Box::default())),
             Type::Set => Some(Value::Set(Box::default())),
             Type::ZSet => Some(Value::ZSet(Box::default())),
+            Type::Series => Some(Value::Series(Box::default())),
         }
     }
 
@@ -79,6 +87,7 @@ impl Type {
             Type::List => 2,
             Type::Set => 3,
             Type::ZSet => 4,
+            Type::Series => 5,
         }
     }
 }
@@ -92,6 +101,7 @@ impl Value {
             Value::List(_) => Type::List,
             Value::Set(_) => Type::Set,
             Value::ZSet(_) => Type::ZSet,
+            Value::Series(_) => Type::Series,
         }
     }
 
@@ -109,6 +119,7 @@ impl Value {
             Value::Hash(_) | Value::Set(_) => Some("hashtable"),
             Value::List(_) => Some("deque"),
             Value::ZSet(z) => Some(z.encoding()),
+            Value::Series(_) => Some("chunked"),
         }
     }
 
@@ -120,12 +131,15 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Series(s) => s.len(),
         }
     }
 
-    /// Whether a collection is empty (an empty collection is never stored: the key goes away).
+    /// Whether a collection is empty (an empty collection is never stored:
+    /// the key goes away). A time series is never empty: it exists from
+    /// TS.CREATE on, with or without samples.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, Value::Series(_)) && self.len() == 0
     }
 
     /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
@@ -137,6 +151,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
+            Value::Series(s) => s.heap_bytes(),
         }
     }
 
@@ -149,6 +164,7 @@ impl Value {
             Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
+            Value::Series(s) => s.encoded_len(),
         }
     }
 
@@ -179,6 +195,7 @@ impl Value {
                     w.bytes(m);
                 }
             }
+            Value::Series(s) => s.encode(w),
         }
     }
 
@@ -187,6 +204,9 @@ impl Value {
         let tag = r.u8()?;
         if tag == Type::Str.tag() {
             return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
+        }
+        if tag == Type::Series.tag() {
+            return Ok(Value::Series(Box::new(Series::decode(r)?)));
         }
         let n = r.u32()? as usize;
         let value = match tag {
