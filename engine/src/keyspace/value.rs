@@ -65,7 +65,9 @@ impl Type {
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Series].into_iter().find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Series]
+            .into_iter()
+            .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// An empty collection of this type (None for strings).

@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`connection`], [`transactions`], [`pubsub`], [`scripting`].
+//! [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`].
 
 pub mod connection;
 pub mod glob;
@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lists;
 pub mod pubsub;
 pub mod scripting;
+pub mod series;
 pub mod server;
 pub mod sets;
 pub mod strings;

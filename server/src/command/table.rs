@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, hashes, keys, lists, pubsub, scripting, server, sets, strings, transactions, zsets, Command};
+use super::{connection, hashes, keys, lists, pubsub, scripting, series, server, sets, strings, transactions, zsets, Command};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] = &[
@@ -22,6 +22,7 @@ pub const COMMANDS: &[&[Command]] = &[
     pubsub::COMMANDS,
     scripting::COMMANDS,
     zsets::COMMANDS,
+    series::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
