@@ -16,7 +16,7 @@
 //! as label/value pairs, so a label value may be any bytes (`(`, `,`, `=`,
 //! spaces, or words such as `encoding`), unlike RedisTimeSeries's parser.
 //! The multi-series commands (TS.MGET, TS.MRANGE, TS.QUERYINDEX) are in
-//! `series_multi`.
+//! [`super::series_multi`].
 
 use std::collections::BTreeMap;
 

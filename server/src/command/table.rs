@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, hashes, keys, lists, pubsub, scripting, series, server, sets, strings, transactions, zsets, Command};
+use super::{
+    connection, hashes, keys, lists, pubsub, scripting, series, series_multi, server, sets, strings, transactions, zsets, Command,
+};
 
 /// Every command family's table.
 pub const COMMANDS: &[&[Command]] = &[
@@ -23,6 +25,7 @@ pub const COMMANDS: &[&[Command]] = &[
     scripting::COMMANDS,
     zsets::COMMANDS,
     series::COMMANDS,
+    series_multi::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
