@@ -267,8 +267,8 @@ fn add_samples(
     }
     if !writes.is_empty() {
         let times: Vec<i64> = writes.iter().map(|w| w.0).collect();
+        compact(ctx, key, prev_last, &times, &writes)?;
         change(ctx, key, Change::TsAdd(writes))?;
-        compact(ctx, key, prev_last, &times)?;
     }
     Ok(results)
 }
@@ -297,15 +297,23 @@ fn touched_buckets(rule: &Rule, prev_last: Option<i64>, times: &[i64]) -> Vec<i6
     out
 }
 
-/// The aggregate of one bucket of a rule, from the source's samples; None if the bucket is empty.
-fn bucket_value(src: &Series, rule: &Rule, start: i64) -> Option<f64> {
+/// The source's samples in `from..=to` with `writes` (not yet applied) over them.
+fn merged(src: &Series, writes: &[Sample], from: i64, to: i64) -> Vec<Sample> {
+    let mut m: BTreeMap<i64, f64> = src.range(from, to).into_iter().collect();
+    m.extend(writes.iter().copied().filter(|w| w.0 >= from && w.0 <= to));
+    m.into_iter().collect()
+}
+
+/// The aggregate of one bucket of a rule, from the source's samples and
+/// `writes` about to be applied; None if the bucket is empty.
+fn bucket_value(src: &Series, writes: &[Sample], rule: &Rule, start: i64) -> Option<f64> {
     let end = start.saturating_add(rule.bucket_ms.min(i64::MAX as u64) as i64);
-    let samples = src.range(start, end - 1);
+    let samples = merged(src, writes, start, end - 1);
     if samples.is_empty() {
         return None;
     }
     let (before, after) = if rule.agg == Agg::Twa {
-        (src.range(i64::MIN, start - 1).last().copied(), src.range(end, i64::MAX).first().copied())
+        (merged(src, writes, i64::MIN, start - 1).last().copied(), merged(src, writes, end, i64::MAX).first().copied())
     } else {
         (None, None)
     };
@@ -314,21 +322,24 @@ fn bucket_value(src: &Series, rule: &Rule, start: i64) -> Option<f64> {
 }
 
 /// Writes the buckets of `key`'s rules that samples at `times` closed or
-/// changed (`prev_last`: the newest sample before them) to their destinations.
-fn compact(ctx: &mut Ctx<'_>, key: &[u8], prev_last: Option<i64>, times: &[i64]) -> Result<(), Reply> {
+/// changed (`prev_last`: the newest sample before them) to their
+/// destinations. `writes`: samples about to be written to `key` (computed
+/// before they are, so that a batch older than the retention it pushes
+/// forward still reaches the rules).
+fn compact(ctx: &mut Ctx<'_>, key: &[u8], prev_last: Option<i64>, times: &[i64], writes: &[Sample]) -> Result<(), Reply> {
     let Some(src) = typed::peek::<Series>(ctx, key)? else { return Ok(()) };
-    let mut writes = Vec::with_capacity(src.rules.len());
+    let mut updates = Vec::with_capacity(src.rules.len());
     for rule in &src.rules {
         let (mut put, mut gone) = (Vec::new(), Vec::new());
         for b in touched_buckets(rule, prev_last, times) {
-            match bucket_value(src, rule, b) {
+            match bucket_value(src, writes, rule, b) {
                 Some(v) => put.push((b, v)),
                 None => gone.push(b),
             }
         }
-        writes.push((rule.dest.clone(), put, gone));
+        updates.push((rule.dest.clone(), put, gone));
     }
-    for (dest, put, gone) in writes {
+    for (dest, put, gone) in updates {
         // A destination deleted (or replaced by another type) since the rule was made is skipped.
         if !matches!(typed::peek::<Series>(ctx, &dest), Ok(Some(_))) {
             continue;
@@ -475,7 +486,7 @@ fn del_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let key = args[1];
     grouped(ctx, |ctx| {
         change(ctx, key, Change::TsDel { from, to })?;
-        compact(ctx, key, last, &times)
+        compact(ctx, key, last, &times, &[])
     })?;
     Ok(Reply::Int(times.len() as i64))
 }
@@ -563,7 +574,7 @@ pub(crate) fn latest(ctx: &Ctx<'_>, key: &[u8], s: &Series) -> Option<Sample> {
     let src = typed::peek::<Series>(ctx, src_key).ok()??;
     let rule = src.rules.iter().find(|r| &r.dest[..] == key)?;
     let b = rule.bucket_of(src.last()?.0);
-    Some((b, bucket_value(src, rule, b)?)).filter(|p| s.last().is_none_or(|l| p.0 > l.0))
+    Some((b, bucket_value(src, &[], rule, b)?)).filter(|p| s.last().is_none_or(|l| p.0 > l.0))
 }
 
 /// [TS.GET](https://redis.io/commands/ts.get/): the newest sample, or an empty array.
