@@ -300,10 +300,13 @@ pub fn run(o: &Options) -> Result<(), String> {
         per_conn[i % n].push(c);
     }
     let t = Instant::now();
-    let workers: Vec<_> = per_conn.into_iter().map(|cmds| {
-        let target = o.target.clone();
-        std::thread::spawn(move || send_all(&target, cmds))
-    }).collect();
+    let workers: Vec<_> = per_conn
+        .into_iter()
+        .map(|cmds| {
+            let target = o.target.clone();
+            std::thread::spawn(move || send_all(&target, cmds))
+        })
+        .collect();
     let mut errors = 0;
     for w in workers {
         errors += w.join().map_err(|_| "sender panicked".to_string())??;

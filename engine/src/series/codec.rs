@@ -8,6 +8,8 @@
 //! - `CONSTANT`: one value for every sample;
 //! - `DECIMAL`: every value is an integer `m` scaled by `10^-k` (counters,
 //!   fixed-decimal gauges), stored as deltas or deltas of deltas of `m`;
+//! - `BITS_DOD`: the float bits taken as integers, deltas of deltas
+//!   (clocks and other steadily moving values with many digits);
 //! - `XOR`: Gorilla's XOR of the float bits (anything, NaN included).
 //!
 //! Timestamps of a sealed chunk are delta-of-delta too. Integers are
@@ -34,6 +36,9 @@ pub mod tag {
     pub const DECIMAL_DELTA: u8 = 2;
     /// Scaled integers, deltas of deltas.
     pub const DECIMAL_DOD: u8 = 3;
+    /// The float bits as integers, deltas of deltas (clocks, uptimes: values
+    /// with too many digits for DECIMAL that still move steadily).
+    pub const BITS_DOD: u8 = 4;
 }
 
 /// Names of the value codecs, for TS.INFO DEBUG.
@@ -43,6 +48,7 @@ pub fn tag_name(tag: u8) -> &'static str {
         tag::CONSTANT => "constant",
         tag::DECIMAL_DELTA => "decimal-delta",
         tag::DECIMAL_DOD => "decimal-dod",
+        tag::BITS_DOD => "bits-dod",
         _ => "unknown",
     }
 }
@@ -64,7 +70,43 @@ fn get_var(r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
     r.read(n)
 }
 
-/// Writes zigzagged integers in blocks of 64 (see the module doc).
+/// Bits of `v` in Exp-Golomb code of order `k` (None: too wide to code).
+fn golomb_bits(v: u64, k: u32) -> Option<u64> {
+    let x = v.checked_add(1u64 << k)?;
+    let n = width(x) - 1;
+    Some((2 * n + 1 - k) as u64)
+}
+
+fn put_golomb(w: &mut BitWriter, v: u64, k: u32) {
+    let x = v + (1u64 << k);
+    let n = width(x) - 1;
+    w.write(0, n - k);
+    w.write(x, n + 1);
+}
+
+fn get_golomb(r: &mut BitReader<'_>, k: u32) -> Result<u64, DecodeError> {
+    let mut zeros = 0;
+    while !r.bit()? {
+        zeros += 1;
+        if zeros + k > 63 {
+            return Err(DecodeError::Invalid("Exp-Golomb code longer than 64 bits"));
+        }
+    }
+    let n = zeros + k;
+    let x = (1u64 << n) | r.read(n)?;
+    Ok(x - (1u64 << k))
+}
+
+/// The best Exp-Golomb order for a block and its size in bits.
+fn best_golomb(block: &[u64], widest: u32) -> Option<(u32, u64)> {
+    (0..=widest.min(62))
+        .filter_map(|k| block.iter().map(|&v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b)))
+        .min_by_key(|&(_, b)| b)
+}
+
+/// Writes zigzagged integers in blocks of 64 (see the module doc): each
+/// block all zero, bit-packed, sparse (a flag per value) or Exp-Golomb
+/// coded with the block's best order, whichever is smallest.
 pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
     for block in vals.chunks(BLOCK) {
         let wd = block.iter().map(|&v| width(v)).max().unwrap_or(0);
@@ -75,7 +117,12 @@ pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
         let nonzero = block.iter().filter(|&&v| v != 0).count() as u64;
         let packed = block.len() as u64 * wd as u64;
         let sparse = block.len() as u64 + nonzero * wd as u64;
-        if packed <= sparse {
+        let golomb = best_golomb(block, wd).filter(|&(_, b)| b + 6 < packed.min(sparse));
+        if let Some((k, _)) = golomb {
+            w.write(3, 2);
+            w.write(k as u64, 6);
+            block.iter().for_each(|&v| put_golomb(w, v, k));
+        } else if packed <= sparse {
             w.write(1, 2);
             w.write(wd as u64, 7);
             block.iter().for_each(|&v| w.write(v, wd));
@@ -97,22 +144,30 @@ pub fn get_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<u64>) -> Result<(
     let mut left = n;
     while left > 0 {
         let len = left.min(BLOCK);
-        let mode = r.read(2)?;
-        if mode == 0 {
-            out.extend(std::iter::repeat_n(0, len));
-        } else {
-            let wd = r.read(7)? as u32;
-            if wd > 64 {
-                return Err(DecodeError::Invalid("block width over 64 bits"));
+        match r.read(2)? {
+            0 => out.extend(std::iter::repeat_n(0, len)),
+            3 => {
+                let k = r.read(6)? as u32;
+                if k > 62 {
+                    return Err(DecodeError::Invalid("Exp-Golomb order over 62"));
+                }
+                for _ in 0..len {
+                    out.push(get_golomb(r, k)?);
+                }
             }
-            for _ in 0..len {
-                let v = match mode {
-                    1 => r.read(wd)?,
-                    2 if r.bit()? => r.read(wd)?,
-                    2 => 0,
-                    _ => return Err(DecodeError::Invalid("unknown integer block mode")),
-                };
-                out.push(v);
+            mode => {
+                let wd = r.read(7)? as u32;
+                if wd > 64 {
+                    return Err(DecodeError::Invalid("block width over 64 bits"));
+                }
+                for _ in 0..len {
+                    let v = match mode {
+                        1 => r.read(wd)?,
+                        _ if r.bit()? => r.read(wd)?,
+                        _ => 0,
+                    };
+                    out.push(v);
+                }
             }
         }
         left -= len;
@@ -148,12 +203,29 @@ fn undo_differences(first: &[i64], diffs: &[u64], order: u32, out: &mut Vec<i64>
     }
 }
 
-/// Writes `v` as its first `order` values then its differences of that order.
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Writes `v` as its first `order` values, then the greatest common divisor
+/// of its differences of that order, then those differences divided by it
+/// (gauges in pages or kilobytes change by multiples of 4096 or 1024).
 fn put_series(w: &mut BitWriter, v: &[i64], order: u32) {
     let head = v.len().min(order as usize);
     v[..head].iter().enumerate().for_each(|(i, &x)| put_var(w, zigzag(if i == 0 { x } else { x.wrapping_sub(v[0]) })));
     if v.len() > head {
-        put_ints(w, &differences(v, order));
+        let d = differences(v, order);
+        let g = d.iter().fold(0, |g, &z| gcd(g, unzigzag(z).unsigned_abs()));
+        let g = if g == 0 || g > i64::MAX as u64 { 1 } else { g };
+        put_var(w, g);
+        if g == 1 {
+            put_ints(w, &d);
+        } else {
+            put_ints(w, &d.iter().map(|&z| zigzag(unzigzag(z) / g as i64)).collect::<Vec<_>>());
+        }
     }
 }
 
@@ -165,7 +237,16 @@ fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>) -
         first.push(if i == 0 { x } else { x.wrapping_add(first[0]) });
     }
     let mut diffs = Vec::with_capacity(n - head);
-    get_ints(r, n - head, &mut diffs)?;
+    if n > head {
+        let g = get_var(r)?;
+        if g == 0 || g > i64::MAX as u64 {
+            return Err(DecodeError::Invalid("difference divisor out of range"));
+        }
+        get_ints(r, n - head, &mut diffs)?;
+        if g > 1 {
+            diffs.iter_mut().for_each(|z| *z = zigzag(unzigzag(*z).wrapping_mul(g as i64)));
+        }
+    }
     undo_differences(&first, &diffs, order, out);
     Ok(())
 }
@@ -448,6 +529,10 @@ pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
             let mut x = Xor::default();
             samples.iter().for_each(|s| x.put(&mut w, s.1));
         }
+        tag::BITS_DOD => {
+            let bits: Vec<i64> = samples.iter().map(|s| s.1.to_bits() as i64).collect();
+            put_series(&mut w, &bits, 2);
+        }
         _ => return None,
     }
     let mut out = Vec::with_capacity(w.bytes().len() + 6);
@@ -460,7 +545,7 @@ pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
 /// Encodes samples (sorted by timestamp, at least one) with whichever codec is smallest.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
     let mut best = encode_with(samples, tag::XOR).unwrap_or_default();
-    for t in [tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD] {
+    for t in [tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
         if let Some(b) = encode_with(samples, t) {
             if b.len() < best.len() {
                 best = b;
@@ -527,6 +612,11 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
                 out.push((t, x.get(&mut r)?));
             }
         }
+        tag::BITS_DOD => {
+            let mut bits = Vec::with_capacity(n);
+            get_series(&mut r, n, 2, &mut bits)?;
+            out.extend(ts.into_iter().zip(bits).map(|(t, b)| (t, f64::from_bits(b as u64))));
+        }
         _ => return Err(DecodeError::Invalid("unknown chunk codec")),
     }
     Ok(())
@@ -546,7 +636,7 @@ mod tests {
 
     /// Every codec that accepts the samples, the best one and the open form read them back exactly.
     fn round_trips(samples: &[Sample]) {
-        for t in [tag::XOR, tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD] {
+        for t in [tag::XOR, tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
             if let Some(b) = encode_with(samples, t) {
                 let mut out = Vec::new();
                 decode(&b, &mut out).unwrap();

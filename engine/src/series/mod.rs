@@ -29,7 +29,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use codec::{OpenChunk, Sample};
 
 /// Samples an open chunk takes before it is sealed.
-pub const OPEN_SAMPLES: usize = 256;
+pub const OPEN_SAMPLES: usize = 128;
 /// Samples a sealed chunk holds at most.
 pub const SEALED_SAMPLES: usize = 16384;
 /// RedisTimeSeries's default CHUNK_SIZE in bytes.
