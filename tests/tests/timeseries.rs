@@ -19,6 +19,10 @@ use strand_tests::{data_dir, Server};
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 type Samples = Vec<(i64, f64)>;
+/// A TS.MGET item: key, labels, newest sample.
+type MgetItem = (String, Vec<(String, String)>, (i64, String));
+/// A TS.MRANGE item: key, labels, samples.
+type MrangeItem = (String, Vec<(String, String)>, Vec<(i64, String)>);
 
 /// A range reply as (timestamp, value) pairs; values are parsed from the reply text.
 fn range(c: &mut Connection, args: &[&str]) -> Samples {
@@ -234,7 +238,7 @@ fn reference(samples: &Samples, agg: &str, d: i64, align: i64, bts: &str, empty:
     let mut b = first;
     while b <= last {
         let inside: Samples = samples.iter().copied().filter(|s| s.0 >= b && s.0 < b + d).collect();
-        let before = samples.iter().copied().filter(|s| s.0 < b).last();
+        let before = samples.iter().copied().rfind(|s| s.0 < b);
         let after = samples.iter().copied().find(|s| s.0 >= b + d);
         let ts = match bts {
             "+" => b + d,
@@ -421,8 +425,7 @@ fn multi_series_queries_span_shards() {
     assert_eq!(err(&mut c, &["TS.QUERYINDEX", "host!=h1"]), "ERR TSDB: please provide at least one matcher");
     assert_eq!(err(&mut c, &["TS.MGET", "WITHLABELS", "LATEST"]), "ERR TSDB: missing FILTER argument");
 
-    let mget: Vec<(String, Vec<(String, String)>, (i64, String))> =
-        q(&mut c, &["TS.MGET", "SELECTED_LABELS", "host", "FILTER", "dc=west", "host=h0"]);
+    let mget: Vec<MgetItem> = q(&mut c, &["TS.MGET", "SELECTED_LABELS", "host", "FILTER", "dc=west", "host=h0"]);
     assert_eq!(
         mget,
         vec![
@@ -430,20 +433,18 @@ fn multi_series_queries_span_shards() {
             ("cpu:9".into(), vec![("host".into(), "h0".into())], (2000, "90".into()))
         ]
     );
-    let mr: Vec<(String, Vec<(String, String)>, Vec<(i64, String)>)> =
-        q(&mut c, &["TS.MREVRANGE", "-", "+", "WITHLABELS", "COUNT", "1", "FILTER", "host=h1", "dc=east"]);
+    let mr: Vec<MrangeItem> = q(&mut c, &["TS.MREVRANGE", "-", "+", "WITHLABELS", "COUNT", "1", "FILTER", "host=h1", "dc=east"]);
     assert_eq!(mr.len(), 2);
     assert_eq!(mr[0].0, "cpu:1");
     assert_eq!(mr[0].1.len(), 3);
     assert_eq!(mr[0].2, vec![(2000, "10".into())]);
     // GROUPBY host REDUCE sum, over series on both shards.
-    let g: Vec<(String, Vec<(String, String)>, Vec<(i64, String)>)> =
-        q(&mut c, &["TS.MRANGE", "-", "+", "WITHLABELS", "FILTER", "metric=cpu", "GROUPBY", "host", "REDUCE", "sum"]);
+    let g: Vec<MrangeItem> = q(&mut c, &["TS.MRANGE", "-", "+", "WITHLABELS", "FILTER", "metric=cpu", "GROUPBY", "host", "REDUCE", "sum"]);
     assert_eq!(g.len(), 3);
     assert_eq!(g[0].0, "host=h0");
-    assert_eq!(g[0].2, vec![(1000, (0 + 3 + 6 + 9).to_string()), (2000, (0 + 30 + 60 + 90).to_string())]);
+    assert_eq!(g[0].2, vec![(1000, (3 + 6 + 9).to_string()), (2000, (30 + 60 + 90).to_string())]);
     assert!(g[0].1.contains(&("__source__".into(), "cpu:0,cpu:3,cpu:6,cpu:9".into())));
-    let m: Vec<(String, Vec<(String, String)>, Vec<(i64, String)>)> =
+    let m: Vec<MrangeItem> =
         q(&mut c, &["TS.MRANGE", "0", "1500", "AGGREGATION", "max", "1000", "FILTER", "metric=cpu", "GROUPBY", "dc", "REDUCE", "max"]);
     assert_eq!(
         m.iter().map(|x| (x.0.as_str(), x.2.clone())).collect::<Vec<_>>(),
@@ -519,4 +520,41 @@ fn series_labels_rules_and_retention_survive_restart_and_sigkill() {
         assert!(same(&vec![(got.0, got.1.parse().unwrap())], &vec![(last.0, last.1 + 1.0)]));
         q::<()>(&mut c, &["TS.ADD", "{k}src", "4499000", &last.1.to_string(), "ON_DUPLICATE", "LAST"]);
     }
+}
+
+#[test]
+fn label_index_follows_deletes_renames_flushes_and_restarts() {
+    let dir = data_dir();
+    let mut s = Server::start_in(dir.path(), &["--appendfsync", "always"]);
+    let mut c = s.client();
+    for k in ["{a}1", "{a}2", "{a}3", "{a}4"] {
+        q::<()>(&mut c, &["TS.CREATE", k, "LABELS", "app", "web"]);
+    }
+    let web = |c: &mut Connection| q::<Vec<String>>(c, &["TS.QUERYINDEX", "app=web"]);
+    assert_eq!(web(&mut c), vec!["{a}1", "{a}2", "{a}3", "{a}4"]);
+    q::<()>(&mut c, &["DEL", "{a}1"]);
+    q::<()>(&mut c, &["RENAME", "{a}2", "{a}9"]);
+    q::<()>(&mut c, &["TS.ALTER", "{a}3", "LABELS", "app", "db"]);
+    q::<()>(&mut c, &["SET", "{a}4", "not a series any more"]);
+    assert_eq!(web(&mut c), vec!["{a}9"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["TS.QUERYINDEX", "app=db"]), vec!["{a}3"]);
+    // Another database has its own index; FLUSHDB empties it.
+    q::<()>(&mut c, &["SELECT", "1"]);
+    q::<()>(&mut c, &["TS.CREATE", "x", "LABELS", "app", "web"]);
+    assert_eq!(web(&mut c), vec!["x"]);
+    q::<()>(&mut c, &["FLUSHDB"]);
+    assert!(web(&mut c).is_empty());
+    q::<()>(&mut c, &["TS.CREATE", "y", "LABELS", "app", "web"]);
+    q::<()>(&mut c, &["SWAPDB", "0", "1"]);
+    assert_eq!(web(&mut c), vec!["{a}9"], "SWAPDB moves the index with its database");
+    q::<()>(&mut c, &["SELECT", "0"]);
+    assert_eq!(web(&mut c), vec!["y"]);
+    drop(c);
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(web(&mut c), vec!["y"], "replay rebuilds the index");
+    q::<()>(&mut c, &["SELECT", "1"]);
+    assert_eq!(web(&mut c), vec!["{a}9"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["TS.QUERYINDEX", "app=db"]), vec!["{a}3"]);
 }

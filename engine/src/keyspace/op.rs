@@ -365,7 +365,7 @@ mod tests {
             Op::Coll { db: 1, key: b"z", change: Change::ZAdd(vec![(1.5, b"a"), (f64::NEG_INFINITY, b"b")]) },
             Op::Coll { db: 1, key: b"z", change: Change::ZRem(vec![b"a"]) },
             Op::Coll { db: 1, key: b"t", change: Change::TsCreate(Box::new(series_config())) },
-            Op::Coll { db: 1, key: b"t", change: Change::TsAlter(Box::new(crate::series::Config::default())) },
+            Op::Coll { db: 1, key: b"t", change: Change::TsAlter(Box::default()) },
             Op::Coll { db: 1, key: b"t", change: Change::TsAdd(vec![(1, 1.5), (-7, f64::NEG_INFINITY)]) },
             Op::Coll { db: 1, key: b"t", change: Change::TsDel { from: -5, to: i64::MAX } },
             Op::Coll {

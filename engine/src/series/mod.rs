@@ -19,10 +19,12 @@
 //! - [`codec`]: chunk codecs (Gorilla for the open chunk; constant, scaled
 //!   decimal and XOR for sealed chunks, the smallest chosen per chunk).
 //! - [`agg`]: aggregations over buckets (TS.RANGE AGGREGATION, rules).
+//! - [`index`]: the label index of a database.
 
 pub mod agg;
 pub mod bits;
 pub mod codec;
+pub mod index;
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};

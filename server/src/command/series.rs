@@ -181,7 +181,7 @@ impl Options {
 
 /// Label/value pairs: any bytes, but neither may be empty, and names are unique.
 fn labels(args: &[&[u8]]) -> Result<Vec<(SmallBytes, SmallBytes)>, Reply> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(tsdb("LABELS takes label-value pairs"));
     }
     let mut out: Vec<(SmallBytes, SmallBytes)> = Vec::with_capacity(args.len() / 2);
@@ -406,7 +406,7 @@ fn add_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
 
 /// [TS.MADD](https://redis.io/commands/ts.madd/): adds samples to existing series; one reply per sample.
 pub fn madd(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    if args.len() < 4 || (args.len() - 1) % 3 != 0 {
+    if args.len() < 4 || !(args.len() - 1).is_multiple_of(3) {
         return arity_error("ts.madd");
     }
     let mut results: Vec<Reply> = vec![Reply::Nil; (args.len() - 1) / 3];

@@ -11,8 +11,8 @@
 //! Filters are RedisTimeSeries's: `l=v`, `l!=v`, `l=` (no label `l`),
 //! `l!=` (has `l`), `l=(a,b)`, `l!=(a,b)`; at least one must be `l=v` or
 //! `l=(..)`. A matcher is split at its first `=`, so values may hold `=`.
-//! Shards find matching series by scanning their keys (there is no label
-//! index yet).
+//! Each shard finds the series of a filter in its label index
+//! ([`strand_engine::series::index`]) and checks the other matchers on them.
 
 use std::collections::BTreeMap;
 
@@ -81,18 +81,18 @@ impl Filter {
         Ok(Filter(m))
     }
 
-    /// Every series of the database that matches, sorted by key.
+    /// Every series of the database that matches, sorted by key: the
+    /// label index gives the series of the first `l=v` / `l=(a,b)`
+    /// matcher, and the other matchers check each of them.
     fn select<'a>(&self, ctx: &'a Ctx<'_>) -> Vec<(Vec<u8>, &'a Series)> {
-        let mut keys = Vec::new();
-        ctx.shard.ks.for_each(ctx.db, ctx.now, |k, e| {
-            if let Value::Series(s) = &e.value {
-                if self.0.iter().all(|m| m.matches(s)) {
-                    keys.push(k.to_vec());
-                }
-            }
-        });
-        keys.sort();
-        keys.into_iter().filter_map(|k| series_of(ctx, &k).map(|s| (k, s))).collect()
+        let Some(Matcher::Is(name, values)) = self.0.iter().find(|m| matches!(m, Matcher::Is(..))) else { return Vec::new() };
+        let mut keys: Vec<Vec<u8>> =
+            values.iter().flat_map(|v| ctx.shard.ks.series_with_label(ctx.db, name, v)).map(<[u8]>::to_vec).collect();
+        if values.len() > 1 {
+            keys.sort();
+            keys.dedup();
+        }
+        keys.into_iter().filter_map(|k| series_of(ctx, &k).filter(|s| self.0.iter().all(|m| m.matches(s))).map(|s| (k, s))).collect()
     }
 }
 
@@ -287,6 +287,9 @@ fn bytes_of(r: &Reply) -> Vec<u8> {
     }
 }
 
+/// One GROUPBY group: its series' keys and their values by timestamp.
+type Group = (Vec<Vec<u8>>, BTreeMap<i64, Vec<f64>>);
+
 /// The series of `items` grouped by the plan's label, each group's samples reduced per timestamp.
 fn group_reduce(plan: &[Reply], items: Vec<Reply>) -> Reply {
     let (Some(label), Some(Reply::Int(tag)), Some(Reply::Bool(rev)), Some(Reply::Int(count)), Some(shown)) =
@@ -295,8 +298,7 @@ fn group_reduce(plan: &[Reply], items: Vec<Reply>) -> Reply {
         return Reply::error("ERR TSDB: malformed GROUPBY plan between shards");
     };
     let Some(reducer) = Agg::from_tag(*tag as u8) else { return Reply::error("ERR TSDB: malformed GROUPBY plan between shards") };
-    // group value → (source keys, timestamp → values)
-    let mut groups: BTreeMap<Vec<u8>, (Vec<Vec<u8>>, BTreeMap<i64, Vec<f64>>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
     for item in items {
         let Reply::Array(v) = item else { continue };
         let (Some(key), Some(Reply::Array(labels)), Some(Reply::Array(samples))) = (v.first().map(bytes_of), v.get(1), v.get(2)) else {
