@@ -106,7 +106,7 @@ struct Db {
 }
 
 /// The labels of a time series (None for other values).
-fn series_labels(v: &Value) -> Option<&[(SmallBytes, SmallBytes)]> {
+fn series_labels(v: &Value) -> Option<&crate::series::Labels> {
     match v {
         Value::Series(s) => Some(&s.config.labels),
         _ => None,
@@ -135,7 +135,7 @@ impl Db {
         entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
         self.bytes.values += entry.value.heap_bytes();
-        let labels = series_labels(&entry.value).map(<[_]>::to_vec);
+        let labels = series_labels(&entry.value).cloned();
         if let Some(old) = self.dict.insert(key, entry) {
             if let Some(l) = series_labels(&old.value) {
                 self.labels.remove(key, l);
@@ -639,11 +639,11 @@ impl Keyspace {
                 let Some(e) = d.dict.get_mut(key) else { return };
                 let before = e.value.heap_bytes();
                 let relabel = matches!(change, Change::TsCreate(_) | Change::TsAlter(_));
-                let old_labels = series_labels(&e.value).filter(|_| relabel).map(<[_]>::to_vec);
+                let old_labels = series_labels(&e.value).filter(|_| relabel).cloned();
                 change.apply(&mut e.value);
                 d.bytes.values = d.bytes.values + e.value.heap_bytes() - before;
                 if let Some(old) = old_labels {
-                    let new = series_labels(&e.value).map(<[_]>::to_vec).unwrap_or_default();
+                    let new = series_labels(&e.value).cloned().unwrap_or_default();
                     d.labels.remove(key, &old);
                     d.labels.add(key, &new);
                 }

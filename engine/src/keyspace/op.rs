@@ -398,7 +398,7 @@ mod tests {
             ignore_ms: 3,
             ignore_value: 0.5,
             uncompressed: true,
-            labels: vec![(b"a=b"[..].into(), b"(x, y)"[..].into())],
+            labels: crate::series::Labels::new([(&b"a=b"[..], &b"(x, y)"[..])]),
         }
     }
 

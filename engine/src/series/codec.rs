@@ -97,9 +97,13 @@ fn get_golomb(r: &mut BitReader<'_>, k: u32) -> Result<u64, DecodeError> {
     Ok(x - (1u64 << k))
 }
 
-/// The best Exp-Golomb order for a block and its size in bits.
+/// The best Exp-Golomb order for a block and its size in bits, among the
+/// orders near the median width of its values.
 fn best_golomb(block: &[u64], widest: u32) -> Option<(u32, u64)> {
-    (0..=widest.min(62))
+    let mut widths: Vec<u32> = block.iter().map(|&v| width(v)).collect();
+    widths.sort_unstable();
+    let median = widths[widths.len() / 2];
+    (median.saturating_sub(3)..=(median + 1).min(widest).min(62))
         .filter_map(|k| block.iter().map(|&v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b)))
         .min_by_key(|&(_, b)| b)
 }
@@ -511,42 +515,61 @@ pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
     let mut w = BitWriter::new();
     let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
     put_series(&mut w, &ts, 2);
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let decimal = matches!(tag, tag::DECIMAL_DELTA | tag::DECIMAL_DOD).then(|| decimal_form(&values)).flatten();
+    put_values(w, &values, tag, decimal.as_ref())
+}
+
+/// Finishes a chunk whose timestamps are in `w`: the values with codec
+/// `tag` (`decimal`: their decimal form, for the DECIMAL codecs), then the header.
+fn put_values(mut w: BitWriter, values: &[f64], tag: u8, decimal: Option<&(u32, Vec<i64>)>) -> Option<Vec<u8>> {
     match tag {
         tag::CONSTANT => {
-            let first = samples.first()?.1.to_bits();
-            if samples.iter().any(|s| s.1.to_bits() != first) {
+            let first = values.first()?.to_bits();
+            if values.iter().any(|v| v.to_bits() != first) {
                 return None;
             }
             w.write(first, 64);
         }
         tag::DECIMAL_DELTA | tag::DECIMAL_DOD => {
-            let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
-            let (k, m) = decimal_form(&values)?;
-            w.write(k as u64, 4);
-            put_series(&mut w, &m, if tag == tag::DECIMAL_DOD { 2 } else { 1 });
+            let (k, m) = decimal?;
+            w.write(*k as u64, 4);
+            put_series(&mut w, m, if tag == tag::DECIMAL_DOD { 2 } else { 1 });
         }
         tag::XOR => {
             let mut x = Xor::default();
-            samples.iter().for_each(|s| x.put(&mut w, s.1));
+            values.iter().for_each(|&v| x.put(&mut w, v));
         }
         tag::BITS_DOD => {
-            let bits: Vec<i64> = samples.iter().map(|s| s.1.to_bits() as i64).collect();
+            let bits: Vec<i64> = values.iter().map(|v| v.to_bits() as i64).collect();
             put_series(&mut w, &bits, 2);
         }
         _ => return None,
     }
     let mut out = Vec::with_capacity(w.bytes().len() + 6);
     out.push(tag);
-    put_u32_var(&mut out, samples.len() as u32);
+    put_u32_var(&mut out, values.len() as u32);
     out.extend_from_slice(w.bytes());
     Some(out)
 }
 
-/// Encodes samples (sorted by timestamp, at least one) with whichever codec is smallest.
+/// Encodes samples (sorted by timestamp, at least one) with whichever codec
+/// is smallest. The timestamps and the decimal form are worked out once.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    let mut best = encode_with(samples, tag::XOR).unwrap_or_default();
-    for t in [tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
-        if let Some(b) = encode_with(samples, t) {
+    let mut head = BitWriter::new();
+    let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    put_series(&mut head, &ts, 2);
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    if let Some(c) = put_values(head.clone(), &values, tag::CONSTANT, None) {
+        return c;
+    }
+    let decimal = decimal_form(&values);
+    let mut best = put_values(head.clone(), &values, tag::XOR, None).unwrap_or_default();
+    for t in [tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
+        if t != tag::BITS_DOD && decimal.is_none() {
+            continue;
+        }
+        if let Some(b) = put_values(head.clone(), &values, t, decimal.as_ref()) {
             if b.len() < best.len() {
                 best = b;
             }

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::Labels;
 use crate::bytes::SmallBytes;
 
 /// (label, value) → keys.
@@ -19,19 +20,20 @@ pub struct LabelIndex {
 
 impl LabelIndex {
     /// Indexes `key` under each of its labels.
-    pub fn add(&mut self, key: &[u8], labels: &[(SmallBytes, SmallBytes)]) {
-        for l in labels {
-            self.map.entry(l.clone()).or_default().insert(SmallBytes::new(key));
+    pub fn add(&mut self, key: &[u8], labels: &Labels) {
+        for (n, v) in labels.iter() {
+            self.map.entry((SmallBytes::new(n), SmallBytes::new(v))).or_default().insert(SmallBytes::new(key));
         }
     }
 
     /// Removes `key` from under each of its labels.
-    pub fn remove(&mut self, key: &[u8], labels: &[(SmallBytes, SmallBytes)]) {
-        for l in labels {
-            if let Some(keys) = self.map.get_mut(l) {
+    pub fn remove(&mut self, key: &[u8], labels: &Labels) {
+        for (n, v) in labels.iter() {
+            let l = (SmallBytes::new(n), SmallBytes::new(v));
+            if let Some(keys) = self.map.get_mut(&l) {
                 keys.remove(&SmallBytes::new(key));
                 if keys.is_empty() {
-                    self.map.remove(l);
+                    self.map.remove(&l);
                 }
             }
         }
@@ -55,11 +57,12 @@ mod tests {
     #[test]
     fn adds_and_removes() {
         let l = |n: &str, v: &str| (SmallBytes::new(n.as_bytes()), SmallBytes::new(v.as_bytes()));
+        let ls = |p: &[(&'static str, &'static str)]| Labels::new(p.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
         let mut ix = LabelIndex::default();
-        ix.add(b"b", &[l("host", "a"), l("dc", "x")]);
-        ix.add(b"a", &[l("host", "a")]);
+        ix.add(b"b", &ls(&[("host", "a"), ("dc", "x")]));
+        ix.add(b"a", &ls(&[("host", "a")]));
         assert_eq!(ix.keys(b"host", b"a").collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
-        ix.remove(b"b", &[l("host", "a"), l("dc", "x")]);
+        ix.remove(b"b", &ls(&[("host", "a"), ("dc", "x")]));
         assert_eq!(ix.keys(b"host", b"a").collect::<Vec<_>>(), vec![&b"a"[..]]);
         assert_eq!(ix.keys(b"dc", b"x").count(), 0);
         assert!(!ix.map.contains_key(&l("dc", "x")), "empty entries go away");

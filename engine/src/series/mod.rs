@@ -95,6 +95,82 @@ impl Duplicate {
     }
 }
 
+/// A series' labels in one allocation: each name and value as a LEB128
+/// length then its bytes, in the order given (any bytes; names unique).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Box<[u8]>);
+
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn take_field(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (mut n, mut shift, mut i) = (0usize, 0, 0);
+    loop {
+        let byte = *b.get(i)?;
+        n |= ((byte & 0x7f) as usize) << shift;
+        i += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 56 {
+            return None;
+        }
+    }
+    let end = i.checked_add(n)?;
+    Some((b.get(i..end)?, &b[end..]))
+}
+
+impl Labels {
+    /// Labels from name/value pairs.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Labels {
+        let mut out = Vec::new();
+        for (n, v) in pairs {
+            put_len(&mut out, n.len());
+            out.extend_from_slice(n);
+            put_len(&mut out, v.len());
+            out.extend_from_slice(v);
+        }
+        Labels(out.into_boxed_slice())
+    }
+
+    /// The (name, value) pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut rest = &self.0[..];
+        std::iter::from_fn(move || {
+            let (n, r) = take_field(rest)?;
+            let (v, r) = take_field(r)?;
+            rest = r;
+            Some((n, v))
+        })
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of label `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Heap bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// A series' settings (TS.CREATE / TS.ALTER options).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -111,7 +187,7 @@ pub struct Config {
     /// ENCODING UNCOMPRESSED was asked for (recorded; chunks are compressed either way, losslessly).
     pub uncompressed: bool,
     /// Labels, in the order given.
-    pub labels: Vec<(SmallBytes, SmallBytes)>,
+    pub labels: Labels,
 }
 
 impl Default for Config {
@@ -123,7 +199,7 @@ impl Default for Config {
             ignore_ms: 0,
             ignore_value: 0.0,
             uncompressed: false,
-            labels: Vec::new(),
+            labels: Labels::default(),
         }
     }
 }
@@ -143,7 +219,7 @@ impl Config {
         w.u64(self.ignore_value.to_bits());
         w.u8(self.uncompressed as u8);
         w.u32(self.labels.len() as u32);
-        for (n, v) in &self.labels {
+        for (n, v) in self.labels.iter() {
             w.bytes(n);
             w.bytes(v);
         }
@@ -161,16 +237,17 @@ impl Config {
         let ignore_value = f64::from_bits(r.u64()?);
         let uncompressed = r.u8()? != 0;
         let n = r.u32()? as usize;
-        let mut labels = Vec::with_capacity(n.min(1024));
+        let mut pairs = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
-            labels.push((SmallBytes::new(r.bytes()?), SmallBytes::new(r.bytes()?)));
+            pairs.push((r.bytes()?, r.bytes()?));
         }
+        let labels = Labels::new(pairs);
         Ok(Config { retention_ms, chunk_size, duplicate, ignore_ms, ignore_value, uncompressed, labels })
     }
 
     /// The value of a label.
     pub fn label(&self, name: &[u8]) -> Option<&[u8]> {
-        self.labels.iter().find(|(n, _)| &n[..] == name).map(|(_, v)| &v[..])
+        self.labels.get(name)
     }
 }
 
@@ -280,8 +357,7 @@ impl Series {
     /// Heap bytes: chunks, labels, rules.
     pub fn heap_bytes(&self) -> usize {
         let sealed = self.sealed.capacity() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.len()).sum::<usize>();
-        let labels = self.config.labels.capacity() * std::mem::size_of::<(SmallBytes, SmallBytes)>()
-            + self.config.labels.iter().map(|(n, v)| n.heap_bytes() + v.heap_bytes()).sum::<usize>();
+        let labels = self.config.labels.heap_bytes();
         let rules = self.rules.capacity() * std::mem::size_of::<Rule>() + self.rules.iter().map(|r| r.dest.heap_bytes()).sum::<usize>();
         std::mem::size_of::<Series>()
             + sealed
@@ -382,6 +458,7 @@ impl Series {
                 kept.push(Sealed::new(&s));
             }
         }
+        kept.shrink_to_fit();
         self.sealed = kept;
         if home == Some(n) || open_first.is_some_and(|f| f <= to) {
             let mut s = Vec::with_capacity(self.open.len() + 1);
@@ -425,6 +502,8 @@ impl Series {
                 }
             }
         }
+        // Series hold few sealed chunks: grow the list one at a time, not by doubling.
+        self.sealed.reserve_exact(1);
         self.sealed.push(Sealed::new(&samples));
     }
 
@@ -562,6 +641,18 @@ mod tests {
             check(&s, &want);
             assert!(s.chunk_count() > 1);
         }
+    }
+
+    #[test]
+    fn labels_keep_any_bytes_in_one_allocation() {
+        let long = vec![b'x'; 300];
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"a", b"="), (b"\x00\xff", &long), (b"e", b"(1, 2)")];
+        let l = Labels::new(pairs.clone());
+        assert_eq!(l.iter().collect::<Vec<_>>(), pairs);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.get(b"e"), Some(&b"(1, 2)"[..]));
+        assert_eq!(l.get(b"z"), None);
+        assert_eq!(l.heap_bytes(), 2 + 2 + 3 + 302 + 2 + 7);
     }
 
     #[test]

@@ -20,11 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use strand_engine::bytes::SmallBytes;
 use strand_engine::keyspace::Change;
 use strand_engine::series::agg::{Agg, Aggregation, BucketTs};
 use strand_engine::series::codec::Sample;
-use strand_engine::series::{Config, Duplicate, Rule, Series};
+use strand_engine::series::{Config, Duplicate, Labels, Rule, Series};
 
 use super::strings::parse_i64;
 use super::typed::{self, change, grouped};
@@ -102,7 +101,7 @@ struct Options {
     duplicate: Option<Duplicate>,
     on_duplicate: Option<Duplicate>,
     ignore: Option<(u64, f64)>,
-    labels: Option<Vec<(SmallBytes, SmallBytes)>>,
+    labels: Option<Labels>,
 }
 
 impl Options {
@@ -180,21 +179,21 @@ impl Options {
 }
 
 /// Label/value pairs: any bytes, but neither may be empty, and names are unique.
-fn labels(args: &[&[u8]]) -> Result<Vec<(SmallBytes, SmallBytes)>, Reply> {
+fn labels(args: &[&[u8]]) -> Result<Labels, Reply> {
     if !args.len().is_multiple_of(2) {
         return Err(tsdb("LABELS takes label-value pairs"));
     }
-    let mut out: Vec<(SmallBytes, SmallBytes)> = Vec::with_capacity(args.len() / 2);
+    let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(args.len() / 2);
     for p in args.chunks_exact(2) {
         if p[0].is_empty() || p[1].is_empty() {
             return Err(tsdb("label names and values must not be empty"));
         }
-        if out.iter().any(|(n, _)| &n[..] == p[0]) {
+        if out.iter().any(|(n, _)| *n == p[0]) {
             return Err(tsdb(format!("label '{}' given twice", String::from_utf8_lossy(p[0]))));
         }
-        out.push((SmallBytes::new(p[0]), SmallBytes::new(p[1])));
+        out.push((p[0], p[1]));
     }
-    Ok(out)
+    Ok(Labels::new(out))
 }
 
 // ---------------------------------------------------------------------------
@@ -748,7 +747,7 @@ fn range_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], rev: bool) -> Result<Reply, 
 }
 
 /// A series' labels as `[[name, value] ...]`.
-pub(crate) fn labels_reply<'a>(labels: impl Iterator<Item = &'a (SmallBytes, SmallBytes)>) -> Reply {
+pub(crate) fn labels_reply<'a>(labels: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Reply {
     Reply::Array(labels.map(|(n, v)| Reply::Array(vec![Reply::bulk(n), Reply::bulk(v)])).collect())
 }
 
