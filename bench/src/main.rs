@@ -85,6 +85,9 @@ struct Args {
     /// With --tsdata: the server's data directory, to measure its checkpoint after SAVE.
     #[arg(long)]
     ts_data_dir: Option<PathBuf>,
+    /// With --tsdata: TS.RANGE calls timed over a day of 1-second samples (0: none).
+    #[arg(long, default_value_t = 200)]
+    ts_range_runs: usize,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn run_main(args: &Args) -> Result<ExitCode, String> {
             window: args.ts_window,
             series_per_command: args.ts_series,
             data_dir: args.ts_data_dir.clone(),
+            range_runs: args.ts_range_runs,
         })?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -3,7 +3,8 @@
 //! `zstd -dc`) into strand over the wire with TS.CREATE and TS.MADD, then
 //! reports ingest samples/s and bytes per sample: TS.INFO memoryUsage summed
 //! over the series, the compressed chunk bytes (TS.INFO DEBUG), and, given
-//! the server's data directory, the checkpoint files written by SAVE.
+//! the server's data directory, the checkpoint files written by SAVE; then
+//! times TS.RANGE, plain and aggregated, over a day of 1-second samples.
 //!
 //! Each series' key is `ts:` and its sorted `label=value` pairs joined with
 //! `,`; all its labels (`__name__` included) become TS labels as they are,
@@ -41,6 +42,8 @@ pub struct Options {
     pub series_per_command: usize,
     /// The server's data directory, to measure its checkpoint files after SAVE.
     pub data_dir: Option<PathBuf>,
+    /// TS.RANGE calls timed over a day of 1-second data (0: none).
+    pub range_runs: usize,
 }
 
 /// Reads a JSON string starting after its opening quote; returns it and the index after its closing quote.
@@ -149,7 +152,9 @@ fn push_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     }
 }
 
-/// Reads `n` replies; calls `f` on each. Errors inside arrays count as errors too.
+/// Reads `n` replies; calls `f` on each. Errors inside arrays count as
+/// errors too. The buffer is parsed only once the socket has nothing more
+/// to read right now, so a large reply is not re-parsed for every read.
 fn read_replies(stream: &mut TcpStream, n: usize, mut f: impl FnMut(&Value<'_>)) -> Result<u64, String> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
@@ -168,10 +173,27 @@ fn read_replies(stream: &mut TcpStream, n: usize, mut f: impl FnMut(&Value<'_>))
                     return Err(format!("server closed the connection after {got} of {n} replies"));
                 }
                 buf.extend_from_slice(&chunk[..r]);
+                drain_ready(stream, &mut buf, &mut chunk)?;
             }
         }
     }
     Ok(errors)
+}
+
+/// Appends whatever the socket holds right now, without waiting.
+fn drain_ready(stream: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8]) -> Result<(), String> {
+    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let result = loop {
+        match stream.read(chunk) {
+            Ok(0) => break Ok(()),
+            Ok(r) => buf.extend_from_slice(&chunk[..r]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(format!("reading replies: {e}")),
+        }
+    };
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    result
 }
 
 fn count_errors(v: &Value<'_>) -> u64 {
@@ -272,6 +294,58 @@ fn checkpoint_bytes(dir: &Path) -> Result<u64, String> {
     Ok(total)
 }
 
+/// Writes a day of 1-second samples into one new series (its values taken
+/// cyclically from a real series of the export), then times TS.RANGE over
+/// all of it, plain and with AGGREGATION avg 60000: p50 and p99 of `runs` calls each.
+fn range_latency(target: &str, like: &Series, runs: usize) -> Result<(), String> {
+    const DAY: usize = 86_400;
+    let key = format!("ts-range-bench:{}", std::process::id());
+    let mut stream = TcpStream::connect(target).map_err(|e| format!("{target}: {e}"))?;
+    let mut req = Vec::new();
+    push_command(&mut req, &[b"TS.CREATE", key.as_bytes()]);
+    let base: i64 = 1_700_000_000_000;
+    let (mut ts, mut cmds) = (Vec::with_capacity(DAY), 1);
+    for i in 0..DAY {
+        ts.push((base + 1000 * i as i64).to_string());
+    }
+    for chunk in (0..DAY).collect::<Vec<_>>().chunks(2000) {
+        let mut args: Vec<&[u8]> = vec![b"TS.MADD"];
+        for &i in chunk {
+            args.extend([key.as_bytes(), ts[i].as_bytes(), like.values[i % like.values.len()].as_bytes()]);
+        }
+        push_command(&mut req, &args);
+        cmds += 1;
+    }
+    stream.write_all(&req).map_err(|e| e.to_string())?;
+    if read_replies(&mut stream, cmds, |_| {})? > 0 {
+        return Err("loading the day series failed".into());
+    }
+    for (name, extra) in [
+        ("TS.RANGE - + (86,400 samples)", &[][..]),
+        ("TS.RANGE - + AGGREGATION avg 60000 (1,440 buckets)", &[&b"AGGREGATION"[..], b"avg", b"60000"][..]),
+    ] {
+        let mut args: Vec<&[u8]> = vec![b"TS.RANGE", key.as_bytes(), b"-", b"+"];
+        args.extend_from_slice(extra);
+        let mut one = Vec::new();
+        push_command(&mut one, &args);
+        let mut micros = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            stream.write_all(&one).map_err(|e| e.to_string())?;
+            read_replies(&mut stream, 1, |_| {})?;
+            micros.push(t.elapsed().as_micros() as u64);
+        }
+        micros.sort_unstable();
+        let at = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)] as f64 / 1000.0;
+        println!("{name}: p50 {:.3} ms, p99 {:.3} ms over {runs} calls", at(0.5), at(0.99));
+    }
+    let mut del = Vec::new();
+    push_command(&mut del, &[b"DEL", key.as_bytes()]);
+    stream.write_all(&del).map_err(|e| e.to_string())?;
+    read_replies(&mut stream, 1, |_| {})?;
+    Ok(())
+}
+
 /// Loads the export and prints the figures.
 pub fn run(o: &Options) -> Result<(), String> {
     let t = Instant::now();
@@ -332,6 +406,11 @@ pub fn run(o: &Options) -> Result<(), String> {
     if let Some(dir) = &o.data_dir {
         let bytes = checkpoint_bytes(dir)?;
         println!("checkpoint files after SAVE: {bytes} bytes, {:.3} bytes/sample", per(bytes as f64));
+    }
+    // The changing series with the most samples stands in for a day of data.
+    let like = series.iter().filter(|s| s.values.iter().any(|v| *v != s.values[0])).max_by_key(|s| s.values.len());
+    if let Some(like) = like {
+        range_latency(&o.target, like, o.range_runs)?;
     }
     Ok(())
 }
