@@ -378,6 +378,9 @@ fn decode_series<'a>(r: &mut Reader<'a>) -> Result<Change<'a>, DecodeError> {
             let dest = r.bytes()?;
             let agg = Agg::from_tag(r.u8()?).ok_or(DecodeError::Invalid("unknown aggregation"))?;
             let bucket_ms = r.u64()?;
+            if bucket_ms == 0 {
+                return Err(DecodeError::Invalid("compaction rule with an empty bucket"));
+            }
             Change::TsRule { dest, agg, bucket_ms, align_ms: r.u64()? as i64 }
         }
         ts::UNRULE => Change::TsUnrule(r.bytes()?),

@@ -240,7 +240,7 @@ fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>) -
         let x = unzigzag(get_var(r)?);
         first.push(if i == 0 { x } else { x.wrapping_add(first[0]) });
     }
-    let mut diffs = Vec::with_capacity(n - head);
+    let mut diffs = Vec::with_capacity((n - head).min(1 << 16));
     if n > head {
         let g = get_var(r)?;
         if g == 0 || g > i64::MAX as u64 {
@@ -614,7 +614,7 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     let mut r = BitReader::new(&rest[used..]);
     let mut ts = Vec::with_capacity(n.min(1 << 20));
     get_series(&mut r, n, 2, &mut ts)?;
-    out.reserve(n);
+    out.reserve(n.min(1 << 16));
     match t {
         tag::CONSTANT => {
             let v = f64::from_bits(r.read(64)?);
@@ -625,7 +625,7 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
             if k > MAX_SCALE {
                 return Err(DecodeError::Invalid("decimal scale over 15"));
             }
-            let mut m = Vec::with_capacity(n);
+            let mut m = Vec::with_capacity(n.min(1 << 16));
             get_series(&mut r, n, if t == tag::DECIMAL_DOD { 2 } else { 1 }, &mut m)?;
             out.extend(ts.into_iter().zip(m).map(|(t, m)| (t, from_decimal(m, k))));
         }
@@ -636,7 +636,7 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
             }
         }
         tag::BITS_DOD => {
-            let mut bits = Vec::with_capacity(n);
+            let mut bits = Vec::with_capacity(n.min(1 << 16));
             get_series(&mut r, n, 2, &mut bits)?;
             out.extend(ts.into_iter().zip(bits).map(|(t, b)| (t, f64::from_bits(b as u64))));
         }

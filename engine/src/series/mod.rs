@@ -560,6 +560,9 @@ impl Series {
             let dest = SmallBytes::new(r.bytes()?);
             let agg = agg::Agg::from_tag(r.u8()?).ok_or(DecodeError::Invalid("unknown aggregation"))?;
             let bucket_ms = r.u64()?;
+            if bucket_ms == 0 {
+                return Err(DecodeError::Invalid("compaction rule with an empty bucket"));
+            }
             rules.push(Rule { dest, agg, bucket_ms, align_ms: r.u64()? as i64 });
         }
         let source = if r.u8()? != 0 { Some(SmallBytes::new(r.bytes()?)) } else { None };
