@@ -89,7 +89,7 @@ impl Type {
             Type::List => 2,
             Type::Set => 3,
             Type::ZSet => 4,
-            Type::Series => 5,
+            Type::Series => 7,
         }
     }
 }
