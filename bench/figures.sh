@@ -4,7 +4,8 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|all]   (default: all)
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|all]   (default: all;
+#   timeseries is not in all: it reads ../shared/data/tsdata/node-1s.jsonl.zst, or $TSDATA)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -231,8 +232,17 @@ queues() {
     echo '```'
 }
 
+# The shared time-series dataset through TS.MADD: samples/s and bytes per sample.
+timeseries() {
+    local data=${TSDATA:-../shared/data/tsdata/node-1s.jsonl.zst}
+    start_strand
+    target/release/strand-bench -p $SPORT -c 4 --tsdata "$data" --ts-data-dir "$WORK/strand"
+    stop_all
+}
+
 case "${1:-all}" in
     throughput) throughput ;;
+    timeseries) timeseries ;;
     types) types ;;
     recovery) recovery ;;
     compaction) compaction ;;
@@ -240,5 +250,5 @@ case "${1:-all}" in
     streams) streams ;;
     queues) queues ;;
     all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|all]" >&2; exit 2 ;;
 esac

@@ -14,7 +14,8 @@
 //!
 //! Modules (inline for now, each a file once it grows): [`resp`] (the reply
 //! parser), [`workload`] (which commands to send), [`client`] (the
-//! connections and the threads), [`report`] (results, tables, JSON).
+//! connections and the threads), [`report`] (results, tables, JSON);
+//! `tsload` is the `--tsdata` time-series loader.
 //!
 //! `--compare HOST:PORT` runs the same workload (same seed) against a second
 //! server right after the first and prints both side by side.
@@ -24,6 +25,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+
+mod tsload;
 
 /// Command-line flags.
 #[derive(Parser, Debug, Clone)]
@@ -86,6 +89,23 @@ struct Args {
     /// queue/stream: messages per second over all producers (0: unpaced).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// The `timeseries` workload: load this VictoriaMetrics JSON-lines export
+    /// (`.zst` read through `zstd -dc`) with TS.CREATE + TS.MADD, then report
+    /// samples/s and bytes per sample; --connections senders.
+    #[arg(long)]
+    tsdata: Option<PathBuf>,
+    /// With --tsdata: samples of each series per TS.MADD command.
+    #[arg(long, default_value_t = 10)]
+    ts_window: usize,
+    /// With --tsdata: series per TS.MADD command.
+    #[arg(long, default_value_t = 200)]
+    ts_series: usize,
+    /// With --tsdata: the server's data directory, to measure its checkpoint after SAVE.
+    #[arg(long)]
+    ts_data_dir: Option<PathBuf>,
+    /// With --tsdata: TS.RANGE calls timed over a day of 1-second samples (0: none).
+    #[arg(long, default_value_t = 200)]
+    ts_range_runs: usize,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +120,18 @@ fn main() -> ExitCode {
 }
 
 fn run_main(args: &Args) -> Result<ExitCode, String> {
+    if let Some(path) = &args.tsdata {
+        tsload::run(&tsload::Options {
+            path: path.clone(),
+            target: format!("{}:{}", args.host, args.port),
+            connections: args.connections,
+            window: args.ts_window,
+            series_per_command: args.ts_series,
+            data_dir: args.ts_data_dir.clone(),
+            range_runs: args.ts_range_runs,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.connections == 0 || args.threads == 0 || args.pipeline == 0 {
         return Err("--connections, --threads and --pipeline must be at least 1".into());
     }

@@ -11,6 +11,7 @@
 //! - [`dict`]: the hash table under the keyspace, with SCAN cursors.
 //! - [`bytes`]: short byte strings kept inline.
 //! - [`codec`]: payload encoding for log records.
+//! - [`series`]: the time-series view (chunks, codecs, aggregation).
 //! - [`clock`]: per-shard monotonic wall-clock time.
 //! - [`runtime`]: the executor (glommio), behind a small surface.
 
@@ -23,4 +24,5 @@ pub mod dict;
 pub mod keyspace;
 pub mod log;
 pub mod runtime;
+pub mod series;
 pub mod slot;

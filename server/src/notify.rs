@@ -134,6 +134,7 @@ fn type_class(t: Type) -> u32 {
         Type::ZSet => ZSET,
         Type::Stream => STREAM,
         Type::Queue => GENERIC,
+        Type::Series => MODULE,
     }
 }
 
@@ -172,6 +173,16 @@ fn change_event(cmd: &str, change: &Change<'_>) -> Option<&'static str> {
             "zpopmax" | "bzpopmax" => "zpopmax",
             _ => "zrem",
         },
+        Change::TsCreate(_) => "ts.create",
+        Change::TsAlter(_) => "ts.alter",
+        Change::TsAdd(_) => match cmd {
+            "ts.incrby" => "ts.incrby",
+            "ts.decrby" => "ts.decrby",
+            _ => "ts.add",
+        },
+        Change::TsDel { .. } => "ts.del",
+        Change::TsRule { .. } | Change::TsSource(_) => "ts.createrule",
+        Change::TsUnrule(_) => "ts.deleterule",
         Change::Stream(c) => return stream_event(c),
         Change::Queue(c) => return queue_event(c),
     })

@@ -516,6 +516,48 @@ fn summarize_change(change: &Change<'_>, values: bool, out: &mut String) {
         Change::Queue(c) => {
             let _ = write!(out, " queue={:?} at={}", c.op, c.at);
         }
+        series => summarize_series(series, values, out),
+    }
+}
+
+/// The fields of a time-series change.
+fn summarize_series(change: &Change<'_>, values: bool, out: &mut String) {
+    let key = |name: &str, k: &[u8], out: &mut String| {
+        let _ = write!(out, " {name}=");
+        escape(k, out);
+    };
+    match change {
+        Change::TsCreate(c) | Change::TsAlter(c) => {
+            let what = if matches!(change, Change::TsCreate(_)) { "create" } else { "alter" };
+            let _ = write!(out, " ts={what} retention={} labels={}", c.retention_ms, c.labels.len());
+        }
+        Change::TsAdd(samples) => {
+            let _ = write!(out, " ts=add n={}", samples.len());
+            if values {
+                for (t, v) in samples.iter().take(8) {
+                    let _ = write!(out, " {t}={v}");
+                }
+            }
+        }
+        Change::TsDel { from, to } => {
+            let _ = write!(out, " ts=del from={from} to={to}");
+        }
+        Change::TsRule { dest, agg, bucket_ms, .. } => {
+            out.push_str(" ts=rule");
+            key("dest", dest, out);
+            let _ = write!(out, " agg={} bucket={bucket_ms}", agg.name());
+        }
+        Change::TsUnrule(dest) => {
+            out.push_str(" ts=unrule");
+            key("dest", dest, out);
+        }
+        Change::TsSource(src) => {
+            out.push_str(" ts=source");
+            if let Some(s) = src {
+                key("src", s, out);
+            }
+        }
+        _ => {}
     }
 }
 

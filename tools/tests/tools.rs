@@ -188,14 +188,14 @@ fn undecodable_payload_is_damage() {
     std::fs::create_dir_all(&shard).unwrap();
     let mut seg = SegBuilder::new(3, 1, 1, 0);
     seg.add(&Op::Del { db: 0, key: b"k" }, 1);
-    seg.add_raw(0x2f, 2, b"what is this");
+    seg.add_raw(0x7f, 2, b"what is this");
     let at = seg.offsets[1];
     seg.seal();
     seg.write(&segment::segment_path(&shard, 1));
     let (code, out) = tools(tmp.path(), &["check", "--shard", "3"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains(&format!("0000000000000001.seg at offset {at} (LSN 2)")), "{out}");
-    assert!(out.contains("unknown record kind 0x2f"), "{out}");
+    assert!(out.contains("unknown record kind 0x7f"), "{out}");
 }
 
 #[test]

@@ -17,6 +17,9 @@ use super::list;
 use super::queue::QueueChange;
 use super::stream::StreamChange;
 use super::value::{Type, Value};
+use crate::series::agg::Agg;
+use crate::series::codec::Sample;
+use crate::series::Config;
 
 /// Record kinds of collection changes (inside the keyspace's range).
 pub mod kinds {
@@ -49,6 +52,19 @@ pub mod kinds {
     pub const STREAM: u8 = KEYSPACE_FIRST + 0x1c;
     /// [`super::Change::Queue`]: every queue change, told apart by a tag byte in the payload.
     pub const QUEUE: u8 = KEYSPACE_FIRST + 0x1d;
+    /// Every time-series change (`Change::Ts*`): one kind, a sub-tag first in the payload.
+    pub const SERIES: u8 = crate::log::record::kind::KEYSPACE_LAST;
+}
+
+/// Sub-tags of the time-series changes, the first payload byte of a [`kinds::SERIES`] record.
+mod ts {
+    pub const CREATE: u8 = 1;
+    pub const ALTER: u8 = 2;
+    pub const ADD: u8 = 3;
+    pub const DEL: u8 = 4;
+    pub const RULE: u8 = 5;
+    pub const UNRULE: u8 = 6;
+    pub const SOURCE: u8 = 7;
 }
 
 /// One command's change to one collection.
@@ -82,6 +98,21 @@ pub enum Change<'a> {
     Stream(StreamChange<'a>),
     /// Changes a reliable queue.
     Queue(QueueChange<'a>),
+    /// Creates a time series with these settings (creating the key).
+    TsCreate(Box<Config>),
+    /// Replaces a time series' settings.
+    TsAlter(Box<Config>),
+    /// Writes samples at their times, replacing what is there (duplicates
+    /// were resolved by the command: these are the final values).
+    TsAdd(Vec<Sample>),
+    /// Deletes the samples with `from <= ts <= to`.
+    TsDel { from: i64, to: i64 },
+    /// Adds a compaction rule writing to `dest`.
+    TsRule { dest: &'a [u8], agg: Agg, bucket_ms: u64, align_ms: i64 },
+    /// Removes the compaction rule writing to `dest`.
+    TsUnrule(&'a [u8]),
+    /// Sets (None: clears) the series whose rule writes into this one.
+    TsSource(Option<&'a [u8]>),
 }
 
 impl<'a> Change<'a> {
@@ -102,12 +133,13 @@ impl<'a> Change<'a> {
             Change::ZRem(_) => kinds::ZREM,
             Change::Stream(_) => kinds::STREAM,
             Change::Queue(_) => kinds::QUEUE,
+            _ => kinds::SERIES,
         }
     }
 
     /// Whether a record kind is a collection change.
     pub fn owns(kind: u8) -> bool {
-        (kinds::HSET..=kinds::QUEUE).contains(&kind)
+        (kinds::HSET..=kinds::QUEUE).contains(&kind) || kind == kinds::SERIES
     }
 
     /// The type of collection it changes.
@@ -118,7 +150,13 @@ impl<'a> Change<'a> {
             Change::ZAdd(_) | Change::ZRem(_) => Type::ZSet,
             Change::Stream(_) => Type::Stream,
             Change::Queue(_) => Type::Queue,
-            _ => Type::List,
+            Change::LPush { .. }
+            | Change::LPop { .. }
+            | Change::LSet { .. }
+            | Change::LInsert { .. }
+            | Change::LRem { .. }
+            | Change::LTrim { .. } => Type::List,
+            _ => Type::Series,
         }
     }
 
@@ -127,7 +165,7 @@ impl<'a> Change<'a> {
         match self {
             Change::Stream(c) => c.creates(),
             Change::Queue(c) => c.creates(),
-            _ => matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_)),
+            _ => matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_) | Change::TsCreate(_)),
         }
     }
 
@@ -147,6 +185,12 @@ impl<'a> Change<'a> {
             Change::ZAdd(pairs) => 4 + pairs.iter().map(|(_, m)| 8 + b(m)).sum::<usize>(),
             Change::Stream(c) => c.encoded_len(),
             Change::Queue(c) => c.encoded_len(),
+            Change::TsCreate(c) | Change::TsAlter(c) => 1 + c.encoded_len(),
+            Change::TsAdd(samples) => 1 + 4 + 16 * samples.len(),
+            Change::TsDel { .. } => 1 + 16,
+            Change::TsRule { dest, .. } => 1 + b(dest) + 1 + 16,
+            Change::TsUnrule(dest) => 1 + b(dest),
+            Change::TsSource(src) => 1 + 1 + src.map_or(0, b),
         }
     }
 
@@ -199,6 +243,7 @@ impl<'a> Change<'a> {
             }
             Change::Stream(c) => c.encode(w),
             Change::Queue(c) => c.encode(w),
+            series => encode_series(series, w),
         }
     }
 
@@ -252,6 +297,7 @@ impl<'a> Change<'a> {
             kinds::ZREM => Change::ZRem(list(r)?),
             kinds::STREAM => Change::Stream(StreamChange::decode(r)?),
             kinds::QUEUE => Change::Queue(QueueChange::decode(r)?),
+            kinds::SERIES => decode_series(r)?,
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -294,8 +340,96 @@ impl<'a> Change<'a> {
             (Change::Stream(c), Value::Stream(s)) => s.apply(c, now),
             (Change::Queue(c), Value::Queue(q)) => q.apply(c),
             (change, Value::List(l)) => apply_list(change, l),
+            (change, Value::Series(s)) => apply_series(change, s),
             (change, value) => debug_assert!(false, "{change:?} applied to a {}", value.type_name()),
         }
+    }
+}
+
+fn encode_series(change: &Change<'_>, w: &mut Writer<'_>) {
+    match change {
+        Change::TsCreate(c) | Change::TsAlter(c) => {
+            w.u8(if matches!(change, Change::TsCreate(_)) { ts::CREATE } else { ts::ALTER });
+            c.encode(w);
+        }
+        Change::TsAdd(samples) => {
+            w.u8(ts::ADD);
+            w.u32(samples.len() as u32);
+            for (t, v) in samples {
+                w.u64(*t as u64);
+                w.u64(v.to_bits());
+            }
+        }
+        Change::TsDel { from, to } => {
+            w.u8(ts::DEL);
+            w.u64(*from as u64);
+            w.u64(*to as u64);
+        }
+        Change::TsRule { dest, agg, bucket_ms, align_ms } => {
+            w.u8(ts::RULE);
+            w.bytes(dest);
+            w.u8(agg.tag());
+            w.u64(*bucket_ms);
+            w.u64(*align_ms as u64);
+        }
+        Change::TsUnrule(dest) => {
+            w.u8(ts::UNRULE);
+            w.bytes(dest);
+        }
+        Change::TsSource(src) => {
+            w.u8(ts::SOURCE);
+            w.u8(src.is_some() as u8);
+            if let Some(s) = src {
+                w.bytes(s);
+            }
+        }
+        other => debug_assert!(false, "{other:?} is not a time-series change"),
+    }
+}
+
+fn decode_series<'a>(r: &mut Reader<'a>) -> Result<Change<'a>, DecodeError> {
+    Ok(match r.u8()? {
+        ts::CREATE => Change::TsCreate(Box::new(Config::decode(r)?)),
+        ts::ALTER => Change::TsAlter(Box::new(Config::decode(r)?)),
+        ts::ADD => {
+            let n = r.u32()? as usize;
+            let mut samples = Vec::with_capacity(n.min(1 << 16));
+            for _ in 0..n {
+                let t = r.u64()? as i64;
+                samples.push((t, f64::from_bits(r.u64()?)));
+            }
+            Change::TsAdd(samples)
+        }
+        ts::DEL => Change::TsDel { from: r.u64()? as i64, to: r.u64()? as i64 },
+        ts::RULE => {
+            let dest = r.bytes()?;
+            let agg = Agg::from_tag(r.u8()?).ok_or(DecodeError::Invalid("unknown aggregation"))?;
+            let bucket_ms = r.u64()?;
+            if bucket_ms == 0 {
+                return Err(DecodeError::Invalid("compaction rule with an empty bucket"));
+            }
+            Change::TsRule { dest, agg, bucket_ms, align_ms: r.u64()? as i64 }
+        }
+        ts::UNRULE => Change::TsUnrule(r.bytes()?),
+        ts::SOURCE => Change::TsSource(if r.u8()? != 0 { Some(r.bytes()?) } else { None }),
+        _ => return Err(DecodeError::Invalid("unknown time-series change")),
+    })
+}
+
+fn apply_series(change: &Change<'_>, s: &mut crate::series::Series) {
+    match change {
+        Change::TsCreate(c) | Change::TsAlter(c) => s.config = (**c).clone(),
+        Change::TsAdd(samples) => s.upsert(samples),
+        Change::TsDel { from, to } => {
+            s.delete_range(*from, *to);
+        }
+        Change::TsRule { dest, agg, bucket_ms, align_ms } => {
+            s.rules.retain(|r| &r.dest[..] != *dest);
+            s.rules.push(crate::series::Rule { dest: SmallBytes::new(dest), agg: *agg, bucket_ms: *bucket_ms, align_ms: *align_ms });
+        }
+        Change::TsUnrule(dest) => s.rules.retain(|r| &r.dest[..] != *dest),
+        Change::TsSource(src) => s.source = src.map(SmallBytes::new),
+        other => debug_assert!(false, "{other:?} applied to a time series"),
     }
 }
 

@@ -103,15 +103,28 @@ struct Db {
     bytes: evict::DbBytes,
     /// The value of [`Entry::snapped`] that means "written by the running snapshot".
     phase: bool,
+    /// Time series by label (kept in step by `insert`, `remove`, `clear` and label changes).
+    labels: crate::series::index::LabelIndex,
+}
+
+/// The labels of a time series (None for other values).
+fn series_labels(v: &Value) -> Option<&crate::series::Labels> {
+    match v {
+        Value::Series(s) => Some(&s.config.labels),
+        _ => None,
+    }
 }
 
 impl Db {
     fn new(seed: u64) -> Db {
-        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default(), phase: false }
+        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default(), phase: false, labels: Default::default() }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.dict.remove(key)?;
+        if let Some(l) = series_labels(&e.value) {
+            self.labels.remove(key, l);
+        }
         self.bytes.values -= e.value.heap_bytes();
         if e.expire_ms != 0 {
             self.unindex_expire(e.expire_ms, key);
@@ -124,11 +137,18 @@ impl Db {
         entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
         self.bytes.values += entry.value.heap_bytes();
+        let labels = series_labels(&entry.value).cloned();
         if let Some(old) = self.dict.insert(key, entry) {
+            if let Some(l) = series_labels(&old.value) {
+                self.labels.remove(key, l);
+            }
             self.bytes.values -= old.value.heap_bytes();
             if old.expire_ms != 0 && old.expire_ms != deadline {
                 self.unindex_expire(old.expire_ms, key);
             }
+        }
+        if let Some(l) = labels {
+            self.labels.add(key, &l);
         }
         if deadline != 0 {
             self.index_expire(deadline, key);
@@ -171,6 +191,7 @@ impl Db {
     }
 
     fn clear(&mut self) {
+        self.labels.clear();
         self.dict.clear();
         self.expires.clear();
         self.bytes = Default::default();
@@ -619,8 +640,15 @@ impl Keyspace {
                 }
                 let Some(e) = d.dict.get_mut(key) else { return };
                 let before = e.value.heap_bytes();
+                let relabel = matches!(change, Change::TsCreate(_) | Change::TsAlter(_));
+                let old_labels = series_labels(&e.value).filter(|_| relabel).cloned();
                 change.apply(&mut e.value, now);
                 d.bytes.values = d.bytes.values + e.value.heap_bytes() - before;
+                if let Some(old) = old_labels {
+                    let new = series_labels(&e.value).cloned().unwrap_or_default();
+                    d.labels.remove(key, &old);
+                    d.labels.add(key, &new);
+                }
                 if e.value.is_empty() {
                     d.remove(key);
                 }
@@ -646,6 +674,11 @@ impl Keyspace {
     /// Keys in a database (expired keys not yet removed may be counted, as in Redis).
     pub fn dbsize(&self, db: usize) -> usize {
         self.dbs[db].dict.len()
+    }
+
+    /// Keys of the time series of a database with label `name` = `value`, sorted.
+    pub fn series_with_label<'a>(&'a self, db: usize, name: &'a [u8], value: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.dbs[db].labels.keys(name, value)
     }
 
     /// Keys with an expiry in a database.

@@ -364,6 +364,18 @@ mod tests {
             Op::Coll { db: 1, key: b"s", change: Change::SRem(vec![b"a"]) },
             Op::Coll { db: 1, key: b"z", change: Change::ZAdd(vec![(1.5, b"a"), (f64::NEG_INFINITY, b"b")]) },
             Op::Coll { db: 1, key: b"z", change: Change::ZRem(vec![b"a"]) },
+            Op::Coll { db: 1, key: b"t", change: Change::TsCreate(Box::new(series_config())) },
+            Op::Coll { db: 1, key: b"t", change: Change::TsAlter(Box::default()) },
+            Op::Coll { db: 1, key: b"t", change: Change::TsAdd(vec![(1, 1.5), (-7, f64::NEG_INFINITY)]) },
+            Op::Coll { db: 1, key: b"t", change: Change::TsDel { from: -5, to: i64::MAX } },
+            Op::Coll {
+                db: 1,
+                key: b"t",
+                change: Change::TsRule { dest: b"d", agg: crate::series::agg::Agg::Twa, bucket_ms: 60_000, align_ms: -3 },
+            },
+            Op::Coll { db: 1, key: b"t", change: Change::TsUnrule(b"d") },
+            Op::Coll { db: 1, key: b"d", change: Change::TsSource(Some(b"t")) },
+            Op::Coll { db: 1, key: b"d", change: Change::TsSource(None) },
             Op::Store { db: 2, key: b"d", value: Cow::Owned(Value::Str(b"s"[..].into())), expire_ms: 5 },
             Op::Group(vec![Op::Del { db: 0, key: b"a" }, Op::Coll { db: 0, key: b"l", change: Change::LPop { left: true, count: 1 } }]),
         ];
@@ -375,6 +387,18 @@ mod tests {
             for cut in 0..buf.len() {
                 assert!(Op::decode(op.kind(), &buf[..cut]).is_err());
             }
+        }
+    }
+
+    fn series_config() -> crate::series::Config {
+        crate::series::Config {
+            retention_ms: 5,
+            chunk_size: 128,
+            duplicate: Some(crate::series::Duplicate::Sum),
+            ignore_ms: 3,
+            ignore_value: 0.5,
+            uncompressed: true,
+            labels: crate::series::Labels::new([(&b"a=b"[..], &b"(x, y)"[..])]),
         }
     }
 

@@ -4,7 +4,8 @@
 //! [`super::hash`], [`super::list`], [`super::set`] and [`super::zset`].
 //! A value can be written whole into a log record ([`Value::encode`]) for
 //! the commands that replace a key's value at once (SINTERSTORE,
-//! ZUNIONSTORE ...) and read back with [`Value::decode`].
+//! ZUNIONSTORE ...) and read back with [`Value::decode`]; checkpoints
+//! write every value that way, time series included (their compressed chunks).
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
@@ -15,6 +16,7 @@ use super::queue::Queue;
 use super::set::Set;
 use super::stream::Stream;
 use super::zset::ZSet;
+use crate::series::Series;
 
 /// A value.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub enum Value {
     Stream(Box<Stream>),
     /// A reliable queue: messages with leases, delays, priorities, a dead-letter list.
     Queue(Box<Queue>),
+    /// A time series (TS.* commands).
+    Series(Box<Series>),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -52,6 +56,8 @@ pub enum Type {
     Stream,
     /// `queue`.
     Queue,
+    /// `TSDB-TYPE`, as RedisTimeSeries names it.
+    Series,
 }
 
 impl Type {
@@ -65,12 +71,13 @@ impl Type {
             Type::ZSet => "zset",
             Type::Stream => "stream",
             Type::Queue => "queue",
+            Type::Series => "TSDB-TYPE",
         }
     }
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream, Type::Queue]
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream, Type::Queue, Type::Series]
             .into_iter()
             .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
@@ -85,6 +92,7 @@ impl Type {
             Type::ZSet => Some(Value::ZSet(Box::default())),
             Type::Stream => Some(Value::Stream(Box::default())),
             Type::Queue => Some(Value::Queue(Box::default())),
+            Type::Series => Some(Value::Series(Box::default())),
         }
     }
 
@@ -97,6 +105,7 @@ impl Type {
             Type::ZSet => 4,
             Type::Stream => 5,
             Type::Queue => 6,
+            Type::Series => 7,
         }
     }
 }
@@ -112,6 +121,7 @@ impl Value {
             Value::ZSet(_) => Type::ZSet,
             Value::Stream(_) => Type::Stream,
             Value::Queue(_) => Type::Queue,
+            Value::Series(_) => Type::Series,
         }
     }
 
@@ -131,6 +141,7 @@ impl Value {
             Value::ZSet(z) => Some(z.encoding()),
             Value::Stream(_) => Some("stream"),
             Value::Queue(_) => Some("queue"),
+            Value::Series(_) => Some("chunked"),
         }
     }
 
@@ -144,15 +155,17 @@ impl Value {
             Value::ZSet(z) => z.len(),
             Value::Stream(s) => s.len(),
             Value::Queue(q) => q.len(),
+            Value::Series(s) => s.len(),
         }
     }
 
     /// Whether a collection is empty (an empty collection is never stored:
     /// the key goes away). A stream is never empty in this sense: as in
     /// Redis, it stays (with its last ID and groups) when its last entry goes;
-    /// so does a queue, with its settings, counters and dead letters.
+    /// so does a queue, with its settings, counters and dead letters, and a
+    /// time series, which exists from TS.CREATE on, with or without samples.
     pub fn is_empty(&self) -> bool {
-        !matches!(self, Value::Stream(_) | Value::Queue(_)) && self.len() == 0
+        !matches!(self, Value::Stream(_) | Value::Queue(_) | Value::Series(_)) && self.len() == 0
     }
 
     /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
@@ -166,6 +179,7 @@ impl Value {
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
             Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_bytes(),
             Value::Queue(q) => std::mem::size_of::<Queue>() + q.heap_bytes(),
+            Value::Series(s) => s.heap_bytes(),
         }
     }
 
@@ -180,6 +194,7 @@ impl Value {
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
             Value::Stream(s) => s.encoded_len(),
             Value::Queue(q) => q.encoded_len(),
+            Value::Series(s) => s.encoded_len(),
         }
     }
 
@@ -212,6 +227,7 @@ impl Value {
             }
             Value::Stream(s) => s.encode(w),
             Value::Queue(q) => q.encode(w),
+            Value::Series(s) => s.encode(w),
         }
     }
 
@@ -226,6 +242,9 @@ impl Value {
         }
         if tag == Type::Queue.tag() {
             return Ok(Value::Queue(Box::new(Queue::decode(r)?)));
+        }
+        if tag == Type::Series.tag() {
+            return Ok(Value::Series(Box::new(Series::decode(r)?)));
         }
         let n = r.u32()? as usize;
         let value = match tag {

@@ -26,7 +26,7 @@ use strand_engine::keyspace::list::{self, List};
 use strand_engine::keyspace::Change;
 
 use super::strings::{int_arg, parse_i64};
-use super::typed::{self, change};
+use super::typed::{self, change, grouped};
 use super::{arity_error, err, flags, timeout_arg, Command, Ctx, Route};
 use crate::reply::Reply;
 
@@ -47,14 +47,6 @@ fn read_list<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a List>, R
 /// Redis's `lookupKeyWrite` + `checkType`: the list at `key`, None if missing.
 fn write_list<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a List>, Reply> {
     typed::peek(ctx, key)
-}
-
-/// Runs `f` inside a log group, so its writes become one atomic record.
-fn grouped(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>) -> Result<(), Reply>) -> Result<(), Reply> {
-    ctx.shard.ks.begin_group().map_err(|e| Reply::error(e.to_string()))?;
-    let r = f(ctx);
-    let end = ctx.shard.ks.end_group(ctx.now).map_err(|e| Reply::error(e.to_string()));
-    r.and(end)
 }
 
 /// Redis's `getListPositionFromObjectOrReply`: LEFT (true) or RIGHT (false).

@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`].
 
 pub mod connection;
 pub mod glob;
@@ -17,6 +17,8 @@ pub mod lists;
 pub mod pubsub;
 pub mod queues;
 pub mod scripting;
+pub mod series;
+pub mod series_multi;
 pub mod server;
 pub mod sets;
 pub mod stream_groups;

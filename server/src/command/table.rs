@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    connection, hashes, keys, lists, pubsub, queues, scripting, server, sets, stream_groups, streams, strings, transactions, zsets, Command,
+    connection, hashes, keys, lists, pubsub, queues, scripting, series, series_multi, server, sets, stream_groups, streams, strings,
+    transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -27,6 +28,8 @@ pub const COMMANDS: &[&[Command]] = &[
     streams::COMMANDS,
     stream_groups::COMMANDS,
     queues::COMMANDS,
+    series::COMMANDS,
+    series_multi::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {

@@ -13,6 +13,7 @@ use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::stream::Stream;
 use strand_engine::keyspace::zset::ZSet;
 use strand_engine::keyspace::{Change, Entry, Op, Value};
+use strand_engine::series::Series;
 
 use super::strings::{db8, write};
 use super::{err, Ctx};
@@ -74,6 +75,16 @@ impl Collection for Stream {
     }
 }
 
+impl Collection for Series {
+    fn of(v: &Value) -> Option<&Series> {
+        if let Value::Series(s) = v {
+            Some(s)
+        } else {
+            None
+        }
+    }
+}
+
 impl Collection for Queue {
     fn of(v: &Value) -> Option<&Queue> {
         if let Value::Queue(q) = v {
@@ -102,4 +113,13 @@ pub(crate) fn peek<'a, T: Collection>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Op
 /// Writes one change to the collection at `key`.
 pub(crate) fn change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> Result<(), Reply> {
     write(ctx, Op::Coll { db: db8(ctx), key, change })
+}
+
+/// Runs `f` inside a log group, so its writes become one atomic record.
+pub(crate) fn grouped<T>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>) -> Result<T, Reply>) -> Result<T, Reply> {
+    ctx.shard.ks.begin_group().map_err(|e| Reply::error(e.to_string()))?;
+    let r = f(ctx);
+    let end = ctx.shard.ks.end_group(ctx.now).map_err(|e| Reply::error(e.to_string()));
+    let v = r?;
+    end.map(|_| v)
 }

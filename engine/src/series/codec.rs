@@ -1,0 +1,803 @@
+//! Chunk codecs: how a run of samples (timestamp, value) becomes bytes.
+//!
+//! Two forms. The *open* form ([`OpenChunk`]) is Gorilla's: timestamps as
+//! delta-of-delta in prefix-coded buckets, values XORed with the previous
+//! value; samples are appended bit by bit as they arrive. The *sealed*
+//! form ([`encode`]) is columnar and picks, per chunk, the smallest of:
+//!
+//! - `CONSTANT`: one value for every sample;
+//! - `DECIMAL`: every value is an integer `m` scaled by `10^-k` (counters,
+//!   fixed-decimal gauges), stored as deltas or deltas of deltas of `m`;
+//! - `BITS_DOD`: the float bits taken as integers, deltas of deltas
+//!   (clocks and other steadily moving values with many digits);
+//! - `XOR`: Gorilla's XOR of the float bits (anything, NaN included).
+//!
+//! Timestamps of a sealed chunk are delta-of-delta too. Integers are
+//! zigzagged and written by [`put_ints`]: blocks of 64, each all zero (2
+//! bits), bit-packed at the block's widest width, or sparse (a flag bit per
+//! value, the width only for non-zero ones), whichever is smallest. Every
+//! codec is lossless bit for bit: the decimal form is chosen only after
+//! checking that every value reads back with the same bits, so NaN, ±0.0
+//! and infinities fall back to XOR or CONSTANT.
+
+use super::bits::{unzigzag, width, zigzag, BitReader, BitWriter};
+use crate::codec::DecodeError;
+
+/// One sample: Unix milliseconds and value.
+pub type Sample = (i64, f64);
+
+/// Value codec tags, the first byte of a sealed chunk.
+pub mod tag {
+    /// Gorilla XOR of the float bits.
+    pub const XOR: u8 = 0;
+    /// One value repeated.
+    pub const CONSTANT: u8 = 1;
+    /// Scaled integers, deltas.
+    pub const DECIMAL_DELTA: u8 = 2;
+    /// Scaled integers, deltas of deltas.
+    pub const DECIMAL_DOD: u8 = 3;
+    /// The float bits as integers, deltas of deltas (clocks, uptimes: values
+    /// with too many digits for DECIMAL that still move steadily).
+    pub const BITS_DOD: u8 = 4;
+}
+
+/// Names of the value codecs, for TS.INFO DEBUG.
+pub fn tag_name(tag: u8) -> &'static str {
+    match tag {
+        tag::XOR => "xor",
+        tag::CONSTANT => "constant",
+        tag::DECIMAL_DELTA => "decimal-delta",
+        tag::DECIMAL_DOD => "decimal-dod",
+        tag::BITS_DOD => "bits-dod",
+        _ => "unknown",
+    }
+}
+
+const BLOCK: usize = 64;
+const MAX_SCALE: u32 = 15;
+
+fn put_var(w: &mut BitWriter, v: u64) {
+    let n = width(v);
+    w.write(n as u64, 7);
+    w.write(v, n);
+}
+
+fn get_var(r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
+    let n = r.read(7)? as u32;
+    if n > 64 {
+        return Err(DecodeError::Invalid("integer wider than 64 bits"));
+    }
+    r.read(n)
+}
+
+/// Bits of `v` in Exp-Golomb code of order `k` (None: too wide to code).
+fn golomb_bits(v: u64, k: u32) -> Option<u64> {
+    let x = v.checked_add(1u64 << k)?;
+    let n = width(x) - 1;
+    Some((2 * n + 1 - k) as u64)
+}
+
+fn put_golomb(w: &mut BitWriter, v: u64, k: u32) {
+    let x = v + (1u64 << k);
+    let n = width(x) - 1;
+    w.write(0, n - k);
+    w.write(x, n + 1);
+}
+
+fn get_golomb(r: &mut BitReader<'_>, k: u32) -> Result<u64, DecodeError> {
+    let mut zeros = 0;
+    while !r.bit()? {
+        zeros += 1;
+        if zeros + k > 63 {
+            return Err(DecodeError::Invalid("Exp-Golomb code longer than 64 bits"));
+        }
+    }
+    let n = zeros + k;
+    let x = (1u64 << n) | r.read(n)?;
+    Ok(x - (1u64 << k))
+}
+
+/// The best Exp-Golomb order for a block and its size in bits, among the
+/// orders near the median width of its values.
+fn best_golomb(block: &[u64], widest: u32) -> Option<(u32, u64)> {
+    let mut widths: Vec<u32> = block.iter().map(|&v| width(v)).collect();
+    widths.sort_unstable();
+    let median = widths[widths.len() / 2];
+    (median.saturating_sub(3)..=(median + 1).min(widest).min(62))
+        .filter_map(|k| block.iter().map(|&v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b)))
+        .min_by_key(|&(_, b)| b)
+}
+
+/// Writes zigzagged integers in blocks of 64 (see the module doc): each
+/// block all zero, bit-packed, sparse (a flag per value) or Exp-Golomb
+/// coded with the block's best order, whichever is smallest.
+pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
+    for block in vals.chunks(BLOCK) {
+        let wd = block.iter().map(|&v| width(v)).max().unwrap_or(0);
+        if wd == 0 {
+            w.write(0, 2);
+            continue;
+        }
+        let nonzero = block.iter().filter(|&&v| v != 0).count() as u64;
+        let packed = block.len() as u64 * wd as u64;
+        let sparse = block.len() as u64 + nonzero * wd as u64;
+        let golomb = best_golomb(block, wd).filter(|&(_, b)| b + 6 < packed.min(sparse));
+        if let Some((k, _)) = golomb {
+            w.write(3, 2);
+            w.write(k as u64, 6);
+            block.iter().for_each(|&v| put_golomb(w, v, k));
+        } else if packed <= sparse {
+            w.write(1, 2);
+            w.write(wd as u64, 7);
+            block.iter().for_each(|&v| w.write(v, wd));
+        } else {
+            w.write(2, 2);
+            w.write(wd as u64, 7);
+            for &v in block {
+                w.bit(v != 0);
+                if v != 0 {
+                    w.write(v, wd);
+                }
+            }
+        }
+    }
+}
+
+/// Reads `n` integers written by [`put_ints`].
+pub fn get_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<u64>) -> Result<(), DecodeError> {
+    let mut left = n;
+    while left > 0 {
+        let len = left.min(BLOCK);
+        match r.read(2)? {
+            0 => out.extend(std::iter::repeat_n(0, len)),
+            3 => {
+                let k = r.read(6)? as u32;
+                if k > 62 {
+                    return Err(DecodeError::Invalid("Exp-Golomb order over 62"));
+                }
+                for _ in 0..len {
+                    out.push(get_golomb(r, k)?);
+                }
+            }
+            mode => {
+                let wd = r.read(7)? as u32;
+                if wd > 64 {
+                    return Err(DecodeError::Invalid("block width over 64 bits"));
+                }
+                for _ in 0..len {
+                    let v = match mode {
+                        1 => r.read(wd)?,
+                        _ if r.bit()? => r.read(wd)?,
+                        _ => 0,
+                    };
+                    out.push(v);
+                }
+            }
+        }
+        left -= len;
+    }
+    Ok(())
+}
+
+/// Deltas (`order` 1) or deltas of deltas (`order` 2) of `v`, zigzagged,
+/// after the first `order` values (which the caller writes itself).
+fn differences(v: &[i64], order: u32) -> Vec<u64> {
+    let mut d: Vec<i64> = v.windows(2).map(|p| p[1].wrapping_sub(p[0])).collect();
+    if order == 2 {
+        d = d.windows(2).map(|p| p[1].wrapping_sub(p[0])).collect();
+    }
+    d.into_iter().map(zigzag).collect()
+}
+
+fn undo_differences(first: &[i64], diffs: &[u64], order: u32, out: &mut Vec<i64>) {
+    out.extend_from_slice(first);
+    let (mut prev, mut delta) = (first.last().copied().unwrap_or(0), 0i64);
+    if order == 2 && first.len() == 2 {
+        delta = first[1].wrapping_sub(first[0]);
+    }
+    for &z in diffs {
+        let d = unzigzag(z);
+        if order == 2 {
+            delta = delta.wrapping_add(d);
+        } else {
+            delta = d;
+        }
+        prev = prev.wrapping_add(delta);
+        out.push(prev);
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Writes `v` as its first `order` values, then the greatest common divisor
+/// of its differences of that order, then those differences divided by it
+/// (gauges in pages or kilobytes change by multiples of 4096 or 1024).
+fn put_series(w: &mut BitWriter, v: &[i64], order: u32) {
+    let head = v.len().min(order as usize);
+    v[..head].iter().enumerate().for_each(|(i, &x)| put_var(w, zigzag(if i == 0 { x } else { x.wrapping_sub(v[0]) })));
+    if v.len() > head {
+        let d = differences(v, order);
+        let g = d.iter().fold(0, |g, &z| gcd(g, unzigzag(z).unsigned_abs()));
+        let g = if g == 0 || g > i64::MAX as u64 { 1 } else { g };
+        put_var(w, g);
+        if g == 1 {
+            put_ints(w, &d);
+        } else {
+            put_ints(w, &d.iter().map(|&z| zigzag(unzigzag(z) / g as i64)).collect::<Vec<_>>());
+        }
+    }
+}
+
+fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>) -> Result<(), DecodeError> {
+    let head = n.min(order as usize);
+    let mut first = Vec::with_capacity(head);
+    for i in 0..head {
+        let x = unzigzag(get_var(r)?);
+        first.push(if i == 0 { x } else { x.wrapping_add(first[0]) });
+    }
+    let mut diffs = Vec::with_capacity((n - head).min(1 << 16));
+    if n > head {
+        let g = get_var(r)?;
+        if g == 0 || g > i64::MAX as u64 {
+            return Err(DecodeError::Invalid("difference divisor out of range"));
+        }
+        get_ints(r, n - head, &mut diffs)?;
+        if g > 1 {
+            diffs.iter_mut().for_each(|z| *z = zigzag(unzigzag(*z).wrapping_mul(g as i64)));
+        }
+    }
+    undo_differences(&first, &diffs, order, out);
+    Ok(())
+}
+
+fn pow10(k: u32) -> f64 {
+    10f64.powi(k as i32)
+}
+
+/// The scaled integer of `v` at scale `k`, if it reads back with the same bits.
+fn scaled(v: f64, k: u32) -> Option<i64> {
+    let p = pow10(k);
+    let m = (v * p).round();
+    if !m.is_finite() || m.abs() > (1u64 << 53) as f64 {
+        return None;
+    }
+    let m = m as i64;
+    (from_decimal(m, k).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// The smallest scale at which every value is a scaled integer, with the integers.
+pub fn decimal_form(values: &[f64]) -> Option<(u32, Vec<i64>)> {
+    let mut k = 0;
+    for &v in values {
+        while scaled(v, k).is_none() {
+            k += 1;
+            if k > MAX_SCALE {
+                return None;
+            }
+        }
+    }
+    let ints: Option<Vec<i64>> = values.iter().map(|&v| scaled(v, k)).collect();
+    ints.map(|m| (k, m))
+}
+
+fn from_decimal(m: i64, k: u32) -> f64 {
+    if k == 0 {
+        m as f64
+    } else {
+        m as f64 / pow10(k)
+    }
+}
+
+/// Gorilla's XOR state: the previous value's bits and the last window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Xor {
+    prev: u64,
+    lead: u32,
+    trail: u32,
+    started: bool,
+}
+
+impl Xor {
+    /// Appends a value.
+    pub fn put(&mut self, w: &mut BitWriter, v: f64) {
+        let bits = v.to_bits();
+        if !self.started {
+            w.write(bits, 64);
+            *self = Xor { prev: bits, lead: u32::MAX, trail: 0, started: true };
+            return;
+        }
+        let x = bits ^ self.prev;
+        self.prev = bits;
+        if x == 0 {
+            w.bit(false);
+            return;
+        }
+        w.bit(true);
+        let lead = x.leading_zeros().min(31);
+        let trail = x.trailing_zeros();
+        if self.lead != u32::MAX && lead >= self.lead && trail >= self.trail {
+            w.bit(false);
+            w.write(x >> self.trail, 64 - self.lead - self.trail);
+        } else {
+            w.bit(true);
+            let len = 64 - lead - trail;
+            w.write(lead as u64, 5);
+            w.write((len - 1) as u64, 6);
+            w.write(x >> trail, len);
+            (self.lead, self.trail) = (lead, trail);
+        }
+    }
+
+    /// Reads a value.
+    pub fn get(&mut self, r: &mut BitReader<'_>) -> Result<f64, DecodeError> {
+        if !self.started {
+            let bits = r.read(64)?;
+            *self = Xor { prev: bits, lead: u32::MAX, trail: 0, started: true };
+            return Ok(f64::from_bits(bits));
+        }
+        if r.bit()? {
+            let x = if r.bit()? {
+                let lead = r.read(5)? as u32;
+                let len = r.read(6)? as u32 + 1;
+                if lead + len > 64 {
+                    return Err(DecodeError::Invalid("XOR window past 64 bits"));
+                }
+                (self.lead, self.trail) = (lead, 64 - lead - len);
+                r.read(len)? << self.trail
+            } else {
+                if self.lead == u32::MAX {
+                    return Err(DecodeError::Invalid("XOR window reused before one was set"));
+                }
+                r.read(64 - self.lead - self.trail)? << self.trail
+            };
+            self.prev ^= x;
+        }
+        Ok(f64::from_bits(self.prev))
+    }
+}
+
+/// Gorilla's delta-of-delta timestamp state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dod {
+    prev: i64,
+    delta: i64,
+    n: u64,
+}
+
+impl Dod {
+    /// Appends a timestamp.
+    pub fn put(&mut self, w: &mut BitWriter, ts: i64) {
+        match self.n {
+            0 => w.write(ts as u64, 64),
+            1 => put_var(w, zigzag(ts.wrapping_sub(self.prev))),
+            _ => {
+                let dod = ts.wrapping_sub(self.prev).wrapping_sub(self.delta);
+                match dod {
+                    0 => w.bit(false),
+                    -63..=64 => w.write((0b10 << 7) | (dod + 63) as u64, 9),
+                    -255..=256 => w.write((0b110 << 9) | (dod + 255) as u64, 12),
+                    -2047..=2048 => w.write((0b1110 << 12) | (dod + 2047) as u64, 16),
+                    _ => {
+                        w.write(0b1111, 4);
+                        w.write(dod as u64, 64);
+                    }
+                }
+            }
+        }
+        if self.n > 0 {
+            self.delta = ts.wrapping_sub(self.prev);
+        }
+        self.prev = ts;
+        self.n += 1;
+    }
+
+    /// Reads a timestamp.
+    pub fn get(&mut self, r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
+        let ts = match self.n {
+            0 => r.read(64)? as i64,
+            1 => self.prev.wrapping_add(unzigzag(get_var(r)?)),
+            _ => {
+                let dod = if !r.bit()? {
+                    0
+                } else if !r.bit()? {
+                    r.read(7)? as i64 - 63
+                } else if !r.bit()? {
+                    r.read(9)? as i64 - 255
+                } else if !r.bit()? {
+                    r.read(12)? as i64 - 2047
+                } else {
+                    r.read(64)? as i64
+                };
+                self.prev.wrapping_add(self.delta).wrapping_add(dod)
+            }
+        };
+        if self.n > 0 {
+            self.delta = ts.wrapping_sub(self.prev);
+        }
+        self.prev = ts;
+        self.n += 1;
+        Ok(ts)
+    }
+}
+
+/// A chunk that takes appends: Gorilla's interleaved timestamps and values.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OpenChunk {
+    w: BitWriter,
+    dod: Dod,
+    xor: Xor,
+    count: u32,
+    first: i64,
+    last: i64,
+}
+
+impl OpenChunk {
+    /// Appends a sample; its timestamp must be after the last one's.
+    pub fn push(&mut self, ts: i64, v: f64) {
+        debug_assert!(self.count == 0 || ts > self.last, "open chunk appends out of order");
+        if self.count == 0 {
+            self.first = ts;
+        }
+        self.dod.put(&mut self.w, ts);
+        self.xor.put(&mut self.w, v);
+        self.last = ts;
+        self.count += 1;
+    }
+
+    /// Samples held.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// First and last timestamps (meaningless when empty).
+    pub fn span(&self) -> (i64, i64) {
+        (self.first, self.last)
+    }
+
+    /// Bytes of encoded data.
+    pub fn data_bytes(&self) -> usize {
+        self.w.bytes().len()
+    }
+
+    /// Heap bytes (capacity included).
+    pub fn heap_bytes(&self) -> usize {
+        self.w.capacity()
+    }
+
+    /// Appends every sample to `out`.
+    pub fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
+        decode_open(self.w.bytes(), self.count, out)
+    }
+
+    /// The encoded bytes with the sample count (its checkpoint form).
+    pub fn parts(&self) -> (u32, &[u8]) {
+        (self.count, self.w.bytes())
+    }
+
+    /// Rebuilds an open chunk from [`OpenChunk::parts`], checking it decodes.
+    pub fn from_parts(count: u32, bytes: &[u8]) -> Result<OpenChunk, DecodeError> {
+        let mut samples = Vec::with_capacity((count as usize).min(bytes.len() * 8));
+        decode_open(bytes, count, &mut samples)?;
+        Ok(OpenChunk::from_samples(&samples))
+    }
+
+    /// An open chunk holding `samples` (sorted by timestamp, no repeats).
+    pub fn from_samples(samples: &[Sample]) -> OpenChunk {
+        let mut c = OpenChunk::default();
+        samples.iter().for_each(|&(t, v)| c.push(t, v));
+        c
+    }
+}
+
+fn decode_open(bytes: &[u8], count: u32, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
+    let mut r = BitReader::new(bytes);
+    let (mut dod, mut xor) = (Dod::default(), Xor::default());
+    for _ in 0..count {
+        let t = dod.get(&mut r)?;
+        out.push((t, xor.get(&mut r)?));
+    }
+    Ok(())
+}
+
+/// Encodes samples (sorted by timestamp, at least one) with the value codec `tag`;
+/// None if that codec cannot hold these values exactly.
+pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
+    let mut w = BitWriter::new();
+    let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    put_series(&mut w, &ts, 2);
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let decimal = matches!(tag, tag::DECIMAL_DELTA | tag::DECIMAL_DOD).then(|| decimal_form(&values)).flatten();
+    put_values(w, &values, tag, decimal.as_ref())
+}
+
+/// Finishes a chunk whose timestamps are in `w`: the values with codec
+/// `tag` (`decimal`: their decimal form, for the DECIMAL codecs), then the header.
+fn put_values(mut w: BitWriter, values: &[f64], tag: u8, decimal: Option<&(u32, Vec<i64>)>) -> Option<Vec<u8>> {
+    match tag {
+        tag::CONSTANT => {
+            let first = values.first()?.to_bits();
+            if values.iter().any(|v| v.to_bits() != first) {
+                return None;
+            }
+            w.write(first, 64);
+        }
+        tag::DECIMAL_DELTA | tag::DECIMAL_DOD => {
+            let (k, m) = decimal?;
+            w.write(*k as u64, 4);
+            put_series(&mut w, m, if tag == tag::DECIMAL_DOD { 2 } else { 1 });
+        }
+        tag::XOR => {
+            let mut x = Xor::default();
+            values.iter().for_each(|&v| x.put(&mut w, v));
+        }
+        tag::BITS_DOD => {
+            let bits: Vec<i64> = values.iter().map(|v| v.to_bits() as i64).collect();
+            put_series(&mut w, &bits, 2);
+        }
+        _ => return None,
+    }
+    let mut out = Vec::with_capacity(w.bytes().len() + 6);
+    out.push(tag);
+    put_u32_var(&mut out, values.len() as u32);
+    out.extend_from_slice(w.bytes());
+    Some(out)
+}
+
+/// Encodes samples (sorted by timestamp, at least one) with whichever codec
+/// is smallest. The timestamps and the decimal form are worked out once.
+pub fn encode(samples: &[Sample]) -> Vec<u8> {
+    let mut head = BitWriter::new();
+    let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    put_series(&mut head, &ts, 2);
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    if let Some(c) = put_values(head.clone(), &values, tag::CONSTANT, None) {
+        return c;
+    }
+    let decimal = decimal_form(&values);
+    let mut best = put_values(head.clone(), &values, tag::XOR, None).unwrap_or_default();
+    for t in [tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
+        if t != tag::BITS_DOD && decimal.is_none() {
+            continue;
+        }
+        if let Some(b) = put_values(head.clone(), &values, t, decimal.as_ref()) {
+            if b.len() < best.len() {
+                best = b;
+            }
+        }
+    }
+    best
+}
+
+fn put_u32_var(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_u32_var(bytes: &[u8]) -> Result<(u32, usize), DecodeError> {
+    let mut v: u32 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        v |= ((b & 0x7f) as u32) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    Err(DecodeError::Invalid("sample count is not a varint"))
+}
+
+/// The codec tag and sample count of a sealed chunk.
+pub fn header(bytes: &[u8]) -> Result<(u8, u32), DecodeError> {
+    let (&t, rest) = bytes.split_first().ok_or(DecodeError::Truncated { at: 0, need: 1 })?;
+    Ok((t, get_u32_var(rest)?.0))
+}
+
+/// Appends the samples of a sealed chunk to `out`.
+pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
+    let (&t, rest) = bytes.split_first().ok_or(DecodeError::Truncated { at: 0, need: 1 })?;
+    let (n, used) = get_u32_var(rest)?;
+    let n = n as usize;
+    if n == 0 {
+        return Err(DecodeError::Invalid("sealed chunk without samples"));
+    }
+    let mut r = BitReader::new(&rest[used..]);
+    let mut ts = Vec::with_capacity(n.min(1 << 20));
+    get_series(&mut r, n, 2, &mut ts)?;
+    out.reserve(n.min(1 << 16));
+    match t {
+        tag::CONSTANT => {
+            let v = f64::from_bits(r.read(64)?);
+            out.extend(ts.into_iter().map(|t| (t, v)));
+        }
+        tag::DECIMAL_DELTA | tag::DECIMAL_DOD => {
+            let k = r.read(4)? as u32;
+            if k > MAX_SCALE {
+                return Err(DecodeError::Invalid("decimal scale over 15"));
+            }
+            let mut m = Vec::with_capacity(n.min(1 << 16));
+            get_series(&mut r, n, if t == tag::DECIMAL_DOD { 2 } else { 1 }, &mut m)?;
+            out.extend(ts.into_iter().zip(m).map(|(t, m)| (t, from_decimal(m, k))));
+        }
+        tag::XOR => {
+            let mut x = Xor::default();
+            for t in ts {
+                out.push((t, x.get(&mut r)?));
+            }
+        }
+        tag::BITS_DOD => {
+            let mut bits = Vec::with_capacity(n.min(1 << 16));
+            get_series(&mut r, n, 2, &mut bits)?;
+            out.extend(ts.into_iter().zip(bits).map(|(t, b)| (t, f64::from_bits(b as u64))));
+        }
+        _ => return Err(DecodeError::Invalid("unknown chunk codec")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn same(a: &[Sample], b: &[Sample]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+    }
+
+    /// Every codec that accepts the samples, the best one and the open form read them back exactly.
+    fn round_trips(samples: &[Sample]) {
+        for t in [tag::XOR, tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
+            if let Some(b) = encode_with(samples, t) {
+                let mut out = Vec::new();
+                decode(&b, &mut out).unwrap();
+                assert!(same(samples, &out), "codec {} lost samples", tag_name(t));
+                assert_eq!(header(&b).unwrap(), (t, samples.len() as u32));
+                for cut in [0, 1, b.len() / 3, b.len() / 2, b.len().saturating_sub(2), b.len().saturating_sub(1)] {
+                    let mut out = Vec::new();
+                    // A cut chunk is an error, or (cut in padding) fewer bytes but still exact.
+                    if decode(&b[..cut], &mut out).is_ok() {
+                        assert!(same(samples, &out));
+                    }
+                }
+            }
+        }
+        let best = encode(samples);
+        let mut out = Vec::new();
+        decode(&best, &mut out).unwrap();
+        assert!(same(samples, &out));
+        let open = OpenChunk::from_samples(samples);
+        let mut out = Vec::new();
+        open.decode_into(&mut out).unwrap();
+        assert!(same(samples, &out));
+        let (n, bytes) = open.parts();
+        assert_eq!(OpenChunk::from_parts(n, bytes).unwrap(), open);
+    }
+
+    fn timestamps(rng: &mut StdRng, n: usize, kind: u32) -> Vec<i64> {
+        let mut t: i64 = match kind % 3 {
+            0 => rng.gen_range(0..2_000_000_000_000),
+            1 => rng.gen(),
+            _ => i64::MIN + rng.gen_range(0..10),
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(t);
+            let step = match kind {
+                0 => 1000,
+                1 => rng.gen_range(1..3000),
+                2 => 1 + rng.gen_range(0..4) * 1_000_000_000_000,
+                _ => {
+                    if rng.gen_bool(0.02) {
+                        rng.gen_range(1..i64::MAX / 4096)
+                    } else {
+                        1000 + rng.gen_range(-3..4)
+                    }
+                }
+            };
+            t = t.wrapping_add(step);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    const SPECIAL: [f64; 8] = [f64::NAN, -f64::NAN, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, f64::MAX];
+
+    fn value(rng: &mut StdRng, kind: u32, i: usize, prev: f64) -> f64 {
+        match kind {
+            0 => rng.gen::<f64>() * 1e6 - 5e5,
+            1 => 42.5,
+            2 => (i as f64) * 3.0 + if rng.gen_bool(0.01) { -1e4 } else { 0.0 },
+            3 => (rng.gen_range(0..100_000) as f64) / 100.0,
+            4 => SPECIAL[rng.gen_range(0..SPECIAL.len())],
+            5 => f64::from_bits(rng.gen()),
+            6 => {
+                if rng.gen_bool(0.05) {
+                    rng.gen_range(-1e300..1e300)
+                } else {
+                    prev
+                }
+            }
+            7 => {
+                if rng.gen_bool(0.001) {
+                    0.0
+                } else {
+                    prev + rng.gen_range(0..50) as f64
+                }
+            }
+            _ => (rng.gen_range(-1_000_000i64..1_000_000) as f64) / 1e3 + if rng.gen_bool(0.01) { f64::NAN } else { 0.0 },
+        }
+    }
+
+    #[test]
+    fn random_and_adversarial_series_round_trip() {
+        let mut rng = StdRng::seed_from_u64(0x5eed_7135);
+        for case in 0..600 {
+            let n = match case % 4 {
+                0 => 1,
+                1 => rng.gen_range(2..5),
+                2 => rng.gen_range(5..200),
+                _ => rng.gen_range(200..3000),
+            };
+            let kind = rng.gen_range(0..4);
+            let ts = timestamps(&mut rng, n, kind);
+            let kind = rng.gen_range(0..9);
+            let mut prev = 0.0;
+            let samples: Vec<Sample> = ts
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| {
+                    prev = value(&mut rng, kind, i, prev);
+                    (t, prev)
+                })
+                .collect();
+            round_trips(&samples);
+        }
+    }
+
+    #[test]
+    fn picks_the_compact_codecs() {
+        let constant: Vec<Sample> = (0..1000).map(|i| (1_700_000_000_000 + i * 1000, 7.25)).collect();
+        let b = encode(&constant);
+        assert_ne!(header(&b).unwrap().0, tag::XOR);
+        assert!(b.len() < 40, "constant chunk of 1000 samples took {} bytes", b.len());
+        let counter: Vec<Sample> = (0..1000).map(|i| (1_700_000_000_000 + i * 1000, (i * 17 + i % 3) as f64)).collect();
+        assert_eq!(header(&encode(&counter)).unwrap().0 & 2, 2, "an integer counter is stored as decimal");
+        let cents: Vec<Sample> = (0..1000).map(|i| (i * 1000, (110 + i % 7) as f64 / 100.0)).collect();
+        let b = encode(&cents);
+        assert_eq!(header(&b).unwrap().0 & 2, 2, "a fixed-decimal gauge is stored as decimal");
+        assert!(b.len() < 1000, "fixed-decimal series took {} bytes", b.len());
+        // Negative zero and NaN are not scaled integers.
+        assert!(decimal_form(&[1.0, -0.0]).is_none());
+        assert!(decimal_form(&[1.0, f64::NAN]).is_none());
+        assert_eq!(decimal_form(&[0.1, 2.25, -3.0]).unwrap(), (2, vec![10, 225, -300]));
+    }
+
+    #[test]
+    fn damaged_chunks_are_errors_not_panics() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let samples: Vec<Sample> = (0..300).map(|i| (i * 1000, rng.gen_range(0..1000) as f64 / 10.0)).collect();
+        let good = encode(&samples);
+        for _ in 0..2000 {
+            let mut b = good.clone();
+            let i = rng.gen_range(0..b.len());
+            b[i] ^= 1 << rng.gen_range(0..8);
+            let _ = decode(&b, &mut Vec::new());
+        }
+        assert!(decode(&[], &mut Vec::new()).is_err());
+        assert!(decode(&[9, 1, 0], &mut Vec::new()).is_err());
+    }
+}
