@@ -18,7 +18,7 @@
 //! counts are exact across a crash); under `everysec` they ride the next
 //! group commit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use strand_engine::keyspace::queue::{Config, Message, NackKind, Overflow, Push, Queue, QueueChange, QueueOp};
 use strand_engine::keyspace::{Change, Op, Value};
@@ -32,8 +32,52 @@ fn reply(r: Result<Reply, Reply>) -> Reply {
     r.unwrap_or_else(|e| e)
 }
 
-/// Queues with a deadline ahead, by deadline: what [`tick`] settles.
-pub type Timers = BTreeSet<(u64, u8, Vec<u8>)>;
+/// Queues with a deadline ahead: what [`tick`] settles. One entry per
+/// queue, at its earliest known deadline, however many writes move it
+/// (a busy queue leases thousands of messages a second).
+#[derive(Debug, Default)]
+pub struct Timers {
+    by_time: BTreeSet<(u64, u8, Vec<u8>)>,
+    by_key: HashMap<(u8, Vec<u8>), u64>,
+}
+
+impl Timers {
+    /// Notes that the queue at `key` has something to do at `t`.
+    pub fn note(&mut self, t: u64, db: u8, key: &[u8]) {
+        let slot = (db, key.to_vec());
+        match self.by_key.get(&slot) {
+            Some(&old) if old <= t => {}
+            old => {
+                if let Some(&old) = old {
+                    self.by_time.remove(&(old, db, key.to_vec()));
+                }
+                self.by_time.insert((t, db, key.to_vec()));
+                self.by_key.insert(slot, t);
+            }
+        }
+    }
+
+    /// Takes the earliest entry due at `now`.
+    fn pop_due(&mut self, now: u64) -> Option<(u8, Vec<u8>)> {
+        let &(t, _, _) = self.by_time.first()?;
+        if t > now {
+            return None;
+        }
+        let (_, db, key) = self.by_time.pop_first()?;
+        self.by_key.remove(&(db, key.clone()));
+        Some((db, key))
+    }
+
+    /// Queues waiting.
+    pub fn len(&self) -> usize {
+        self.by_time.len()
+    }
+
+    /// Whether no queue waits.
+    pub fn is_empty(&self) -> bool {
+        self.by_time.is_empty()
+    }
+}
 
 /// The queue at `key` before a write or a read, without touching it.
 fn peek<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a Queue>, Reply> {
@@ -51,7 +95,7 @@ fn write(ctx: &mut Ctx<'_>, key: &[u8], op: QueueOp<'_>) -> Result<(), Reply> {
 fn note_deadline(ctx: &mut Ctx<'_>, key: &[u8]) {
     if let Ok(Some(t)) = peek(ctx, key).map(|q| q.and_then(Queue::next_event)) {
         let db = db8(ctx);
-        ctx.shard.queue_timers.insert((t, db, key.to_vec()));
+        ctx.shard.queue_timers.note(t, db, key);
     }
 }
 
@@ -70,29 +114,29 @@ fn settled<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a Queue>, Re
 /// Returns whether any queue changed (blocked consumers may be served).
 pub fn tick(st: &mut crate::shard::ShardState, now: u64) -> bool {
     let mut changed = false;
-    while let Some((t, db, key)) = st.queue_timers.first().cloned() {
-        if t > now {
-            break;
-        }
-        st.queue_timers.pop_first();
-        let due = match st.ks.peek(db as usize, &key, now).map(|e| &e.value) {
-            Some(Value::Queue(q)) => q.next_event().filter(|&t| t <= now).is_some(),
-            _ => false,
+    while let Some((db, key)) = st.queue_timers.pop_due(now) {
+        let next = |st: &crate::shard::ShardState| match st.ks.peek(db as usize, &key, now).map(|e| &e.value) {
+            Some(Value::Queue(q)) => q.next_event(),
+            _ => None,
         };
-        if !due {
-            continue;
+        match next(st) {
+            Some(t) if t <= now => {}
+            // The deadline moved later (a lease extended, a message acked): wait for it.
+            Some(t) => {
+                st.queue_timers.note(t, db, &key);
+                continue;
+            }
+            None => continue,
         }
         let op = Op::Coll { db, key: &key, change: Change::Queue(QueueChange { at: now, op: QueueOp::Settle }) };
         if st.ks.write(op, now).is_err() {
-            // The log refuses writes: try again next round.
-            st.queue_timers.insert((now + 1000, db, key));
+            // The log refuses writes: try again in a second.
+            st.queue_timers.note(now + 1000, db, &key);
             break;
         }
         changed = true;
-        if let Some(Value::Queue(q)) = st.ks.peek(db as usize, &key, now).map(|e| &e.value) {
-            if let Some(next) = q.next_event() {
-                st.queue_timers.insert((next, db, key.clone()));
-            }
+        if let Some(t) = next(st) {
+            st.queue_timers.note(t, db, &key);
         }
     }
     changed
@@ -547,3 +591,25 @@ pub const COMMANDS: &[Command] = &[
     one_key("qdel", -3, W, qdel, CATS, "Deletes messages by ID."),
     one_key("qpurge", 2, W, qpurge, CATS, "Deletes every ready and delayed message."),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_keep_one_entry_per_queue_at_its_earliest_deadline() {
+        let mut t = Timers::default();
+        for deadline in [500, 300, 900, 300, 400] {
+            t.note(deadline, 0, b"q");
+        }
+        t.note(700, 1, b"q");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.pop_due(299), None);
+        assert_eq!(t.pop_due(300), Some((0, b"q".to_vec())));
+        assert_eq!(t.pop_due(699), None);
+        t.note(800, 0, b"q");
+        assert_eq!(t.pop_due(10_000), Some((1, b"q".to_vec())));
+        assert_eq!(t.pop_due(10_000), Some((0, b"q".to_vec())));
+        assert!(t.is_empty());
+    }
+}
