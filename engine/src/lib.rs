@@ -12,6 +12,7 @@
 //! - [`bytes`]: short byte strings kept inline.
 //! - [`codec`]: payload encoding for log records.
 //! - [`series`]: the time-series view (chunks, codecs, aggregation).
+//! - [`search`]: the search view (full-text indexes over hashes).
 //! - [`clock`]: per-shard monotonic wall-clock time.
 //! - [`runtime`]: the executor (glommio), behind a small surface.
 
@@ -24,5 +25,6 @@ pub mod dict;
 pub mod keyspace;
 pub mod log;
 pub mod runtime;
+pub mod search;
 pub mod series;
 pub mod slot;
