@@ -274,7 +274,7 @@ pub fn events_for(cmd: &str, op: &Op<'_>, existed: bool, exists: bool, now: u64)
                 out.extend(events_for(cmd, op, existed, exists, now));
             }
         }
-        Op::SwapDb { .. } | Op::FlushDb { .. } | Op::FlushAll => {}
+        Op::SwapDb { .. } | Op::FlushDb { .. } | Op::FlushAll | Op::Search { .. } => {}
     }
     if created {
         if let Some((db, key)) = op_key(op) {

@@ -105,6 +105,8 @@ struct Db {
     phase: bool,
     /// Time series by label (kept in step by `insert`, `remove`, `clear` and label changes).
     labels: crate::series::index::LabelIndex,
+    /// Search indexes over the database's hashes (kept in step by `insert`, `remove` and hash changes).
+    search: crate::search::Indexes,
 }
 
 /// The labels of a time series (None for other values).
@@ -117,13 +119,23 @@ fn series_labels(v: &Value) -> Option<&crate::series::Labels> {
 
 impl Db {
     fn new(seed: u64) -> Db {
-        Db { dict: Dict::new(seed), expires: BTreeSet::new(), bytes: Default::default(), phase: false, labels: Default::default() }
+        Db {
+            dict: Dict::new(seed),
+            expires: BTreeSet::new(),
+            bytes: Default::default(),
+            phase: false,
+            labels: Default::default(),
+            search: Default::default(),
+        }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.dict.remove(key)?;
         if let Some(l) = series_labels(&e.value) {
             self.labels.remove(key, l);
+        }
+        if !self.search.is_empty() {
+            self.search.on_change(key, None);
         }
         self.bytes.values -= e.value.heap_bytes();
         if e.expire_ms != 0 {
@@ -149,6 +161,9 @@ impl Db {
         }
         if let Some(l) = labels {
             self.labels.add(key, &l);
+        }
+        if !self.search.is_empty() {
+            self.search.on_change(key, self.dict.get(key).map(|e| &e.value));
         }
         if deadline != 0 {
             self.index_expire(deadline, key);
@@ -192,6 +207,8 @@ impl Db {
 
     fn clear(&mut self) {
         self.labels.clear();
+        // As in RediSearch, emptying a database drops its indexes too.
+        self.search = Default::default();
         self.dict.clear();
         self.expires.clear();
         self.bytes = Default::default();
@@ -651,6 +668,8 @@ impl Keyspace {
                 }
                 if e.value.is_empty() {
                     d.remove(key);
+                } else if !d.search.is_empty() && matches!(e.value, Value::Hash(_)) {
+                    d.search.on_change(key, Some(&e.value));
                 }
             }
             Op::Store { db, key, ref value, expire_ms } => {
@@ -661,6 +680,7 @@ impl Keyspace {
                 }
             }
             Op::Group(ref ops) => ops.iter().for_each(|op| self.apply(op, now)),
+            Op::Search { db, tag, body } => self.apply_search(db, tag, body, now),
         }
     }
 
@@ -669,6 +689,27 @@ impl Keyspace {
             self.expire_if_needed(db, k, now);
         }
         &mut self.dbs[db as usize]
+    }
+
+    fn apply_search(&mut self, db: u8, tag: u8, body: &[u8], now: u64) {
+        let d = &mut self.dbs[db as usize];
+        match tag {
+            op::search_tag::DEFINE => {
+                // Bytes we wrote ourselves; a record that does not decode was refused by `Op::decode`'s checksum already.
+                let Ok(schema) = crate::search::Schema::decode(body) else { return };
+                let Db { dict, search, .. } = d;
+                search.define(schema, dict.iter().filter(|(_, e)| !e.is_expired(now)).map(|(k, e)| (k, &e.value)));
+            }
+            op::search_tag::DROP => {
+                d.search.drop_index(&String::from_utf8_lossy(body));
+            }
+            _ => {}
+        }
+    }
+
+    /// The search indexes of a database.
+    pub fn search(&self, db: usize) -> &crate::search::Indexes {
+        &self.dbs[db].search
     }
 
     /// Keys in a database (expired keys not yet removed may be counted, as in Redis).
@@ -780,7 +821,8 @@ fn op_db(op: &Op<'_>) -> Option<u8> {
         | Op::Move { db, .. }
         | Op::FlushDb { db }
         | Op::Coll { db, .. }
-        | Op::Store { db, .. } => Some(*db),
+        | Op::Store { db, .. }
+        | Op::Search { db, .. } => Some(*db),
         Op::Copy { src_db, .. } => Some(*src_db),
         Op::SwapDb { .. } | Op::FlushAll | Op::Group(_) => None,
     }

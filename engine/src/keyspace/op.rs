@@ -44,6 +44,16 @@ pub mod kinds {
     pub const STORE: u8 = KEYSPACE_FIRST + 12;
     /// [`super::Op::Group`].
     pub const GROUP: u8 = KEYSPACE_FIRST + 13;
+    /// [`super::Op::Search`]: a sub-tag ([`super::search_tag`]) first in the payload.
+    pub const SEARCH: u8 = KEYSPACE_FIRST + 0x1e;
+}
+
+/// Sub-tags of [`Op::Search`].
+pub mod search_tag {
+    /// Defines an index (body: the schema); one of the same name is replaced.
+    pub const DEFINE: u8 = 1;
+    /// Drops an index (body: its name).
+    pub const DROP: u8 = 2;
 }
 
 /// One change to the keyspace. `expire_ms` is absolute Unix milliseconds, 0 for none.
@@ -82,6 +92,9 @@ pub enum Op<'a> {
     /// Several ops that form one atomic unit (a transaction, a script, a
     /// command that changes two keys): one record, so a crash keeps all or none.
     Group(Vec<Op<'a>>),
+    /// Defines or drops a search index of a database (FT.CREATE, FT.ALTER,
+    /// FT.DROPINDEX); `tag` is one of [`search_tag`].
+    Search { db: u8, tag: u8, body: &'a [u8] },
 }
 
 /// What an op changes, as those who follow changes (WATCH, blocked clients,
@@ -124,7 +137,7 @@ impl<'a> Op<'a> {
             }
             Op::FlushDb { db } => f(Target::Db(db)),
             Op::FlushAll => f(Target::All),
-            Op::Group(_) => {}
+            Op::Group(_) | Op::Search { .. } => {}
         }
     }
 
@@ -146,12 +159,13 @@ impl<'a> Op<'a> {
             Op::Coll { change, .. } => change.kind(),
             Op::Store { .. } => kinds::STORE,
             Op::Group(_) => kinds::GROUP,
+            Op::Search { .. } => kinds::SEARCH,
         }
     }
 
     /// Whether a record kind belongs to this view.
     pub fn owns(kind: u8) -> bool {
-        (kinds::SET..=kinds::GROUP).contains(&kind) || Change::owns(kind)
+        (kinds::SET..=kinds::GROUP).contains(&kind) || Change::owns(kind) || kind == kinds::SEARCH
     }
 
     /// Writes the payload.
@@ -232,6 +246,11 @@ impl<'a> Op<'a> {
                     op.encode(w);
                 }
             }
+            Op::Search { db, tag, body } => {
+                w.u8(*db);
+                w.u8(*tag);
+                w.bytes(body);
+            }
         }
     }
 
@@ -254,6 +273,7 @@ impl<'a> Op<'a> {
             Op::Coll { key, change, .. } => 1 + b(key) + change.encoded_len(),
             Op::Store { key, value, .. } => 1 + 8 + b(key) + value.encoded_len(),
             Op::Group(ops) => 4 + ops.iter().map(|op| 5 + op.encoded_len()).sum::<usize>(),
+            Op::Search { body, .. } => 2 + b(body),
         }
     }
 
@@ -320,6 +340,7 @@ impl<'a> Op<'a> {
                 }
                 Op::Group(ops)
             }
+            kinds::SEARCH => Op::Search { db: r.u8()?, tag: r.u8()?, body: r.bytes()? },
             k if Change::owns(k) => {
                 let db = r.u8()?;
                 let key = r.bytes()?;

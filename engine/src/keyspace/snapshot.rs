@@ -18,6 +18,8 @@
 //!
 //! Entries are encoded as the log's own `Op::Store` (db, key, value,
 //! expiry), each prefixed with its length; loading one is applying a Store.
+//! Search index definitions (`Op::Search`) come first, their length marked
+//! with `SEARCH_BIT`, so that loading indexes each hash as it arrives.
 //! This module touches no files: the server hands [`Keyspace::snapshot_take`]'s
 //! bytes to `crate::checkpoint`.
 
@@ -26,6 +28,10 @@ use std::borrow::Cow;
 use super::op::{kinds, Target};
 use super::{check_dbs, Entry, Keyspace, Op, DATABASES};
 use crate::codec::{DecodeError, Reader, Writer};
+
+/// Set in an entry's length when the entry is a search index definition
+/// (`Op::Search`) rather than a Store. Definitions come first in a snapshot.
+const SEARCH_BIT: u32 = 1 << 31;
 
 /// Entries visited per SCAN call of a step.
 const SCAN_COUNT: usize = 64;
@@ -47,12 +53,17 @@ pub(super) struct Snapshot {
 
 impl Snapshot {
     fn write(&mut self, db: usize, key: &[u8], e: &Entry) {
-        let op = Op::Store { db: db as u8, key, value: Cow::Borrowed(&e.value), expire_ms: e.expire_ms };
+        self.write_op(&Op::Store { db: db as u8, key, value: Cow::Borrowed(&e.value), expire_ms: e.expire_ms });
+    }
+
+    /// Writes a Store, or a search index definition with [`SEARCH_BIT`] set in its length.
+    fn write_op(&mut self, op: &Op<'_>) {
         let len = op.encoded_len();
         let at = self.out.len();
         self.out.resize(at + 4 + len, 0);
         let mut w = Writer::new(&mut self.out[at..]);
-        w.u32(len as u32);
+        let flag = if matches!(op, Op::Search { .. }) { SEARCH_BIT } else { 0 };
+        w.u32(len as u32 | flag);
         op.encode(&mut w);
         self.entries += 1;
     }
@@ -69,7 +80,15 @@ impl Keyspace {
         for d in &mut self.dbs {
             d.phase = !d.phase;
         }
-        self.snapshot = Some(Snapshot { lsn, db: 0, cursor: 0, out: Vec::new(), entries: 0 });
+        let mut snap = Snapshot { lsn, db: 0, cursor: 0, out: Vec::new(), entries: 0 };
+        // Index definitions first, so loading indexes the hashes as they come.
+        for (db, d) in self.dbs.iter().enumerate() {
+            for schema in d.search.schemas() {
+                let body = schema.encode();
+                snap.write_op(&Op::Search { db: db as u8, tag: super::op::search_tag::DEFINE, body: &body });
+            }
+        }
+        self.snapshot = Some(snap);
         lsn
     }
 
@@ -166,8 +185,9 @@ impl Keyspace {
         let mut r = Reader::new(payload);
         let mut seen = 0u32;
         while r.finish().is_err() {
-            let len = r.u32()? as usize;
-            let op = Op::decode(kinds::STORE, r.take(len)?)?;
+            let len = r.u32()?;
+            let kind = if len & SEARCH_BIT != 0 { kinds::SEARCH } else { kinds::STORE };
+            let op = Op::decode(kind, r.take((len & !SEARCH_BIT) as usize)?)?;
             check_dbs(&op)?;
             self.apply(&op, time_ms);
             seen += 1;

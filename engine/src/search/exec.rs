@@ -1,0 +1,753 @@
+//! Running a parsed query against one [`Index`]: which documents match, and
+//! their scores.
+//!
+//! A query runs in two passes. [`Plan::compile`] resolves the tree against
+//! the index (terms to term ids with their stem expansions, prefixes and
+//! fuzzy terms to the dictionary's matches, field names to masks, tags and
+//! numeric ranges to document lists). The first pass computes the matching
+//! document ids as sorted lists (intersections, unions, differences; phrases
+//! and SLOP checked on positions). The second pass scores each match,
+//! walking the plan with one postings cursor per term, which only moves
+//! forward because matches are visited in id order, and keeps the top k.
+//!
+//! Scores use [`Stats`]: corpus-wide figures gathered from every shard, so a
+//! document's score does not depend on how keys fell on shards.
+
+use std::collections::{BinaryHeap, HashMap};
+
+use super::analysis::STEM_PREFIX;
+use super::index::{num_key, Doc, Index, SortValue};
+use super::postings::Cursor;
+use super::query::{Bound, Node, TagValue};
+use super::schema::Kind;
+
+/// How many dictionary terms a prefix or fuzzy term expands to at most (RediSearch's MAXEXPANSIONS).
+pub const MAX_EXPANSIONS: usize = 200;
+
+/// Corpus-wide figures for scoring.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Live documents.
+    pub docs: u64,
+    /// Summed document lengths.
+    pub total_len: u64,
+    /// Live documents per term.
+    pub df: HashMap<String, u64>,
+}
+
+impl Stats {
+    /// Adds another shard's figures.
+    pub fn merge(&mut self, other: Stats) {
+        self.docs += other.docs;
+        self.total_len += other.total_len;
+        for (t, n) in other.df {
+            *self.df.entry(t).or_default() += n;
+        }
+    }
+
+    fn avg_len(&self) -> f64 {
+        if self.docs == 0 {
+            0.0
+        } else {
+            self.total_len as f64 / self.docs as f64
+        }
+    }
+}
+
+/// The scoring functions of RediSearch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scorer {
+    /// BM25 as commonly defined (k1 1.2, b 0.75), RediSearch's BM25STD.
+    #[default]
+    Bm25Std,
+    /// RediSearch's older BM25 (b 0.5, length normalised by the average only).
+    Bm25,
+    /// Σ freq·idf / max freq.
+    TfIdf,
+    /// Σ freq·idf / document length.
+    TfIdfDocNorm,
+    /// Σ freq over intersections, max over unions.
+    DisMax,
+    /// The document's score.
+    DocScore,
+}
+
+impl Scorer {
+    /// Parses a SCORER name.
+    pub fn parse(name: &str) -> Option<Scorer> {
+        Some(match name.to_ascii_uppercase().as_str() {
+            "BM25STD" => Scorer::Bm25Std,
+            "BM25" => Scorer::Bm25,
+            "TFIDF" => Scorer::TfIdf,
+            "TFIDF.DOCNORM" => Scorer::TfIdfDocNorm,
+            "DISMAX" => Scorer::DisMax,
+            "DOCSCORE" => Scorer::DocScore,
+            _ => return None,
+        })
+    }
+}
+
+/// What a search asks besides the query.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The scorer.
+    pub scorer: Scorer,
+    /// SLOP: the words of the query within this many extra positions.
+    pub slop: Option<u32>,
+    /// INORDER: and in query order.
+    pub inorder: bool,
+    /// INFIELDS: text fields the words may match in (None: all).
+    pub infields: Option<Vec<String>>,
+    /// SORTBY field (schema field number) and ascending.
+    pub sort: Option<(usize, bool)>,
+    /// How many of the best hits to keep (offset + limit).
+    pub top: usize,
+}
+
+/// One hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The document's key.
+    pub key: Vec<u8>,
+    /// Its score.
+    pub score: f64,
+    /// Its SORTBY value, when sorting by a field.
+    pub sort: Option<SortValue>,
+}
+
+/// The result of a search on one index.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// Documents that matched.
+    pub total: usize,
+    /// The best `top` of them, best first.
+    pub hits: Vec<Hit>,
+}
+
+/// Why a query cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
+/// A query resolved against an index.
+#[derive(Debug)]
+enum Plan {
+    All,
+    Nothing,
+    /// A union of dictionary terms, matched in the fields of `mask`.
+    Terms { ids: Vec<u32>, mask: u32 },
+    /// Words next to each other (each a union of term ids).
+    Phrase { words: Vec<Vec<u32>>, mask: u32 },
+    And(Vec<Plan>),
+    Or(Vec<Plan>),
+    Not(Box<Plan>),
+    Optional(Box<Plan>),
+    /// A filter that does not score (tags, numeric ranges): its sorted documents.
+    Set(Vec<u32>),
+}
+
+struct Compiler<'a> {
+    ix: &'a Index,
+    all_text: u32,
+}
+
+impl Compiler<'_> {
+    fn text_mask(&self, names: &[String]) -> Result<u32, ExecError> {
+        let mut mask = 0;
+        for name in names {
+            let (_, f) = self.ix.schema.field(name).ok_or_else(|| ExecError(format!("Unknown field `{name}`")))?;
+            mask |= self.text_bit(f);
+        }
+        Ok(mask)
+    }
+
+    fn text_bit(&self, f: &super::schema::Field) -> u32 {
+        let no = self.ix.schema.fields.iter().filter(|g| g.kind == Kind::Text).position(|g| g.alias == f.alias);
+        no.and_then(|n| 1u32.checked_shl(n as u32)).unwrap_or(0)
+    }
+
+    /// Term ids a word stands for: itself and, unless verbatim, its stems.
+    fn expand(&self, word: &str, verbatim: bool) -> Vec<u32> {
+        let mut forms = vec![word.to_string()];
+        if !verbatim {
+            let stem = self.ix.stems.stem_raw(word);
+            forms.push(format!("{STEM_PREFIX}{stem}"));
+            if stem != word {
+                forms.push(stem);
+            }
+        }
+        forms.iter().filter_map(|f| self.ix.dict.get(f.as_str()).copied()).collect()
+    }
+
+    fn compile(&self, node: &Node, mask: u32) -> Result<Plan, ExecError> {
+        Ok(match node {
+            Node::All => Plan::All,
+            Node::Nothing => Plan::Nothing,
+            Node::Term { text, verbatim } => Plan::Terms { ids: self.expand(text, *verbatim), mask },
+            Node::Prefix(p) => {
+                let ids = self
+                    .ix
+                    .dict
+                    .range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded))
+                    .take_while(|(t, _)| t.starts_with(p.as_str()))
+                    .filter(|(_, &id)| self.ix.terms[id as usize].live > 0)
+                    .take(MAX_EXPANSIONS)
+                    .map(|(_, &id)| id)
+                    .collect();
+                Plan::Terms { ids, mask }
+            }
+            Node::Fuzzy { text, distance } => {
+                let ids = self
+                    .ix
+                    .dict
+                    .iter()
+                    .filter(|(t, &id)| !t.starts_with(STEM_PREFIX) && self.ix.terms[id as usize].live > 0 && within(t, text, *distance as usize))
+                    .take(MAX_EXPANSIONS)
+                    .map(|(_, &id)| id)
+                    .collect();
+                Plan::Terms { ids, mask }
+            }
+            Node::Phrase(words) => Plan::Phrase { words: words.iter().map(|w| self.expand(w, true)).collect(), mask },
+            Node::And(c) => Plan::And(c.iter().map(|n| self.compile(n, mask)).collect::<Result<_, _>>()?),
+            Node::Or(c) => Plan::Or(c.iter().map(|n| self.compile(n, mask)).collect::<Result<_, _>>()?),
+            Node::Not(c) => Plan::Not(Box::new(self.compile(c, mask)?)),
+            Node::Optional(c) => Plan::Optional(Box::new(self.compile(c, mask)?)),
+            Node::Fields { fields, node } => {
+                let m = self.text_mask(fields)?;
+                self.compile(node, m & mask)?
+            }
+            Node::Tag { field, values } => Plan::Set(self.tag_docs(field, values)?),
+            Node::Numeric { field, min, max } => Plan::Set(self.numeric_docs(field, *min, *max)?),
+        })
+    }
+
+    fn tag_docs(&self, field: &str, values: &[TagValue]) -> Result<Vec<u32>, ExecError> {
+        let (n, f) = self.ix.schema.field(field).ok_or_else(|| ExecError(format!("Unknown field `{field}`")))?;
+        if f.kind != Kind::Tag {
+            return Err(ExecError(format!("field `{field}` is not a TAG field")));
+        }
+        let tf = &self.ix.tags[n];
+        let fold = |s: &str| if f.case_sensitive { s.to_string() } else { s.to_lowercase() };
+        let mut lists: Vec<&[u32]> = Vec::new();
+        for v in values {
+            match v {
+                TagValue::Exact(t) => {
+                    if let Some(&id) = tf.values.get(fold(t.trim()).as_str()) {
+                        lists.push(&tf.lists[id as usize].docs);
+                    }
+                }
+                TagValue::Prefix(p) => {
+                    let p = fold(p.trim());
+                    let matching = tf.values.range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded));
+                    for (_, &id) in matching.take_while(|(t, _)| t.starts_with(p.as_str())).take(MAX_EXPANSIONS) {
+                        lists.push(&tf.lists[id as usize].docs);
+                    }
+                }
+            }
+        }
+        Ok(union(lists))
+    }
+
+    fn numeric_docs(&self, field: &str, min: Bound, max: Bound) -> Result<Vec<u32>, ExecError> {
+        let (n, f) = self.ix.schema.field(field).ok_or_else(|| ExecError(format!("Unknown field `{field}`")))?;
+        if f.kind != Kind::Numeric {
+            return Err(ExecError(format!("field `{field}` is not a NUMERIC field")));
+        }
+        let (lo, hi) = (num_key(min.value), num_key(max.value));
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let mut docs: Vec<u32> = self.ix.numbers[n]
+            .range((lo, 0)..=(hi, u32::MAX))
+            .filter(|(k, _)| !(min.exclusive && *k == lo) && !(max.exclusive && *k == hi))
+            .map(|&(_, d)| d)
+            .collect();
+        docs.sort_unstable();
+        Ok(docs)
+    }
+}
+
+/// Whether the Levenshtein distance between `a` and `b` is at most `d`.
+fn within(a: &str, b: &str, d: usize) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > d {
+        return false;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        if cur.iter().min().is_some_and(|&m| m > d) {
+            return false;
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= d
+}
+
+/// Sorted union of sorted lists.
+fn union(lists: Vec<&[u32]>) -> Vec<u32> {
+    let mut v: Vec<u32> = lists.into_iter().flatten().copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+fn subtract(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut j = 0;
+    a.iter()
+        .copied()
+        .filter(|&x| {
+            while j < b.len() && b[j] < x {
+                j += 1;
+            }
+            j >= b.len() || b[j] != x
+        })
+        .collect()
+}
+
+/// The first pass: matching documents.
+struct Matcher<'a> {
+    ix: &'a Index,
+    slop: Option<u32>,
+    inorder: bool,
+}
+
+impl Matcher<'_> {
+    fn all(&self) -> Vec<u32> {
+        (0..self.ix.docs.len() as u32).filter(|&d| self.ix.doc(d).is_some()).collect()
+    }
+
+    fn term_docs(&self, ids: &[u32], mask: u32) -> Vec<u32> {
+        let mut v = Vec::new();
+        for &t in ids {
+            let mut c = self.ix.terms[t as usize].postings.cursor();
+            while let Some(p) = c.next() {
+                if p.fields & mask != 0 {
+                    v.push(p.doc);
+                }
+            }
+        }
+        if ids.len() > 1 {
+            v.sort_unstable();
+            v.dedup();
+        }
+        v
+    }
+
+    /// Positions of a union of terms in `doc` (within `mask`), sorted.
+    fn positions(&self, cursors: &mut [Cursor<'_>], doc: u32, mask: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        for c in cursors {
+            if let Some(p) = c.find(doc) {
+                if p.fields & mask != 0 {
+                    out.extend_from_slice(&p.positions);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn docs(&self, plan: &Plan) -> Vec<u32> {
+        match plan {
+            Plan::All => self.all(),
+            Plan::Nothing => Vec::new(),
+            Plan::Terms { ids, mask } => self.term_docs(ids, *mask),
+            Plan::Set(d) => d.clone(),
+            Plan::Phrase { words, mask } => self.phrase(words, *mask, self.slop.unwrap_or(0), true),
+            Plan::Or(c) => {
+                let parts: Vec<Vec<u32>> = c.iter().map(|p| self.docs(p)).collect();
+                union(parts.iter().map(Vec::as_slice).collect())
+            }
+            Plan::Not(c) => subtract(&self.all(), &self.docs(c)),
+            Plan::Optional(_) => self.all(),
+            Plan::And(c) => self.and(c),
+        }
+    }
+
+    fn and(&self, children: &[Plan]) -> Vec<u32> {
+        let mut sets: Vec<Vec<u32>> = children.iter().filter(|p| !matches!(p, Plan::Not(_) | Plan::Optional(_))).map(|p| self.docs(p)).collect();
+        sets.sort_by_key(Vec::len);
+        let mut acc = match sets.first() {
+            Some(s) => s.clone(),
+            None => self.all(),
+        };
+        for s in sets.iter().skip(1) {
+            acc = intersect(&acc, s);
+        }
+        for c in children {
+            if let Plan::Not(n) = c {
+                acc = subtract(&acc, &self.docs(n));
+            }
+        }
+        // SLOP / INORDER on a plain multi-word query: the words within the window.
+        if self.slop.is_some() || self.inorder {
+            let words: Vec<(&[u32], u32)> = children
+                .iter()
+                .filter_map(|c| match c {
+                    Plan::Terms { ids, mask } => Some((ids.as_slice(), *mask)),
+                    _ => None,
+                })
+                .collect();
+            if words.len() > 1 {
+                let mut cursors: Vec<Vec<Cursor<'_>>> =
+                    words.iter().map(|(ids, _)| ids.iter().map(|&t| self.ix.terms[t as usize].postings.cursor()).collect()).collect();
+                let slop = self.slop.unwrap_or(u32::MAX / 4);
+                acc.retain(|&d| {
+                    let pos: Vec<Vec<u32>> = cursors.iter_mut().zip(&words).map(|(c, (_, m))| self.positions(c, d, *m)).collect();
+                    fits(&pos, slop, self.inorder)
+                });
+            }
+        }
+        acc
+    }
+
+    fn phrase(&self, words: &[Vec<u32>], mask: u32, slop: u32, inorder: bool) -> Vec<u32> {
+        if words.iter().any(Vec::is_empty) {
+            return Vec::new();
+        }
+        let mut sets: Vec<Vec<u32>> = words.iter().map(|w| self.term_docs(w, mask)).collect();
+        sets.sort_by_key(Vec::len);
+        let mut acc = sets.first().cloned().unwrap_or_default();
+        for s in sets.iter().skip(1) {
+            acc = intersect(&acc, s);
+        }
+        let mut cursors: Vec<Vec<Cursor<'_>>> =
+            words.iter().map(|ids| ids.iter().map(|&t| self.ix.terms[t as usize].postings.cursor()).collect()).collect();
+        acc.retain(|&d| {
+            let pos: Vec<Vec<u32>> = cursors.iter_mut().map(|c| self.positions(c, d, mask)).collect();
+            fits(&pos, slop, inorder)
+        });
+        acc
+    }
+}
+
+/// Whether one position from each list fits in a window of `len + slop`
+/// positions (in list order when `inorder`).
+fn fits(pos: &[Vec<u32>], slop: u32, inorder: bool) -> bool {
+    let n = pos.len() as u32;
+    if pos.iter().any(Vec::is_empty) {
+        return false;
+    }
+    if inorder {
+        // For each start, the earliest chain of increasing positions.
+        for &start in &pos[0] {
+            let mut last = start;
+            let mut ok = true;
+            for list in &pos[1..] {
+                match list.iter().find(|&&p| p > last) {
+                    Some(&p) => last = p,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                return false;
+            }
+            if last - start < n + slop {
+                return true;
+            }
+        }
+        return false;
+    }
+    // Smallest window holding one position of every list.
+    let mut all: Vec<(u32, usize)> = pos.iter().enumerate().flat_map(|(i, l)| l.iter().map(move |&p| (p, i))).collect();
+    all.sort_unstable();
+    let mut count = vec![0usize; pos.len()];
+    let mut have = 0;
+    let mut lo = 0;
+    for hi in 0..all.len() {
+        if count[all[hi].1] == 0 {
+            have += 1;
+        }
+        count[all[hi].1] += 1;
+        while have == pos.len() {
+            if all[hi].0 - all[lo].0 < n + slop {
+                return true;
+            }
+            count[all[lo].1] -= 1;
+            if count[all[lo].1] == 0 {
+                have -= 1;
+            }
+            lo += 1;
+        }
+    }
+    false
+}
+
+/// The second pass: scores.
+struct Scoring<'a> {
+    ix: &'a Index,
+    stats: &'a Stats,
+    scorer: Scorer,
+    avg: f64,
+}
+
+/// A plan with its cursors, for scoring.
+enum Live<'a> {
+    Zero,
+    Terms { cursors: Vec<(f64, Cursor<'a>)>, mask: u32 },
+    Sum(Vec<Live<'a>>),
+    Max(Vec<Live<'a>>),
+}
+
+impl<'a> Scoring<'a> {
+    fn idf(&self, term: u32) -> f64 {
+        let text = &self.ix.terms[term as usize].text;
+        let n = self.stats.df.get(&**text).copied().unwrap_or(u64::from(self.ix.terms[term as usize].live)) as f64;
+        let total = self.stats.docs as f64;
+        match self.scorer {
+            Scorer::Bm25Std => (1.0 + (total - n + 0.5) / (n + 0.5)).ln(),
+            _ => (1.0 + total / n.max(1.0)).log2().floor(),
+        }
+    }
+
+    fn live(&self, plan: &Plan) -> Live<'a> {
+        match plan {
+            Plan::Terms { ids, mask } => Live::Terms {
+                cursors: ids.iter().map(|&t| (self.idf(t), self.ix.terms[t as usize].postings.cursor())).collect(),
+                mask: *mask,
+            },
+            Plan::Phrase { words, mask } => Live::Sum(
+                words
+                    .iter()
+                    .map(|w| Live::Terms {
+                        cursors: w.iter().map(|&t| (self.idf(t), self.ix.terms[t as usize].postings.cursor())).collect(),
+                        mask: *mask,
+                    })
+                    .collect(),
+            ),
+            Plan::And(c) => Live::Sum(c.iter().map(|p| self.live(p)).collect()),
+            Plan::Or(c) if self.scorer == Scorer::DisMax => Live::Max(c.iter().map(|p| self.live(p)).collect()),
+            Plan::Or(c) => Live::Sum(c.iter().map(|p| self.live(p)).collect()),
+            Plan::Optional(c) => self.live(c),
+            Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Set(_) => Live::Zero,
+        }
+    }
+
+    /// The raw score of `doc` under `live` (before document score and normalisation).
+    fn raw(&self, live: &mut Live<'a>, doc: &Doc, id: u32) -> f64 {
+        match live {
+            Live::Zero => 0.0,
+            Live::Sum(c) => c.iter_mut().map(|l| self.raw(l, doc, id)).sum(),
+            Live::Max(c) => c.iter_mut().map(|l| self.raw(l, doc, id)).fold(0.0, f64::max),
+            Live::Terms { cursors, mask } => {
+                let mut s = 0.0;
+                for (idf, c) in cursors.iter_mut() {
+                    let Some(p) = c.find(id) else { continue };
+                    if p.fields & *mask == 0 {
+                        continue;
+                    }
+                    let f = f64::from(p.freq);
+                    s += match self.scorer {
+                        Scorer::Bm25Std => {
+                            let (k1, b) = (1.2, 0.75);
+                            let norm = if self.avg > 0.0 { f64::from(doc.len) / self.avg } else { 0.0 };
+                            *idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * norm))
+                        }
+                        Scorer::Bm25 => *idf * f / (f + 1.2 * (1.0 - 0.5 + 0.5 * self.avg)),
+                        Scorer::TfIdf | Scorer::TfIdfDocNorm => f * *idf,
+                        Scorer::DisMax => f,
+                        Scorer::DocScore => 0.0,
+                    };
+                }
+                s
+            }
+        }
+    }
+
+    fn score(&self, live: &mut Live<'a>, doc: &Doc, id: u32) -> f64 {
+        let raw = self.raw(live, doc, id);
+        match self.scorer {
+            Scorer::Bm25Std | Scorer::Bm25 => doc.score * raw,
+            Scorer::TfIdf => doc.score * raw / f64::from(doc.max_freq.max(1)),
+            Scorer::TfIdfDocNorm => doc.score * raw / f64::from(doc.len.max(1)),
+            Scorer::DisMax => raw,
+            Scorer::DocScore => doc.score,
+        }
+    }
+}
+
+/// A candidate in the top-k heap: the worst on top.
+struct Ranked {
+    key: (Option<SortValue>, f64),
+    asc: bool,
+    by_field: bool,
+    hit: Hit,
+}
+
+fn cmp_sort(a: &Option<SortValue>, b: &Option<SortValue>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Some(SortValue::Num(x)), Some(SortValue::Num(y))) => x.total_cmp(y),
+        (Some(SortValue::Str(x)), Some(SortValue::Str(y))) => x.cmp(y),
+        (Some(SortValue::Num(_)), Some(SortValue::Str(_))) => Ordering::Less,
+        (Some(SortValue::Str(_)), Some(SortValue::Num(_))) => Ordering::Greater,
+        // Documents without the value go last either way.
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+    }
+}
+
+impl Ranked {
+    /// Better hits order first.
+    fn order(&self, other: &Ranked) -> std::cmp::Ordering {
+        let primary = if self.by_field {
+            let o = cmp_sort(&self.key.0, &other.key.0);
+            let missing = self.key.0.is_none() || other.key.0.is_none();
+            if self.asc || missing {
+                o
+            } else {
+                o.reverse()
+            }
+        } else {
+            other.key.1.total_cmp(&self.key.1)
+        };
+        primary.then_with(|| self.hit.key.cmp(&other.hit.key))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Ranked) -> bool {
+        self.order(other).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
+        self.order(other)
+    }
+}
+
+/// Orders hits best first: by score (or the SORTBY value), then by key.
+pub fn rank(hits: &mut [Hit], sort: Option<bool>) {
+    let wrap = |h: &Hit| Ranked { key: (h.sort.clone(), h.score), asc: sort.unwrap_or(true), by_field: sort.is_some(), hit: h.clone() };
+    hits.sort_by(|a, b| wrap(a).order(&wrap(b)));
+}
+
+impl Index {
+    /// The dictionary terms a query scores with, for gathering [`Stats`].
+    pub fn query_terms(&self, node: &Node) -> Vec<String> {
+        let c = Compiler { ix: self, all_text: u32::MAX };
+        let mut out = Vec::new();
+        if let Ok(plan) = c.compile(node, c.all_text) {
+            collect_terms(self, &plan, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// This shard's figures for the terms of a query.
+    pub fn stats(&self, terms: &[String]) -> Stats {
+        Stats {
+            docs: u64::from(self.num_docs()),
+            total_len: self.total_len(),
+            df: terms.iter().map(|t| (t.clone(), u64::from(self.doc_freq(t)))).collect(),
+        }
+    }
+
+    /// Runs a query: how many documents match and the best `req.top`.
+    pub fn search(&self, node: &Node, stats: &Stats, req: &Request) -> Result<Found, ExecError> {
+        let c = Compiler { ix: self, all_text: u32::MAX };
+        let mask = match &req.infields {
+            Some(f) => c.text_mask(f)?,
+            None => c.all_text,
+        };
+        let plan = c.compile(node, mask)?;
+        let m = Matcher { ix: self, slop: req.slop, inorder: req.inorder };
+        let docs = m.docs(&plan);
+        let s = Scoring { ix: self, stats, scorer: req.scorer, avg: stats.avg_len() };
+        let mut live = s.live(&plan);
+        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(req.top + 1);
+        let mut total = 0;
+        for id in docs {
+            let Some(doc) = self.doc(id) else { continue };
+            total += 1;
+            let score = if req.sort.is_some() && req.top == 0 { 0.0 } else { s.score(&mut live, doc, id) };
+            if req.top == 0 {
+                continue;
+            }
+            let sort = req.sort.map(|(f, _)| doc.sort.iter().find(|(n, _)| *n as usize == f).map(|(_, v)| v.clone()));
+            let r = Ranked {
+                key: (sort.clone().flatten(), score),
+                asc: req.sort.is_none_or(|(_, a)| a),
+                by_field: req.sort.is_some(),
+                hit: Hit { key: doc.key.to_vec(), score, sort: sort.flatten() },
+            };
+            if heap.len() < req.top {
+                heap.push(r);
+            } else if heap.peek().is_some_and(|worst| r < *worst) {
+                heap.pop();
+                heap.push(r);
+            }
+        }
+        let hits = heap.into_sorted_vec().into_iter().map(|r| r.hit).collect();
+        Ok(Found { total, hits })
+    }
+}
+
+fn collect_terms(ix: &Index, plan: &Plan, out: &mut Vec<String>) {
+    match plan {
+        Plan::Terms { ids, .. } => out.extend(ids.iter().map(|&t| ix.terms[t as usize].text.to_string())),
+        Plan::Phrase { words, .. } => out.extend(words.iter().flatten().map(|&t| ix.terms[t as usize].text.to_string())),
+        Plan::And(c) | Plan::Or(c) => c.iter().for_each(|p| collect_terms(ix, p, out)),
+        Plan::Optional(c) => collect_terms(ix, c, out),
+        Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Set(_) => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein_bounds() {
+        assert!(within("hello", "helo", 1));
+        assert!(within("hello", "hello", 0));
+        assert!(!within("hello", "help", 1));
+        assert!(within("hello", "help", 2));
+    }
+
+    #[test]
+    fn windows_with_and_without_order() {
+        assert!(fits(&[vec![1], vec![2]], 0, true));
+        assert!(!fits(&[vec![2], vec![1]], 0, true));
+        assert!(fits(&[vec![2], vec![1]], 0, false));
+        assert!(!fits(&[vec![1], vec![4]], 1, false));
+        assert!(fits(&[vec![1], vec![4]], 2, false));
+        assert!(fits(&[vec![1, 10], vec![12], vec![11]], 0, false));
+        assert!(!fits(&[vec![1, 10], vec![12], vec![11]], 0, true));
+    }
+}
