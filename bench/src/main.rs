@@ -15,7 +15,8 @@
 //! Modules (inline for now, each a file once it grows): [`resp`] (the reply
 //! parser), [`workload`] (which commands to send), [`client`] (the
 //! connections and the threads), [`report`] (results, tables, JSON);
-//! `tsload` is the `--tsdata` time-series loader.
+//! `tsload` is the `--tsdata` time-series loader; `searchload` the
+//! `--search-data` full-text loader and query runner.
 //!
 //! `--compare HOST:PORT` runs the same workload (same seed) against a second
 //! server right after the first and prints both side by side.
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod searchload;
 mod tsload;
 
 /// Command-line flags.
@@ -106,6 +108,18 @@ struct Args {
     /// With --tsdata: TS.RANGE calls timed over a day of 1-second samples (0: none).
     #[arg(long, default_value_t = 200)]
     ts_range_runs: usize,
+    /// The `search` workload: the corpus folder (../shared/data/search); loads it and runs its queries.
+    #[arg(long)]
+    search_data: Option<PathBuf>,
+    /// With --search-data: write the queries' ids and hit counts here (JSON lines, for overlap_md.py).
+    #[arg(long)]
+    search_out: Option<PathBuf>,
+    /// With --search-data: timed rounds over the query list.
+    #[arg(long, default_value_t = 20)]
+    search_rounds: usize,
+    /// With --search-data: do not load; query the index already there.
+    #[arg(long)]
+    search_no_load: bool,
 }
 
 fn main() -> ExitCode {
@@ -120,6 +134,17 @@ fn main() -> ExitCode {
 }
 
 fn run_main(args: &Args) -> Result<ExitCode, String> {
+    if let Some(dir) = &args.search_data {
+        searchload::run(&searchload::Options {
+            dir: dir.clone(),
+            target: format!("{}:{}", args.host, args.port),
+            connections: args.connections,
+            out: args.search_out.clone(),
+            rounds: args.search_rounds,
+            load: !args.search_no_load,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.tsdata {
         tsload::run(&tsload::Options {
             path: path.clone(),

@@ -143,7 +143,7 @@ fn read_export(path: &Path) -> Result<Vec<Series>, String> {
     Ok(out)
 }
 
-fn push_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+pub(crate) fn push_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
@@ -155,7 +155,7 @@ fn push_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 /// Reads `n` replies; calls `f` on each. Errors inside arrays count as
 /// errors too. The buffer is parsed only once the socket has nothing more
 /// to read right now, so a large reply is not re-parsed for every read.
-fn read_replies(stream: &mut TcpStream, n: usize, mut f: impl FnMut(&Value<'_>)) -> Result<u64, String> {
+pub(crate) fn read_replies(stream: &mut TcpStream, n: usize, mut f: impl FnMut(&Value<'_>)) -> Result<u64, String> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     let (mut got, mut errors) = (0, 0u64);
@@ -205,7 +205,7 @@ fn count_errors(v: &Value<'_>) -> u64 {
 }
 
 /// Sends `commands` (each already RESP-encoded) on one connection, reading replies on another thread.
-fn send_all(target: &str, commands: Vec<Vec<u8>>) -> Result<u64, String> {
+pub(crate) fn send_all(target: &str, commands: Vec<Vec<u8>>) -> Result<u64, String> {
     let stream = TcpStream::connect(target).map_err(|e| format!("{target}: {e}"))?;
     let mut reader = stream.try_clone().map_err(|e| e.to_string())?;
     let n = commands.len();

@@ -341,6 +341,7 @@ fn kind_name(k: u8) -> String {
         kinds::FLUSHALL => "FLUSHALL",
         kinds::STORE => "STORE",
         kinds::GROUP => "GROUP",
+        kinds::SEARCH => "SEARCH",
         change::HSET => "HSET",
         change::HDEL => "HDEL",
         change::LPUSH => "LPUSH",
@@ -447,6 +448,10 @@ fn summarize(op: &Op<'_>, values: bool, out: &mut String) {
             let _ = write!(out, " db={db}");
             key("key", k, out);
             let _ = write!(out, " type={} len={} expire={expire_ms}", v.type_name(), v.len());
+        }
+        Op::Search { db, tag, body } => {
+            let what = if *tag == strand_engine::keyspace::op::search_tag::DROP { "drop" } else { "define" };
+            let _ = write!(out, " db={db} {what} len={}", body.len());
         }
         Op::Group(ops) => {
             let _ = write!(out, " ops={}", ops.len());

@@ -6,8 +6,8 @@
 //!   character.
 //! - Words are lower-cased.
 //! - Stop-words are dropped and do not take a position.
-//! - A word whose English (Snowball/Porter2) stem differs from it also
-//!   yields the stem, marked with [`STEM_PREFIX`], at the same position.
+//! - A word of 4 bytes or more whose English (Snowball/Porter2) stem
+//!   differs from it also yields the stem, marked with [`STEM_PREFIX`], at the same position.
 //!
 //! Pure functions over strings; no index state.
 
@@ -17,6 +17,9 @@ use rust_stemmers::{Algorithm, Stemmer};
 /// words that happen to be spelled the same stay apart, as in RediSearch.
 pub const STEM_PREFIX: char = '+';
 
+/// Words shorter than this (in bytes) are not stemmed when indexed (queries stem every word).
+pub const MIN_STEM_LEN: usize = 4;
+
 /// RediSearch's default stop-words.
 pub const DEFAULT_STOPWORDS: &[&str] = &[
     "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "it", "no", "not", "of", "on", "or",
@@ -25,7 +28,8 @@ pub const DEFAULT_STOPWORDS: &[&str] = &[
 
 /// Whether `c` separates words.
 pub fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | '.' | '/' | '(' | ')' | '{' | '}' | '[' | ']' | ':' | ';' | '~' | '!' | '@' | '#' | '$')
+    c.is_whitespace()
+        || matches!(c, ',' | '.' | '/' | '(' | ')' | '{' | '}' | '[' | ']' | ':' | ';' | '~' | '!' | '@' | '#' | '$')
         || matches!(c, '%' | '^' | '&' | '*' | '-' | '=' | '+' | '|' | '\'' | '`' | '"' | '<' | '>' | '?')
 }
 
@@ -125,7 +129,8 @@ pub fn tokens(text: &str, stop: &StopWords, stems: Option<&Stems>, pos: &mut u32
             return;
         }
         *pos += 1;
-        let stem = stems.and_then(|s| s.stem(w)).map(|s| format!("{STEM_PREFIX}{s}"));
+        // RediSearch stems words of at least MIN_STEM_LEN bytes when indexing.
+        let stem = stems.filter(|_| w.len() >= MIN_STEM_LEN).and_then(|s| s.stem(w)).map(|s| format!("{STEM_PREFIX}{s}"));
         f(Token { word: w.to_string(), stem, pos: *pos });
     });
 }

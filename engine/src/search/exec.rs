@@ -16,7 +16,7 @@
 use std::collections::{BinaryHeap, HashMap};
 
 use super::analysis::STEM_PREFIX;
-use super::index::{num_key, Doc, Index, SortValue};
+use super::index::{num_key, tag_term, Doc, Index, SortValue};
 use super::postings::Cursor;
 use super::query::{Bound, Node, TagValue};
 use super::schema::Kind;
@@ -57,7 +57,7 @@ impl Stats {
 /// The scoring functions of RediSearch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scorer {
-    /// BM25 as commonly defined (k1 1.2, b 0.75), RediSearch's BM25STD.
+    /// BM25 as commonly defined, with RediSearch BM25STD's constants (k1 1.2, b 0.5).
     #[default]
     Bm25Std,
     /// RediSearch's older BM25 (b 0.5, length normalised by the average only).
@@ -134,10 +134,24 @@ pub struct ExecError(pub String);
 enum Plan {
     All,
     Nothing,
-    /// A union of dictionary terms, matched in the fields of `mask`.
-    Terms { ids: Vec<u32>, mask: u32 },
+    /// A union of dictionary terms, matched in the fields of `mask`. With
+    /// `first`, only the first term a document holds is scored (prefix and
+    /// fuzzy expansions, as RediSearch's union iterator stops there).
+    Terms {
+        ids: Vec<u32>,
+        mask: u32,
+        first: bool,
+    },
+    /// Tag values (field number, value id) and their documents; each value a document has scores as one occurrence.
+    Tags {
+        docs: Vec<u32>,
+        values: Vec<(usize, u32)>,
+    },
     /// Words next to each other (each a union of term ids).
-    Phrase { words: Vec<Vec<u32>>, mask: u32 },
+    Phrase {
+        words: Vec<Vec<u32>>,
+        mask: u32,
+    },
     And(Vec<Plan>),
     Or(Vec<Plan>),
     Not(Box<Plan>),
@@ -183,7 +197,7 @@ impl Compiler<'_> {
         Ok(match node {
             Node::All => Plan::All,
             Node::Nothing => Plan::Nothing,
-            Node::Term { text, verbatim } => Plan::Terms { ids: self.expand(text, *verbatim), mask },
+            Node::Term { text, verbatim } => Plan::Terms { ids: self.expand(text, *verbatim), mask, first: false },
             Node::Prefix(p) => {
                 let ids = self
                     .ix
@@ -194,18 +208,20 @@ impl Compiler<'_> {
                     .take(MAX_EXPANSIONS)
                     .map(|(_, &id)| id)
                     .collect();
-                Plan::Terms { ids, mask }
+                Plan::Terms { ids, mask, first: true }
             }
             Node::Fuzzy { text, distance } => {
                 let ids = self
                     .ix
                     .dict
                     .iter()
-                    .filter(|(t, &id)| !t.starts_with(STEM_PREFIX) && self.ix.terms[id as usize].live > 0 && within(t, text, *distance as usize))
+                    .filter(|(t, &id)| {
+                        !t.starts_with(STEM_PREFIX) && self.ix.terms[id as usize].live > 0 && within(t, text, *distance as usize)
+                    })
                     .take(MAX_EXPANSIONS)
                     .map(|(_, &id)| id)
                     .collect();
-                Plan::Terms { ids, mask }
+                Plan::Terms { ids, mask, first: true }
             }
             Node::Phrase(words) => Plan::Phrase { words: words.iter().map(|w| self.expand(w, true)).collect(), mask },
             Node::And(c) => Plan::And(c.iter().map(|n| self.compile(n, mask)).collect::<Result<_, _>>()?),
@@ -216,36 +232,39 @@ impl Compiler<'_> {
                 let m = self.text_mask(fields)?;
                 self.compile(node, m & mask)?
             }
-            Node::Tag { field, values } => Plan::Set(self.tag_docs(field, values)?),
+            Node::Tag { field, values } => self.tags(field, values)?,
             Node::Numeric { field, min, max } => Plan::Set(self.numeric_docs(field, *min, *max)?),
         })
     }
 
-    fn tag_docs(&self, field: &str, values: &[TagValue]) -> Result<Vec<u32>, ExecError> {
+    fn tags(&self, field: &str, values: &[TagValue]) -> Result<Plan, ExecError> {
         let (n, f) = self.ix.schema.field(field).ok_or_else(|| ExecError(format!("Unknown field `{field}`")))?;
         if f.kind != Kind::Tag {
             return Err(ExecError(format!("field `{field}` is not a TAG field")));
         }
         let tf = &self.ix.tags[n];
         let fold = |s: &str| if f.case_sensitive { s.to_string() } else { s.to_lowercase() };
-        let mut lists: Vec<&[u32]> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for v in values {
             match v {
                 TagValue::Exact(t) => {
                     if let Some(&id) = tf.values.get(fold(t.trim()).as_str()) {
-                        lists.push(&tf.lists[id as usize].docs);
+                        ids.push(id);
                     }
                 }
                 TagValue::Prefix(p) => {
                     let p = fold(p.trim());
                     let matching = tf.values.range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded));
                     for (_, &id) in matching.take_while(|(t, _)| t.starts_with(p.as_str())).take(MAX_EXPANSIONS) {
-                        lists.push(&tf.lists[id as usize].docs);
+                        ids.push(id);
                     }
                 }
             }
         }
-        Ok(union(lists))
+        ids.sort_unstable();
+        ids.dedup();
+        let docs = union(ids.iter().map(|&id| tf.lists[id as usize].docs.as_slice()).collect());
+        Ok(Plan::Tags { docs, values: ids.into_iter().map(|id| (n, id)).collect() })
     }
 
     fn numeric_docs(&self, field: &str, min: Bound, max: Bound) -> Result<Vec<u32>, ExecError> {
@@ -259,7 +278,7 @@ impl Compiler<'_> {
         }
         let mut docs: Vec<u32> = self.ix.numbers[n]
             .range((lo, 0)..=(hi, u32::MAX))
-            .filter(|(k, _)| !(min.exclusive && *k == lo) && !(max.exclusive && *k == hi))
+            .filter(|(k, _)| !((min.exclusive && *k == lo) || (max.exclusive && *k == hi)))
             .map(|&(_, d)| d)
             .collect();
         docs.sort_unstable();
@@ -374,8 +393,8 @@ impl Matcher<'_> {
         match plan {
             Plan::All => self.all(),
             Plan::Nothing => Vec::new(),
-            Plan::Terms { ids, mask } => self.term_docs(ids, *mask),
-            Plan::Set(d) => d.clone(),
+            Plan::Terms { ids, mask, .. } => self.term_docs(ids, *mask),
+            Plan::Set(d) | Plan::Tags { docs: d, .. } => d.clone(),
             Plan::Phrase { words, mask } => self.phrase(words, *mask, self.slop.unwrap_or(0), true),
             Plan::Or(c) => {
                 let parts: Vec<Vec<u32>> = c.iter().map(|p| self.docs(p)).collect();
@@ -388,7 +407,8 @@ impl Matcher<'_> {
     }
 
     fn and(&self, children: &[Plan]) -> Vec<u32> {
-        let mut sets: Vec<Vec<u32>> = children.iter().filter(|p| !matches!(p, Plan::Not(_) | Plan::Optional(_))).map(|p| self.docs(p)).collect();
+        let mut sets: Vec<Vec<u32>> =
+            children.iter().filter(|p| !matches!(p, Plan::Not(_) | Plan::Optional(_))).map(|p| self.docs(p)).collect();
         sets.sort_by_key(Vec::len);
         let mut acc = match sets.first() {
             Some(s) => s.clone(),
@@ -407,7 +427,7 @@ impl Matcher<'_> {
             let words: Vec<(&[u32], u32)> = children
                 .iter()
                 .filter_map(|c| match c {
-                    Plan::Terms { ids, mask } => Some((ids.as_slice(), *mask)),
+                    Plan::Terms { ids, mask, .. } => Some((ids.as_slice(), *mask)),
                     _ => None,
                 })
                 .collect();
@@ -510,7 +530,13 @@ struct Scoring<'a> {
 /// A plan with its cursors, for scoring.
 enum Live<'a> {
     Zero,
-    Terms { cursors: Vec<(f64, Cursor<'a>)>, mask: u32 },
+    Terms {
+        cursors: Vec<(f64, Cursor<'a>)>,
+        mask: u32,
+        first: bool,
+    },
+    /// (idf, documents) per tag value.
+    Tags(Vec<(f64, &'a [u32])>),
     Sum(Vec<Live<'a>>),
     Max(Vec<Live<'a>>),
 }
@@ -518,7 +544,11 @@ enum Live<'a> {
 impl<'a> Scoring<'a> {
     fn idf(&self, term: u32) -> f64 {
         let text = &self.ix.terms[term as usize].text;
-        let n = self.stats.df.get(&**text).copied().unwrap_or(u64::from(self.ix.terms[term as usize].live)) as f64;
+        self.idf_of(text, self.ix.terms[term as usize].live)
+    }
+
+    fn idf_of(&self, name: &str, local: u32) -> f64 {
+        let n = self.stats.df.get(name).copied().unwrap_or(u64::from(local)) as f64;
         let total = self.stats.docs as f64;
         match self.scorer {
             Scorer::Bm25Std => (1.0 + (total - n + 0.5) / (n + 0.5)).ln(),
@@ -528,16 +558,32 @@ impl<'a> Scoring<'a> {
 
     fn live(&self, plan: &Plan) -> Live<'a> {
         match plan {
-            Plan::Terms { ids, mask } => Live::Terms {
+            Plan::Terms { ids, mask, first } => Live::Terms {
                 cursors: ids.iter().map(|&t| (self.idf(t), self.ix.terms[t as usize].postings.cursor())).collect(),
                 mask: *mask,
+                first: *first,
             },
+            Plan::Tags { values, .. } => Live::Tags(
+                values
+                    .iter()
+                    .map(|&(n, id)| {
+                        let list = &self.ix.tags[n].lists[id as usize];
+                        let name = self.ix.tags[n]
+                            .values
+                            .iter()
+                            .find(|(_, &v)| v == id)
+                            .map_or(String::new(), |(t, _)| tag_term(&self.ix.schema.fields[n].alias, t));
+                        (self.idf_of(&name, list.live), list.docs.as_slice())
+                    })
+                    .collect(),
+            ),
             Plan::Phrase { words, mask } => Live::Sum(
                 words
                     .iter()
                     .map(|w| Live::Terms {
                         cursors: w.iter().map(|&t| (self.idf(t), self.ix.terms[t as usize].postings.cursor())).collect(),
                         mask: *mask,
+                        first: false,
                     })
                     .collect(),
             ),
@@ -555,28 +601,38 @@ impl<'a> Scoring<'a> {
             Live::Zero => 0.0,
             Live::Sum(c) => c.iter_mut().map(|l| self.raw(l, doc, id)).sum(),
             Live::Max(c) => c.iter_mut().map(|l| self.raw(l, doc, id)).fold(0.0, f64::max),
-            Live::Terms { cursors, mask } => {
+            Live::Terms { cursors, mask, first } => {
                 let mut s = 0.0;
                 for (idf, c) in cursors.iter_mut() {
                     let Some(p) = c.find(id) else { continue };
                     if p.fields & *mask == 0 {
                         continue;
                     }
-                    let f = f64::from(p.freq);
-                    s += match self.scorer {
-                        Scorer::Bm25Std => {
-                            let (k1, b) = (1.2, 0.75);
-                            let norm = if self.avg > 0.0 { f64::from(doc.len) / self.avg } else { 0.0 };
-                            *idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * norm))
-                        }
-                        Scorer::Bm25 => *idf * f / (f + 1.2 * (1.0 - 0.5 + 0.5 * self.avg)),
-                        Scorer::TfIdf | Scorer::TfIdfDocNorm => f * *idf,
-                        Scorer::DisMax => f,
-                        Scorer::DocScore => 0.0,
-                    };
+                    s += self.term(*idf, f64::from(p.freq), doc);
+                    if *first {
+                        break;
+                    }
                 }
                 s
             }
+            Live::Tags(values) => {
+                values.iter().filter(|(_, docs)| docs.binary_search(&id).is_ok()).map(|(idf, _)| self.term(*idf, 1.0, doc)).sum()
+            }
+        }
+    }
+
+    /// One term's contribution: `f` occurrences of a term with inverse document frequency `idf`.
+    fn term(&self, idf: f64, f: f64, doc: &Doc) -> f64 {
+        match self.scorer {
+            Scorer::Bm25Std => {
+                let (k1, b) = (1.2, 0.5);
+                let norm = if self.avg > 0.0 { f64::from(doc.len) / self.avg } else { 0.0 };
+                idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * norm))
+            }
+            Scorer::Bm25 => idf * f / (f + 1.2 * (1.0 - 0.5 + 0.5 * self.avg)),
+            Scorer::TfIdf | Scorer::TfIdfDocNorm => f * idf,
+            Scorer::DisMax => f,
+            Scorer::DocScore => 0.0,
         }
     }
 
@@ -720,6 +776,13 @@ impl Index {
 fn collect_terms(ix: &Index, plan: &Plan, out: &mut Vec<String>) {
     match plan {
         Plan::Terms { ids, .. } => out.extend(ids.iter().map(|&t| ix.terms[t as usize].text.to_string())),
+        Plan::Tags { values, .. } => {
+            for &(n, id) in values {
+                if let Some((t, _)) = ix.tags[n].values.iter().find(|(_, &v)| v == id) {
+                    out.push(tag_term(&ix.schema.fields[n].alias, t));
+                }
+            }
+        }
         Plan::Phrase { words, .. } => out.extend(words.iter().flatten().map(|&t| ix.terms[t as usize].text.to_string())),
         Plan::And(c) | Plan::Or(c) => c.iter().for_each(|p| collect_terms(ix, p, out)),
         Plan::Optional(c) => collect_terms(ix, c, out),

@@ -63,6 +63,8 @@ pub(super) struct Term {
 #[derive(Debug, Default)]
 pub(super) struct TagList {
     pub(super) docs: Vec<u32>,
+    /// Live documents with the value (its document frequency when a tag query is scored).
+    pub(super) live: u32,
     dead: u32,
 }
 
@@ -71,6 +73,12 @@ pub(super) struct TagList {
 pub(super) struct TagField {
     pub(super) values: BTreeMap<Box<str>, u32>,
     pub(super) lists: Vec<TagList>,
+}
+
+/// How a tag value is named among a query's terms for [`Index::doc_freq`]
+/// and the scoring statistics (text terms never start with `@`).
+pub fn tag_term(field: &str, value: &str) -> String {
+    format!("@{field}:{value}")
 }
 
 /// Orders f64 totally, as unsigned integers.
@@ -149,8 +157,27 @@ impl Index {
         self.dict.len()
     }
 
-    /// Live documents holding exactly `term`.
+    /// Keys of the live documents.
+    pub fn live_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.docs.iter().flatten().map(|d| &*d.key)
+    }
+
+    /// The highest document id given so far.
+    pub fn max_doc_id(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Postings held (dead ones not yet dropped included).
+    pub fn num_records(&self) -> u64 {
+        self.terms.iter().map(|t| u64::from(t.postings.len())).sum()
+    }
+
+    /// Live documents holding exactly `term`; a tag value is named by [`tag_term`].
     pub fn doc_freq(&self, term: &str) -> u32 {
+        if let Some((field, value)) = term.strip_prefix('@').and_then(|t| t.split_once(':')) {
+            let Some((n, _)) = self.schema.field(field) else { return 0 };
+            return self.tags[n].values.get(value).map_or(0, |&id| self.tags[n].lists[id as usize].live);
+        }
         self.dict.get(term).map_or(0, |&t| self.terms[t as usize].live)
     }
 
@@ -173,7 +200,9 @@ impl Index {
             .iter()
             .map(|d| {
                 std::mem::size_of::<Option<Doc>>()
-                    + d.as_ref().map_or(0, |d| d.key.len() * 2 + 40 + d.terms.len() * 4 + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32)
+                    + d.as_ref().map_or(0, |d| {
+                        d.key.len() * 2 + 40 + d.terms.len() * 4 + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32
+                    })
             })
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.lists.iter().map(|l| l.docs.capacity() * 4 + 48).sum::<usize>()).sum();
@@ -278,6 +307,7 @@ impl Index {
                 tf.lists.push(TagList::default());
             }
             tf.lists[tid as usize].docs.push(id);
+            tf.lists[tid as usize].live += 1;
             tag_ids.push((n, tid));
         }
         for &(n, x) in &numbers {
@@ -328,6 +358,7 @@ impl Index {
         }
         for &(n, tid) in doc.tags.iter() {
             let list = &mut self.tags[n as usize].lists[tid as usize];
+            list.live -= 1;
             list.dead += 1;
             if list.dead >= 8 && list.dead as usize * 2 >= list.docs.len() {
                 let docs = &self.docs;
@@ -395,11 +426,7 @@ impl Index {
     /// The tag values of a tag field, sorted (FT.TAGVALS).
     pub fn tag_values(&self, field: usize) -> Vec<&str> {
         let Some(tf) = self.tags.get(field) else { return Vec::new() };
-        tf.values
-            .iter()
-            .filter(|(_, &id)| tf.lists[id as usize].docs.iter().any(|&d| self.doc(d).is_some()))
-            .map(|(v, _)| &**v)
-            .collect()
+        tf.values.iter().filter(|(_, &id)| tf.lists[id as usize].live > 0).map(|(v, _)| &**v).collect()
     }
 }
 

@@ -17,6 +17,8 @@ pub mod lists;
 pub mod pubsub;
 pub mod queues;
 pub mod scripting;
+pub mod search;
+pub mod search_query;
 pub mod series;
 pub mod series_multi;
 pub mod server;
@@ -171,6 +173,8 @@ pub enum AsyncCmd {
     Save,
     /// BGSAVE: a checkpoint of every shard, started.
     BgSave,
+    /// FT.SEARCH: two rounds over every shard.
+    Search,
 }
 
 /// Command flags, as COMMAND INFO reports them.

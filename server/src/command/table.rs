@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    connection, hashes, keys, lists, pubsub, queues, scripting, series, series_multi, server, sets, stream_groups, streams, strings,
-    transactions, zsets, Command,
+    connection, hashes, keys, lists, pubsub, queues, scripting, search, search_query, series, series_multi, server, sets, stream_groups,
+    streams, strings, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -30,6 +30,8 @@ pub const COMMANDS: &[&[Command]] = &[
     queues::COMMANDS,
     series::COMMANDS,
     series_multi::COMMANDS,
+    search::COMMANDS,
+    search_query::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
