@@ -356,6 +356,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
+    runtime::spawn(search_scans(shard.clone()));
     crate::checkpoint::spawn(crate::checkpoint::auto(shard.clone()));
     let (forward, events) = futures::channel::mpsc::unbounded();
     shard.state.borrow_mut().forward = Some(forward);
@@ -424,6 +425,26 @@ async fn receive(shard: Rc<crate::dispatch::Shard>, mut rx: strand_engine::bus::
         // Drain what else is waiting before yielding back to the scheduler.
         while let Some((_, msg)) = rx.try_recv() {
             shard.serve(msg);
+        }
+    }
+}
+
+/// Search indexes defined over existing keys index them here, a slice at a
+/// time between requests (FT.INFO shows `indexing` and `percent_indexed`).
+async fn search_scans(shard: Rc<crate::dispatch::Shard>) {
+    const SLICE: usize = 1_000;
+    loop {
+        runtime::sleep(Duration::from_millis(10)).await;
+        loop {
+            let more = {
+                let mut st = shard.state.borrow_mut();
+                let now = st.ks.now();
+                st.ks.search_scan_step(now, SLICE)
+            };
+            if !more {
+                break;
+            }
+            runtime::yield_if_needed().await;
         }
     }
 }

@@ -292,3 +292,27 @@ fn the_index_follows_writes_expiry_crashes_and_checkpoints() {
     let _: String = q(&mut f, SCHEMA);
     assert_eq!(answers(&mut f), live, "a fresh index over the same data, on three shards");
 }
+
+#[test]
+fn an_index_over_existing_keys_is_built_in_the_background() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.client();
+    let mut pipe = redis::pipe();
+    for i in 0..12_000 {
+        pipe.cmd("HSET").arg(format!("p:{i}")).arg("body").arg(if i % 3 == 0 { "fizz common" } else { "common" }).ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+    let _: String = q(&mut c, &["FT.CREATE", "i", "PREFIX", "1", "p:", "SCHEMA", "body", "TEXT"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let info = info(&mut c, "i");
+        if info["indexing"] == Value::Int(0) {
+            assert_eq!(info["percent_indexed"], Value::BulkString(b"1".to_vec()));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still indexing: {info:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "fizz"]).0, 4_000);
+    assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "common"]).0, 12_000);
+}

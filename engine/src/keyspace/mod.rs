@@ -692,19 +692,39 @@ impl Keyspace {
     }
 
     fn apply_search(&mut self, db: u8, tag: u8, body: &[u8], now: u64) {
+        /// Databases up to this many keys are indexed at once; larger ones in the background.
+        const SCAN_AT_ONCE: usize = 10_000;
         let d = &mut self.dbs[db as usize];
         match tag {
             op::search_tag::DEFINE => {
                 // Bytes we wrote ourselves; a record that does not decode was refused by `Op::decode`'s checksum already.
                 let Ok(schema) = crate::search::Schema::decode(body) else { return };
-                let Db { dict, search, .. } = d;
-                search.define(schema, dict.iter().filter(|(_, e)| !e.is_expired(now)).map(|(k, e)| (k, &e.value)));
+                let keys = d.dict.len();
+                d.search.define(schema, keys);
+                if keys <= SCAN_AT_ONCE {
+                    let Db { dict, search, .. } = d;
+                    while search.scan_step(dict, now, usize::MAX) {}
+                }
             }
             op::search_tag::DROP => {
                 d.search.drop_index(&String::from_utf8_lossy(body));
             }
             _ => {}
         }
+    }
+
+    /// Goes on with the search indexes' background scans of existing keys,
+    /// about `budget` keys; false once no index of any database is scanning.
+    pub fn search_scan_step(&mut self, now: u64, budget: usize) -> bool {
+        let Some(d) = self.dbs.iter_mut().find(|d| d.search.scanning()) else { return false };
+        let Db { dict, search, .. } = d;
+        search.scan_step(dict, now, budget);
+        self.dbs.iter().any(|d| d.search.scanning())
+    }
+
+    /// Finishes every background scan at once (start-up, after recovery, and tests).
+    pub fn search_scan_all(&mut self, now: u64) {
+        while self.search_scan_step(now, usize::MAX) {}
     }
 
     /// The search indexes of a database.

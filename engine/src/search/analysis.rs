@@ -11,6 +11,9 @@
 //!
 //! Pure functions over strings; no index state.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// Marks a stem in the term dictionary (`+run` for `running`), so stems and
@@ -83,12 +86,19 @@ pub fn words(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
-/// The English stemmer.
-pub struct Stems(Stemmer);
+/// The English stemmer, with a cache of the words it has seen (a corpus
+/// repeats its words, and the stemmer is the slow part of indexing).
+pub struct Stems {
+    stemmer: Stemmer,
+    cache: RefCell<HashMap<Box<str>, Option<Box<str>>>>,
+}
+
+/// Words whose stems are remembered at most (the cache starts over past it).
+const STEM_CACHE: usize = 1 << 18;
 
 impl Default for Stems {
     fn default() -> Stems {
-        Stems(Stemmer::create(Algorithm::English))
+        Stems { stemmer: Stemmer::create(Algorithm::English), cache: RefCell::default() }
     }
 }
 
@@ -101,13 +111,22 @@ impl std::fmt::Debug for Stems {
 impl Stems {
     /// The stem of `word`, if it differs from the word.
     pub fn stem(&self, word: &str) -> Option<String> {
-        let s = self.0.stem(word);
-        (s != word).then(|| s.into_owned())
+        let mut cache = self.cache.borrow_mut();
+        if let Some(s) = cache.get(word) {
+            return s.as_deref().map(str::to_string);
+        }
+        let s = self.stemmer.stem(word);
+        let s = (s != word).then(|| s.into_owned());
+        if cache.len() >= STEM_CACHE {
+            cache.clear();
+        }
+        cache.insert(word.into(), s.as_deref().map(Box::from));
+        s
     }
 
     /// The stem of `word`, equal to it or not.
     pub fn stem_raw(&self, word: &str) -> String {
-        self.0.stem(word).into_owned()
+        self.stem(word).unwrap_or_else(|| word.to_string())
     }
 }
 

@@ -156,8 +156,13 @@ enum Plan {
     Or(Vec<Plan>),
     Not(Box<Plan>),
     Optional(Box<Plan>),
-    /// A filter that does not score (tags, numeric ranges): its sorted documents.
-    Set(Vec<u32>),
+    /// A numeric range of a field: a filter that does not score. Inside an
+    /// intersection it is checked per candidate on the document's value.
+    Range {
+        field: usize,
+        min: Bound,
+        max: Bound,
+    },
 }
 
 struct Compiler<'a> {
@@ -233,7 +238,7 @@ impl Compiler<'_> {
                 self.compile(node, m & mask)?
             }
             Node::Tag { field, values } => self.tags(field, values)?,
-            Node::Numeric { field, min, max } => Plan::Set(self.numeric_docs(field, *min, *max)?),
+            Node::Numeric { field, min, max } => self.range(field, *min, *max)?,
         })
     }
 
@@ -267,23 +272,20 @@ impl Compiler<'_> {
         Ok(Plan::Tags { docs, values: ids.into_iter().map(|id| (n, id)).collect() })
     }
 
-    fn numeric_docs(&self, field: &str, min: Bound, max: Bound) -> Result<Vec<u32>, ExecError> {
+    fn range(&self, field: &str, min: Bound, max: Bound) -> Result<Plan, ExecError> {
         let (n, f) = self.ix.schema.field(field).ok_or_else(|| ExecError(format!("Unknown field `{field}`")))?;
         if f.kind != Kind::Numeric {
             return Err(ExecError(format!("field `{field}` is not a NUMERIC field")));
         }
-        let (lo, hi) = (num_key(min.value), num_key(max.value));
-        if lo > hi {
-            return Ok(Vec::new());
-        }
-        let mut docs: Vec<u32> = self.ix.numbers[n]
-            .range((lo, 0)..=(hi, u32::MAX))
-            .filter(|(k, _)| !((min.exclusive && *k == lo) || (max.exclusive && *k == hi)))
-            .map(|&(_, d)| d)
-            .collect();
-        docs.sort_unstable();
-        Ok(docs)
+        Ok(Plan::Range { field: n, min, max })
     }
+}
+
+/// Whether `x` is within the bounds.
+fn in_range(x: f64, min: Bound, max: Bound) -> bool {
+    let above = if min.exclusive { x > min.value } else { x >= min.value };
+    let below = if max.exclusive { x < max.value } else { x <= max.value };
+    above && below
 }
 
 /// Whether the Levenshtein distance between `a` and `b` is at most `d`.
@@ -378,10 +380,8 @@ impl Matcher<'_> {
     fn positions(&self, cursors: &mut [Cursor<'_>], doc: u32, mask: u32) -> Vec<u32> {
         let mut out = Vec::new();
         for c in cursors {
-            if let Some(p) = c.find(doc) {
-                if p.fields & mask != 0 {
-                    out.extend_from_slice(&p.positions);
-                }
+            if c.find(doc).is_some_and(|p| p.fields & mask != 0) {
+                out.extend_from_slice(c.positions());
             }
         }
         out.sort_unstable();
@@ -394,7 +394,8 @@ impl Matcher<'_> {
             Plan::All => self.all(),
             Plan::Nothing => Vec::new(),
             Plan::Terms { ids, mask, .. } => self.term_docs(ids, *mask),
-            Plan::Set(d) | Plan::Tags { docs: d, .. } => d.clone(),
+            Plan::Tags { docs, .. } => docs.clone(),
+            Plan::Range { field, min, max } => self.range_docs(*field, *min, *max),
             Plan::Phrase { words, mask } => self.phrase(words, *mask, self.slop.unwrap_or(0), true),
             Plan::Or(c) => {
                 let parts: Vec<Vec<u32>> = c.iter().map(|p| self.docs(p)).collect();
@@ -406,20 +407,73 @@ impl Matcher<'_> {
         }
     }
 
+    fn range_docs(&self, field: usize, min: Bound, max: Bound) -> Vec<u32> {
+        let (lo, hi) = (num_key(min.value), num_key(max.value));
+        if lo > hi {
+            return Vec::new();
+        }
+        let mut docs: Vec<u32> = self.ix.numbers[field]
+            .range((lo, 0)..=(hi, u32::MAX))
+            .filter(|(k, _)| !((min.exclusive && *k == lo) || (max.exclusive && *k == hi)))
+            .map(|&(_, d)| d)
+            .collect();
+        docs.sort_unstable();
+        docs
+    }
+
+    /// About how many documents a plan matches, to intersect smallest first.
+    fn estimate(&self, p: &Plan) -> usize {
+        let len = |ids: &[u32]| ids.iter().map(|&t| self.ix.terms[t as usize].postings.len() as usize).sum::<usize>();
+        match p {
+            Plan::Nothing => 0,
+            Plan::Terms { ids, .. } => len(ids),
+            Plan::Phrase { words, .. } => words.iter().map(|w| len(w)).min().unwrap_or(0),
+            Plan::Tags { docs, .. } => docs.len(),
+            Plan::And(c) => c.iter().map(|p| self.estimate(p)).min().unwrap_or(0),
+            Plan::Or(c) => c.iter().map(|p| self.estimate(p)).sum(),
+            // Ranges filter best per candidate: last.
+            Plan::Range { .. } => usize::MAX,
+            Plan::All | Plan::Not(_) | Plan::Optional(_) => self.ix.docs.len(),
+        }
+    }
+
+    /// Keeps the candidates that hold (or, with `found` false, lack) one of a few terms,
+    /// seeking each term's postings instead of reading them whole.
+    fn probe(&self, acc: &mut Vec<u32>, ids: &[u32], mask: u32, found: bool) {
+        let mut cursors: Vec<Cursor<'_>> = ids.iter().map(|&t| self.ix.terms[t as usize].postings.cursor()).collect();
+        acc.retain(|&d| cursors.iter_mut().any(|c| c.find(d).is_some_and(|p| p.fields & mask != 0)) == found);
+    }
+
+    /// Narrows `acc` to the documents `p` matches (or, with `keep` false, does not match).
+    fn narrow(&self, acc: &mut Vec<u32>, p: &Plan, keep: bool) {
+        match p {
+            Plan::Terms { ids, mask, .. } if ids.len() <= 4 => self.probe(acc, ids, *mask, keep),
+            Plan::Range { field, min, max } => acc.retain(|&d| {
+                let hit =
+                    self.ix.doc(d).is_some_and(|doc| doc.numbers.iter().any(|&(f, x)| f as usize == *field && in_range(x, *min, *max)));
+                hit == keep
+            }),
+            _ if keep => *acc = intersect(acc, &self.docs(p)),
+            _ => *acc = subtract(acc, &self.docs(p)),
+        }
+    }
+
     fn and(&self, children: &[Plan]) -> Vec<u32> {
-        let mut sets: Vec<Vec<u32>> =
-            children.iter().filter(|p| !matches!(p, Plan::Not(_) | Plan::Optional(_))).map(|p| self.docs(p)).collect();
-        sets.sort_by_key(Vec::len);
-        let mut acc = match sets.first() {
-            Some(s) => s.clone(),
+        let mut pos: Vec<&Plan> = children.iter().filter(|p| !matches!(p, Plan::Not(_) | Plan::Optional(_))).collect();
+        pos.sort_by_cached_key(|p| self.estimate(p));
+        let mut acc = match pos.first() {
+            Some(first) => self.docs(first),
             None => self.all(),
         };
-        for s in sets.iter().skip(1) {
-            acc = intersect(&acc, s);
+        for p in pos.iter().skip(1) {
+            if acc.is_empty() {
+                break;
+            }
+            self.narrow(&mut acc, p, true);
         }
         for c in children {
             if let Plan::Not(n) = c {
-                acc = subtract(&acc, &self.docs(n));
+                self.narrow(&mut acc, n, false);
             }
         }
         // SLOP / INORDER on a plain multi-word query: the words within the window.
@@ -527,6 +581,18 @@ struct Scoring<'a> {
     avg: f64,
 }
 
+/// One posting of a [`Live::Merged`] union.
+struct Merged {
+    doc: u32,
+    order: u32,
+    idf: f64,
+    freq: u32,
+    fields: u32,
+}
+
+/// Unions of more terms than this are scored from one merged list.
+const MERGE_ABOVE: usize = 8;
+
 /// A plan with its cursors, for scoring.
 enum Live<'a> {
     Zero,
@@ -537,6 +603,15 @@ enum Live<'a> {
     },
     /// (idf, documents) per tag value.
     Tags(Vec<(f64, &'a [u32])>),
+    /// A union of many terms (a prefix's expansions) read once into one
+    /// list sorted by (document, term order), walked forward: cheaper than
+    /// a cursor per term asked about every document.
+    Merged {
+        entries: Vec<Merged>,
+        at: usize,
+        mask: u32,
+        first: bool,
+    },
     Sum(Vec<Live<'a>>),
     Max(Vec<Live<'a>>),
 }
@@ -558,6 +633,18 @@ impl<'a> Scoring<'a> {
 
     fn live(&self, plan: &Plan) -> Live<'a> {
         match plan {
+            Plan::Terms { ids, mask, first } if ids.len() > MERGE_ABOVE => {
+                let mut entries = Vec::new();
+                for (order, &t) in ids.iter().enumerate() {
+                    let idf = self.idf(t);
+                    let mut c = self.ix.terms[t as usize].postings.cursor();
+                    while let Some(p) = c.next() {
+                        entries.push(Merged { doc: p.doc, order: order as u32, idf, freq: p.freq, fields: p.fields });
+                    }
+                }
+                entries.sort_unstable_by_key(|e| (e.doc, e.order));
+                Live::Merged { entries, at: 0, mask: *mask, first: *first }
+            }
             Plan::Terms { ids, mask, first } => Live::Terms {
                 cursors: ids.iter().map(|&t| (self.idf(t), self.ix.terms[t as usize].postings.cursor())).collect(),
                 mask: *mask,
@@ -591,7 +678,7 @@ impl<'a> Scoring<'a> {
             Plan::Or(c) if self.scorer == Scorer::DisMax => Live::Max(c.iter().map(|p| self.live(p)).collect()),
             Plan::Or(c) => Live::Sum(c.iter().map(|p| self.live(p)).collect()),
             Plan::Optional(c) => self.live(c),
-            Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Set(_) => Live::Zero,
+            Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Range { .. } => Live::Zero,
         }
     }
 
@@ -609,6 +696,22 @@ impl<'a> Scoring<'a> {
                         continue;
                     }
                     s += self.term(*idf, f64::from(p.freq), doc);
+                    if *first {
+                        break;
+                    }
+                }
+                s
+            }
+            Live::Merged { entries, at, mask, first } => {
+                while entries.get(*at).is_some_and(|e| e.doc < id) {
+                    *at += 1;
+                }
+                let mut s = 0.0;
+                for e in entries[*at..].iter().take_while(|e| e.doc == id) {
+                    if e.fields & *mask == 0 {
+                        continue;
+                    }
+                    s += self.term(e.idf, f64::from(e.freq), doc);
                     if *first {
                         break;
                     }
@@ -799,7 +902,7 @@ fn collect_terms(ix: &Index, plan: &Plan, out: &mut Vec<String>) {
         Plan::Phrase { words, .. } => out.extend(words.iter().flatten().map(|&t| ix.terms[t as usize].text.to_string())),
         Plan::And(c) | Plan::Or(c) => c.iter().for_each(|p| collect_terms(ix, p, out)),
         Plan::Optional(c) => collect_terms(ix, c, out),
-        Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Set(_) => {}
+        Plan::All | Plan::Nothing | Plan::Not(_) | Plan::Range { .. } => {}
     }
 }
 

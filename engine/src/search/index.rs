@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use xxhash_rust::xxh3::Xxh3Builder;
+
 use super::analysis::{tokens, Stems, StopWords};
 use super::postings::Postings;
 use super::schema::{Kind, Schema};
@@ -44,7 +46,7 @@ pub struct Doc {
     pub score: f64,
     terms: Box<[u32]>,
     tags: Box<[(u16, u32)]>,
-    numbers: Box<[(u16, f64)]>,
+    pub(super) numbers: Box<[(u16, f64)]>,
     /// SORTABLE values by field number.
     pub sort: Box<[(u16, SortValue)]>,
 }
@@ -101,7 +103,10 @@ pub struct Index {
     /// Documents by id; None once removed.
     pub(super) docs: Vec<Option<Doc>>,
     by_key: HashMap<Box<[u8]>, u32>,
+    /// Terms in order, for prefixes and fuzzy matching.
     pub(super) dict: BTreeMap<Box<str>, u32>,
+    /// The same terms hashed, for the indexing path (seeded: words come from clients).
+    lookup: HashMap<Box<str>, u32, Xxh3Builder>,
     pub(super) terms: Vec<Term>,
     /// Per schema field: its tags (tag fields only).
     pub(super) tags: Vec<TagField>,
@@ -111,6 +116,30 @@ pub struct Index {
     total_len: u64,
     /// Documents that could not be indexed (a numeric field that is not a number).
     pub failures: u64,
+    /// The background scan of the keys that existed when the index was defined.
+    pub scan: Option<Scan>,
+}
+
+/// Where a background scan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// The database's SCAN cursor.
+    pub cursor: u64,
+    /// Keys visited so far.
+    pub seen: usize,
+    /// Keys in the database when it began.
+    pub total: usize,
+}
+
+impl Scan {
+    /// How far along it is, 0..=1.
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            (self.seen as f64 / self.total as f64).min(0.99)
+        }
+    }
 }
 
 /// Why a document was not indexed.
@@ -133,12 +162,14 @@ impl Index {
             docs: Vec::new(),
             by_key: HashMap::new(),
             dict: BTreeMap::new(),
+            lookup: HashMap::with_hasher(Xxh3Builder::new().with_seed(rand::random())),
             terms: Vec::new(),
             tags: (0..n).map(|_| TagField::default()).collect(),
             numbers: (0..n).map(|_| BTreeSet::new()).collect(),
             live: 0,
             total_len: 0,
             failures: 0,
+            scan: None,
         }
     }
 
@@ -178,7 +209,7 @@ impl Index {
             let Some((n, _)) = self.schema.field(field) else { return 0 };
             return self.tags[n].values.get(value).map_or(0, |&id| self.tags[n].lists[id as usize].live);
         }
-        self.dict.get(term).map_or(0, |&t| self.terms[t as usize].live)
+        self.lookup.get(term).map_or(0, |&t| self.terms[t as usize].live)
     }
 
     /// The live document of `key`.
@@ -330,12 +361,13 @@ impl Index {
     }
 
     fn term_id(&mut self, word: String) -> u32 {
-        if let Some(&t) = self.dict.get(word.as_str()) {
+        if let Some(&t) = self.lookup.get(word.as_str()) {
             return t;
         }
         let t = self.terms.len() as u32;
         let text: Box<str> = word.into_boxed_str();
         self.dict.insert(text.clone(), t);
+        self.lookup.insert(text.clone(), t);
         self.terms.push(Term { text, ..Term::default() });
         t
     }
@@ -392,7 +424,8 @@ impl Index {
             let mut c = term.postings.cursor();
             while let Some(p) = c.next() {
                 if let Some(m) = remap(p.doc) {
-                    out.push(m, p.freq, p.fields, &p.positions);
+                    let (freq, fields) = (p.freq, p.fields);
+                    out.push(m, freq, fields, c.positions());
                 }
             }
             out.shrink();
@@ -420,7 +453,9 @@ impl Index {
 
     /// Removes every document (FLUSHDB keeps no data; the definition stays).
     pub fn clear(&mut self) {
+        let scan = self.scan.take();
         *self = Index::new(self.schema.clone());
+        self.scan = scan;
     }
 
     /// The tag values of a tag field, sorted (FT.TAGVALS).

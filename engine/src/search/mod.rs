@@ -22,7 +22,7 @@ pub mod postings;
 pub mod query;
 pub mod schema;
 
-pub use index::Index;
+pub use index::{Index, Scan};
 pub use schema::Schema;
 
 use crate::keyspace::Value;
@@ -49,16 +49,46 @@ impl Indexes {
         self.list.iter().map(|i| i.schema.name.as_str())
     }
 
-    /// Adds (or replaces) an index and indexes the existing hashes `keys` yields.
-    pub fn define<'a>(&mut self, schema: Schema, existing: impl Iterator<Item = (&'a [u8], &'a Value)>) {
+    /// Adds (or replaces) an index. The hashes already in the database are
+    /// indexed in the background by [`Indexes::scan_step`]; writes index
+    /// their keys at once meanwhile (indexing a key twice is harmless).
+    pub fn define(&mut self, schema: Schema, keys: usize) {
         self.list.retain(|i| i.schema.name != schema.name);
         let mut ix = Index::new(schema);
-        for (key, value) in existing {
-            if ix.schema.follows(key) {
-                add(&mut ix, key, value);
+        ix.scan = Some(Scan { cursor: 0, seen: 0, total: keys });
+        self.list.push(ix);
+    }
+
+    /// Whether an index is still scanning the existing keys.
+    pub fn scanning(&self) -> bool {
+        self.list.iter().any(|i| i.scan.is_some())
+    }
+
+    /// Goes on with the background scans: visits about `budget` keys of
+    /// `dict` (through its SCAN cursor) for the first index still scanning.
+    /// Returns whether any scan is left.
+    pub fn scan_step(&mut self, dict: &crate::dict::Dict<crate::keyspace::Entry>, now: u64, budget: usize) -> bool {
+        let Some(ix) = self.list.iter_mut().find(|i| i.scan.is_some()) else { return false };
+        let Some(mut scan) = ix.scan.take() else { return false };
+        let mut visited = 0;
+        let mut cursor = scan.cursor;
+        while visited < budget {
+            cursor = dict.scan(cursor, 64, |k, e| {
+                visited += 1;
+                if ix.schema.follows(k) && !e.is_expired(now) && ix.doc_of(k).is_none() {
+                    add(ix, k, &e.value);
+                }
+            });
+            if cursor == 0 {
+                break;
             }
         }
-        self.list.push(ix);
+        scan.seen += visited;
+        scan.cursor = cursor;
+        if cursor != 0 {
+            ix.scan = Some(scan);
+        }
+        self.scanning()
     }
 
     /// Drops an index; false if there is none by that name.

@@ -5,7 +5,9 @@
 //! Stored in blocks of up to [`BLOCK`] postings. A block keeps its last document
 //! id (the skip data: a seek binary-searches the blocks and
 //! decodes only the one it lands in) and its postings as LEB128 varints:
-//! `doc - previous doc, freq, field mask, n positions, position deltas`.
+//! `doc - previous doc, freq, field mask, bytes of positions, position
+//! deltas`. The byte count lets a cursor step over positions it is not
+//! asked for: only phrases and SLOP read them ([`Cursor::positions`]).
 //! Document ids only grow (an updated document gets a new id), so a list is
 //! only ever appended to; dead postings are dropped by [`Postings::retain`]
 //! when the index decides enough of a list is dead.
@@ -40,8 +42,6 @@ pub struct Posting {
     pub freq: u32,
     /// Text fields (by text-field number) the term is in.
     pub fields: u32,
-    /// Positions, increasing.
-    pub positions: Vec<u32>,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u32) {
@@ -102,12 +102,14 @@ impl Postings {
         put_varint(&mut b.data, doc - prev);
         put_varint(&mut b.data, freq);
         put_varint(&mut b.data, fields);
-        put_varint(&mut b.data, positions.len() as u32);
+        let mut pos = Vec::with_capacity(positions.len() * 2);
         let mut last = 0;
         for &p in positions {
-            put_varint(&mut b.data, p.wrapping_sub(last));
+            put_varint(&mut pos, p.wrapping_sub(last));
             last = p;
         }
+        put_varint(&mut b.data, pos.len() as u32);
+        b.data.extend_from_slice(&pos);
         b.last = doc;
         b.count += 1;
         self.len += 1;
@@ -119,7 +121,8 @@ impl Postings {
         let mut c = self.cursor();
         while let Some(p) = c.next() {
             if keep(p.doc) {
-                out.push(p.doc, p.freq, p.fields, &p.positions);
+                let (doc, freq, fields) = (p.doc, p.freq, p.fields);
+                out.push(doc, freq, fields, c.positions());
             }
         }
         for b in &mut out.blocks {
@@ -137,7 +140,7 @@ impl Postings {
 
     /// A cursor at the start.
     pub fn cursor(&self) -> Cursor<'_> {
-        Cursor { list: self, block: 0, at: 0, read: 0, cur: Posting::default(), prev: 0 }
+        Cursor { list: self, block: 0, at: 0, read: 0, cur: Posting::default(), prev: 0, pos_at: 0, pos_len: 0, positions: Vec::new() }
     }
 }
 
@@ -152,6 +155,10 @@ pub struct Cursor<'a> {
     read: u32,
     cur: Posting,
     prev: u32,
+    /// Where the current posting's positions are in its block, and their bytes.
+    pos_at: usize,
+    pos_len: usize,
+    positions: Vec<u32>,
 }
 
 impl<'a> Cursor<'a> {
@@ -174,16 +181,26 @@ impl<'a> Cursor<'a> {
         self.cur.doc = doc;
         self.cur.freq = get_varint(d, &mut self.at);
         self.cur.fields = get_varint(d, &mut self.at);
-        let n = get_varint(d, &mut self.at);
-        self.cur.positions.clear();
-        let mut p = 0u32;
-        for _ in 0..n {
-            p = p.wrapping_add(get_varint(d, &mut self.at));
-            self.cur.positions.push(p);
-        }
+        self.pos_len = get_varint(d, &mut self.at) as usize;
+        self.pos_at = self.at;
+        self.at += self.pos_len;
         self.prev = doc;
         self.read += 1;
         Some(&self.cur)
+    }
+
+    /// The positions of the current posting (empty before the first `next`).
+    pub fn positions(&mut self) -> &[u32] {
+        self.positions.clear();
+        let Some(b) = self.list.blocks.get(self.block) else { return &self.positions };
+        let end = (self.pos_at + self.pos_len).min(b.data.len());
+        let mut at = self.pos_at;
+        let mut p = 0u32;
+        while at < end {
+            p = p.wrapping_add(get_varint(&b.data, &mut at));
+            self.positions.push(p);
+        }
+        &self.positions
     }
 
     fn enter(&mut self, block: usize) {
@@ -244,7 +261,8 @@ mod tests {
         let mut c = p.cursor();
         for i in 0..1000 {
             let got = c.next().unwrap();
-            assert_eq!(got, &Posting { doc: i * 3 + 1, freq: i % 7 + 1, fields: 1 << (i % 3), positions: vec![i, i + 5, i + 1000] });
+            assert_eq!(got, &Posting { doc: i * 3 + 1, freq: i % 7 + 1, fields: 1 << (i % 3) });
+            assert_eq!(c.positions(), [i, i + 5, i + 1000]);
         }
         assert!(c.next().is_none());
     }

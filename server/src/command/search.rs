@@ -322,8 +322,8 @@ fn info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         (Reply::bulk(b"total_doc_len"), Reply::Int(ix.total_len() as i64)),
         (Reply::bulk(b"index_bytes"), Reply::Int(ix.heap_bytes() as i64)),
         (Reply::bulk(b"hash_indexing_failures"), Reply::Int(ix.failures as i64)),
-        (Reply::bulk(b"indexing"), Reply::Int(0)),
-        (Reply::bulk(b"percent_indexed"), Reply::bulk(b"1")),
+        (Reply::bulk(b"indexing"), Reply::Int(i64::from(ix.scan.is_some()))),
+        (Reply::bulk(b"percent_indexed"), Reply::bulk(format!("{}", ix.scan.map_or(1.0, |s| s.fraction())).as_bytes())),
         (Reply::bulk(b"number_of_uses"), Reply::Int(0)),
         (Reply::bulk(b"cleaning"), Reply::Int(0)),
     ])
@@ -332,8 +332,16 @@ fn info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 /// Sums the counters of every shard's FT.INFO; the rest comes from the first.
 fn merge_info(parts: Vec<Reply>) -> Reply {
     let mut out: Option<Vec<(Reply, Reply)>> = None;
+    let mut percents = Vec::new();
     for p in parts {
         let Reply::Map(pairs) = p else { return p };
+        for (k, v) in &pairs {
+            if let (Reply::Bulk(k), Reply::Bulk(v)) = (k, v) {
+                if k == b"percent_indexed" {
+                    percents.extend(std::str::from_utf8(v).ok().and_then(|x| x.parse::<f64>().ok()));
+                }
+            }
+        }
         match &mut out {
             None => out = Some(pairs),
             Some(acc) => {
@@ -346,6 +354,13 @@ fn merge_info(parts: Vec<Reply>) -> Reply {
         }
     }
     let Some(mut acc) = out else { return unknown_index() };
+    // Indexing progress is that of the shard furthest behind.
+    let least = percents.iter().copied().fold(1.0f64, f64::min);
+    for (k, v) in acc.iter_mut() {
+        if matches!(k, Reply::Bulk(b) if b == b"percent_indexed") {
+            *v = Reply::bulk(format!("{least}").as_bytes());
+        }
+    }
     // The number of terms is not additive (shards share words): report the largest.
     let avg = {
         let get = |name: &[u8], acc: &[(Reply, Reply)]| {
