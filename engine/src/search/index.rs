@@ -173,6 +173,11 @@ impl Index {
         }
     }
 
+    /// The index's stemmer.
+    pub fn stems(&self) -> &Stems {
+        &self.stems
+    }
+
     /// Live documents.
     pub fn num_docs(&self) -> u32 {
         self.live

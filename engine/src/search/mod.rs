@@ -14,9 +14,11 @@
 //! - [`postings`]: compressed postings lists with skip data.
 //! - [`index`]: one index: documents, terms, tags, numbers.
 //! - [`exec`]: running a query: matching, scoring, top k.
+//! - [`highlight`]: HIGHLIGHT and SUMMARIZE over returned fields.
 
 pub mod analysis;
 pub mod exec;
+pub mod highlight;
 pub mod index;
 pub mod postings;
 pub mod query;

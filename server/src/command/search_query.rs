@@ -12,9 +12,12 @@
 
 use std::rc::Rc;
 
+use strand_engine::search::analysis::Stems;
 use strand_engine::search::exec::{rank, Hit, Request, Scorer, Stats};
+use strand_engine::search::highlight::{highlight, summarize, Summary, Tags, Terms};
 use strand_engine::search::index::SortValue;
 use strand_engine::search::query::{parse, Bound, Node, ParseOptions};
+use strand_engine::search::schema::Kind;
 
 use super::search::{hash_of, no_such_index};
 use super::series::kw;
@@ -45,6 +48,10 @@ pub(crate) struct SearchArgs {
     offset: usize,
     limit: usize,
     params: Vec<(String, String)>,
+    /// HIGHLIGHT: fields (empty: every text field) and tags.
+    highlight: Option<(Vec<String>, Tags)>,
+    /// SUMMARIZE: fields (empty: every text field) and how.
+    summarize: Option<(Vec<String>, Summary)>,
 }
 
 fn text(a: &[u8]) -> String {
@@ -57,6 +64,16 @@ fn bad(what: &str) -> Reply {
 
 fn count_at(args: &[&[u8]], at: usize, what: &str) -> Result<usize, Reply> {
     args.get(at).and_then(|a| parse_i64(a)).filter(|&n| n >= 0).map(|n| n as usize).ok_or_else(|| bad(what))
+}
+
+/// An optional `FIELDS n f ...` at `at`: the fields and where the arguments go on.
+fn fields_opt(args: &[&[u8]], at: usize) -> Result<(Vec<String>, usize), Reply> {
+    if !args.get(at).is_some_and(|x| kw(x, "FIELDS")) {
+        return Ok((Vec::new(), at));
+    }
+    let n = count_at(args, at + 1, "FIELDS")?;
+    let f = args.get(at + 2..at + 2 + n).ok_or_else(|| bad("FIELDS"))?;
+    Ok((f.iter().map(|x| text(x)).collect(), at + 2 + n))
 }
 
 fn bound(a: &[u8]) -> Option<Bound> {
@@ -175,7 +192,33 @@ impl SearchArgs {
                     _ => return Err(Reply::error("DIALECT requires a value from 1 to 4")),
                 }
                 at += 1;
-            } else if flag("INKEYS") || flag("SUMMARIZE") || flag("HIGHLIGHT") || flag("GEOFILTER") || flag("EXPANDER") || flag("PAYLOAD") {
+            } else if flag("HIGHLIGHT") {
+                let (fields, next) = fields_opt(args, at + 1)?;
+                let mut tags = Tags::default();
+                at = next;
+                if args.get(at).is_some_and(|x| kw(x, "TAGS")) {
+                    let (Some(o), Some(c)) = (args.get(at + 1), args.get(at + 2)) else { return Err(bad("HIGHLIGHT")) };
+                    tags = Tags { open: text(o), close: text(c) };
+                    at += 3;
+                }
+                s.highlight = Some((fields, tags));
+                continue;
+            } else if flag("SUMMARIZE") {
+                let (fields, next) = fields_opt(args, at + 1)?;
+                let mut sum = Summary::default();
+                at = next;
+                loop {
+                    match args.get(at) {
+                        Some(x) if kw(x, "FRAGS") => sum.frags = count_at(args, at + 1, "SUMMARIZE")?,
+                        Some(x) if kw(x, "LEN") => sum.len = count_at(args, at + 1, "SUMMARIZE")?,
+                        Some(x) if kw(x, "SEPARATOR") => sum.separator = text(args.get(at + 1).ok_or_else(|| bad("SUMMARIZE"))?),
+                        _ => break,
+                    }
+                    at += 2;
+                }
+                s.summarize = Some((fields, sum));
+                continue;
+            } else if flag("INKEYS") || flag("GEOFILTER") || flag("EXPANDER") || flag("PAYLOAD") {
                 return Err(Reply::error(format!("{} is not supported yet", text(a).to_uppercase())));
             } else {
                 return Err(Reply::error(format!("Unknown argument `{}`", text(a))));
@@ -306,9 +349,13 @@ fn run_part(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             })
             .collect()
     });
+    let marks = Marks::new(&a, &node, ix);
     let mut out = vec![Reply::Int(found.total as i64)];
     for hit in found.hits {
-        let fields = if a.nocontent { Vec::new() } else { fields_of(ctx, &hit.key, returns.as_deref()) };
+        let mut fields = if a.nocontent { Vec::new() } else { fields_of(ctx, &hit.key, returns.as_deref()) };
+        if let Some(m) = &marks {
+            m.apply(&mut fields);
+        }
         out.push(Reply::Bulk(hit.key));
         out.push(Reply::Double(hit.score));
         out.push(match hit.sort {
@@ -319,6 +366,54 @@ fn run_part(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         out.push(Reply::Array(fields));
     }
     Reply::Array(out)
+}
+
+/// HIGHLIGHT and SUMMARIZE of one search: what to mark and in which hash fields.
+struct Marks<'a> {
+    terms: Terms,
+    stems: &'a Stems,
+    highlight: Option<(Vec<Vec<u8>>, &'a Tags)>,
+    summarize: Option<(Vec<Vec<u8>>, &'a Summary)>,
+}
+
+impl<'a> Marks<'a> {
+    fn new(a: &'a SearchArgs, node: &Node, ix: &'a strand_engine::search::Index) -> Option<Marks<'a>> {
+        if a.highlight.is_none() && a.summarize.is_none() {
+            return None;
+        }
+        // Named fields by alias or hash field name; none named: every text field.
+        let resolve = |names: &[String]| -> Vec<Vec<u8>> {
+            if names.is_empty() {
+                return ix.schema.fields.iter().filter(|f| f.kind == Kind::Text).map(|f| f.name.clone()).collect();
+            }
+            names.iter().map(|n| ix.schema.field(n).map_or_else(|| n.as_bytes().to_vec(), |(_, f)| f.name.clone())).collect()
+        };
+        Some(Marks {
+            terms: Terms::of(node, ix.stems()),
+            stems: ix.stems(),
+            highlight: a.highlight.as_ref().map(|(f, t)| (resolve(f), t)),
+            summarize: a.summarize.as_ref().map(|(f, s)| (resolve(f), s)),
+        })
+    }
+
+    /// Rewrites the values of the marked fields in a `[name, value, ...]` list.
+    fn apply(&self, fields: &mut [Reply]) {
+        for pair in fields.chunks_mut(2) {
+            let [Reply::Bulk(name), Reply::Bulk(value)] = pair else { continue };
+            let tags = self.highlight.as_ref().filter(|(f, _)| f.contains(name)).map(|(_, t)| *t);
+            let summary = self.summarize.as_ref().filter(|(f, _)| f.contains(name)).map(|(_, s)| *s);
+            if tags.is_none() && summary.is_none() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(value).into_owned();
+            let out = match (summary, tags) {
+                (Some(s), t) => summarize(&text, &self.terms, self.stems, s, t),
+                (None, Some(t)) => highlight(&text, &self.terms, self.stems, t),
+                (None, None) => continue,
+            };
+            *value = out.into_bytes();
+        }
+    }
 }
 
 fn fields_of(ctx: &Ctx<'_>, key: &[u8], returns: Option<&[(Vec<u8>, Vec<u8>)]>) -> Vec<Reply> {
