@@ -366,13 +366,7 @@ impl Parser<'_> {
     }
 
     fn eat(&mut self, sym: &str) -> bool {
-        if self.peek()
-            == Some(&Tok::Sym(match sym {
-                "(" => "(",
-                ")" => ")",
-                _ => ",",
-            }))
-        {
+        if matches!(self.peek(), Some(Tok::Sym(s)) if *s == sym) {
             self.at += 1;
             true
         } else {
