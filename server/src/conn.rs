@@ -451,6 +451,7 @@ async fn run_deferred(
                 AsyncCmd::Save => crate::checkpoint::everywhere(shard, crate::checkpoint::Ask::Save).await,
                 AsyncCmd::BgSave => crate::checkpoint::bgsave(shard, &args).await,
                 AsyncCmd::Search => crate::command::search_query::search(shard, st.db, st.id, st.proto, &args).await,
+                AsyncCmd::Aggregate => crate::command::search_aggregate::aggregate(shard, st.db, st.id, st.proto, &args).await,
             };
             return Ok(Some(reply));
         }

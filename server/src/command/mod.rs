@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`].
 
 pub mod connection;
 pub mod glob;
@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod queues;
 pub mod scripting;
 pub mod search;
+pub mod search_aggregate;
 pub mod search_query;
 pub mod series;
 pub mod series_multi;
@@ -175,6 +176,8 @@ pub enum AsyncCmd {
     BgSave,
     /// FT.SEARCH: two rounds over every shard.
     Search,
+    /// FT.AGGREGATE: every shard's matching rows, the pipeline run by the connection.
+    Aggregate,
 }
 
 /// Command flags, as COMMAND INFO reports them.

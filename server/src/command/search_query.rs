@@ -244,7 +244,7 @@ impl SearchArgs {
 /// Removes every key whose time has passed, so that no expired document is
 /// counted or found. The expiry index is sorted by deadline, so this costs
 /// only the keys it removes.
-fn reap_expired(ctx: &mut Ctx<'_>) {
+pub(super) fn reap_expired(ctx: &mut Ctx<'_>) {
     if !ctx.shard.ks.search(ctx.db).is_empty() {
         ctx.shard.ks.expire_cycle(ctx.now, usize::MAX);
     }
@@ -439,7 +439,7 @@ fn fields_of(ctx: &Ctx<'_>, key: &[u8], returns: Option<&[(Vec<u8>, Vec<u8>)]>) 
 }
 
 /// Runs `handler` with `args` on every shard; the replies in shard order.
-async fn scatter(shard: &Rc<Shard>, handler: super::ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Vec<Reply> {
+pub(super) async fn scatter(shard: &Rc<Shard>, handler: super::ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Vec<Reply> {
     let n = shard.outbox.shards();
     let mut waits = Vec::new();
     for to in (0..n).filter(|&to| to != shard.id) {
