@@ -316,3 +316,28 @@ fn an_index_over_existing_keys_is_built_in_the_background() {
     assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "fizz"]).0, 4_000);
     assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "common"]).0, 12_000);
 }
+
+#[test]
+fn highlight_and_summarize_mark_what_the_query_matched() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: String = q(&mut c, &["FT.CREATE", "i", "PREFIX", "1", "d:", "SCHEMA", "title", "TEXT", "body", "TEXT"]);
+    let body = "one two three four five six seven eight nine running ten eleven twelve thirteen fourteen fifteen sixteen runs seventeen";
+    hset(&mut c, "d:1", &[("title", "Running fast"), ("body", body)]);
+    let v: Vec<Value> = q(&mut c, &["FT.SEARCH", "i", "run", "HIGHLIGHT", "FIELDS", "1", "title", "TAGS", "[", "]"]);
+    let fields = match &v[2] {
+        Value::Array(f) => f.clone(),
+        other => panic!("{other:?}"),
+    };
+    let title = fields.chunks(2).find(|p| p[0] == Value::BulkString(b"title".to_vec())).map(|p| p[1].clone());
+    assert_eq!(title, Some(Value::BulkString(b"[Running] fast".to_vec())));
+    let v: Vec<Value> =
+        q(&mut c, &["FT.SEARCH", "i", "run", "RETURN", "1", "body", "SUMMARIZE", "FIELDS", "1", "body", "FRAGS", "2", "LEN", "3"]);
+    assert_eq!(
+        v[2],
+        Value::Array(vec![
+            Value::BulkString(b"body".to_vec()),
+            Value::BulkString(b"nine running ten... sixteen runs seventeen... ".to_vec())
+        ])
+    );
+}
