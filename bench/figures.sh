@@ -4,8 +4,9 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|all]   (default: all;
-#   timeseries is not in all: it reads ../shared/data/tsdata/node-1s.jsonl.zst, or $TSDATA)
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|all]   (default: all;
+#   timeseries and search are not in all: they read ../shared/data/tsdata/node-1s.jsonl.zst
+#   (or $TSDATA) and ../shared/data/search (or $SEARCHDATA))
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -240,8 +241,22 @@ timeseries() {
     stop_all
 }
 
+# Full-text search on the Debian package corpus: index build through HSET
+# with the index live, FT.SEARCH latency, overlap@10 and hit counts against
+# the reference engines' answers (RediSearch BM25STD first). No RediSearch
+# here: the README's anchors are the dataset README's figures.
+search() {
+    local data=${SEARCHDATA:-../shared/data/search}
+    start_strand
+    target/release/strand-bench -p $SPORT -c 4 --search-data "$data" --search-out "$WORK/search.jsonl" --search-rounds 40
+    python3 "$data/overlap_md.py" "$data/dev-ref" --project "$WORK/search.jsonl" | tail -8
+    echo "server RSS: $(ps -o rss= -p "$(pgrep -f "strand --port $SPORT")") KiB"
+    stop_all
+}
+
 case "${1:-all}" in
     throughput) throughput ;;
+    search) search ;;
     timeseries) timeseries ;;
     types) types ;;
     recovery) recovery ;;
@@ -250,5 +265,5 @@ case "${1:-all}" in
     streams) streams ;;
     queues) queues ;;
     all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|all]" >&2; exit 2 ;;
 esac

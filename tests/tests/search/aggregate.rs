@@ -2,8 +2,6 @@
 //! FILTER expressions, LIMIT and LOAD, RediSearch 2.10's reply shapes in
 //! RESP2 and RESP3, the same answers on one shard and on three, and errors.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
 
 use redis::{Connection, Value};
@@ -11,13 +9,7 @@ use strand_tests::commands::{err, q};
 use strand_tests::raw::Raw;
 use strand_tests::Server;
 
-fn hset(c: &mut Connection, key: &str, fields: &[(&str, &str)]) {
-    let mut args = vec!["HSET", key];
-    for (f, v) in fields {
-        args.extend([*f, *v]);
-    }
-    let _: i64 = q(c, &args);
-}
+use super::hset;
 
 /// The products index with six documents.
 fn setup(shards: &str) -> (Server, Connection) {

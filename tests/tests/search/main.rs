@@ -3,8 +3,12 @@
 //! checked against a straightforward reference on one shard and on three;
 //! and an index that follows updates, deletes, expiry, a SIGKILL and a
 //! checkpoint, ending exactly where a fresh index over the same data is.
+//! FT.AGGREGATE is in [`aggregate`]. (One test binary for all of search:
+//! each binary costs CI a link.)
 
 #![allow(clippy::unwrap_used)]
+
+mod aggregate;
 
 use std::collections::HashMap;
 
