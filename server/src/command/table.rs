@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use super::{
     connection, hashes, keys, lists, pubsub, queues, scripting, search, search_query, series, series_multi, server, sets, stream_groups,
-    streams, strings, transactions, zsets, Command,
+    streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -32,6 +32,7 @@ pub const COMMANDS: &[&[Command]] = &[
     series_multi::COMMANDS,
     search::COMMANDS,
     search_query::COMMANDS,
+    suggest::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
