@@ -134,7 +134,7 @@ fn type_class(t: Type) -> u32 {
         Type::ZSet => ZSET,
         Type::Stream => STREAM,
         Type::Queue => GENERIC,
-        Type::Series => MODULE,
+        Type::Series | Type::Sug => MODULE,
     }
 }
 
@@ -185,6 +185,8 @@ fn change_event(cmd: &str, change: &Change<'_>) -> Option<&'static str> {
         Change::TsUnrule(_) => "ts.deleterule",
         Change::Stream(c) => return stream_event(c),
         Change::Queue(c) => return queue_event(c),
+        Change::SugAdd { .. } => "ft.sugadd",
+        Change::SugDel(_) => "ft.sugdel",
     })
 }
 

@@ -52,6 +52,8 @@ pub mod kinds {
     pub const STREAM: u8 = KEYSPACE_FIRST + 0x1c;
     /// [`super::Change::Queue`]: every queue change, told apart by a tag byte in the payload.
     pub const QUEUE: u8 = KEYSPACE_FIRST + 0x1d;
+    /// [`super::Change::SugAdd`] and [`super::Change::SugDel`]: a sub-tag first in the payload.
+    pub const SUG: u8 = KEYSPACE_FIRST + 0x0e;
     /// Every time-series change (`Change::Ts*`): one kind, a sub-tag first in the payload.
     pub const SERIES: u8 = crate::log::record::kind::KEYSPACE_LAST;
 }
@@ -65,6 +67,12 @@ mod ts {
     pub const RULE: u8 = 5;
     pub const UNRULE: u8 = 6;
     pub const SOURCE: u8 = 7;
+}
+
+/// Sub-tags of the suggestion-dictionary changes, the first payload byte of a [`kinds::SUG`] record.
+mod sug {
+    pub const ADD: u8 = 1;
+    pub const DEL: u8 = 2;
 }
 
 /// One command's change to one collection.
@@ -113,6 +121,11 @@ pub enum Change<'a> {
     TsUnrule(&'a [u8]),
     /// Sets (None: clears) the series whose rule writes into this one.
     TsSource(Option<&'a [u8]>),
+    /// Adds or replaces a suggestion (creating the dictionary): the final
+    /// score and payload (FT.SUGADD resolved INCR and a kept payload).
+    SugAdd { string: &'a [u8], score: f64, payload: Option<&'a [u8]> },
+    /// Removes a suggestion (matched case-insensitively).
+    SugDel(&'a [u8]),
 }
 
 impl<'a> Change<'a> {
@@ -133,13 +146,14 @@ impl<'a> Change<'a> {
             Change::ZRem(_) => kinds::ZREM,
             Change::Stream(_) => kinds::STREAM,
             Change::Queue(_) => kinds::QUEUE,
+            Change::SugAdd { .. } | Change::SugDel(_) => kinds::SUG,
             _ => kinds::SERIES,
         }
     }
 
     /// Whether a record kind is a collection change.
     pub fn owns(kind: u8) -> bool {
-        (kinds::HSET..=kinds::QUEUE).contains(&kind) || kind == kinds::SERIES
+        (kinds::HSET..=kinds::QUEUE).contains(&kind) || kind == kinds::SERIES || kind == kinds::SUG
     }
 
     /// The type of collection it changes.
@@ -150,6 +164,7 @@ impl<'a> Change<'a> {
             Change::ZAdd(_) | Change::ZRem(_) => Type::ZSet,
             Change::Stream(_) => Type::Stream,
             Change::Queue(_) => Type::Queue,
+            Change::SugAdd { .. } | Change::SugDel(_) => Type::Sug,
             Change::LPush { .. }
             | Change::LPop { .. }
             | Change::LSet { .. }
@@ -165,7 +180,10 @@ impl<'a> Change<'a> {
         match self {
             Change::Stream(c) => c.creates(),
             Change::Queue(c) => c.creates(),
-            _ => matches!(self, Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_) | Change::TsCreate(_)),
+            _ => matches!(
+                self,
+                Change::HSet(_) | Change::LPush { .. } | Change::SAdd(_) | Change::ZAdd(_) | Change::TsCreate(_) | Change::SugAdd { .. }
+            ),
         }
     }
 
@@ -191,6 +209,8 @@ impl<'a> Change<'a> {
             Change::TsRule { dest, .. } => 1 + b(dest) + 1 + 16,
             Change::TsUnrule(dest) => 1 + b(dest),
             Change::TsSource(src) => 1 + 1 + src.map_or(0, b),
+            Change::SugAdd { string, payload, .. } => 1 + b(string) + 8 + 1 + payload.map_or(0, b),
+            Change::SugDel(string) => 1 + b(string),
         }
     }
 
@@ -243,6 +263,19 @@ impl<'a> Change<'a> {
             }
             Change::Stream(c) => c.encode(w),
             Change::Queue(c) => c.encode(w),
+            Change::SugAdd { string, score, payload } => {
+                w.u8(sug::ADD);
+                w.bytes(string);
+                w.u64(score.to_bits());
+                w.u8(payload.is_some() as u8);
+                if let Some(p) = payload {
+                    w.bytes(p);
+                }
+            }
+            Change::SugDel(string) => {
+                w.u8(sug::DEL);
+                w.bytes(string);
+            }
             series => encode_series(series, w),
         }
     }
@@ -298,6 +331,19 @@ impl<'a> Change<'a> {
             kinds::STREAM => Change::Stream(StreamChange::decode(r)?),
             kinds::QUEUE => Change::Queue(QueueChange::decode(r)?),
             kinds::SERIES => decode_series(r)?,
+            kinds::SUG => match r.u8()? {
+                sug::ADD => {
+                    let string = r.bytes()?;
+                    let score = f64::from_bits(r.u64()?);
+                    if score.is_nan() {
+                        return Err(DecodeError::Invalid("suggestion score is NaN"));
+                    }
+                    let payload = if flag(r)? { Some(r.bytes()?) } else { None };
+                    Change::SugAdd { string, score, payload }
+                }
+                sug::DEL => Change::SugDel(r.bytes()?),
+                _ => return Err(DecodeError::Invalid("unknown suggestion change")),
+            },
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -339,6 +385,10 @@ impl<'a> Change<'a> {
             }
             (Change::Stream(c), Value::Stream(s)) => s.apply(c, now),
             (Change::Queue(c), Value::Queue(q)) => q.apply(c),
+            (Change::SugAdd { string, score, payload }, Value::Sug(d)) => d.insert(&String::from_utf8_lossy(string), *score, *payload),
+            (Change::SugDel(string), Value::Sug(d)) => {
+                d.remove(&String::from_utf8_lossy(string));
+            }
             (change, Value::List(l)) => apply_list(change, l),
             (change, Value::Series(s)) => apply_series(change, s),
             (change, value) => debug_assert!(false, "{change:?} applied to a {}", value.type_name()),

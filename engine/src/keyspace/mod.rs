@@ -19,6 +19,7 @@ pub mod queue;
 pub mod set;
 pub mod snapshot;
 pub mod stream;
+pub mod sug;
 pub mod value;
 pub mod zset;
 
@@ -708,6 +709,14 @@ impl Keyspace {
             }
             op::search_tag::DROP => {
                 d.search.drop_index(&String::from_utf8_lossy(body));
+            }
+            op::search_tag::DICT_ADD | op::search_tag::DICT_DEL => {
+                let Ok((name, terms)) = crate::search::decode_dict(body) else { return };
+                if tag == op::search_tag::DICT_ADD {
+                    d.search.dict_add(&name, terms);
+                } else {
+                    d.search.dict_del(&name, terms.iter().map(String::as_str));
+                }
             }
             _ => {}
         }

@@ -54,6 +54,12 @@ pub mod search_tag {
     pub const DEFINE: u8 = 1;
     /// Drops an index (body: its name).
     pub const DROP: u8 = 2;
+    /// Adds terms to a spell-check dictionary (FT.DICTADD; body:
+    /// `crate::search::encode_dict`), creating it.
+    pub const DICT_ADD: u8 = 3;
+    /// Removes terms from a spell-check dictionary (FT.DICTDEL; same body);
+    /// a dictionary left empty goes away.
+    pub const DICT_DEL: u8 = 4;
 }
 
 /// One change to the keyspace. `expire_ms` is absolute Unix milliseconds, 0 for none.
@@ -93,7 +99,8 @@ pub enum Op<'a> {
     /// command that changes two keys): one record, so a crash keeps all or none.
     Group(Vec<Op<'a>>),
     /// Defines or drops a search index of a database (FT.CREATE, FT.ALTER,
-    /// FT.DROPINDEX); `tag` is one of [`search_tag`].
+    /// FT.DROPINDEX), or changes a spell-check dictionary (FT.DICTADD,
+    /// FT.DICTDEL); `tag` is one of [`search_tag`].
     Search { db: u8, tag: u8, body: &'a [u8] },
 }
 
@@ -397,6 +404,10 @@ mod tests {
             Op::Coll { db: 1, key: b"t", change: Change::TsUnrule(b"d") },
             Op::Coll { db: 1, key: b"d", change: Change::TsSource(Some(b"t")) },
             Op::Coll { db: 1, key: b"d", change: Change::TsSource(None) },
+            Op::Coll { db: 1, key: b"g", change: Change::SugAdd { string: b"Hello", score: 2.5, payload: Some(b"p") } },
+            Op::Coll { db: 1, key: b"g", change: Change::SugAdd { string: b"x", score: 0.0, payload: None } },
+            Op::Coll { db: 1, key: b"g", change: Change::SugDel(b"hello") },
+            Op::Search { db: 2, tag: search_tag::DICT_ADD, body: b"\x01\0\0\0d" },
             Op::Store { db: 2, key: b"d", value: Cow::Owned(Value::Str(b"s"[..].into())), expire_ms: 5 },
             Op::Group(vec![Op::Del { db: 0, key: b"a" }, Op::Coll { db: 0, key: b"l", change: Change::LPop { left: true, count: 1 } }]),
         ];

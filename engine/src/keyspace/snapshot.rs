@@ -19,7 +19,8 @@
 //! Entries are encoded as the log's own `Op::Store` (db, key, value,
 //! expiry), each prefixed with its length; loading one is applying a Store.
 //! Search index definitions (`Op::Search`) come first, their length marked
-//! with `SEARCH_BIT`, so that loading indexes each hash as it arrives.
+//! with `SEARCH_BIT`, so that loading indexes each hash as it arrives; the
+//! spell-check dictionaries follow them the same way (one `DICT_ADD` each).
 //! This module touches no files: the server hands [`Keyspace::snapshot_take`]'s
 //! bytes to `crate::checkpoint`.
 
@@ -86,6 +87,11 @@ impl Keyspace {
             for schema in d.search.schemas() {
                 let body = schema.encode();
                 snap.write_op(&Op::Search { db: db as u8, tag: super::op::search_tag::DEFINE, body: &body });
+            }
+            for (name, terms) in d.search.dicts() {
+                let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
+                let body = crate::search::encode_dict(name, &terms);
+                snap.write_op(&Op::Search { db: db as u8, tag: super::op::search_tag::DICT_ADD, body: &body });
             }
         }
         self.snapshot = Some(snap);
@@ -311,6 +317,26 @@ mod tests {
         chunks.push(ks.snapshot_take());
         ks.snapshot_end();
         assert_eq!(dump(&load(&chunks)), expected);
+    }
+
+    #[test]
+    fn dictionaries_and_suggestions_travel_in_a_snapshot() {
+        let mut ks = Keyspace::new(None);
+        let body = crate::search::encode_dict("d", &["foo", "bar"]);
+        ks.apply(&Op::Search { db: 2, tag: super::super::op::search_tag::DICT_ADD, body: &body }, 1);
+        let sug = Change::SugAdd { string: b"Hello", score: 2.0, payload: Some(b"p") };
+        ks.apply(&Op::Coll { db: 0, key: b"ac", change: sug }, 1);
+        ks.snapshot_begin();
+        while !ks.snapshot_step(usize::MAX) {}
+        let all = ks.snapshot_take();
+        ks.snapshot_end();
+        let back = load(&[all]);
+        assert_eq!(back.search(2).dict("d").unwrap().iter().collect::<Vec<_>>(), ["bar", "foo"]);
+        assert!(back.search(0).dict("d").is_none());
+        assert_eq!(dump(&back), dump(&ks));
+        let e = back.peek(0, b"ac", 1).unwrap();
+        assert_eq!(e.value.type_name(), "trietype0");
+        assert_eq!(e.value.heap_bytes(), ks.peek(0, b"ac", 1).unwrap().value.heap_bytes());
     }
 
     #[test]

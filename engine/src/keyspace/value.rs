@@ -5,7 +5,8 @@
 //! A value can be written whole into a log record ([`Value::encode`]) for
 //! the commands that replace a key's value at once (SINTERSTORE,
 //! ZUNIONSTORE ...) and read back with [`Value::decode`]; checkpoints
-//! write every value that way, time series included (their compressed chunks).
+//! write every value that way, time series included (their compressed chunks)
+//! and suggestion dictionaries (tag 8).
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
@@ -15,6 +16,7 @@ use super::list::List;
 use super::queue::Queue;
 use super::set::Set;
 use super::stream::Stream;
+use super::sug::SugDict;
 use super::zset::ZSet;
 use crate::series::Series;
 
@@ -37,6 +39,8 @@ pub enum Value {
     Queue(Box<Queue>),
     /// A time series (TS.* commands).
     Series(Box<Series>),
+    /// A suggestion dictionary (FT.SUGADD and friends).
+    Sug(Box<SugDict>),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -58,6 +62,8 @@ pub enum Type {
     Queue,
     /// `TSDB-TYPE`, as RedisTimeSeries names it.
     Series,
+    /// `trietype0`, as RediSearch names its suggestion dictionaries.
+    Sug,
 }
 
 impl Type {
@@ -72,12 +78,13 @@ impl Type {
             Type::Stream => "stream",
             Type::Queue => "queue",
             Type::Series => "TSDB-TYPE",
+            Type::Sug => "trietype0",
         }
     }
 
     /// The type a TYPE name names (case-insensitive), for SCAN TYPE.
     pub fn from_name(name: &[u8]) -> Option<Type> {
-        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream, Type::Queue, Type::Series]
+        [Type::Str, Type::Hash, Type::List, Type::Set, Type::ZSet, Type::Stream, Type::Queue, Type::Series, Type::Sug]
             .into_iter()
             .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
     }
@@ -93,6 +100,7 @@ impl Type {
             Type::Stream => Some(Value::Stream(Box::default())),
             Type::Queue => Some(Value::Queue(Box::default())),
             Type::Series => Some(Value::Series(Box::default())),
+            Type::Sug => Some(Value::Sug(Box::default())),
         }
     }
 
@@ -106,6 +114,7 @@ impl Type {
             Type::Stream => 5,
             Type::Queue => 6,
             Type::Series => 7,
+            Type::Sug => 8,
         }
     }
 }
@@ -122,6 +131,7 @@ impl Value {
             Value::Stream(_) => Type::Stream,
             Value::Queue(_) => Type::Queue,
             Value::Series(_) => Type::Series,
+            Value::Sug(_) => Type::Sug,
         }
     }
 
@@ -142,6 +152,7 @@ impl Value {
             Value::Stream(_) => Some("stream"),
             Value::Queue(_) => Some("queue"),
             Value::Series(_) => Some("chunked"),
+            Value::Sug(_) => Some("trie"),
         }
     }
 
@@ -156,6 +167,7 @@ impl Value {
             Value::Stream(s) => s.len(),
             Value::Queue(q) => q.len(),
             Value::Series(s) => s.len(),
+            Value::Sug(d) => d.len(),
         }
     }
 
@@ -180,6 +192,7 @@ impl Value {
             Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_bytes(),
             Value::Queue(q) => std::mem::size_of::<Queue>() + q.heap_bytes(),
             Value::Series(s) => s.heap_bytes(),
+            Value::Sug(d) => std::mem::size_of::<SugDict>() + d.heap_bytes(),
         }
     }
 
@@ -195,6 +208,7 @@ impl Value {
             Value::Stream(s) => s.encoded_len(),
             Value::Queue(q) => q.encoded_len(),
             Value::Series(s) => s.encoded_len(),
+            Value::Sug(d) => d.encoded_len(),
         }
     }
 
@@ -228,6 +242,7 @@ impl Value {
             Value::Stream(s) => s.encode(w),
             Value::Queue(q) => q.encode(w),
             Value::Series(s) => s.encode(w),
+            Value::Sug(d) => d.encode(w),
         }
     }
 
@@ -245,6 +260,9 @@ impl Value {
         }
         if tag == Type::Series.tag() {
             return Ok(Value::Series(Box::new(Series::decode(r)?)));
+        }
+        if tag == Type::Sug.tag() {
+            return Ok(Value::Sug(Box::new(SugDict::decode(r)?)));
         }
         let n = r.u32()? as usize;
         let value = match tag {

@@ -217,6 +217,19 @@ impl Index {
         self.lookup.get(term).map_or(0, |&t| self.terms[t as usize].live)
     }
 
+    /// Terms with live documents within Levenshtein distance `distance` of
+    /// `word`, with their document frequencies (FT.SPELLCHECK); stems are not terms here.
+    pub fn terms_near(&self, word: &str, distance: usize) -> Vec<(&str, u32)> {
+        self.dict
+            .iter()
+            .filter(|(t, _)| !t.starts_with(super::analysis::STEM_PREFIX))
+            .filter_map(|(t, &id)| {
+                let live = self.terms[id as usize].live;
+                (live > 0 && super::spell::levenshtein(word, t, distance).is_some()).then_some((&**t, live))
+            })
+            .collect()
+    }
+
     /// The live document of `key`.
     pub fn doc_of(&self, key: &[u8]) -> Option<&Doc> {
         let id = *self.by_key.get(key)?;

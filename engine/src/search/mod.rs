@@ -15,6 +15,10 @@
 //! - [`index`]: one index: documents, terms, tags, numbers.
 //! - [`exec`]: running a query: matching, scoring, top k.
 //! - [`highlight`]: HIGHLIGHT and SUMMARIZE over returned fields.
+//! - [`spell`]: edit distances (FT.SPELLCHECK, FT.SUGGET FUZZY).
+//!
+//! [`Indexes`] also holds the database's spell-check dictionaries
+//! (FT.DICTADD / FT.DICTDEL), changed by `Op::Search` records too.
 
 pub mod analysis;
 pub mod exec;
@@ -23,16 +27,48 @@ pub mod index;
 pub mod postings;
 pub mod query;
 pub mod schema;
+pub mod spell;
 
 pub use index::{Index, Scan};
 pub use schema::Schema;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::codec::{DecodeError, Reader, Writer};
 use crate::keyspace::Value;
 
-/// The indexes of one database.
+/// The indexes of one database, and its spell-check dictionaries.
 #[derive(Debug, Default)]
 pub struct Indexes {
     list: Vec<Index>,
+    /// Spell-check dictionaries by name (FT.DICTADD), never empty.
+    dicts: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The body of a dictionary record (`search_tag::DICT_ADD` / `DICT_DEL`):
+/// the name, a count, then each term, as length-prefixed bytes.
+pub fn encode_dict(name: &str, terms: &[&str]) -> Vec<u8> {
+    let len = 4 + name.len() + 4 + terms.iter().map(|t| 4 + t.len()).sum::<usize>();
+    let mut buf = vec![0u8; len];
+    let mut w = Writer::new(&mut buf);
+    w.bytes(name.as_bytes());
+    w.u32(terms.len() as u32);
+    terms.iter().for_each(|t| w.bytes(t.as_bytes()));
+    buf
+}
+
+/// Reads what [`encode_dict`] wrote.
+pub fn decode_dict(body: &[u8]) -> Result<(String, Vec<String>), DecodeError> {
+    let mut r = Reader::new(body);
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid("dictionary term is not UTF-8"));
+    let name = text(r.bytes()?)?;
+    let n = r.u32()? as usize;
+    let mut terms = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        terms.push(text(r.bytes()?)?);
+    }
+    r.finish()?;
+    Ok((name, terms))
 }
 
 impl Indexes {
@@ -120,6 +156,36 @@ impl Indexes {
         }
     }
 
+    /// The spell-check dictionary called `name`.
+    pub fn dict(&self, name: &str) -> Option<&BTreeSet<String>> {
+        self.dicts.get(name)
+    }
+
+    /// Every spell-check dictionary, for checkpoints.
+    pub fn dicts(&self) -> impl Iterator<Item = (&str, &BTreeSet<String>)> {
+        self.dicts.iter().map(|(n, d)| (n.as_str(), d))
+    }
+
+    /// Adds terms to a dictionary (creating it); how many were new.
+    pub fn dict_add(&mut self, name: &str, terms: impl IntoIterator<Item = String>) -> usize {
+        let d = self.dicts.entry(name.to_string()).or_default();
+        let added = terms.into_iter().filter(|t| d.insert(t.clone())).count();
+        if d.is_empty() {
+            self.dicts.remove(name);
+        }
+        added
+    }
+
+    /// Removes terms from a dictionary (dropping it once empty); how many were there.
+    pub fn dict_del<'t>(&mut self, name: &str, terms: impl IntoIterator<Item = &'t str>) -> usize {
+        let Some(d) = self.dicts.get_mut(name) else { return 0 };
+        let removed = terms.into_iter().filter(|t| d.remove(*t)).count();
+        if d.is_empty() {
+            self.dicts.remove(name);
+        }
+        removed
+    }
+
     /// Approximate heap bytes of every index.
     pub fn heap_bytes(&self) -> usize {
         self.list.iter().map(Index::heap_bytes).sum()
@@ -133,4 +199,30 @@ fn add(ix: &mut Index, key: &[u8], value: &Value) {
     };
     // A document that cannot be indexed is left out and counted, as in RediSearch.
     let _ = ix.add(key, |f| h.get(f).map(|v| &v[..]));
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionaries_count_changes_and_go_away_empty() {
+        let mut ix = Indexes::default();
+        assert_eq!(ix.dict_add("d", ["a".to_string(), "b".to_string(), "a".to_string()]), 2);
+        assert_eq!(ix.dict_add("d", ["b".to_string()]), 0);
+        assert_eq!(ix.dict_del("d", ["a", "zz"]), 1);
+        assert_eq!(ix.dict("d").unwrap().iter().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(ix.dict_del("d", ["b"]), 1);
+        assert!(ix.dict("d").is_none());
+        assert_eq!(ix.dict_del("nope", ["b"]), 0);
+        assert!(ix.is_empty(), "dictionaries are not indexes");
+    }
+
+    #[test]
+    fn dictionary_bodies_round_trip() {
+        let body = encode_dict("name", &["x", "", "héllo"]);
+        assert_eq!(decode_dict(&body).unwrap(), ("name".to_string(), vec!["x".to_string(), String::new(), "héllo".to_string()]));
+        assert!(decode_dict(&body[..body.len() - 1]).is_err());
+    }
 }

@@ -7,7 +7,7 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`], [`suggest`].
 
 pub mod connection;
 pub mod glob;
@@ -27,6 +27,7 @@ pub mod sets;
 pub mod stream_groups;
 pub mod streams;
 pub mod strings;
+pub mod suggest;
 pub mod table;
 pub mod transactions;
 pub mod typed;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use super::{
     connection, hashes, keys, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi, server, sets,
-    stream_groups, streams, strings, transactions, zsets, Command,
+    stream_groups, streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -33,6 +33,7 @@ pub const COMMANDS: &[&[Command]] = &[
     search::COMMANDS,
     search_query::COMMANDS,
     search_aggregate::COMMANDS,
+    suggest::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {

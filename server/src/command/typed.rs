@@ -11,6 +11,7 @@ use strand_engine::keyspace::list::List;
 use strand_engine::keyspace::queue::Queue;
 use strand_engine::keyspace::set::Set;
 use strand_engine::keyspace::stream::Stream;
+use strand_engine::keyspace::sug::SugDict;
 use strand_engine::keyspace::zset::ZSet;
 use strand_engine::keyspace::{Change, Entry, Op, Value};
 use strand_engine::series::Series;
@@ -79,6 +80,16 @@ impl Collection for Series {
     fn of(v: &Value) -> Option<&Series> {
         if let Value::Series(s) = v {
             Some(s)
+        } else {
+            None
+        }
+    }
+}
+
+impl Collection for SugDict {
+    fn of(v: &Value) -> Option<&SugDict> {
+        if let Value::Sug(d) = v {
+            Some(d)
         } else {
             None
         }

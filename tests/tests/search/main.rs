@@ -3,12 +3,14 @@
 //! checked against a straightforward reference on one shard and on three;
 //! and an index that follows updates, deletes, expiry, a SIGKILL and a
 //! checkpoint, ending exactly where a fresh index over the same data is.
-//! FT.AGGREGATE is in [`aggregate`]. (One test binary for all of search:
+//! FT.AGGREGATE is in [`aggregate`]; autocomplete, dictionaries and
+//! FT.SPELLCHECK in [`suggest`]. (One test binary for all of search:
 //! each binary costs CI a link.)
 
 #![allow(clippy::unwrap_used)]
 
 mod aggregate;
+mod suggest;
 
 use std::collections::HashMap;
 
@@ -229,7 +231,8 @@ const SCHEMA: &[&str] = &["FT.CREATE", "i", "PREFIX", "1", "k:", "SCHEMA", "body
 #[test]
 fn the_index_follows_writes_expiry_crashes_and_checkpoints() {
     let mut rng = StdRng::seed_from_u64(11);
-    let mut s = Server::start(&["--shards", "2"]);
+    // fsync always: a SIGKILL must not take back what was acknowledged.
+    let mut s = Server::start(&["--shards", "2", "--appendfsync", "always"]);
     let mut c = s.client();
     let _: String = q(&mut c, SCHEMA);
     let mut model: HashMap<String, HashMap<String, String>> = HashMap::new();
