@@ -710,6 +710,14 @@ impl Keyspace {
             op::search_tag::DROP => {
                 d.search.drop_index(&String::from_utf8_lossy(body));
             }
+            op::search_tag::SYN_UPDATE => {
+                let Ok((index, mut terms)) = crate::search::decode_dict(body) else { return };
+                if terms.is_empty() {
+                    return;
+                }
+                let group = terms.remove(0);
+                d.search.syn_update(&index, &group, &terms);
+            }
             op::search_tag::DICT_ADD | op::search_tag::DICT_DEL => {
                 let Ok((name, terms)) = crate::search::decode_dict(body) else { return };
                 if tag == op::search_tag::DICT_ADD {

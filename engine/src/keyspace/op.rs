@@ -60,6 +60,10 @@ pub mod search_tag {
     /// Removes terms from a spell-check dictionary (FT.DICTDEL; same body);
     /// a dictionary left empty goes away.
     pub const DICT_DEL: u8 = 4;
+    /// Adds terms to a synonym group of an index (FT.SYNUPDATE; body:
+    /// `crate::search::encode_dict` with the index name as the name and the
+    /// group id as the first term).
+    pub const SYN_UPDATE: u8 = 5;
 }
 
 /// One change to the keyspace. `expire_ms` is absolute Unix milliseconds, 0 for none.

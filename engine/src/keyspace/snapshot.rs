@@ -88,6 +88,11 @@ impl Keyspace {
                 let body = schema.encode();
                 snap.write_op(&Op::Search { db: db as u8, tag: super::op::search_tag::DEFINE, body: &body });
             }
+            for (index, group, words) in d.search.synonym_groups() {
+                let terms: Vec<&str> = std::iter::once(group).chain(words).collect();
+                let body = crate::search::encode_dict(index, &terms);
+                snap.write_op(&Op::Search { db: db as u8, tag: super::op::search_tag::SYN_UPDATE, body: &body });
+            }
             for (name, terms) in d.search.dicts() {
                 let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
                 let body = crate::search::encode_dict(name, &terms);

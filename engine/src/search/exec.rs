@@ -185,17 +185,31 @@ impl Compiler<'_> {
         no.and_then(|n| 1u32.checked_shl(n as u32)).unwrap_or(0)
     }
 
-    /// Term ids a word stands for: itself and, unless verbatim, its stems.
+    /// Term ids a word stands for: itself and, unless verbatim, its stems
+    /// and its synonyms (with their stems).
     fn expand(&self, word: &str, verbatim: bool) -> Vec<u32> {
         let mut forms = vec![word.to_string()];
         if !verbatim {
-            let stem = self.ix.stems.stem_raw(word);
-            forms.push(format!("{STEM_PREFIX}{stem}"));
-            if stem != word {
-                forms.push(stem);
+            for w in std::iter::once(word).chain(self.ix.synonyms.of(word)) {
+                if w != word {
+                    forms.push(w.to_string());
+                }
+                let stem = self.ix.stems.stem_raw(w);
+                forms.push(format!("{STEM_PREFIX}{stem}"));
+                if stem != w {
+                    forms.push(stem);
+                }
             }
         }
-        forms.iter().filter_map(|f| self.ix.dict.get(f.as_str()).copied()).collect()
+        let mut ids: Vec<u32> = Vec::with_capacity(forms.len());
+        for f in &forms {
+            if let Some(&id) = self.ix.dict.get(f.as_str()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
     }
 
     fn compile(&self, node: &Node, mask: u32) -> Result<Plan, ExecError> {

@@ -118,6 +118,48 @@ pub struct Index {
     pub failures: u64,
     /// The background scan of the keys that existed when the index was defined.
     pub scan: Option<Scan>,
+    /// FT.SYNUPDATE's groups: a query word also matches its group's words.
+    pub synonyms: Synonyms,
+}
+
+/// Synonym groups (FT.SYNUPDATE): group id → words, and word → groups.
+/// Applied when a query runs: a word of a group also matches the group's
+/// other words (and their stems), whenever the documents were indexed.
+#[derive(Debug, Clone, Default)]
+pub struct Synonyms {
+    groups: BTreeMap<String, BTreeSet<String>>,
+    of: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Synonyms {
+    /// Adds words (lower-cased) to a group.
+    pub fn add(&mut self, group: &str, words: &[String]) {
+        for w in words {
+            let w = w.to_lowercase();
+            self.groups.entry(group.to_string()).or_default().insert(w.clone());
+            self.of.entry(w).or_default().insert(group.to_string());
+        }
+    }
+
+    /// The other words of the groups of `word`.
+    pub fn of(&self, word: &str) -> Vec<&str> {
+        let Some(groups) = self.of.get(word) else { return Vec::new() };
+        let mut out: Vec<&str> =
+            groups.iter().filter_map(|g| self.groups.get(g)).flatten().map(String::as_str).filter(|w| *w != word).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Each word with its groups, sorted (FT.SYNDUMP).
+    pub fn dump(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.of.iter().map(|(w, g)| (w.as_str(), g.iter().map(String::as_str).collect()))
+    }
+
+    /// Each group with its words.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.groups.iter().map(|(g, w)| (g.as_str(), w.iter().map(String::as_str).collect()))
+    }
 }
 
 /// Where a background scan is.
@@ -170,6 +212,7 @@ impl Index {
             total_len: 0,
             failures: 0,
             scan: None,
+            synonyms: Synonyms::default(),
         }
     }
 
@@ -472,8 +515,10 @@ impl Index {
     /// Removes every document (FLUSHDB keeps no data; the definition stays).
     pub fn clear(&mut self) {
         let scan = self.scan.take();
+        let synonyms = std::mem::take(&mut self.synonyms);
         *self = Index::new(self.schema.clone());
         self.scan = scan;
+        self.synonyms = synonyms;
     }
 
     /// The tag values of a tag field, sorted (FT.TAGVALS).

@@ -91,8 +91,11 @@ impl Indexes {
     /// indexed in the background by [`Indexes::scan_step`]; writes index
     /// their keys at once meanwhile (indexing a key twice is harmless).
     pub fn define(&mut self, schema: Schema, keys: usize) {
+        // A redefinition (FT.ALTER) keeps the synonyms.
+        let synonyms = self.list.iter().find(|i| i.schema.name == schema.name).map(|i| i.synonyms.clone()).unwrap_or_default();
         self.list.retain(|i| i.schema.name != schema.name);
         let mut ix = Index::new(schema);
+        ix.synonyms = synonyms;
         ix.scan = Some(Scan { cursor: 0, seen: 0, total: keys });
         self.list.push(ix);
     }
@@ -154,6 +157,18 @@ impl Indexes {
                 }
             }
         }
+    }
+
+    /// Adds terms to synonym group `group` of index `index` (FT.SYNUPDATE).
+    pub fn syn_update(&mut self, index: &str, group: &str, terms: &[String]) {
+        if let Some(ix) = self.list.iter_mut().find(|i| i.schema.name == index) {
+            ix.synonyms.add(group, terms);
+        }
+    }
+
+    /// Every synonym group of every index, for checkpoints: (index, group, terms).
+    pub fn synonym_groups(&self) -> impl Iterator<Item = (&str, &str, Vec<&str>)> {
+        self.list.iter().flat_map(|i| i.synonyms.groups().map(move |(g, t)| (i.schema.name.as_str(), g, t)))
     }
 
     /// The spell-check dictionary called `name`.

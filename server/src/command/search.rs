@@ -1,5 +1,5 @@
 //! Search index commands: FT.CREATE, FT.ALTER, FT.DROPINDEX, FT._LIST,
-//! FT.INFO, FT.EXPLAIN, FT.TAGVALS. FT.SEARCH is in [`super::search_query`].
+//! FT.INFO, FT.EXPLAIN, FT.TAGVALS, FT.SYNUPDATE, FT.SYNDUMP. FT.SEARCH is in [`super::search_query`].
 //!
 //! Index definitions live on every shard (each indexes the hashes it owns),
 //! so the commands that change them run on every shard ([`Route::All`]) and
@@ -388,6 +388,38 @@ pub(crate) fn hash_of<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Option<&'a strand_eng
     }
 }
 
+/// [FT.SYNUPDATE](https://redis.io/docs/latest/commands/ft.synupdate/) index group [SKIPINITIALSCAN] term...:
+/// the words of a group match each other in queries (applied at query time,
+/// so SKIPINITIALSCAN changes nothing).
+fn synupdate(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    if ctx.shard.ks.search(ctx.db).get(&text(args[1])).is_none() {
+        return unknown_index();
+    }
+    let mut at = 3;
+    if args.get(at).is_some_and(|a| kw(a, "SKIPINITIALSCAN")) {
+        at += 1;
+    }
+    if at >= args.len() {
+        return super::arity_error("ft.synupdate");
+    }
+    let mut terms: Vec<String> = vec![text(args[2])];
+    terms.extend(args[at..].iter().map(|t| text(t)));
+    let refs: Vec<&str> = terms.iter().map(String::as_str).collect();
+    let body = strand_engine::search::encode_dict(&text(args[1]), &refs);
+    write(ctx, Op::Search { db: ctx.db as u8, tag: search_tag::SYN_UPDATE, body: &body }).map_or_else(|e| e, |()| Reply::Ok)
+}
+
+/// [FT.SYNDUMP](https://redis.io/docs/latest/commands/ft.syndump/) index: each word and its groups.
+fn syndump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let Some(ix) = ctx.shard.ks.search(ctx.db).get(&text(args[1])) else { return unknown_index() };
+    Reply::Map(
+        ix.synonyms
+            .dump()
+            .map(|(w, groups)| (Reply::bulk(w.as_bytes()), Reply::Array(groups.into_iter().map(|g| Reply::bulk(g.as_bytes())).collect())))
+            .collect(),
+    )
+}
+
 const W: u32 = super::flags::WRITE | super::flags::DENYOOM;
 const R: u32 = super::flags::READONLY;
 const CAT_W: &[&str] = &["@write", "@search", "@slow"];
@@ -408,5 +440,14 @@ pub const COMMANDS: &[Command] = &[
     keyless("ft._list", 1, R, Route::Local(list), CAT_R, "Returns the names of the indexes."),
     keyless("ft.info", 2, R, Route::All(info, Merge::Custom(merge_info)), CAT_R, "Returns information and statistics on an index."),
     keyless("ft.explain", -3, R, Route::Local(explain), CAT_R, "Returns the execution plan of a query."),
+    keyless(
+        "ft.synupdate",
+        -4,
+        W,
+        Route::All(synupdate, Merge::FirstError),
+        CAT_W,
+        "Creates or updates a synonym group with additional terms.",
+    ),
+    keyless("ft.syndump", 2, R, Route::Local(syndump), CAT_R, "Dumps the contents of a synonym group."),
     keyless("ft.tagvals", 3, R, Route::All(tagvals, Merge::Custom(merge_tagvals)), CAT_R, "Returns the distinct values of a tag field."),
 ];

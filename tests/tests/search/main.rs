@@ -348,3 +348,40 @@ fn highlight_and_summarize_mark_what_the_query_matched() {
         ])
     );
 }
+
+#[test]
+fn synonyms_expand_queries_and_survive_restarts() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    let mut c = s.client();
+    let _: String = q(&mut c, &["FT.CREATE", "i", "PREFIX", "1", "d:", "SCHEMA", "body", "TEXT"]);
+    hset(&mut c, "d:1", &[("body", "a fast car")]);
+    hset(&mut c, "d:2", &[("body", "an automobile for sale")]);
+    hset(&mut c, "d:3", &[("body", "vehicles everywhere")]);
+    assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "car"]).1, ["d:1"]);
+    let _: String = q(&mut c, &["FT.SYNUPDATE", "i", "g1", "car", "Automobile"]);
+    let _: String = q(&mut c, &["FT.SYNUPDATE", "i", "g2", "SKIPINITIALSCAN", "car", "vehicle"]);
+    let check = |c: &mut Connection| {
+        let mut found = keys(c, &["FT.SEARCH", "i", "car"]).1;
+        found.sort();
+        assert_eq!(found, ["d:1", "d:2", "d:3"], "vehicle matches vehicles by its stem");
+        let mut auto = keys(c, &["FT.SEARCH", "i", "automobile"]).1;
+        auto.sort();
+        assert_eq!(auto, ["d:1", "d:2"], "group g1 only: vehicle is not a synonym of automobile");
+        assert_eq!(keys(c, &["FT.SEARCH", "i", "automobile", "VERBATIM"]).1, ["d:2"]);
+        let dump: Vec<Value> = q(c, &["FT.SYNDUMP", "i"]);
+        assert_eq!(dump.len(), 6, "{dump:?}");
+        assert_eq!(dump[0], Value::BulkString(b"automobile".to_vec()));
+        assert_eq!(dump[3], Value::Array(vec![Value::BulkString(b"g1".to_vec()), Value::BulkString(b"g2".to_vec())]));
+    };
+    check(&mut c);
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    check(&mut c);
+    let _: String = q(&mut c, &["SAVE"]);
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    check(&mut c);
+    assert_eq!(err(&mut c, &["FT.SYNUPDATE", "nope", "g", "x"]), "Unknown index name");
+}
