@@ -385,3 +385,20 @@ fn synonyms_expand_queries_and_survive_restarts() {
     check(&mut c);
     assert_eq!(err(&mut c, &["FT.SYNUPDATE", "nope", "g", "x"]), "Unknown index name");
 }
+
+#[test]
+fn evicted_documents_leave_the_index() {
+    let s = Server::start(&["--shards", "1", "--persistence", "off", "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.client();
+    let _: String = q(&mut c, &["FT.CREATE", "i", "PREFIX", "1", "d:", "SCHEMA", "body", "TEXT"]);
+    let filler = "x".repeat(400);
+    for i in 0..8_000 {
+        hset(&mut c, &format!("d:{i}"), &[("body", &format!("common word{i} {filler}"))]);
+    }
+    let stats: String = q(&mut c, &["INFO", "stats"]);
+    let evicted: u64 = stats.lines().find_map(|l| l.strip_prefix("evicted_keys:")).unwrap().trim().parse().unwrap();
+    assert!(evicted > 1_000, "{evicted} keys evicted");
+    let size: i64 = q(&mut c, &["DBSIZE"]);
+    assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "common"]).0, size);
+    assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "word0"]).0, 0, "the oldest document was evicted");
+}
