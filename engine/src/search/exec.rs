@@ -765,6 +765,74 @@ impl<'a> Scoring<'a> {
     }
 }
 
+/// RediSearch's "slop" of a result, which TFIDF, TFIDF.DOCNORM and BM25
+/// divide their score by: how far apart the matched parts of the query lie.
+/// The parts are the top node's children (a single word's matched forms;
+/// an intersection's words); those without positions (tags, numbers,
+/// negations) are skipped.
+struct Slop<'a> {
+    /// Per part: its terms' cursors and field mask.
+    parts: Vec<(Vec<Cursor<'a>>, u32)>,
+}
+
+impl<'a> Slop<'a> {
+    fn new(ix: &'a Index, plan: &Plan) -> Slop<'a> {
+        let cursors = |ids: &[u32]| ids.iter().map(|&t| ix.terms[t as usize].postings.cursor()).collect::<Vec<_>>();
+        let part = |p: &Plan| match p {
+            Plan::Terms { ids, mask, .. } => Some((cursors(ids), *mask)),
+            Plan::Phrase { words, mask } => Some((cursors(&words.concat()), *mask)),
+            _ => None,
+        };
+        match plan {
+            Plan::Terms { ids, mask, .. } => {
+                Slop { parts: ids.iter().map(|&t| (vec![ix.terms[t as usize].postings.cursor()], *mask)).collect() }
+            }
+            Plan::And(c) | Plan::Or(c) => Slop { parts: c.iter().filter_map(part).collect() },
+            other => Slop { parts: part(other).into_iter().collect() },
+        }
+    }
+
+    fn of(&mut self, doc: u32) -> f64 {
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        for (cursors, mask) in &mut self.parts {
+            let mut pos = Vec::new();
+            for c in cursors.iter_mut() {
+                if c.find(doc).is_some_and(|p| p.fields & *mask != 0) {
+                    pos.extend_from_slice(c.positions());
+                }
+            }
+            if !pos.is_empty() {
+                pos.sort_unstable();
+                lists.push(pos);
+            }
+        }
+        let n = lists.len();
+        let mut dist = 0u64;
+        for w in lists.windows(2) {
+            let d = u64::from(min_walk(&w[0], &w[1]));
+            dist += d * d;
+        }
+        let slop = if dist > 0 { (dist as f64).sqrt() as u64 } else { n.saturating_sub(1) as u64 };
+        slop.max(1) as f64
+    }
+}
+
+/// RediSearch's walk for the smallest distance between two position lists:
+/// it stops as soon as the distance is 1 or less, and at either list's end.
+fn min_walk(a: &[u32], b: &[u32]) -> u32 {
+    let (mut i, mut j) = (0, 0);
+    let mut cd = a[0].abs_diff(b[0]);
+    while cd > 1 && i < a.len() && j < b.len() {
+        cd = cd.min(a[i].abs_diff(b[j]));
+        if b[j] > a[i] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    cd
+}
+
 /// A candidate in the top-k heap: the worst on top.
 struct Ranked {
     key: (Option<SortValue>, f64),
@@ -875,12 +943,16 @@ impl Index {
         let docs = m.docs(&plan);
         let s = Scoring { ix: self, stats, scorer: req.scorer, avg: stats.avg_len() };
         let mut live = s.live(&plan);
+        let mut slop = matches!(req.scorer, Scorer::TfIdf | Scorer::TfIdfDocNorm | Scorer::Bm25).then(|| Slop::new(self, &plan));
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(req.top + 1);
         let mut total = 0;
         for id in docs {
             let Some(doc) = self.doc(id) else { continue };
             total += 1;
-            let score = if req.sort.is_some() && req.top == 0 { 0.0 } else { s.score(&mut live, doc, id) };
+            let mut score = if req.sort.is_some() && req.top == 0 { 0.0 } else { s.score(&mut live, doc, id) };
+            if let Some(sl) = slop.as_mut() {
+                score /= sl.of(id);
+            }
             if req.top == 0 {
                 continue;
             }
@@ -931,6 +1003,14 @@ mod tests {
         assert!(within("hello", "hello", 0));
         assert!(!within("hello", "help", 1));
         assert!(within("hello", "help", 2));
+    }
+
+    #[test]
+    fn the_slop_walk_stops_at_adjacent_positions_and_list_ends() {
+        assert_eq!(min_walk(&[5], &[5]), 0);
+        assert_eq!(min_walk(&[1, 20], &[10, 21]), 1);
+        assert_eq!(min_walk(&[1, 7], &[4]), 3);
+        assert_eq!(min_walk(&[10], &[1, 4, 30]), 6);
     }
 
     #[test]
