@@ -744,6 +744,11 @@ impl Keyspace {
         while self.search_scan_step(now, usize::MAX) {}
     }
 
+    /// Approximate heap bytes of every search index (walks them: for INFO, not per command).
+    pub fn search_bytes(&self) -> usize {
+        self.dbs.iter().map(|d| d.search.heap_bytes()).sum()
+    }
+
     /// The search indexes of a database.
     pub fn search(&self, db: usize) -> &crate::search::Indexes {
         &self.dbs[db].search

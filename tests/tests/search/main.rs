@@ -136,6 +136,9 @@ fn create_search_and_index_commands() {
     let info: HashMap<String, Value> = info(&mut c, "idx");
     assert_eq!(info["num_docs"], Value::Int(3));
     assert_eq!(info["hash_indexing_failures"], Value::Int(1));
+    let memory: String = q(&mut c, &["INFO", "memory"]);
+    let search_bytes: u64 = memory.lines().find_map(|l| l.strip_prefix("used_memory_search:")).unwrap().trim().parse().unwrap();
+    assert!(search_bytes > 0, "{memory}");
 
     // Index commands.
     let names: Vec<String> = q(&mut c, &["FT._LIST"]);
