@@ -918,27 +918,27 @@ impl Index {
         }
     }
 
-    /// Every live document that matches (unscored), as keys in document order:
-    /// for commands that look at all matches (FT.AGGREGATE).
-    pub fn matching(&self, node: &Node, req: &Request) -> Result<Vec<&[u8]>, ExecError> {
+    /// The query resolved against this index, words limited to INFIELDS.
+    fn plan(&self, node: &Node, req: &Request) -> Result<Plan, ExecError> {
         let c = Compiler { ix: self, all_text: u32::MAX };
         let mask = match &req.infields {
             Some(f) => c.text_mask(f)?,
             None => c.all_text,
         };
-        let plan = c.compile(node, mask)?;
+        c.compile(node, mask)
+    }
+
+    /// Every live document that matches (unscored), as keys in document order:
+    /// for commands that look at all matches (FT.AGGREGATE).
+    pub fn matching(&self, node: &Node, req: &Request) -> Result<Vec<&[u8]>, ExecError> {
+        let plan = self.plan(node, req)?;
         let m = Matcher { ix: self, slop: req.slop, inorder: req.inorder };
         Ok(m.docs(&plan).into_iter().filter_map(|id| self.doc(id)).map(|d| &*d.key).collect())
     }
 
     /// Runs a query: how many documents match and the best `req.top`.
     pub fn search(&self, node: &Node, stats: &Stats, req: &Request) -> Result<Found, ExecError> {
-        let c = Compiler { ix: self, all_text: u32::MAX };
-        let mask = match &req.infields {
-            Some(f) => c.text_mask(f)?,
-            None => c.all_text,
-        };
-        let plan = c.compile(node, mask)?;
+        let plan = self.plan(node, req)?;
         let m = Matcher { ix: self, slop: req.slop, inorder: req.inorder };
         let docs = m.docs(&plan);
         let s = Scoring { ix: self, stats, scorer: req.scorer, avg: stats.avg_len() };

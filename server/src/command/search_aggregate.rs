@@ -39,17 +39,7 @@ use crate::dispatch::Shard;
 use crate::reply::Reply;
 use crate::resp::Protocol;
 
-fn text(a: &[u8]) -> String {
-    String::from_utf8_lossy(a).into_owned()
-}
-
-fn bad(what: &str) -> Reply {
-    Reply::error(format!("Bad arguments for {what}: Expected an argument"))
-}
-
-fn count_at(args: &[&[u8]], at: usize, what: &str) -> Result<usize, Reply> {
-    args.get(at).and_then(|a| parse_i64(a)).filter(|&n| n >= 0).map(|n| n as usize).ok_or_else(|| bad(what))
-}
+use super::search_query::{bad, count_at, text};
 
 /// `n` arguments after the count at `at`.
 fn counted<'a>(args: &[&'a [u8]], at: usize, what: &str) -> Result<Vec<&'a [u8]>, Reply> {

@@ -54,15 +54,18 @@ pub(crate) struct SearchArgs {
     summarize: Option<(Vec<String>, Summary)>,
 }
 
-fn text(a: &[u8]) -> String {
+/// An argument as text (lossy).
+pub(crate) fn text(a: &[u8]) -> String {
     String::from_utf8_lossy(a).into_owned()
 }
 
-fn bad(what: &str) -> Reply {
+/// RediSearch's error for a missing or bad option argument.
+pub(crate) fn bad(what: &str) -> Reply {
     Reply::error(format!("Bad arguments for {what}: Expected an argument"))
 }
 
-fn count_at(args: &[&[u8]], at: usize, what: &str) -> Result<usize, Reply> {
+/// A non-negative count at `args[at]`, else [`bad`].
+pub(crate) fn count_at(args: &[&[u8]], at: usize, what: &str) -> Result<usize, Reply> {
     args.get(at).and_then(|a| parse_i64(a)).filter(|&n| n >= 0).map(|n| n as usize).ok_or_else(|| bad(what))
 }
 
