@@ -284,8 +284,9 @@ fn messages_are_acked_exactly_once_or_dead_lettered_across_sigkills() {
     let mut l = Ledger::default();
     let mut kills = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
-    // Work while a killer thread SIGKILLs the server at a random moment, then restart.
-    while l.pushed < n && Instant::now() < deadline {
+    // Work while a killer thread SIGKILLs the server at a random moment, then
+    // restart; at least three times, even when the pushes are done sooner.
+    while (l.pushed < n || kills < 3) && Instant::now() < deadline {
         let pid = s.pid();
         let delay = Duration::from_millis(rng.gen_range(5..100));
         let killer = thread::spawn(move || {

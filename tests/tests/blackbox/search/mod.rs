@@ -4,8 +4,7 @@
 //! and an index that follows updates, deletes, expiry, a SIGKILL and a
 //! checkpoint, ending exactly where a fresh index over the same data is.
 //! FT.AGGREGATE is in [`aggregate`]; autocomplete, dictionaries and
-//! FT.SPELLCHECK in [`suggest`]. (One test binary for all of search:
-//! each binary costs CI a link.)
+//! FT.SPELLCHECK in [`suggest`].
 
 #![allow(clippy::unwrap_used)]
 

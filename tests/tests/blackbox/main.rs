@@ -1,0 +1,31 @@
+//! The black-box suite: every test starts the real `strand` binary on a
+//! free port with a temporary `--dir` (see `strand_tests::Server`) and
+//! talks to it with real clients. One module per area of the server.
+//!
+//! All of it is one test binary on purpose: each binary costs CI a
+//! release link, and one process also keeps `free_port` from handing the
+//! same port to two tests. Run one area with
+//! `cargo test --release -p strand-tests --test blackbox -- queues::`.
+
+mod checkpoints;
+mod durability;
+mod hashes;
+mod keys;
+mod lists;
+mod lists_blocking;
+mod memory;
+mod metrics;
+mod notifications;
+mod pipeline;
+mod protocol;
+mod pubsub;
+mod queues;
+mod scripting;
+mod search;
+mod server;
+mod sets;
+mod streams;
+mod strings;
+mod timeseries;
+mod transactions;
+mod zsets;
