@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 use strand_engine::keyspace::evict::{Limits, Policy};
+use strand_engine::keyspace::MAX_STRING_LEN;
 use strand_engine::log::FsyncPolicy;
 
 /// Command-line flags. Each may also be set in the `--config` TOML file.
@@ -223,7 +224,10 @@ impl Config {
             persistence,
             requirepass: pick!(requirepass).filter(|p| !p.is_empty()),
             maxclients: pick!(maxclients).unwrap_or(10_000),
-            proto_max_bulk_len: mem("proto-max-bulk-len", pick!(proto_max_bulk_len), 512 << 20)? as usize,
+            proto_max_bulk_len: match mem("proto-max-bulk-len", pick!(proto_max_bulk_len), MAX_STRING_LEN as u64)? {
+                v if v < 1024 || v > MAX_STRING_LEN as u64 => return Err(format!("invalid proto-max-bulk-len {v}: expected 1kb to 512mb")),
+                v => v as usize,
+            },
             client_query_buffer_limit: mem("client-query-buffer-limit", pick!(client_query_buffer_limit), 1 << 30)? as usize,
             segment_size,
             migrate_connections: match pick!(migrate_connections).as_deref() {
@@ -317,6 +321,9 @@ impl Config {
                 let v = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
                 if v < 1024 {
                     return Err(invalid("argument must be at least 1kb"));
+                }
+                if v > MAX_STRING_LEN as u64 {
+                    return Err(invalid("argument must be at most 512mb, strand's longest string"));
                 }
                 self.proto_max_bulk_len = v as usize;
             }

@@ -37,6 +37,12 @@ pub use value::{Type, Value};
 /// Number of logical databases (`SELECT 0..15`).
 pub const DATABASES: usize = 16;
 
+/// The longest string value: Redis's default `proto-max-bulk-len`, and the
+/// most the server lets it be configured to. Replay refuses a record that
+/// would grow a string past it, so a damaged record cannot make recovery
+/// allocate what its numbers say.
+pub const MAX_STRING_LEN: usize = 512 << 20;
+
 /// One key's entry.
 #[derive(Debug, Clone)]
 pub struct Entry {

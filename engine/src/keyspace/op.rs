@@ -307,7 +307,11 @@ impl<'a> Op<'a> {
             kinds::SETRANGE => {
                 let db = r.u8()?;
                 let offset = r.u64()?;
-                Op::SetRange { db, offset, key: r.bytes()?, data: r.bytes()? }
+                let (key, data) = (r.bytes()?, r.bytes()?);
+                if offset.checked_add(data.len() as u64).is_none_or(|end| end > super::MAX_STRING_LEN as u64) {
+                    return Err(DecodeError::Invalid("SETRANGE past the longest string allowed"));
+                }
+                Op::SetRange { db, offset, key, data }
             }
             kinds::MSET => {
                 let db = r.u8()?;

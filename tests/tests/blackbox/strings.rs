@@ -630,6 +630,8 @@ fn setrange() {
     assert_eq!(err(&mut c, &["SETRANGE", "k", "536870912", "x"]), "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     assert_eq!(err(&mut c, &["SETRANGE", "new", "536870912", "x"]), "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "new"]), 0);
+    // 512mb is also the most proto-max-bulk-len may be: replay refuses longer strings.
+    assert!(err(&mut c, &["CONFIG", "SET", "proto-max-bulk-len", "1gb"]).contains("at most 512mb"));
     // Binary overwrite, and SETRANGE keeps the TTL.
     q::<()>(&mut c, &["SET", "t", "abcdef", "EX", "100"]);
     assert_eq!(redis::cmd("SETRANGE").arg("t").arg(2).arg(&b"\0\r\n"[..]).query::<i64>(&mut c).unwrap(), 6);
