@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fuzz;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@
 
 mod checkpoints;
 mod durability;
+mod fuzz;
+mod fuzz_commands;
 mod hashes;
 mod keys;
 mod lists;

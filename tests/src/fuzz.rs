@@ -1,0 +1,229 @@
+//! Fuzz bodies: what must hold for any input to the parts of strand that
+//! read untrusted bytes. The RESP parser reads a socket; record replay,
+//! segment recovery and checkpoint loading read a disk.
+//!
+//! Each body takes arbitrary bytes, drives the real code with them and
+//! panics when a property fails; returning means the input was handled.
+//! Two drivers call them:
+//! - the cargo-fuzz targets in `fuzz/` (coverage-guided, by hand, for as long
+//!   as you like: see `fuzz/README.md`);
+//! - the black-box suite's `fuzz` module, which runs them in CI on bounded
+//!   numbers of mutations of a real log, a real checkpoint and real requests.
+//!
+//! This module may touch only the engine's and the server's public parsing and
+//! recovery functions, and temporary directories.
+
+use std::path::Path;
+
+use strand_engine::keyspace::Keyspace;
+use strand_engine::log::record::{self, RecordHeader, HEADER_LEN};
+use strand_engine::log::recovery::{self, Base};
+use strand_engine::log::segment::{self, SegmentHeader};
+use strand_server::resp::parse::{parse_command, Limits, Parsed, ProtocolError};
+use zerocopy::IntoBytes;
+
+/// Limits small enough that random inputs reach every limit check.
+pub const RESP_LIMITS: Limits = Limits { max_bulk_len: 512, max_multibulk_len: 16, max_inline_len: 256 };
+
+/// The RESP parser over a buffer of requests.
+///
+/// For every request in `data`, and for many prefixes of it (a request
+/// split across reads):
+/// - argument ranges lie inside the frame, and respect the limits;
+/// - `Incomplete { need }` asks for more than it has, and never more than
+///   one maximal frame beyond it (no allocation a length prefix dictates);
+/// - a prefix either waits for more, or gives exactly the whole buffer's
+///   outcome; the only early errors are the "line too long before its
+///   terminator" ones, and only past `max_inline_len`.
+pub fn resp(data: &[u8]) {
+    let limits = RESP_LIMITS;
+    let mut whole_args = Vec::new();
+    let mut part_args = Vec::new();
+    let mut off = 0;
+    while off < data.len() {
+        let buf = &data[off..];
+        let whole = parse_command(buf, &limits, &mut whole_args);
+        check_outcome(&whole, &whole_args, buf.len(), &limits);
+        let frame_end = match &whole {
+            Ok(Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Skip { consumed }) => *consumed,
+            Ok(Parsed::Incomplete { .. }) | Err(_) => buf.len(),
+        };
+        for p in prefix_lengths(frame_end) {
+            let part = parse_command(&buf[..p], &limits, &mut part_args);
+            check_outcome(&part, &part_args, p, &limits);
+            match (&part, &whole) {
+                (Ok(Parsed::Incomplete { .. }), _) => {}
+                (Err(e), _) if is_early_line_error(e) && p > limits.max_inline_len => {}
+                _ => {
+                    assert_eq!(&part, &whole, "prefix of {p} bytes disagrees with the whole buffer at offset {off}");
+                    assert_eq!(part_args, whole_args, "prefix of {p} bytes found other arguments");
+                }
+            }
+        }
+        match whole {
+            Ok(Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Skip { consumed }) => off += consumed,
+            Ok(Parsed::Incomplete { .. }) | Err(_) => break,
+        }
+    }
+}
+
+fn is_early_line_error(e: &ProtocolError) -> bool {
+    e.0.contains("too big")
+}
+
+/// Every prefix length up to 64, then about 64 spread over the rest.
+fn prefix_lengths(end: usize) -> impl Iterator<Item = usize> {
+    let step = (end / 64).max(1);
+    (0..end.min(64)).chain((64..end).step_by(step))
+}
+
+fn check_outcome(outcome: &Result<Parsed, ProtocolError>, args: &[(usize, usize)], len: usize, limits: &Limits) {
+    match outcome {
+        Ok(Parsed::Command { consumed }) => {
+            assert!(*consumed > 0 && *consumed <= len, "consumed {consumed} of {len}");
+            assert!(!args.is_empty() && args.len() <= limits.max_multibulk_len, "{} arguments", args.len());
+            for &(s, l) in args {
+                assert!(s + l <= *consumed, "argument {s}+{l} outside the frame of {consumed}");
+                assert!(l <= limits.max_bulk_len, "argument of {l} bytes");
+            }
+        }
+        Ok(Parsed::Inline { consumed, args: owned }) => {
+            assert!(*consumed > 0 && *consumed <= len, "consumed {consumed} of {len}");
+            assert!(owned.iter().map(Vec::len).sum::<usize>() <= *consumed, "inline arguments longer than the line");
+        }
+        Ok(Parsed::Skip { consumed }) => assert!(*consumed > 0 && *consumed <= len, "skipped {consumed} of {len}"),
+        Ok(Parsed::Incomplete { need }) => {
+            assert!(*need > len, "incomplete with {len} bytes but needs only {need}");
+            let frame = limits.max_multibulk_len * (limits.max_bulk_len + 2 + 24) + 24;
+            assert!(*need <= len + frame, "needs {need} with {len} bytes: more than one maximal frame");
+        }
+        Err(e) => assert!(e.0.starts_with("ERR Protocol error: "), "error text {:?}", e.0),
+    }
+}
+
+/// Record replay: `data` is a sequence of records, each
+/// `kind:u8 time_delta:u8 len:u16le payload[len]`, replayed into a fresh
+/// keyspace as recovery would (checksums are assumed good: this reaches the
+/// decoders and `apply` behind them). Nothing may panic; a record that does
+/// not decode is refused with an error, as recovery would refuse it.
+pub fn records(data: &[u8]) {
+    let mut ks = Keyspace::new(None);
+    let mut time = 1_700_000_000_000u64;
+    let mut rest = data;
+    while let [kind, dt, l0, l1, tail @ ..] = rest {
+        let len = u16::from_le_bytes([*l0, *l1]) as usize;
+        let payload = &tail[..len.min(tail.len())];
+        time += *dt as u64;
+        if strand_engine::keyspace::Op::owns(*kind) {
+            let _ = ks.replay(*kind, payload, time);
+        }
+        rest = &tail[payload.len()..];
+    }
+    ks.expire_cycle(time + 1_000_000, 1000);
+}
+
+/// Replays `payloads` (kind, time, payload) into a fresh keyspace; the
+/// number that decoded. For drivers that mutate real records.
+pub fn replay_all(payloads: &[(u8, u64, Vec<u8>)]) -> usize {
+    let mut ks = Keyspace::new(None);
+    let ok = payloads.iter().filter(|(kind, time, p)| ks.replay(*kind, p, *time).is_ok()).count();
+    if let Some((_, time, _)) = payloads.last() {
+        ks.expire_cycle(time + 1_000_000, 1000);
+    }
+    ok
+}
+
+/// Checkpoint entries: `data` is one chunk's payload (checksums assumed
+/// good), loaded into a fresh keyspace. Nothing may panic.
+pub fn snapshot_chunk(data: &[u8]) {
+    let Some((&count, payload)) = data.split_first() else { return };
+    let mut ks = Keyspace::new(None);
+    let _ = ks.load_snapshot_chunk(payload, count as u32, 1_700_000_000_000);
+}
+
+/// Segment recovery: `data` is a whole segment file (header block
+/// included), recovered as a shard's only segment with every record replayed
+/// into a keyspace. Nothing may panic, and every record recovery accepts has
+/// a checksum that verifies under the segment's seed.
+pub fn segment(data: &[u8]) {
+    let dir = scratch_dir();
+    let shard = dir.path().join("shard-000");
+    std::fs::create_dir_all(&shard).expect("scratch shard directory");
+    // Named as its header says, when it has one, so that inputs get past the name check.
+    let seq = SegmentHeader::decode(data).map_or(1, |h| h.seq.get());
+    std::fs::write(segment::segment_path(&shard, seq), data).expect("writing the scratch segment");
+    let _ = recover_dir(&shard);
+}
+
+/// What [`recover_dir`] accepted: each record's file, offset and exact bytes.
+pub type Accepted = Vec<(std::path::PathBuf, u64, Vec<u8>)>;
+
+/// Recovers the segments of `shard_dir` from LSN 1 into a fresh keyspace.
+/// Returns every accepted record (file, offset, header and payload bytes), or
+/// the recovery error. Asserts that each accepted record's checksum verifies.
+pub fn recover_dir(shard_dir: &Path) -> Result<Accepted, String> {
+    let mut ks = Keyspace::new(None);
+    let mut accepted = Vec::new();
+    let seeds = segment_seeds(shard_dir);
+    recovery::recover(shard_dir, Base::Any, |r| {
+        let seed = seeds.iter().find(|(path, _)| path == r.path).map(|&(_, seed)| seed).expect("a replayed segment has a valid header");
+        let mut bytes = r.header.as_bytes().to_vec();
+        bytes.extend_from_slice(r.payload);
+        assert!(
+            record::decode(&bytes, seed).is_ok(),
+            "{} at {}: recovery accepted a record whose checksum fails",
+            r.path.display(),
+            r.offset
+        );
+        accepted.push((r.path.to_path_buf(), r.offset, bytes));
+        let kind = r.header.kind;
+        if strand_engine::keyspace::Op::owns(kind) {
+            ks.replay(kind, r.payload, r.header.time_ms()).map_err(|e| e.to_string())
+        } else {
+            Err(format!("unknown record kind 0x{kind:02x}"))
+        }
+    })
+    .map(|_| accepted)
+    .map_err(|e| e.to_string())
+}
+
+/// Each segment file of the directory with the checksum seed of its valid header.
+fn segment_seeds(shard_dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let list = segment::list_segments(shard_dir).unwrap_or_default();
+    list.into_iter()
+        .filter_map(|(_, path)| {
+            let bytes = std::fs::read(&path).ok()?;
+            let header = SegmentHeader::decode(&bytes).ok()?;
+            Some((path, header.seed.get()))
+        })
+        .collect()
+}
+
+/// Checkpoint loading: `data` is a whole checkpoint file, loaded the way
+/// start-up loads the newest checkpoint. Nothing may panic; a damaged file
+/// is set aside, never half-loaded into the keyspace it returns.
+pub fn checkpoint_file(data: &[u8]) {
+    let dir = scratch_dir();
+    std::fs::write(strand_engine::checkpoint::checkpoint_path(dir.path(), 7), data).expect("writing the scratch checkpoint");
+    let mut ks = Keyspace::new(None);
+    match strand_server::checkpoint::load_newest(0, dir.path(), &mut ks) {
+        Ok((Base::Checkpoint(_), _)) => {}
+        Ok((base, _)) => {
+            assert_eq!(base, Base::Empty);
+            assert_eq!(ks.used_memory(), 0, "a refused checkpoint left entries behind");
+        }
+        Err(_) => {}
+    }
+}
+
+/// A temporary directory for one input (page cache only: nothing here is O_DIRECT).
+fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("strand-fuzz-").tempdir().expect("a scratch directory")
+}
+
+/// A record's header and payload, sealed with `seed` (for drivers that build segments).
+pub fn sealed_record(seed: u64, kind: u8, lsn: u64, time_ms: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN + payload.len()];
+    record::encode_into(&mut out, seed, RecordHeader::new(kind, 0, lsn, time_ms, payload.len()), payload);
+    out
+}
