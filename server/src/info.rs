@@ -104,6 +104,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "cross_shard_batches_sent", s.stats.sent_batches));
     out.push(int("stats", "cross_shard_batches_received", s.stats.remote_batches));
     out.push(int("stats", "connections_migrated", s.stats.migrated));
+    out.push(int("stats", "executor_rescues", s.shared.heartbeats.rescues(s.id)));
     persistence(s, &mut out);
     let log = s.ks.log().map(|l| l.stats()).unwrap_or_default();
     out.push(int("persistence", "log_records_written", log.records));

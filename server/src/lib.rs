@@ -9,7 +9,8 @@
 //! [`pubsub`] (subscribers of this shard's connections), [`notify`]
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
-//! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0).
+//! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0);
+//! [`watchdog`] (wakes a shard whose executor slept through its timers).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -28,3 +29,4 @@ pub mod resp;
 pub mod scripting;
 pub mod shard;
 pub mod transaction;
+pub mod watchdog;

@@ -51,6 +51,9 @@ fn serve(config: Config) -> Result<(), String> {
     let n = config.shards;
     let shared = Arc::new(Shared::new(n));
     spawn_signal_thread(shared.clone());
+    strand_server::watchdog::install_handler();
+    let watched = shared.clone();
+    strand_server::watchdog::spawn(shared.heartbeats.clone(), move || watched.shutdown.load(Ordering::Relaxed));
     let bus = strand_engine::bus::Bus::new(n, 1024);
     let gate = Arc::new(StartGate::default());
     let exited = Arc::new(AtomicUsize::new(0));

@@ -41,6 +41,8 @@ pub struct Shared {
     /// Every script body loaded by EVAL or SCRIPT LOAD on any shard, by SHA-1,
     /// so EVALSHA finds it on any shard; touched only on a shard's cache miss.
     pub script_bodies: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
+    /// Each shard's heartbeat, for the [`crate::watchdog`].
+    pub heartbeats: Arc<crate::watchdog::Heartbeats>,
 }
 
 impl Shared {
@@ -58,6 +60,7 @@ impl Shared {
             shutdown_save: AtomicBool::new(true),
             scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
             script_bodies: Default::default(),
+            heartbeats: Arc::new(crate::watchdog::Heartbeats::new(shards)),
         }
     }
 
@@ -246,13 +249,17 @@ impl StartGate {
         self.state.store(if go { Self::OPEN } else { Self::CLOSED }, Ordering::SeqCst);
     }
 
-    /// Shard: waits until the gate opens (true) or closes (false), without blocking the executor thread.
-    pub async fn wait(&self) -> bool {
+    /// Shard: waits until the gate opens (true) or closes (false), without
+    /// blocking the executor thread; its heartbeat ticks meanwhile.
+    pub async fn wait(&self, heartbeats: &crate::watchdog::Heartbeats, shard: usize) -> bool {
         loop {
             match self.state.load(Ordering::SeqCst) {
                 Self::OPEN => return true,
                 Self::CLOSED => return false,
-                _ => runtime::sleep(Duration::from_millis(1)).await,
+                _ => {
+                    heartbeats.tick(shard);
+                    runtime::sleep(Duration::from_millis(1)).await
+                }
             }
         }
     }
@@ -325,13 +332,14 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
 /// Runs one shard until shutdown.
 pub async fn run(start: ShardStart) -> Result<(), String> {
     let ShardStart { id, config, shared, outbox, receiver, gate } = start;
+    shared.heartbeats.register(id);
     let result = recover(id, &config);
     gate.report(result.as_ref().err().cloned());
     let (mut ks, recovery) = result?;
     ks.set_capture(crate::notify::capture(config.notify));
     let nshards = shared.slots.shards();
     ks.set_limits(config.memory_limits(nshards));
-    if !gate.wait().await {
+    if !gate.wait(&shared.heartbeats, id).await {
         return Ok(());
     }
     let state = ShardState {
@@ -375,6 +383,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     }
     while !shared.shutdown.load(Ordering::SeqCst) {
         runtime::sleep(Duration::from_millis(20)).await;
+        shared.heartbeats.tick(id);
     }
     let log = shard.state.borrow().ks.log().cloned();
     if log.is_some() && shared.shutdown_save.load(Ordering::SeqCst) {
