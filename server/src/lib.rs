@@ -10,8 +10,10 @@
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
 //! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0).
+//! [`acl`] (users, passwords and permissions, checked per command by [`conn`]).
 //! The binary in `main.rs` only starts shards.
 
+pub mod acl;
 pub mod blocking;
 pub mod checkpoint;
 pub mod command;

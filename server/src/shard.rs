@@ -41,6 +41,8 @@ pub struct Shared {
     /// Every script body loaded by EVAL or SCRIPT LOAD on any shard, by SHA-1,
     /// so EVALSHA finds it on any shard; touched only on a shard's cache miss.
     pub script_bodies: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
+    /// ACL users; connections read its epoch once per read and take their user's new version.
+    pub acl: crate::acl::AclState,
 }
 
 impl Shared {
@@ -58,6 +60,7 @@ impl Shared {
             shutdown_save: AtomicBool::new(true),
             scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
             script_bodies: Default::default(),
+            acl: Default::default(),
         }
     }
 
@@ -98,6 +101,8 @@ pub struct ClientInfo {
     pub lib_name: String,
     /// CLIENT SETINFO lib-ver.
     pub lib_ver: String,
+    /// The ACL user the connection is authenticated as.
+    pub user: String,
 }
 
 /// Per-shard counters for INFO.
