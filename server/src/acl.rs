@@ -181,7 +181,7 @@ impl User {
     /// Whether the user may run every command on every key: no check at all.
     #[inline]
     pub fn unrestricted(&self) -> bool {
-        self.every_command && self.all_keys
+        self.every_command && self.all_keys && self.all_channels
     }
 
     /// Whether a connection is authenticated as this user without a password.
@@ -195,13 +195,19 @@ impl User {
         self.every_command || self.allowed.get(id / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
+    /// Whether the user may use a channel (PUBLISH, SUBSCRIBE: glob match) or a
+    /// pattern (PSUBSCRIBE: only a pattern the user holds, literally), as in Redis.
+    pub fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.all_channels || self.channels.iter().any(|c| if is_pattern { c == channel } else { glob_match(c, channel, false) })
+    }
+
     /// Whether the user may touch `key` for reading and/or writing.
     pub fn key_allowed(&self, key: &[u8], read: bool, write: bool) -> bool {
         self.all_keys || self.keys.iter().any(|p| (p.read || !read) && (p.write || !write) && glob_match(&p.pattern, key, false))
     }
 
     /// The NOPERM error for a command this user may not run on these
-    /// arguments, if any. Commands allowed before AUTH are open to every user,
+    /// arguments (command, then channels, then keys), if any. Commands allowed before AUTH are open to every user,
     /// as in Redis. A command that writes needs write access to its keys, one
     /// that only reads needs read access, any other both.
     pub fn check(&self, id: usize, cmd: &Command, args: &[&[u8]]) -> Option<String> {
@@ -210,6 +216,17 @@ impl User {
         }
         if !self.can_run(id) {
             return Some(format!("NOPERM User {} has no permissions to run the '{}' command", self.name, cmd.name));
+        }
+        if !self.all_channels {
+            let channels = match cmd.name {
+                "publish" | "spublish" => args.get(1..2),
+                "subscribe" | "ssubscribe" | "psubscribe" => args.get(1..),
+                _ => None,
+            };
+            let is_pattern = cmd.name == "psubscribe";
+            if channels.is_some_and(|chs| chs.iter().any(|c| !self.channel_allowed(c, is_pattern))) {
+                return Some("NOPERM No permissions to access a channel".to_string());
+            }
         }
         if !self.all_keys {
             let write = cmd.flags & flags::READONLY == 0;
@@ -740,6 +757,13 @@ mod tests {
         assert!(u.check(set_id, set, &[b"set", b"ro:1", b"v"]).is_some());
         assert_eq!(u.check(del_id, del, &[b"del", b"app:1"]).unwrap(), "NOPERM User u has no permissions to run the 'del' command");
         assert!(!u.unrestricted());
+        let p = user(&["+@all", "allkeys", "&news:*"]);
+        let (pub_id, publish) = table::id_by_name("publish").unwrap();
+        let (psub_id, psub) = table::id_by_name("psubscribe").unwrap();
+        assert!(p.check(pub_id, publish, &[b"publish", b"news:1", b"m"]).is_none());
+        assert_eq!(p.check(pub_id, publish, &[b"publish", b"x", b"m"]).unwrap(), "NOPERM No permissions to access a channel");
+        assert!(p.check(psub_id, psub, &[b"psubscribe", b"news:*"]).is_none());
+        assert!(p.check(psub_id, psub, &[b"psubscribe", b"news:1*"]).is_some());
     }
 
     #[test]

@@ -129,6 +129,53 @@ fn command_and_key_denials_have_redis_errors() {
 }
 
 #[test]
+fn channel_permissions() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    q::<String>(&mut admin, &["ACL", "SETUSER", "reader", "on", ">pw", "allkeys", "+@all", "&news:*"]);
+    let mut r = auth(&s, "reader", "pw");
+    assert_eq!(q::<i64>(&mut r, &["PUBLISH", "news:1", "hi"]), 0);
+    assert_eq!(err(&mut r, &["PUBLISH", "sports", "hi"]), "NOPERM No permissions to access a channel");
+    let mut raw = strand_tests::raw::Raw::new(&s);
+    assert_eq!(raw.cmd(&["AUTH", "reader", "pw"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["SUBSCRIBE", "sports"]), "-NOPERM No permissions to access a channel\r\n");
+    // PSUBSCRIBE needs a pattern the user holds, literally.
+    assert_eq!(raw.cmd(&["PSUBSCRIBE", "news:1*"]), "-NOPERM No permissions to access a channel\r\n");
+    assert!(raw.cmd(&["PSUBSCRIBE", "news:*"]).starts_with("*3\r\n$10\r\npsubscribe\r\n"));
+    // A new user has no channels (Redis 7's acl-pubsub-default).
+    q::<String>(&mut admin, &["ACL", "SETUSER", "quiet", "on", ">pw", "allkeys", "+@all"]);
+    let mut quiet = auth(&s, "quiet", "pw");
+    assert_eq!(err(&mut quiet, &["PUBLISH", "news:1", "hi"]), "NOPERM No permissions to access a channel");
+}
+
+/// Requests in a row on another shard's keys after which a connection moves (the server's `conn::MIGRATE_AFTER`).
+const MIGRATE_AFTER: usize = 32;
+
+#[test]
+fn a_connection_keeps_its_user_when_it_moves_shard() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut admin = s.client();
+    q::<String>(&mut admin, &["ACL", "SETUSER", "mover", "on", ">pw", "allkeys", "+@all", "-del"]);
+    let map = strand_engine::slot::SlotMap::new(2);
+    let on = |shard: usize| (0..).map(|i| format!("k{i}")).find(|k| map.shard_of(k.as_bytes()) == shard).unwrap();
+    let (k0, k1) = (on(0), on(1));
+    let mut m = auth(&s, "mover", "pw");
+    // Enough requests in a row on each shard's keys that the connection moves, wherever it started.
+    for k in [&k0, &k1, &k0] {
+        for _ in 0..MIGRATE_AFTER + 4 {
+            let _: Option<String> = q(&mut m, &["GET", k]);
+        }
+    }
+    let info: String = q(&mut admin, &["INFO", "stats"]);
+    assert!(!info.contains("connections_migrated:0\r\n"), "{info}");
+    assert_eq!(q::<String>(&mut m, &["ACL", "WHOAMI"]), "mover");
+    assert_eq!(err(&mut m, &["DEL", &k1]), "NOPERM User mover has no permissions to run the 'del' command");
+    assert_eq!(q::<i64>(&mut admin, &["ACL", "DELUSER", "mover"]), 1);
+    m.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(redis::cmd("PING").query::<String>(&mut m).is_err(), "a deleted user's moved connection is closed");
+}
+
+#[test]
 fn auth_and_hello_with_users() {
     let s = Server::start(&[]);
     let mut c = s.client();
