@@ -16,10 +16,10 @@
 //! user and looks at the epoch once per read, taking the new version of its
 //! user when it changed (or closing, when its user was deleted).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use sha2::{Digest, Sha256};
 
@@ -110,6 +110,63 @@ pub struct User {
     /// Every command allowed: no per-command bit test.
     every_command: bool,
 }
+
+/// Why a command was refused: what ACL LOG records and NOPERM says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// The command (its full name, `acl|setuser` for a subcommand).
+    Command(&'static str),
+    /// A key.
+    Key(Vec<u8>),
+    /// A channel or pattern.
+    Channel(Vec<u8>),
+}
+
+impl Denied {
+    /// Redis 7.2's error text; it names the user for commands, and neither key nor channel.
+    pub fn message(&self, user: &str) -> String {
+        match self {
+            Denied::Command(name) => format!("NOPERM User {user} has no permissions to run the '{name}' command"),
+            Denied::Key(_) => "NOPERM No permissions to access a key".into(),
+            Denied::Channel(_) => "NOPERM No permissions to access a channel".into(),
+        }
+    }
+
+    /// ACL LOG's reason and object.
+    fn reason_object(&self) -> (&'static str, String) {
+        match self {
+            Denied::Command(name) => ("command", name.to_string()),
+            Denied::Key(k) => ("key", String::from_utf8_lossy(k).into_owned()),
+            Denied::Channel(c) => ("channel", String::from_utf8_lossy(c).into_owned()),
+        }
+    }
+}
+
+/// One ACL LOG entry; repeats of the same denial within a minute are counted in it.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// How many times it happened.
+    pub count: u64,
+    /// `command`, `key`, `channel` or `auth`.
+    pub reason: &'static str,
+    /// `toplevel` or `multi`.
+    pub context: &'static str,
+    /// The command, key or channel; `AUTH` for a failed login.
+    pub object: String,
+    /// The user (for `auth`, the name tried).
+    pub username: String,
+    /// The client, as CLIENT LIST shows it.
+    pub client_info: String,
+    /// Increasing id.
+    pub entry_id: u64,
+    /// Unix ms of the first and the latest occurrence.
+    pub created_ms: u64,
+    /// Unix ms of the latest occurrence.
+    pub updated_ms: u64,
+}
+
+/// Most entries ACL LOG keeps (Redis's acllog-max-len default).
+const LOG_MAX: usize = 128;
 
 /// SHA-256 of a password.
 pub fn hash(password: &[u8]) -> [u8; 32] {
@@ -210,12 +267,12 @@ impl User {
     /// arguments (command, then channels, then keys), if any. Commands allowed before AUTH are open to every user,
     /// as in Redis. A command that writes needs write access to its keys, one
     /// that only reads needs read access, any other both.
-    pub fn check(&self, id: usize, cmd: &Command, args: &[&[u8]]) -> Option<String> {
+    pub fn check(&self, id: usize, cmd: &Command, args: &[&[u8]]) -> Option<Denied> {
         if cmd.flags & flags::NO_AUTH != 0 {
             return None;
         }
         if !self.can_run(id) {
-            return Some(format!("NOPERM User {} has no permissions to run the '{}' command", self.name, cmd.name));
+            return Some(Denied::Command(cmd.name));
         }
         if !self.all_channels {
             let channels = match cmd.name {
@@ -224,18 +281,17 @@ impl User {
                 _ => None,
             };
             let is_pattern = cmd.name == "psubscribe";
-            if channels.is_some_and(|chs| chs.iter().any(|c| !self.channel_allowed(c, is_pattern))) {
-                return Some("NOPERM No permissions to access a channel".to_string());
+            if let Some(c) = channels.and_then(|chs| chs.iter().find(|c| !self.channel_allowed(c, is_pattern))) {
+                return Some(Denied::Channel(c.to_vec()));
             }
         }
         if !self.all_keys {
             let write = cmd.flags & flags::READONLY == 0;
             let read = cmd.flags & flags::WRITE == 0;
-            let (read, write) = if read || write { (read, write) } else { (true, true) };
             for pos in cmd.keys_of(args) {
                 if let Some(key) = args.get(pos) {
                     if !self.key_allowed(key, read, write) {
-                        return Some("NOPERM No permissions to access a key".to_string());
+                        return Some(Denied::Key(key.to_vec()));
                     }
                 }
             }
@@ -617,15 +673,63 @@ pub struct AclState {
     current: RwLock<Arc<Users>>,
     epoch: AtomicU64,
     file: RwLock<Option<PathBuf>>,
+    /// ACL LOG, newest first; written only on a denial or a failed AUTH, never on the request path otherwise.
+    log: Mutex<(u64, VecDeque<LogEntry>)>,
 }
 
 impl Default for AclState {
     fn default() -> AclState {
-        AclState { current: RwLock::new(Arc::new(Users::new(None))), epoch: AtomicU64::new(0), file: RwLock::new(None) }
+        AclState {
+            current: RwLock::new(Arc::new(Users::new(None))),
+            epoch: AtomicU64::new(0),
+            file: RwLock::new(None),
+            log: Mutex::new((0, VecDeque::new())),
+        }
     }
 }
 
 impl AclState {
+    /// Records a denial (`denied`) or, with None, a failed AUTH, as ACL LOG shows them.
+    pub fn log(&self, denied: Option<&Denied>, multi: bool, username: &str, client_info: String) {
+        let (reason, object) = denied.map_or(("auth", "AUTH".to_string()), Denied::reason_object);
+        let context = if multi { "multi" } else { "toplevel" };
+        let now = strand_engine::clock::unix_ms();
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (next_id, entries) = &mut *guard;
+        let same = entries.iter_mut().find(|e| {
+            e.reason == reason && e.context == context && e.object == object && e.username == username && now - e.updated_ms < 60_000
+        });
+        if let Some(e) = same {
+            e.count += 1;
+            e.updated_ms = now;
+            e.client_info = client_info;
+            return;
+        }
+        entries.push_front(LogEntry {
+            count: 1,
+            reason,
+            context,
+            object,
+            username: username.to_string(),
+            client_info,
+            entry_id: *next_id,
+            created_ms: now,
+            updated_ms: now,
+        });
+        *next_id += 1;
+        entries.truncate(LOG_MAX);
+    }
+
+    /// The newest `count` ACL LOG entries.
+    pub fn log_entries(&self, count: usize) -> Vec<LogEntry> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).1.iter().take(count).cloned().collect()
+    }
+
+    /// ACL LOG RESET.
+    pub fn log_reset(&self) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+    }
+
     /// The current users.
     pub fn users(&self) -> Arc<Users> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -752,16 +856,19 @@ mod tests {
         let (set_id, set) = table::id_by_name("set").unwrap();
         let (del_id, del) = table::id_by_name("del").unwrap();
         assert!(u.check(get_id, get, &[b"get", b"app:1"]).is_none());
-        assert_eq!(u.check(get_id, get, &[b"get", b"other"]).unwrap(), "NOPERM No permissions to access a key");
+        assert_eq!(u.check(get_id, get, &[b"get", b"other"]).unwrap().message("u"), "NOPERM No permissions to access a key");
         assert!(u.check(get_id, get, &[b"get", b"ro:1"]).is_none());
         assert!(u.check(set_id, set, &[b"set", b"ro:1", b"v"]).is_some());
-        assert_eq!(u.check(del_id, del, &[b"del", b"app:1"]).unwrap(), "NOPERM User u has no permissions to run the 'del' command");
+        assert_eq!(
+            u.check(del_id, del, &[b"del", b"app:1"]).unwrap().message("u"),
+            "NOPERM User u has no permissions to run the 'del' command"
+        );
         assert!(!u.unrestricted());
         let p = user(&["+@all", "allkeys", "&news:*"]);
         let (pub_id, publish) = table::id_by_name("publish").unwrap();
         let (psub_id, psub) = table::id_by_name("psubscribe").unwrap();
         assert!(p.check(pub_id, publish, &[b"publish", b"news:1", b"m"]).is_none());
-        assert_eq!(p.check(pub_id, publish, &[b"publish", b"x", b"m"]).unwrap(), "NOPERM No permissions to access a channel");
+        assert_eq!(p.check(pub_id, publish, &[b"publish", b"x", b"m"]).unwrap(), Denied::Channel(b"x".to_vec()));
         assert!(p.check(psub_id, psub, &[b"psubscribe", b"news:*"]).is_none());
         assert!(p.check(psub_id, psub, &[b"psubscribe", b"news:1*"]).is_some());
     }

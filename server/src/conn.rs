@@ -406,8 +406,10 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     }
     if !st.user.unrestricted() {
         if let Some(denied) = st.user.check(id, cmd, args) {
+            let line = crate::command::connection::client_line(&st.info.borrow(), st.now_ms);
+            shard.shared.acl.log(Some(&denied), st.multi.is_some(), &st.user.name, line.trim_end().to_string());
             st.multi.iter_mut().for_each(|m| m.dirty = true);
-            batch.push_reply(Reply::error(denied), st.proto);
+            batch.push_reply(Reply::error(denied.message(&st.user.name)), st.proto);
             return None;
         }
     }

@@ -128,6 +128,49 @@ fn command_and_key_denials_have_redis_errors() {
     assert_eq!(q::<Option<String>>(&mut app, &["GET", "other"]), None, "allowed again");
 }
 
+/// One ACL LOG entry's field, as text.
+fn log_field(entry: &Value, name: &str) -> String {
+    let pairs: Vec<(String, Value)> = match entry {
+        Value::Array(items) => items.chunks(2).map(|p| (redis::from_redis_value::<String>(&p[0]).unwrap(), p[1].clone())).collect(),
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| (redis::from_redis_value::<String>(k).unwrap(), v.clone())).collect(),
+        other => panic!("ACL LOG entry: {other:?}"),
+    };
+    let v = field(&pairs, name);
+    match v {
+        Value::Int(n) => n.to_string(),
+        other => redis::from_redis_value::<String>(other).unwrap(),
+    }
+}
+
+#[test]
+fn acl_log_records_denials_and_failed_auth() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    q::<String>(&mut admin, &["ACL", "SETUSER", "a", "on", ">pw", "~k*", "+get"]);
+    let mut a = auth(&s, "a", "pw");
+    err(&mut a, &["GET", "x"]);
+    err(&mut a, &["GET", "x"]);
+    err(&mut a, &["SET", "k", "1"]);
+    err(&mut admin, &["AUTH", "a", "wrong"]);
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG"]);
+    assert_eq!(log.len(), 3, "{log:?}");
+    let summary: Vec<(String, String, String, String)> =
+        log.iter().map(|e| (log_field(e, "reason"), log_field(e, "object"), log_field(e, "username"), log_field(e, "count"))).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("auth".into(), "AUTH".into(), "a".into(), "1".into()),
+            ("command".into(), "set".into(), "a".into(), "1".into()),
+            ("key".into(), "x".into(), "a".into(), "2".into()),
+        ]
+    );
+    assert_eq!(log_field(&log[1], "context"), "toplevel");
+    assert!(log_field(&log[1], "client-info").contains("user=a"));
+    assert_eq!(q::<Vec<Value>>(&mut admin, &["ACL", "LOG", "1"]).len(), 1);
+    assert_eq!(q::<String>(&mut admin, &["ACL", "LOG", "RESET"]), "OK");
+    assert!(q::<Vec<Value>>(&mut admin, &["ACL", "LOG"]).is_empty());
+}
+
 #[test]
 fn channel_permissions() {
     let s = Server::start(&[]);

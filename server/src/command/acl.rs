@@ -129,14 +129,37 @@ fn save(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
     }
 }
 
-/// [ACL LOG](https://redis.io/commands/acl-log/): strand keeps no log of denials yet; the list is empty.
-fn log(_: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
-    match args.get(2) {
-        None => Reply::Array(Vec::new()),
-        Some(a) if a.eq_ignore_ascii_case(b"reset") => Reply::Ok,
-        Some(a) if lossy(a).parse::<i64>().is_ok() => Reply::Array(Vec::new()),
-        Some(_) => Reply::error(err::NOT_INTEGER),
-    }
+/// [ACL LOG](https://redis.io/commands/acl-log/): recent denials and failed AUTHs, newest first (10 unless a count is given); RESET clears it.
+fn log(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
+    let acl = &c.shard.shared.acl;
+    let count = match args.get(2) {
+        None => 10,
+        Some(a) if a.eq_ignore_ascii_case(b"reset") && args.len() == 3 => {
+            acl.log_reset();
+            return Reply::Ok;
+        }
+        Some(a) => match lossy(a).parse::<i64>() {
+            Ok(n) if n >= 0 && args.len() == 3 => n as usize,
+            _ => return Reply::error(err::NOT_INTEGER),
+        },
+    };
+    let now = strand_engine::clock::unix_ms();
+    let entries = acl.log_entries(count).into_iter().map(|e| {
+        let age = now.saturating_sub(e.created_ms) as f64 / 1000.0;
+        Reply::Map(vec![
+            (Reply::bulk("count"), Reply::Int(e.count as i64)),
+            (Reply::bulk("reason"), Reply::bulk(e.reason)),
+            (Reply::bulk("context"), Reply::bulk(e.context)),
+            (Reply::bulk("object"), Reply::bulk(e.object)),
+            (Reply::bulk("username"), Reply::bulk(e.username)),
+            (Reply::bulk("age-seconds"), Reply::Double(age)),
+            (Reply::bulk("client-info"), Reply::bulk(e.client_info)),
+            (Reply::bulk("entry-id"), Reply::Int(e.entry_id as i64)),
+            (Reply::bulk("timestamp-created"), Reply::Int(e.created_ms as i64)),
+            (Reply::bulk("timestamp-last-updated"), Reply::Int(e.updated_ms as i64)),
+        ])
+    });
+    Reply::Array(entries.collect())
 }
 
 /// [ACL GENPASS](https://redis.io/commands/acl-genpass/): random hex, 256 bits unless asked.

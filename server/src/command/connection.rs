@@ -63,7 +63,11 @@ fn login(c: &mut ConnCtx<'_>, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
             c.conn.authed = true;
             Ok(())
         }
-        None => Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled.")),
+        None => {
+            let line = client_line(&c.conn.info.borrow(), strand_engine::clock::unix_ms());
+            acl.log(None, c.conn.multi.is_some(), &String::from_utf8_lossy(user), line.trim_end().to_string());
+            Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled."))
+        }
     }
 }
 
