@@ -675,6 +675,11 @@ pub struct AclState {
     file: RwLock<Option<PathBuf>>,
     /// ACL LOG, newest first; written only on a denial or a failed AUTH, never on the request path otherwise.
     log: Mutex<(u64, VecDeque<LogEntry>)>,
+    /// The users of connections that are not unrestricted, by client id, for
+    /// the commands their scripts run on whichever shard; `restricted` counts
+    /// them so that scripts of unrestricted clients skip the lock.
+    sessions: Mutex<std::collections::HashMap<u64, Arc<User>>>,
+    restricted: AtomicU64,
 }
 
 impl Default for AclState {
@@ -684,6 +689,8 @@ impl Default for AclState {
             epoch: AtomicU64::new(0),
             file: RwLock::new(None),
             log: Mutex::new((0, VecDeque::new())),
+            sessions: Mutex::default(),
+            restricted: AtomicU64::new(0),
         }
     }
 }
@@ -718,6 +725,32 @@ impl AclState {
         });
         *next_id += 1;
         entries.truncate(LOG_MAX);
+    }
+
+    /// Notes the user of client `id` (None: the connection closed), for [`AclState::session_user`].
+    pub fn note_session(&self, id: u64, user: Option<&Arc<User>>) {
+        let restricted = user.filter(|u| !u.unrestricted());
+        if restricted.is_none() && self.restricted.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match restricted {
+            Some(u) => {
+                map.insert(id, u.clone());
+            }
+            None => {
+                map.remove(&id);
+            }
+        }
+        self.restricted.store(map.len() as u64, Ordering::Release);
+    }
+
+    /// The user of client `id` if it is restricted (None: it may run anything).
+    pub fn session_user(&self, id: u64) -> Option<Arc<User>> {
+        if self.restricted.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
     /// The newest `count` ACL LOG entries.

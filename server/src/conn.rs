@@ -157,7 +157,11 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
     let id = st.id;
     st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     shard.state.borrow_mut().clients.insert(id, st.info.clone());
+    shard.shared.acl.note_session(id, Some(&st.user));
     let exit = run(&shard, &mut st, &mut stream).await;
+    if !matches!(exit, Ok(Exit::MoveTo(_))) {
+        shard.shared.acl.note_session(id, None);
+    }
     if !st.watched.is_empty() {
         crate::transaction::unwatch_all(&shard, &mut st).await;
     }
@@ -220,6 +224,7 @@ fn refresh_user(shard: &Shard, st: &mut ConnState) -> bool {
     match shard.shared.acl.users().get(&st.user.name) {
         Some(u) => {
             st.user = u.clone();
+            shard.shared.acl.note_session(st.id, Some(u));
             true
         }
         None => false,

@@ -172,6 +172,23 @@ fn acl_log_records_denials_and_failed_auth() {
 }
 
 #[test]
+fn scripts_run_with_the_callers_permissions() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    q::<String>(&mut admin, &["ACL", "SETUSER", "s", "on", ">pw", "~a*", "+eval", "+get"]);
+    let mut c = auth(&s, "s", "pw");
+    let e = err(&mut c, &["EVAL", "return redis.call('set','a1','1')", "0"]);
+    assert!(e.starts_with("ERR ACL failure in script: User s has no permissions to run the 'set' command"), "{e}");
+    let e = err(&mut c, &["EVAL", "return redis.call('get','b')", "0"]);
+    assert!(e.starts_with("ERR ACL failure in script: No permissions to access a key"), "{e}");
+    assert_eq!(q::<Option<String>>(&mut c, &["EVAL", "return redis.call('get',KEYS[1])", "1", "a1"]), None);
+    // Unrestricted callers are not affected, and a user made unrestricted is no longer checked.
+    assert_eq!(q::<String>(&mut admin, &["EVAL", "return redis.call('set',KEYS[1],'1')", "1", "b"]), "OK");
+    q::<String>(&mut admin, &["ACL", "SETUSER", "s", "allkeys", "+@all", "allchannels"]);
+    assert_eq!(q::<String>(&mut c, &["EVAL", "return redis.call('get',KEYS[1])", "1", "b"]), "1");
+}
+
+#[test]
 fn channel_permissions() {
     let s = Server::start(&[]);
     let mut admin = s.client();

@@ -58,6 +58,7 @@ fn login(c: &mut ConnCtx<'_>, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
     match acl.users().authenticate(user, pass) {
         Some(u) => {
             c.conn.info.borrow_mut().user.clone_from(&u.name);
+            acl.note_session(c.conn.id, Some(&u));
             c.conn.user = u;
             c.conn.acl_epoch = epoch;
             c.conn.authed = true;
@@ -147,6 +148,7 @@ fn reset(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
     c.conn.proto = Protocol::Resp2;
     let fresh = crate::conn::Auth::fresh(&c.shard.shared.acl);
     c.conn.authed = fresh.authed;
+    c.shard.shared.acl.note_session(c.conn.id, Some(&fresh.user));
     c.conn.user = fresh.user;
     c.conn.acl_epoch = fresh.epoch;
     let mut info = c.conn.info.borrow_mut();
