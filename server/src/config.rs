@@ -538,4 +538,16 @@ mod tests {
         assert!(Config::load(off).unwrap().check_protected(true).is_ok());
         assert!(Config::load(Flags { protected_mode: Some("maybe".into()), ..Flags::default() }).is_err());
     }
+
+    #[test]
+    fn protected_mode_and_aclfile_from_the_file() {
+        let file = std::env::temp_dir().join(format!("strand-acl-{}.toml", std::process::id()));
+        std::fs::write(&file, "protected-mode = \"no\"\naclfile = \"/etc/strand/users.acl\"\n").unwrap();
+        let loaded = Config::load(Flags { config: Some(file.clone()), ..Flags::default() });
+        let _ = std::fs::remove_file(&file);
+        let cfg = loaded.unwrap();
+        assert!(!cfg.protected_mode);
+        assert!(cfg.params().contains(&("protected-mode".into(), "no".into())));
+        assert!(cfg.params().contains(&("aclfile".into(), "/etc/strand/users.acl".into())));
+    }
 }
