@@ -4,7 +4,9 @@
 //! many pipelined commands; they are parsed in place from the read buffer
 //! (no copy), routed as one [`Batch`], and their replies written with one
 //! write. Protocol errors and an overfull query buffer answer with an error
-//! and close this connection only.
+//! and close this connection only. Each command is checked against the
+//! connection's ACL user ([`crate::acl`]) before it is queued or routed; the
+//! user is refreshed once per read when the ACL changed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -176,7 +178,10 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
                 shard.outbox.send(to, crate::dispatch::Msg::Adopt(m)).await;
                 return;
             }
-            None => tracing::debug!(client = id, "could not hand the connection over; closing it"),
+            None => {
+                shard.shared.acl.note_session(id, None);
+                tracing::debug!(client = id, "could not hand the connection over; closing it");
+            }
         },
         Ok(Exit::Closed) => {}
         Err(e) => tracing::debug!(client = id, error = %e, "connection closed"),
