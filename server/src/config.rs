@@ -26,9 +26,18 @@ pub struct Flags {
     /// TCP port to listen on (every shard accepts on it, SO_REUSEPORT) [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,
-    /// Address to bind [default: 127.0.0.1]. Anything else needs --requirepass.
+    /// Address to bind [default: 127.0.0.1]. Anything else needs a password (--requirepass or
+    /// the ACL file's default user) unless --protected-mode no
     #[arg(long)]
     pub bind: Option<String>,
+    /// yes: refuse to start on a non-loopback address while the default user needs no password;
+    /// no: allow it (anyone who can reach the port can run every command) [default: yes]
+    #[arg(long)]
+    pub protected_mode: Option<String>,
+    /// ACL file with one `user <name> <rules>...` line per user, read at start and by ACL LOAD,
+    /// written by ACL SAVE; it must exist (it may be empty)
+    #[arg(long)]
+    pub aclfile: Option<PathBuf>,
     /// Data directory; each shard keeps its log in DIR/shard-NNN [default: ./strand-data]
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -122,6 +131,10 @@ pub struct Config {
     pub persistence: bool,
     /// AUTH password.
     pub requirepass: Option<String>,
+    /// protected-mode: refuse a public bind while the default user needs no password.
+    pub protected_mode: bool,
+    /// The ACL file, if any.
+    pub aclfile: Option<PathBuf>,
     /// Client limit.
     pub maxclients: usize,
     /// proto-max-bulk-len.
@@ -223,6 +236,12 @@ impl Config {
             appendfsync,
             persistence,
             requirepass: pick!(requirepass).filter(|p| !p.is_empty()),
+            protected_mode: match pick!(protected_mode).as_deref() {
+                None | Some("yes") => true,
+                Some("no") => false,
+                Some(other) => return Err(format!("invalid protected-mode '{other}': expected yes or no")),
+            },
+            aclfile: pick!(aclfile),
             maxclients: pick!(maxclients).unwrap_or(10_000),
             proto_max_bulk_len: match mem("proto-max-bulk-len", pick!(proto_max_bulk_len), MAX_STRING_LEN as u64)? {
                 v if v < 1024 || v > MAX_STRING_LEN as u64 => return Err(format!("invalid proto-max-bulk-len {v}: expected 1kb to 512mb")),
@@ -265,13 +284,22 @@ impl Config {
         if cfg.metrics_port != 0 && cfg.metrics_port == cfg.port {
             return Err(format!("invalid metrics-port {}: it must differ from port", cfg.metrics_port));
         }
-        if !is_loopback(&cfg.bind) && cfg.requirepass.is_none() {
+        Ok(cfg)
+    }
+
+    /// Protected mode: on a non-loopback address, the default user must need a
+    /// password (from --requirepass or the ACL file) or be off, unless
+    /// `--protected-mode no`. `default_open` says whether it needs none.
+    pub fn check_protected(&self, default_open: bool) -> Result<(), String> {
+        if self.protected_mode && default_open && !is_loopback(&self.bind) {
             return Err(format!(
-                "refusing to listen on {} without --requirepass: anyone who can reach it could read and write every key",
-                cfg.bind
+                "refusing to listen on {}: protected mode is on and the default user has no password, so anyone who can reach \
+                 the port could read and write every key. Set a password with --requirepass (or a `user default on #<sha256> ...` \
+                 line in the --aclfile), bind 127.0.0.1, or, if a firewall guards the port, pass --protected-mode no",
+                self.bind
             ));
         }
-        Ok(cfg)
+        Ok(())
     }
 
     /// Every CONFIG parameter and its current value.
@@ -285,6 +313,8 @@ impl Config {
             ("appendonly".into(), if self.persistence { "yes" } else { "no" }.into()),
             ("persistence".into(), if self.persistence { "on" } else { "off" }.into()),
             ("requirepass".into(), self.requirepass.clone().unwrap_or_default()),
+            ("protected-mode".into(), if self.protected_mode { "yes" } else { "no" }.into()),
+            ("aclfile".into(), self.aclfile.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
             ("maxclients".into(), self.maxclients.to_string()),
             ("proto-max-bulk-len".into(), self.proto_max_bulk_len.to_string()),
             ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
@@ -369,7 +399,7 @@ impl Config {
             "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "lfu-decay-time" => self.lfu_decay_time = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases"
-            | "metrics-port" => {
+            | "metrics-port" | "protected-mode" | "aclfile" => {
                 return Err(invalid("can't set immutable config"));
             }
             other if self.inert.contains_key(other) => {
@@ -506,9 +536,25 @@ mod tests {
 
     #[test]
     fn refuses_public_bind_without_password() {
-        let flags = Flags { bind: Some("0.0.0.0".into()), ..Flags::default() };
-        assert!(Config::load(flags).is_err());
-        let flags = Flags { bind: Some("0.0.0.0".into()), requirepass: Some("pw".into()), ..Flags::default() };
-        assert!(Config::load(flags).is_ok());
+        let public = Config::load(Flags { bind: Some("0.0.0.0".into()), ..Flags::default() }).unwrap();
+        assert!(public.check_protected(true).unwrap_err().contains("--protected-mode no"));
+        assert!(public.check_protected(false).is_ok());
+        let local = Config::load(Flags::default()).unwrap();
+        assert!(local.check_protected(true).is_ok());
+        let off = Flags { bind: Some("0.0.0.0".into()), protected_mode: Some("no".into()), ..Flags::default() };
+        assert!(Config::load(off).unwrap().check_protected(true).is_ok());
+        assert!(Config::load(Flags { protected_mode: Some("maybe".into()), ..Flags::default() }).is_err());
+    }
+
+    #[test]
+    fn protected_mode_and_aclfile_from_the_file() {
+        let file = std::env::temp_dir().join(format!("strand-acl-{}.toml", std::process::id()));
+        std::fs::write(&file, "protected-mode = \"no\"\naclfile = \"/etc/strand/users.acl\"\n").unwrap();
+        let loaded = Config::load(Flags { config: Some(file.clone()), ..Flags::default() });
+        let _ = std::fs::remove_file(&file);
+        let cfg = loaded.unwrap();
+        assert!(!cfg.protected_mode);
+        assert!(cfg.params().contains(&("protected-mode".into(), "no".into())));
+        assert!(cfg.params().contains(&("aclfile".into(), "/etc/strand/users.acl".into())));
     }
 }

@@ -4,14 +4,18 @@
 //! many pipelined commands; they are parsed in place from the read buffer
 //! (no copy), routed as one [`Batch`], and their replies written with one
 //! write. Protocol errors and an overfull query buffer answer with an error
-//! and close this connection only.
+//! and close this connection only. Each command is checked against the
+//! connection's ACL user ([`crate::acl`]) before it is queued or routed; the
+//! user is refreshed once per read when the ACL changed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use strand_engine::runtime::TcpStream;
 
+use crate::acl::User;
 use crate::command::{self, arity_error, flags, AsyncCmd, Command, Route};
 use crate::dispatch::{Batch, Shard};
 use crate::reply::Reply;
@@ -37,8 +41,12 @@ pub struct ConnState {
     pub db: usize,
     /// RESP2 or RESP3.
     pub proto: Protocol,
-    /// Whether AUTH succeeded (or no password is set).
+    /// Whether AUTH succeeded (or the default user needs no password).
     pub authed: bool,
+    /// The ACL user the connection runs as (the default user until AUTH).
+    pub user: Arc<User>,
+    /// The ACL epoch `user` was read at.
+    pub acl_epoch: u64,
     /// Close after replying.
     pub quit: bool,
     /// Close at once without replying (SHUTDOWN).
@@ -58,12 +66,15 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    fn new(id: u64, db: usize, proto: Protocol, authed: bool, info: Rc<RefCell<ClientInfo>>) -> ConnState {
+    fn new(id: u64, db: usize, proto: Protocol, auth: Auth, info: Rc<RefCell<ClientInfo>>) -> ConnState {
+        info.borrow_mut().user.clone_from(&auth.user.name);
         ConnState {
             id,
             db,
             proto,
-            authed,
+            authed: auth.authed,
+            user: auth.user,
+            acl_epoch: auth.epoch,
             quit: false,
             close_now: false,
             info,
@@ -91,12 +102,32 @@ const MAX_BATCH: usize = 4096;
 /// shard, the connection moves there, so its commands stop paying a hop.
 pub const MIGRATE_AFTER: u32 = 32;
 
+/// Who a connection is: its user, whether it authenticated, and the ACL epoch it saw.
+#[derive(Clone)]
+pub struct Auth {
+    /// Whether AUTH succeeded (or the user needs no password).
+    pub authed: bool,
+    /// The user.
+    pub user: Arc<User>,
+    /// The ACL epoch `user` was read at.
+    pub epoch: u64,
+}
+
+impl Auth {
+    /// What a new connection is: the default user, authenticated if it needs no password.
+    pub fn fresh(acl: &crate::acl::AclState) -> Auth {
+        let epoch = acl.epoch();
+        let user = acl.users().default_user();
+        Auth { authed: user.open(), user, epoch }
+    }
+}
+
 /// A connection on its way to another shard: the socket and its state.
 pub struct Migrating {
     fd: std::os::fd::RawFd,
     db: usize,
     proto: Protocol,
-    authed: bool,
+    auth: Auth,
     info: ClientInfo,
 }
 
@@ -109,8 +140,8 @@ enum Exit {
 /// Serves a new connection until it closes (or moves to another shard).
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let (id, info, authed) = register(&shard, &stream);
-    let st = ConnState::new(id, 0, Protocol::Resp2, authed, info);
+    let (id, info) = register(&shard, &stream);
+    let st = ConnState::new(id, 0, Protocol::Resp2, Auth::fresh(&shard.shared.acl), info);
     serve_state(shard, stream, st).await;
 }
 
@@ -119,7 +150,7 @@ pub async fn adopt(shard: Rc<Shard>, m: Migrating) {
     // SAFETY: `fd` is a duplicate made for this handover; nothing else owns it.
     let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(m.fd) };
     let id = m.info.id;
-    let st = ConnState::new(id, m.db, m.proto, m.authed, Rc::new(RefCell::new(m.info)));
+    let st = ConnState::new(id, m.db, m.proto, m.auth, Rc::new(RefCell::new(m.info)));
     shard.state.borrow_mut().stats.adopted += 1;
     serve_state(shard, stream, st).await;
 }
@@ -128,7 +159,11 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
     let id = st.id;
     st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     shard.state.borrow_mut().clients.insert(id, st.info.clone());
+    shard.shared.acl.note_session(id, Some(&st.user));
     let exit = run(&shard, &mut st, &mut stream).await;
+    if !matches!(exit, Ok(Exit::MoveTo(_))) {
+        shard.shared.acl.note_session(id, None);
+    }
     if !st.watched.is_empty() {
         crate::transaction::unwatch_all(&shard, &mut st).await;
     }
@@ -143,7 +178,10 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
                 shard.outbox.send(to, crate::dispatch::Msg::Adopt(m)).await;
                 return;
             }
-            None => tracing::debug!(client = id, "could not hand the connection over; closing it"),
+            None => {
+                shard.shared.acl.note_session(id, None);
+                tracing::debug!(client = id, "could not hand the connection over; closing it");
+            }
         },
         Ok(Exit::Closed) => {}
         Err(e) => tracing::debug!(client = id, error = %e, "connection closed"),
@@ -159,10 +197,11 @@ fn handover(shard: &Shard, st: &ConnState, stream: &TcpStream) -> Option<Migrati
         return None;
     }
     tracing::trace!(client = st.id, from = shard.id, "moving connection");
-    Some(Migrating { fd, db: st.db, proto: st.proto, authed: st.authed, info: st.info.borrow().clone() })
+    let auth = Auth { authed: st.authed, user: st.user.clone(), epoch: st.acl_epoch };
+    Some(Migrating { fd, db: st.db, proto: st.proto, auth, info: st.info.borrow().clone() })
 }
 
-fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>, bool) {
+fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>) {
     let st = shard.state.borrow();
     let id = st.shared.client_id();
     let now = strand_engine::clock::unix_ms();
@@ -176,7 +215,25 @@ fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>,
         last_cmd: "NULL".into(),
         ..ClientInfo::default()
     };
-    (id, Rc::new(RefCell::new(info)), st.config.requirepass.is_none())
+    (id, Rc::new(RefCell::new(info)))
+}
+
+/// Takes the new version of the connection's user after an ACL change;
+/// false when the user was deleted (the connection then closes, as in Redis).
+fn refresh_user(shard: &Shard, st: &mut ConnState) -> bool {
+    let epoch = shard.shared.acl.epoch();
+    if epoch == st.acl_epoch {
+        return true;
+    }
+    st.acl_epoch = epoch;
+    match shard.shared.acl.users().get(&st.user.name) {
+        Some(u) => {
+            st.user = u.clone();
+            shard.shared.acl.note_session(st.id, Some(u));
+            true
+        }
+        None => false,
+    }
 }
 
 async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> std::io::Result<Exit> {
@@ -200,7 +257,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             true => read_or_deliver(st, stream, &mut buf[end..]).await?,
             false => stream.read(&mut buf[end..]).await?,
         };
-        if n == 0 || st.info.borrow().killed {
+        if n == 0 || st.info.borrow().killed || !refresh_user(shard, st) {
             return Ok(Exit::Closed);
         }
         end += n;
@@ -332,7 +389,7 @@ impl Affinity {
 /// Looks up, checks and routes one command; returns it instead if the
 /// connection must run it on its own (blocking commands, EXEC, WATCH ...).
 fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) -> Option<Deferred> {
-    let Some(cmd) = command::lookup(args) else {
+    let Some((id, cmd)) = command::table::lookup_id(args) else {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
         batch.push_reply(unknown_command(args), st.proto);
         return None;
@@ -356,6 +413,15 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         st.multi.iter_mut().for_each(|m| m.dirty = true);
         batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
         return None;
+    }
+    if !st.user.unrestricted() {
+        if let Some(denied) = st.user.check(id, cmd, args) {
+            let line = crate::command::connection::client_line(&st.info.borrow(), st.now_ms);
+            shard.shared.acl.log(Some(&denied), st.multi.is_some(), &st.user.name, line.trim_end().to_string());
+            st.multi.iter_mut().for_each(|m| m.dirty = true);
+            batch.push_reply(Reply::error(denied.message(&st.user.name)), st.proto);
+            return None;
+        }
     }
     if st.subs.count() > 0 && st.proto == Protocol::Resp2 {
         match cmd.name {

@@ -10,9 +10,11 @@
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
 //! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0);
-//! [`watchdog`] (wakes a shard whose executor slept through its timers).
+//! [`watchdog`] (wakes a shard whose executor slept through its timers);
+//! [`acl`] (users, passwords and permissions, checked per command by [`conn`]).
 //! The binary in `main.rs` only starts shards.
 
+pub mod acl;
 pub mod blocking;
 pub mod checkpoint;
 pub mod command;

@@ -25,7 +25,14 @@ fn main() {
         }
     };
     init_tracing(&config.loglevel);
-    if let Err(e) = serve(config) {
+    let users = match load_acl(&config) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("strand: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = serve(config, users) {
         tracing::error!("{e}");
         eprintln!("strand: {e}");
         std::process::exit(1);
@@ -44,12 +51,25 @@ fn init_tracing(level: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
-fn serve(config: Config) -> Result<(), String> {
+/// The users at start: the ACL file's if one is configured, else the default user
+/// (with --requirepass as its password); then the protected-mode check.
+fn load_acl(config: &Config) -> Result<strand_server::acl::Users, String> {
+    let users = match &config.aclfile {
+        Some(path) => strand_server::acl::AclState::read_file(path, config.requirepass.as_deref())
+            .map_err(|e| format!("{e} (create the file, empty or with `user <name> <rules>...` lines, or drop --aclfile)"))?,
+        None => strand_server::acl::Users::new(config.requirepass.as_deref()),
+    };
+    config.check_protected(users.default_user().open())?;
+    Ok(users)
+}
+
+fn serve(config: Config, users: strand_server::acl::Users) -> Result<(), String> {
     let _lock = if config.persistence { Some(lock_dir(&config.dir)?) } else { None };
     check_memlock();
     block_signals();
     let n = config.shards;
     let shared = Arc::new(Shared::new(n));
+    shared.acl.install(users, config.aclfile.clone());
     spawn_signal_thread(shared.clone());
     strand_server::watchdog::install_handler();
     let watched = shared.clone();

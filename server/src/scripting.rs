@@ -770,9 +770,16 @@ fn redis_call(lua: &Lua, ctx: &mut Ctx<'_>, st: &RunState, args: MultiValue) -> 
 
 /// Checks and runs one command of a script on its shard.
 fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply, String> {
-    let cmd = command::lookup(args).ok_or("ERR Unknown Redis command called from script")?;
+    let (id, cmd) = command::table::lookup_id(args).ok_or("ERR Unknown Redis command called from script")?;
     if !cmd.arity_ok(args.len()) {
         return Err("ERR Wrong number of args calling Redis command from script".into());
+    }
+    // The caller's ACL applies to what its script runs (Redis 7.2's wording).
+    if let Some(user) = ctx.shard.shared.acl.session_user(ctx.caller) {
+        if let Some(denied) = user.check(id, cmd, args) {
+            let msg = denied.message(&user.name);
+            return Err(format!("ERR ACL failure in script: {}", msg.trim_start_matches("NOPERM ")));
+        }
     }
     if cmd.flags & flags::NOSCRIPT != 0 {
         return Err(NOT_ALLOWED.into());

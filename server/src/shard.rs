@@ -43,6 +43,8 @@ pub struct Shared {
     pub script_bodies: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
     /// Each shard's heartbeat, for the [`crate::watchdog`].
     pub heartbeats: Arc<crate::watchdog::Heartbeats>,
+    /// ACL users; connections read its epoch once per read and take their user's new version.
+    pub acl: crate::acl::AclState,
 }
 
 impl Shared {
@@ -61,6 +63,7 @@ impl Shared {
             scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
             script_bodies: Default::default(),
             heartbeats: Arc::new(crate::watchdog::Heartbeats::new(shards)),
+            acl: Default::default(),
         }
     }
 
@@ -101,6 +104,8 @@ pub struct ClientInfo {
     pub lib_name: String,
     /// CLIENT SETINFO lib-ver.
     pub lib_ver: String,
+    /// The ACL user the connection is authenticated as.
+    pub user: String,
 }
 
 /// Per-shard counters for INFO.

@@ -140,8 +140,11 @@ impl Server {
                 panic!("strand exited during start-up ({status}); log:\n{}", self.log_text());
             }
             if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200))) {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() || self.args.iter().any(|a| a == "--requirepass") {
-                    return Ok(());
+                // A server whose default user needs a password answers NOAUTH: it is up all the same.
+                match redis::cmd("PING").query::<String>(&mut c) {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.code() == Some("NOAUTH") || self.args.iter().any(|a| a == "--requirepass") => return Ok(()),
+                    Err(_) => {}
                 }
             }
             if Instant::now() >= deadline {

@@ -51,35 +51,41 @@ fn select(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
     }
 }
 
-fn check_password(c: &ConnCtx<'_>, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
-    let st = c.shard.state.borrow();
-    match &st.config.requirepass {
-        None if user == b"default" => Ok(()),
-        None => Err(Reply::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        )),
-        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
-        Some(_) => Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled.")),
+/// Authenticates the connection as `user` if `pass` is its password (and the user is on).
+fn login(c: &mut ConnCtx<'_>, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
+    let acl = &c.shard.shared.acl;
+    let epoch = acl.epoch();
+    match acl.users().authenticate(user, pass) {
+        Some(u) => {
+            c.conn.info.borrow_mut().user.clone_from(&u.name);
+            acl.note_session(c.conn.id, Some(&u));
+            c.conn.user = u;
+            c.conn.acl_epoch = epoch;
+            c.conn.authed = true;
+            Ok(())
+        }
+        None => {
+            let line = client_line(&c.conn.info.borrow(), strand_engine::clock::unix_ms());
+            acl.log(None, c.conn.multi.is_some(), &String::from_utf8_lossy(user), line.trim_end().to_string());
+            Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled."))
+        }
     }
 }
 
-/// [AUTH](https://redis.io/commands/auth/): `AUTH password` or `AUTH default password`.
+/// [AUTH](https://redis.io/commands/auth/): `AUTH password` (the default user) or `AUTH username password`.
 fn auth(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
     let (user, pass) = match args.len() {
         2 => (&b"default"[..], args[1]),
         3 => (args[1], args[2]),
         _ => return Reply::error(err::SYNTAX),
     };
-    if args.len() == 2 && c.shard.state.borrow().config.requirepass.is_none() {
+    if args.len() == 2 && c.shard.shared.acl.users().default_user().open() {
         return Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         );
     }
-    match check_password(c, user, pass) {
-        Ok(()) => {
-            c.conn.authed = true;
-            Reply::Ok
-        }
+    match login(c, user, pass) {
+        Ok(()) => Reply::Ok,
         Err(e) => e,
     }
 }
@@ -100,10 +106,9 @@ fn hello(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
     let mut name = None;
     while i < args.len() {
         if eq(args[i], "auth") && i + 2 < args.len() {
-            if let Err(e) = check_password(c, args[i + 1], args[i + 2]) {
+            if let Err(e) = login(c, args[i + 1], args[i + 2]) {
                 return e;
             }
-            c.conn.authed = true;
             i += 3;
         } else if eq(args[i], "setname") && i + 1 < args.len() {
             if let Err(e) = valid_name(args[i + 1]) {
@@ -141,8 +146,13 @@ fn reset(c: &mut ConnCtx<'_>, _: &[&[u8]]) -> Reply {
     c.conn.unwatch_later = !c.conn.watched.is_empty();
     crate::command::pubsub::unsubscribe_all(c.shard, c.conn);
     c.conn.proto = Protocol::Resp2;
-    c.conn.authed = c.shard.state.borrow().config.requirepass.is_none();
+    let fresh = crate::conn::Auth::fresh(&c.shard.shared.acl);
+    c.conn.authed = fresh.authed;
+    c.shard.shared.acl.note_session(c.conn.id, Some(&fresh.user));
+    c.conn.user = fresh.user;
+    c.conn.acl_epoch = fresh.epoch;
     let mut info = c.conn.info.borrow_mut();
+    info.user.clone_from(&c.conn.user.name);
     info.db = 0;
     info.resp = 2;
     info.name.clear();
@@ -225,7 +235,7 @@ fn client_conn(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
 /// One line of CLIENT LIST, in Redis's format.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -236,6 +246,7 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         c.db,
         c.qbuf,
         c.last_cmd.to_lowercase(),
+        c.user,
         c.resp,
         c.lib_name,
         c.lib_ver,
@@ -335,7 +346,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             "id" => c.id.to_string() == *v,
             "addr" => c.addr == *v,
             "laddr" => c.laddr == *v,
-            "user" => v == "default",
+            "user" => c.user == *v,
             "type" => v == "normal",
             "maxage" => v.parse::<u64>().is_ok_and(|age| ctx.now.saturating_sub(c.created_ms) / 1000 >= age),
             _ => false,

@@ -7,8 +7,9 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`], [`suggest`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`acl`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`], [`suggest`].
 
+pub mod acl;
 pub mod connection;
 pub mod glob;
 pub mod hashes;

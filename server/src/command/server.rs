@@ -69,6 +69,16 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             return Reply::error(e);
         }
     }
+    if next.requirepass != ctx.shard.config.requirepass {
+        // The default user's password is requirepass (every shard sets the same one).
+        let pass = next.requirepass.clone();
+        let _ = ctx.shard.shared.acl.update(|users| {
+            let mut d = (*users.default_user()).clone();
+            d.set_requirepass(pass.as_deref());
+            users.insert(d);
+            Ok(())
+        });
+    }
     ctx.shard.ks.set_capture(crate::notify::capture(next.notify));
     ctx.shard.ks.set_limits(next.memory_limits(ctx.shard.nshards));
     ctx.shard.config = next;

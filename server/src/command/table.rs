@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    connection, hashes, keys, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi, server, sets,
-    stream_groups, streams, strings, suggest, transactions, zsets, Command,
+    acl, connection, hashes, keys, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi, server,
+    sets, stream_groups, streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -20,6 +20,7 @@ pub const COMMANDS: &[&[Command]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     connection::COMMANDS,
+    acl::COMMANDS,
     server::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
@@ -36,20 +37,40 @@ pub const COMMANDS: &[&[Command]] = &[
     suggest::COMMANDS,
 ];
 
-fn index() -> &'static HashMap<&'static str, &'static Command> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
-    INDEX.get_or_init(|| COMMANDS.iter().flat_map(|t| t.iter()).map(|c| (c.name, c)).collect())
+/// Every command, sorted by name; a command's position here is its id
+/// (what ACL command bitsets are indexed by).
+fn sorted() -> &'static [&'static Command] {
+    static SORTED: OnceLock<Vec<&'static Command>> = OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut v: Vec<&'static Command> = COMMANDS.iter().flat_map(|t| t.iter()).collect();
+        v.sort_by_key(|c| c.name);
+        v.dedup_by_key(|c| c.name);
+        v
+    })
+}
+
+fn index() -> &'static HashMap<&'static str, (usize, &'static Command)> {
+    static INDEX: OnceLock<HashMap<&'static str, (usize, &'static Command)>> = OnceLock::new();
+    INDEX.get_or_init(|| sorted().iter().enumerate().map(|(id, c)| (c.name, (id, *c))).collect())
 }
 
 /// Every command, sorted by name.
 pub fn all() -> Vec<&'static Command> {
-    let mut v: Vec<&'static Command> = index().values().copied().collect();
-    v.sort_by_key(|c| c.name);
-    v
+    sorted().to_vec()
+}
+
+/// Number of commands (ids run from 0 to this, exclusive).
+pub fn count() -> usize {
+    sorted().len()
 }
 
 /// Looks a name up (already lower-case).
 pub fn by_name(name: &str) -> Option<&'static Command> {
+    index().get(name).map(|&(_, c)| c)
+}
+
+/// Looks a name up (already lower-case), with its id.
+pub fn id_by_name(name: &str) -> Option<(usize, &'static Command)> {
     index().get(name).copied()
 }
 
@@ -63,17 +84,22 @@ fn lower<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a str> {
 
 /// The entry for a request: `name|sub` for containers, else `name`.
 pub fn lookup(args: &[&[u8]]) -> Option<&'static Command> {
+    lookup_id(args).map(|(_, c)| c)
+}
+
+/// [`lookup`], with the command's id.
+pub fn lookup_id(args: &[&[u8]]) -> Option<(usize, &'static Command)> {
     let mut buf = [0u8; 64];
     let name = args.first()?;
-    let top = by_name(lower(name, &mut buf)?)?;
-    if top.flags & super::flags::CONTAINER != 0 {
+    let top = id_by_name(lower(name, &mut buf)?)?;
+    if top.1.flags & super::flags::CONTAINER != 0 {
         if let Some(sub) = args.get(1) {
             let mut joined = Vec::with_capacity(name.len() + 1 + sub.len());
             joined.extend_from_slice(name);
             joined.push(b'|');
             joined.extend_from_slice(sub);
             let mut buf2 = [0u8; 64];
-            if let Some(c) = lower(&joined, &mut buf2).and_then(by_name) {
+            if let Some(c) = lower(&joined, &mut buf2).and_then(id_by_name) {
                 return Some(c);
             }
         }

@@ -7,6 +7,7 @@
 //! same port to two tests. Run one area with
 //! `cargo test --release -p strand-tests --test blackbox -- queues::`.
 
+mod acl;
 mod checkpoints;
 mod durability;
 mod fuzz;
