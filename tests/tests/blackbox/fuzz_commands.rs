@@ -268,7 +268,7 @@ fn random_commands_get_well_formed_replies_and_replay_to_the_same_data() {
     assert!(commands.len() > 200, "{} commands in the table", commands.len());
     let seed: u64 = std::env::var("STRAND_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut errors, mut total, mut compared) = (0, 0, 0);
+    let (mut errors, mut total, mut compared, mut rescues) = (0, 0, 0, 0);
     for cycle in 0..3 * rounds() {
         let mut sent = Vec::new();
         for _ in 0..1000 {
@@ -310,6 +310,8 @@ fn random_commands_get_well_formed_replies_and_replay_to_the_same_data() {
         // Leave any transaction and come back to db 0, then crash and compare.
         let _ = redis::cmd("DISCARD").query::<Value>(&mut c);
         assert_eq!(redis::cmd("PING").query::<String>(&mut s.client()).unwrap(), "PONG");
+        let info: redis::InfoDict = redis::cmd("INFO").arg("stats").query(&mut s.client()).unwrap();
+        rescues += info.get::<u64>("executor_rescues").unwrap_or(0);
         let before = digest(s.port);
         s.kill();
         s.restart();
@@ -327,7 +329,10 @@ fn random_commands_get_well_formed_replies_and_replay_to_the_same_data() {
         setup(&mut c);
     }
     // Random arguments mostly earn errors; enough must succeed for the replay check to mean something.
-    eprintln!("seed {seed}: {} of {total} commands succeeded; {compared} keys compared after restarts", total - errors);
+    eprintln!(
+        "seed {seed}: {} of {total} commands succeeded; {compared} keys compared after restarts; {rescues} shard wake-ups by the watchdog",
+        total - errors
+    );
     assert!(errors * 10 < total * 9, "seed {seed}: only {} of {total} commands succeeded", total - errors);
     assert!(compared >= 10, "seed {seed}: only {compared} keys to compare");
 }

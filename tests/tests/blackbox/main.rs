@@ -10,6 +10,7 @@
 mod acl;
 mod checkpoints;
 mod durability;
+mod errors;
 mod fuzz;
 mod fuzz_commands;
 mod hashes;
