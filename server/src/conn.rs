@@ -17,6 +17,7 @@ use crate::dispatch::{Batch, Shard};
 use crate::reply::Reply;
 use crate::resp::{parse_command, Limits, Parsed, Protocol};
 use crate::shard::ClientInfo;
+use crate::stats::Call;
 
 /// A handler that needs the connection's own state.
 pub type ConnFn = fn(&mut ConnCtx<'_>, &[&[u8]]) -> Reply;
@@ -332,9 +333,11 @@ impl Affinity {
 /// Looks up, checks and routes one command; returns it instead if the
 /// connection must run it on its own (blocking commands, EXEC, WATCH ...).
 fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) -> Option<Deferred> {
-    let Some(cmd) = command::lookup(args) else {
+    let Some((id, cmd)) = command::table::lookup_id(args) else {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(unknown_command(args), st.proto);
+        let reply = unknown_command(args);
+        shard.note_error(&reply);
+        batch.push_reply(reply, st.proto);
         return None;
     };
     {
@@ -349,12 +352,16 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     }
     if !cmd.arity_ok(args.len()) {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(arity_error(&display_name(cmd, args)), st.proto);
+        let reply = arity_error(&display_name(cmd, args));
+        shard.reject(id, &reply);
+        batch.push_reply(reply, st.proto);
         return None;
     }
     if !st.authed && cmd.flags & flags::NO_AUTH == 0 {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
+        let reply = Reply::error("NOAUTH Authentication required.");
+        shard.reject(id, &reply);
+        batch.push_reply(reply, st.proto);
         return None;
     }
     if st.subs.count() > 0 && st.proto == Protocol::Resp2 {
@@ -369,7 +376,9 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
                 let msg = format!(
                     "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 );
-                batch.push_reply(Reply::error(msg), st.proto);
+                let reply = Reply::error(msg);
+                shard.reject(id, &reply);
+                batch.push_reply(reply, st.proto);
                 return None;
             }
         }
@@ -379,6 +388,7 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             if let Some(refused) = crate::oom::admit_queued(&mut shard.state.borrow_mut()) {
                 m.dirty = true;
+                shard.reject(id, &refused);
                 batch.push_reply(refused, st.proto);
                 return None;
             }
@@ -390,7 +400,9 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     match cmd.route {
         Route::Conn(f) => {
             let proto = st.proto;
+            let started = std::time::Instant::now();
             let reply = f(&mut ConnCtx { conn: st, shard }, args);
+            shard.account(Call::Command(id), started.elapsed(), st.id, args, &reply);
             // HELLO answers in the protocol it switches to.
             let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
             batch.push_reply(reply, proto);
@@ -399,7 +411,7 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         Route::Async(a) => Some(Deferred::Async(a, owned())),
         _ if cmd.flags & flags::BLOCKING != 0 => Some(Deferred::Blocking(cmd, owned())),
         _ => {
-            batch.route(shard, cmd, args, st.db, st.id, st.proto);
+            batch.route(shard, cmd, id, args, st.db, st.id, st.proto);
             None
         }
     }
@@ -441,6 +453,7 @@ async fn run_deferred(
     let (cmd, owned) = match d {
         Deferred::Async(a, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            let started = std::time::Instant::now();
             let reply = match a {
                 AsyncCmd::Exec => crate::transaction::exec(shard, st).await,
                 AsyncCmd::Watch => crate::transaction::watch(shard, st, &args).await,
@@ -453,6 +466,9 @@ async fn run_deferred(
                 AsyncCmd::Search => crate::command::search_query::search(shard, st.db, st.id, st.proto, &args).await,
                 AsyncCmd::Aggregate => crate::command::search_aggregate::aggregate(shard, st.db, st.id, st.proto, &args).await,
             };
+            // Its time includes the waits for other shards.
+            let call = command::table::lookup_id(&args).map_or(Call::Untracked, |(id, _)| Call::Command(id));
+            shard.account(call, started.elapsed(), st.id, &args, &reply);
             return Ok(Some(reply));
         }
         Deferred::Blocking(cmd, owned) => (cmd, owned),

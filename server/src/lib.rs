@@ -9,7 +9,8 @@
 //! [`pubsub`] (subscribers of this shard's connections), [`notify`]
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
-//! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0).
+//! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0);
+//! [`stats`] (per-command counters and errors by kind, for INFO and metrics).
 //! The binary in `main.rs` only starts shards.
 
 pub mod blocking;
@@ -27,4 +28,5 @@ pub mod reply;
 pub mod resp;
 pub mod scripting;
 pub mod shard;
+pub mod stats;
 pub mod transaction;

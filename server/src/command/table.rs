@@ -2,14 +2,15 @@
 //!
 //! Names are matched case-insensitively. A container command (CLIENT,
 //! CONFIG ...) first looks up `name|subcommand`, so a subcommand may route
-//! differently from its container.
+//! differently from its container. Every entry also has a dense index
+//! ([`CmdId`]), its place in the sorted table, for per-command counters.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    connection, hashes, keys, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi, server, sets,
-    stream_groups, streams, strings, suggest, transactions, zsets, Command,
+    connection, hashes, keys, latency, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi,
+    server, sets, slowlog, stream_groups, streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -34,23 +35,48 @@ pub const COMMANDS: &[&[Command]] = &[
     search_query::COMMANDS,
     search_aggregate::COMMANDS,
     suggest::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
 ];
 
-fn index() -> &'static HashMap<&'static str, &'static Command> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
-    INDEX.get_or_init(|| COMMANDS.iter().flat_map(|t| t.iter()).map(|c| (c.name, c)).collect())
+/// A command's dense index: its position in [`entries`]. Per-command
+/// counters ([`crate::stats`]) are vectors indexed by it.
+pub type CmdId = u16;
+
+/// Every command entry sorted by name; a command's [`CmdId`] is its position.
+pub fn entries() -> &'static [&'static Command] {
+    static ENTRIES: OnceLock<Vec<&'static Command>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut v: Vec<&'static Command> = COMMANDS.iter().flat_map(|t| t.iter()).collect();
+        v.sort_by_key(|c| c.name);
+        v.dedup_by_key(|c| c.name);
+        v
+    })
+}
+
+fn index() -> &'static HashMap<&'static str, (CmdId, &'static Command)> {
+    static INDEX: OnceLock<HashMap<&'static str, (CmdId, &'static Command)>> = OnceLock::new();
+    INDEX.get_or_init(|| entries().iter().enumerate().map(|(i, c)| (c.name, (i as CmdId, *c))).collect())
 }
 
 /// Every command, sorted by name.
 pub fn all() -> Vec<&'static Command> {
-    let mut v: Vec<&'static Command> = index().values().copied().collect();
-    v.sort_by_key(|c| c.name);
-    v
+    entries().to_vec()
 }
 
 /// Looks a name up (already lower-case).
 pub fn by_name(name: &str) -> Option<&'static Command> {
-    index().get(name).copied()
+    index().get(name).map(|&(_, c)| c)
+}
+
+/// The command with index `id`.
+pub fn by_id(id: CmdId) -> Option<&'static Command> {
+    entries().get(id as usize).copied()
+}
+
+/// The index of the command named `name` (already lower-case).
+pub fn id_of(name: &str) -> Option<CmdId> {
+    index().get(name).map(|&(id, _)| id)
 }
 
 fn lower<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a str> {
@@ -63,17 +89,22 @@ fn lower<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a str> {
 
 /// The entry for a request: `name|sub` for containers, else `name`.
 pub fn lookup(args: &[&[u8]]) -> Option<&'static Command> {
+    lookup_id(args).map(|(_, c)| c)
+}
+
+/// [`lookup`], with the entry's [`CmdId`].
+pub fn lookup_id(args: &[&[u8]]) -> Option<(CmdId, &'static Command)> {
     let mut buf = [0u8; 64];
     let name = args.first()?;
-    let top = by_name(lower(name, &mut buf)?)?;
-    if top.flags & super::flags::CONTAINER != 0 {
+    let top = *index().get(lower(name, &mut buf)?)?;
+    if top.1.flags & super::flags::CONTAINER != 0 {
         if let Some(sub) = args.get(1) {
             let mut joined = Vec::with_capacity(name.len() + 1 + sub.len());
             joined.extend_from_slice(name);
             joined.push(b'|');
             joined.extend_from_slice(sub);
             let mut buf2 = [0u8; 64];
-            if let Some(c) = lower(&joined, &mut buf2).and_then(by_name) {
+            if let Some(&c) = lower(&joined, &mut buf2).and_then(|n| index().get(n)) {
                 return Some(c);
             }
         }
