@@ -221,6 +221,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             let mut deferred = None;
             // One vector of argument slices for the whole batch, not one per command.
             let mut args: Vec<&[u8]> = Vec::with_capacity(8);
+            shard.run_of_commands(true);
             while batch.len() < MAX_BATCH && !st.quit && !st.close_now {
                 match parse_command(&buf[start..end], &limits, &mut ranges) {
                     Ok(Parsed::Command { consumed }) => {
@@ -250,6 +251,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                     break;
                 }
             }
+            shard.run_of_commands(false);
             let more = batch.len() == MAX_BATCH || deferred.is_some();
             if st.close_now {
                 return Ok(Exit::Closed);
@@ -400,9 +402,9 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     match cmd.route {
         Route::Conn(f) => {
             let proto = st.proto;
-            let started = std::time::Instant::now();
+            let started = shard.begin();
             let reply = f(&mut ConnCtx { conn: st, shard }, args);
-            shard.account(Call::Command(id), started.elapsed(), st.id, args, &reply);
+            shard.account(Call::Command(id), started, st.id, args, &reply);
             // HELLO answers in the protocol it switches to.
             let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
             batch.push_reply(reply, proto);
@@ -453,7 +455,7 @@ async fn run_deferred(
     let (cmd, owned) = match d {
         Deferred::Async(a, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-            let started = std::time::Instant::now();
+            let started = shard.begin();
             let reply = match a {
                 AsyncCmd::Exec => crate::transaction::exec(shard, st).await,
                 AsyncCmd::Watch => crate::transaction::watch(shard, st, &args).await,
@@ -468,7 +470,7 @@ async fn run_deferred(
             };
             // Its time includes the waits for other shards.
             let call = command::table::lookup_id(&args).map_or(Call::Untracked, |(id, _)| Call::Command(id));
-            shard.account(call, started.elapsed(), st.id, &args, &reply);
+            shard.account(call, started, st.id, &args, &reply);
             return Ok(Some(reply));
         }
         Deferred::Blocking(cmd, owned) => (cmd, owned),

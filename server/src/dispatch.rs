@@ -130,11 +130,11 @@ impl Shard {
         let now = st.ks.now();
         st.stats.commands += 1;
         let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
-        let started = std::time::Instant::now();
+        let started = st.clock.begin();
         let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None, cmd };
         let reply = handler(&mut ctx, args);
         let blocked = ctx.blocked.take();
-        let took = started.elapsed();
+        let took = st.clock.end(started);
         if reply.is_error() {
             st.stats.errors += 1;
         }
@@ -213,7 +213,12 @@ impl Shard {
                     return;
                 }
             },
-            _ => cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.call, c.db as usize, c.caller, a))).collect(),
+            _ => {
+                self.run_of_commands(true);
+                let replies = cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.call, c.db as usize, c.caller, a))).collect();
+                self.run_of_commands(false);
+                replies
+            }
         };
         let after = self.last_lsn();
         let wait = self.state.borrow().ks.log().is_some_and(|l| l.must_wait());

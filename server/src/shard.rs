@@ -147,6 +147,8 @@ pub struct ShardState {
     pub stats: ShardStats,
     /// Per-command counters and errors by kind.
     pub cmdstats: crate::stats::Stats,
+    /// Times commands with one clock read each.
+    pub clock: crate::stats::Clock,
     /// This shard's part of the slow log.
     pub slowlog: crate::command::slowlog::SlowLog,
     /// This shard's latency events.
@@ -353,6 +355,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         clients: BTreeMap::new(),
         stats: ShardStats::default(),
         cmdstats: Default::default(),
+        clock: Default::default(),
         slowlog: Default::default(),
         latency: Default::default(),
         lastsave: recovery.checkpoint.as_ref().map_or(strand_engine::clock::unix_ms(), |c| c.time_ms) / 1000,

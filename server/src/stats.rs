@@ -13,9 +13,15 @@
 //!
 //! A command whose keys live on several shards (MGET, DEL, DBSIZE ...) runs
 //! in parts: every part adds its time, but only one counts the call.
+//!
+//! Timing costs one clock read per command: within a run of commands that
+//! execute back to back on a shard (the commands of one read of a
+//! connection, a batch from another shard), the [`Clock`] takes the end of
+//! one command as the start of the next, so a command's time also holds the
+//! parsing and routing of its request (tens of nanoseconds).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -23,6 +29,39 @@ use crate::command::table::CmdId;
 use crate::dispatch::Shard;
 use crate::reply::Reply;
 use crate::shard::ShardState;
+
+/// The shard's clock for timing commands with one read each.
+#[derive(Debug, Default)]
+pub struct Clock {
+    mark: Option<Instant>,
+}
+
+impl Clock {
+    /// Starts a run of commands executed back to back, with no await between them.
+    pub fn start_run(&mut self) {
+        self.mark = Some(Instant::now());
+    }
+
+    /// Ends the run (before the task awaits anything).
+    pub fn end_run(&mut self) {
+        self.mark = None;
+    }
+
+    /// When the next command starts: the end of the previous one in a run, else now.
+    pub fn begin(&self) -> Instant {
+        self.mark.unwrap_or_else(Instant::now)
+    }
+
+    /// Ends a command that began at `started`: its time. In a run, now is
+    /// where the next command begins.
+    pub fn end(&mut self, started: Instant) -> Duration {
+        let now = Instant::now();
+        if self.mark.is_some() {
+            self.mark = Some(now);
+        }
+        now.saturating_duration_since(started)
+    }
+}
 
 /// How an execution on a shard is accounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +126,26 @@ pub fn observe(st: &mut ShardState, call: Call, took: Duration, caller: u64, arg
 }
 
 impl Shard {
-    /// Accounts a command the connection ran itself (CLIENT, HELLO, EXEC, FT.SEARCH ...).
-    pub fn account(&self, call: Call, took: Duration, caller: u64, args: &[&[u8]], reply: &Reply) {
-        observe(&mut self.state.borrow_mut(), call, took, caller, args, reply);
+    /// When a command the connection runs itself begins (see [`Clock::begin`]).
+    pub fn begin(&self) -> Instant {
+        self.state.borrow().clock.begin()
+    }
+
+    /// Accounts a command the connection ran itself (CLIENT, HELLO, EXEC, FT.SEARCH ...), begun at `started`.
+    pub fn account(&self, call: Call, started: Instant, caller: u64, args: &[&[u8]], reply: &Reply) {
+        let mut st = self.state.borrow_mut();
+        let took = st.clock.end(started);
+        observe(&mut st, call, took, caller, args, reply);
+    }
+
+    /// Starts or ends a run of commands executed back to back (see [`Clock`]).
+    pub fn run_of_commands(&self, start: bool) {
+        let clock = &mut self.state.borrow_mut().clock;
+        if start {
+            clock.start_run();
+        } else {
+            clock.end_run();
+        }
     }
 
     /// Counts a command refused before it ran (arity, NOAUTH, CROSSSLOT, OOM).
