@@ -273,6 +273,31 @@ mod tests {
         assert_eq!(s.total_errors, 2);
     }
 
+    /// The cost of accounting one command in a run (one clock read, the
+    /// counters, the histogram): `cargo test --release -p strand-server --lib
+    /// accounting_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn accounting_cost() {
+        let mut s = Stats::default();
+        let mut clock = Clock::default();
+        let n = 10_000_000u32;
+        let t = Instant::now();
+        clock.start_run();
+        for i in 0..n {
+            let started = clock.begin();
+            let took = clock.end(started);
+            s.record(Call::Command((i % 4) as CmdId), took, &Reply::Ok);
+        }
+        let with = t.elapsed().as_nanos() as f64 / n as f64;
+        let t = Instant::now();
+        for i in 0..n {
+            s.record(Call::Command((i % 4) as CmdId), Duration::from_nanos(i as u64 % 1000), &Reply::Ok);
+        }
+        let counters = t.elapsed().as_nanos() as f64 / n as f64;
+        println!("per command: {with:.1} ns in all, {counters:.1} ns of it counters and histogram");
+    }
+
     #[test]
     fn histograms_travel() {
         let mut h = new_histogram();
