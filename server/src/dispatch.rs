@@ -130,20 +130,22 @@ impl Shard {
         let now = st.ks.now();
         st.stats.commands += 1;
         let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
-        let started = st.clock.begin();
-        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None, cmd };
-        let reply = handler(&mut ctx, args);
-        let blocked = ctx.blocked.take();
-        let took = st.clock.end(started);
+        // A command that blocked answers later: its time counts now, its call when it is served.
+        let (reply, blocked) = crate::stats::timed(
+            &mut st,
+            call,
+            caller,
+            args,
+            |shard| {
+                let mut ctx = Ctx { shard, db, now, caller, may_block, blocked: None, cmd };
+                let reply = handler(&mut ctx, args);
+                (reply, ctx.blocked.take())
+            },
+            Option::is_some,
+        );
         if reply.is_error() {
             st.stats.errors += 1;
         }
-        // A command that blocked answers later: its time counts now, its call when it is served.
-        let call = match (call, &blocked) {
-            (Call::Command(id), Some(_)) => Call::Part(id),
-            _ => call,
-        };
-        crate::stats::observe(&mut st, call, took, caller, args, &reply);
         st.publish_key_events();
         (reply, blocked)
     }

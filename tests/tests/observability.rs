@@ -107,6 +107,29 @@ fn commandstats_count_every_shard_and_reset() {
 }
 
 #[test]
+fn pipelined_commands_are_each_counted() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let mut p = redis::pipe();
+    for i in 0..50 {
+        p.cmd("SET").arg(format!("{{t}}:{i}")).arg(i).ignore();
+        p.cmd("GET").arg(format!("{{t}}:{i}")).ignore();
+        p.cmd("LPUSH").arg(format!("{{t}}:{i}")).arg("x").ignore();
+    }
+    let _: () = p.query(&mut c).unwrap_or(());
+    let set = cmdstat(&mut c, "set").unwrap();
+    assert_eq!(get(&set, "calls"), "50");
+    assert_eq!(calls(&mut c, "get"), 50);
+    let lpush = cmdstat(&mut c, "lpush").unwrap();
+    assert_eq!((get(&lpush, "calls"), get(&lpush, "failed_calls")), ("50".into(), "50".into()));
+    let errs = info(&mut c, "errorstats");
+    assert_eq!(get(&line(&errs, "errorstat_WRONGTYPE").unwrap(), "count"), "50", "{errs}");
+    let lat = info(&mut c, "latencystats");
+    assert!(line(&lat, "latency_percentiles_usec_get").is_some(), "{lat}");
+}
+
+#[test]
 fn errorstats_count_failed_rejected_and_unknown() {
     let server = Server::start(&[]);
     let mut c = server.client();
