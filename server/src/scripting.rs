@@ -770,7 +770,7 @@ fn redis_call(lua: &Lua, ctx: &mut Ctx<'_>, st: &RunState, args: MultiValue) -> 
 
 /// Checks and runs one command of a script on its shard.
 fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply, String> {
-    let cmd = command::lookup(args).ok_or("ERR Unknown Redis command called from script")?;
+    let (id, cmd) = command::table::lookup_id(args).ok_or("ERR Unknown Redis command called from script")?;
     if !cmd.arity_ok(args.len()) {
         return Err("ERR Wrong number of args calling Redis command from script".into());
     }
@@ -826,6 +826,8 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     if reply.is_error() {
         ctx.shard.stats.errors += 1;
     }
+    // A call in INFO commandstats, as Redis counts it; its time and errors are the script's.
+    ctx.shard.cmdstats.count_call(id);
     Ok(reply)
 }
 

@@ -278,6 +278,12 @@ impl Stats {
         }
     }
 
+    /// Counts a call and nothing else (a command a script ran: its time is the
+    /// script's, and its error goes to the script, which may catch it).
+    pub fn count_call(&mut self, id: CmdId) {
+        self.entry(id).calls += 1;
+    }
+
     /// Adds an execution's time (and, for a counted call, a histogram sample).
     pub fn time(&mut self, call: Call, took: Duration) {
         let (id, counts) = match call {

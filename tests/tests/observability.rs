@@ -267,3 +267,16 @@ fn latency_monitor_sees_a_slow_script() {
     let help: Vec<String> = redis::cmd("LATENCY").arg("HELP").query(&mut c).unwrap();
     assert!(help[0].starts_with("LATENCY <subcommand>"));
 }
+
+#[test]
+fn commands_run_by_scripts_count_as_calls() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let v: String =
+        redis::cmd("EVAL").arg("redis.call('set', KEYS[1], 'v') return redis.call('get', KEYS[1])").arg(1).arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+    assert_eq!(calls(&mut c, "eval"), 1);
+    assert_eq!(calls(&mut c, "set"), 1);
+    assert_eq!(calls(&mut c, "get"), 1);
+}
