@@ -73,7 +73,8 @@ impl Shard {
         caller: u64,
         args: &[&[u8]],
     ) -> Result<Reply, oneshot::Receiver<Reply>> {
-        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+        let refused = crate::oom::admit(&mut self.state.borrow_mut(), args);
+        if let Some(refused) = refused {
             if let crate::stats::Call::Command(id) = call {
                 self.reject(id, &refused);
             }

@@ -388,7 +388,8 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     let owned = || args.iter().map(|a| a.to_vec()).collect();
     if let Some(m) = st.multi.as_mut() {
         if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-            if let Some(refused) = crate::oom::admit_queued(&mut shard.state.borrow_mut()) {
+            let refused = crate::oom::admit_queued(&mut shard.state.borrow_mut());
+            if let Some(refused) = refused {
                 m.dirty = true;
                 shard.reject(id, &refused);
                 batch.push_reply(refused, st.proto);

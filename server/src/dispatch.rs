@@ -101,7 +101,8 @@ pub struct Shard {
 impl Shard {
     /// Runs a handler on this shard's state.
     pub fn exec(&self, handler: ShardFn, call: Call, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
-        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+        let refused = crate::oom::admit(&mut self.state.borrow_mut(), args);
+        if let Some(refused) = refused {
             if let Call::Command(id) = call {
                 self.reject(id, &refused);
             }
