@@ -27,6 +27,7 @@ use crate::reply::Reply;
 /// A parked command.
 pub struct Waiter {
     handler: ShardFn,
+    call: crate::stats::Call,
     db: u8,
     caller: u64,
     args: OwnedArgs,
@@ -67,14 +68,19 @@ impl Shard {
     pub fn exec_blocking(
         self: &Rc<Self>,
         handler: ShardFn,
+        call: crate::stats::Call,
         db: usize,
         caller: u64,
         args: &[&[u8]],
     ) -> Result<Reply, oneshot::Receiver<Reply>> {
-        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+        let refused = crate::oom::admit(&mut self.state.borrow_mut(), args);
+        if let Some(refused) = refused {
+            if let crate::stats::Call::Command(id) = call {
+                self.reject(id, &refused);
+            }
             return Ok(refused);
         }
-        let (reply, block) = self.exec_with(handler, db, caller, args, true);
+        let (reply, block) = self.exec_with(handler, call, db, caller, args, true);
         let Some(block) = block else { return Ok(reply) };
         let (tx, rx) = oneshot::channel();
         let id = {
@@ -91,7 +97,7 @@ impl Shard {
                 Some(rerun) => OwnedArgs::new(&rerun.iter().map(Vec::as_slice).collect::<Vec<_>>()),
                 None => OwnedArgs::new(args),
             };
-            w.waiters.insert(id, Waiter { handler, db: db as u8, caller, args, keys: block.keys, timeout_reply: reply, tx });
+            w.waiters.insert(id, Waiter { handler, call, db: db as u8, caller, args, keys: block.keys, timeout_reply: reply, tx });
             id
         };
         if let Some(deadline) = block.deadline_ms {
@@ -161,16 +167,23 @@ impl Shard {
                 let st = self.state.borrow();
                 let id = st.blocked.queues.get(&(db, key.to_vec())).and_then(|q| q.front().copied());
                 id.map(|id| {
-                    (id, st.blocked.waiters.get(&id).filter(|w| !w.tx.is_canceled()).map(|w| (w.handler, w.db, w.caller, w.args.clone())))
+                    (
+                        id,
+                        st.blocked
+                            .waiters
+                            .get(&id)
+                            .filter(|w| !w.tx.is_canceled())
+                            .map(|w| (w.handler, w.call, w.db, w.caller, w.args.clone())),
+                    )
                 })
             };
             let Some((id, live)) = next else { return };
-            let Some((handler, wdb, caller, args)) = live else {
+            let Some((handler, call, wdb, caller, args)) = live else {
                 // Its client went away: drop it without running it.
                 self.unpark(id);
                 continue;
             };
-            let (reply, block) = args.with(|a| self.exec_with(handler, wdb as usize, caller, a, true));
+            let (reply, block) = args.with(|a| self.exec_with(handler, call, wdb as usize, caller, a, true));
             if block.is_some() {
                 // Still nothing for it: it keeps its place in every queue.
                 return;

@@ -169,6 +169,12 @@ pub struct Config {
     pub compaction_rate: u64,
     /// metrics-port (0: no metrics listener).
     pub metrics_port: u16,
+    /// slowlog-log-slower-than, in microseconds (negative: off, 0: every command).
+    pub slowlog_log_slower_than: i64,
+    /// slowlog-max-len: entries the slow log keeps.
+    pub slowlog_max_len: usize,
+    /// latency-monitor-threshold, in milliseconds (0: off).
+    pub latency_monitor_threshold: u64,
     /// The config file, if any.
     pub config_file: Option<PathBuf>,
     /// Parameters accepted for compatibility that have no effect.
@@ -278,6 +284,9 @@ impl Config {
             compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
             compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
             metrics_port: pick!(metrics_port).unwrap_or(0),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
@@ -335,6 +344,9 @@ impl Config {
             ("lfu-log-factor".into(), self.lfu_log_factor.to_string()),
             ("lfu-decay-time".into(), self.lfu_decay_time.to_string()),
             ("metrics-port".into(), self.metrics_port.to_string()),
+            ("slowlog-log-slower-than".into(), self.slowlog_log_slower_than.to_string()),
+            ("slowlog-max-len".into(), self.slowlog_max_len.to_string()),
+            ("latency-monitor-threshold".into(), self.latency_monitor_threshold.to_string()),
         ];
         out.extend(self.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
         out.sort();
@@ -398,6 +410,9 @@ impl Config {
             "maxmemory-samples" => self.maxmemory_samples = int_in(value, 1, 64).map_err(|e| invalid(&e))? as usize,
             "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
             "lfu-decay-time" => self.lfu_decay_time = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than = int_in(value, -1, i64::MAX).map_err(|e| invalid(&e))?,
+            "slowlog-max-len" => self.slowlog_max_len = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as usize,
+            "latency-monitor-threshold" => self.latency_monitor_threshold = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as u64,
             "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases"
             | "metrics-port" | "protected-mode" | "aclfile" => {
                 return Err(invalid("can't set immutable config"));

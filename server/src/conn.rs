@@ -21,6 +21,7 @@ use crate::dispatch::{Batch, Shard};
 use crate::reply::Reply;
 use crate::resp::{parse_command, Limits, Parsed, Protocol};
 use crate::shard::ClientInfo;
+use crate::stats::Call;
 
 /// A handler that needs the connection's own state.
 pub type ConnFn = fn(&mut ConnCtx<'_>, &[&[u8]]) -> Reply;
@@ -277,6 +278,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             let mut deferred = None;
             // One vector of argument slices for the whole batch, not one per command.
             let mut args: Vec<&[u8]> = Vec::with_capacity(8);
+            shard.run_of_commands(true);
             while batch.len() < MAX_BATCH && !st.quit && !st.close_now {
                 match parse_command(&buf[start..end], &limits, &mut ranges) {
                     Ok(Parsed::Command { consumed }) => {
@@ -306,6 +308,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                     break;
                 }
             }
+            shard.run_of_commands(false);
             let more = batch.len() == MAX_BATCH || deferred.is_some();
             if st.close_now {
                 return Ok(Exit::Closed);
@@ -386,12 +389,32 @@ impl Affinity {
     }
 }
 
+/// Answers a command refused before it ran (arity, NOAUTH, NOPERM): it
+/// counts as rejected and dooms an open transaction. As Redis's
+/// `rejectCommand`, a refused EXEC also discards the transaction and answers
+/// EXECABORT with the reason.
+fn refuse(shard: &Shard, st: &mut ConnState, batch: &mut Batch, id: command::table::CmdId, cmd: &Command, reply: Reply) {
+    st.multi.iter_mut().for_each(|m| m.dirty = true);
+    shard.reject(id, &reply);
+    let reply = match &reply {
+        Reply::Error(e) if cmd.name == "exec" => {
+            st.multi = None;
+            st.unwatch_later |= !st.watched.is_empty();
+            Reply::error(format!("EXECABORT Transaction discarded because of: {}", e.strip_prefix("ERR ").unwrap_or(e)))
+        }
+        _ => reply,
+    };
+    batch.push_reply(reply, st.proto);
+}
+
 /// Looks up, checks and routes one command; returns it instead if the
 /// connection must run it on its own (blocking commands, EXEC, WATCH ...).
 fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) -> Option<Deferred> {
     let Some((id, cmd)) = command::table::lookup_id(args) else {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(unknown_command(args), st.proto);
+        let reply = unknown_command(args);
+        shard.note_error(&reply);
+        batch.push_reply(reply, st.proto);
         return None;
     };
     {
@@ -405,21 +428,18 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         }
     }
     if !cmd.arity_ok(args.len()) {
-        st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(arity_error(&display_name(cmd, args)), st.proto);
+        refuse(shard, st, batch, id, cmd, arity_error(&display_name(cmd, args)));
         return None;
     }
     if !st.authed && cmd.flags & flags::NO_AUTH == 0 {
-        st.multi.iter_mut().for_each(|m| m.dirty = true);
-        batch.push_reply(Reply::error("NOAUTH Authentication required."), st.proto);
+        refuse(shard, st, batch, id, cmd, Reply::error("NOAUTH Authentication required."));
         return None;
     }
     if !st.user.unrestricted() {
-        if let Some(denied) = st.user.check(id, cmd, args) {
+        if let Some(denied) = st.user.check(id as usize, cmd, args) {
             let line = crate::command::connection::client_line(&st.info.borrow(), st.now_ms);
             shard.shared.acl.log(Some(&denied), st.multi.is_some(), &st.user.name, line.trim_end().to_string());
-            st.multi.iter_mut().for_each(|m| m.dirty = true);
-            batch.push_reply(Reply::error(denied.message(&st.user.name)), st.proto);
+            refuse(shard, st, batch, id, cmd, Reply::error(denied.message(&st.user.name)));
             return None;
         }
     }
@@ -435,7 +455,9 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
                 let msg = format!(
                     "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 );
-                batch.push_reply(Reply::error(msg), st.proto);
+                let reply = Reply::error(msg);
+                shard.reject(id, &reply);
+                batch.push_reply(reply, st.proto);
                 return None;
             }
         }
@@ -443,8 +465,10 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     let owned = || args.iter().map(|a| a.to_vec()).collect();
     if let Some(m) = st.multi.as_mut() {
         if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-            if let Some(refused) = crate::oom::admit_queued(&mut shard.state.borrow_mut()) {
+            let refused = crate::oom::admit_queued(&mut shard.state.borrow_mut());
+            if let Some(refused) = refused {
                 m.dirty = true;
+                shard.reject(id, &refused);
                 batch.push_reply(refused, st.proto);
                 return None;
             }
@@ -456,7 +480,9 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     match cmd.route {
         Route::Conn(f) => {
             let proto = st.proto;
+            let started = shard.begin();
             let reply = f(&mut ConnCtx { conn: st, shard }, args);
+            shard.account(Call::Command(id), started, st.id, args, &reply);
             // HELLO answers in the protocol it switches to.
             let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
             batch.push_reply(reply, proto);
@@ -465,7 +491,7 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         Route::Async(a) => Some(Deferred::Async(a, owned())),
         _ if cmd.flags & flags::BLOCKING != 0 => Some(Deferred::Blocking(cmd, owned())),
         _ => {
-            batch.route(shard, cmd, args, st.db, st.id, st.proto);
+            batch.route(shard, cmd, id, args, st.db, st.id, st.proto);
             None
         }
     }
@@ -507,6 +533,7 @@ async fn run_deferred(
     let (cmd, owned) = match d {
         Deferred::Async(a, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            let started = shard.begin();
             let reply = match a {
                 AsyncCmd::Exec => crate::transaction::exec(shard, st).await,
                 AsyncCmd::Watch => crate::transaction::watch(shard, st, &args).await,
@@ -519,6 +546,9 @@ async fn run_deferred(
                 AsyncCmd::Search => crate::command::search_query::search(shard, st.db, st.id, st.proto, &args).await,
                 AsyncCmd::Aggregate => crate::command::search_aggregate::aggregate(shard, st.db, st.id, st.proto, &args).await,
             };
+            // Its time includes the waits for other shards.
+            let call = command::table::lookup_id(&args).map_or(Call::Untracked, |(id, _)| Call::Command(id));
+            shard.account(call, started, st.id, &args, &reply);
             return Ok(Some(reply));
         }
         Deferred::Blocking(cmd, owned) => (cmd, owned),

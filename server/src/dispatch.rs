@@ -14,10 +14,12 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use strand_engine::bus::Outbox;
 
+use crate::command::table::CmdId;
 use crate::command::{err, Block, Command, Ctx, Merge, Route, ShardFn};
 use crate::reply::Reply;
 use crate::resp::Protocol;
 use crate::shard::ShardState;
+use crate::stats::Call;
 
 /// A message between shards.
 pub enum Msg {
@@ -40,6 +42,8 @@ pub enum Msg {
 pub struct RemoteCmd {
     /// Its handler.
     pub handler: ShardFn,
+    /// How it is accounted in the per-command statistics.
+    pub call: Call,
     /// The database it runs in.
     pub db: u8,
     /// The client that sent it.
@@ -96,25 +100,50 @@ pub struct Shard {
 
 impl Shard {
     /// Runs a handler on this shard's state.
-    pub fn exec(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
-        if let Some(refused) = crate::oom::admit(&mut self.state.borrow_mut(), args) {
+    pub fn exec(&self, handler: ShardFn, call: Call, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+        let refused = crate::oom::admit(&mut self.state.borrow_mut(), args);
+        if let Some(refused) = refused {
+            if let Call::Command(id) = call {
+                self.reject(id, &refused);
+            }
             return refused;
         }
-        let reply = self.exec_with(handler, db, caller, args, false).0;
+        let reply = self.exec_with(handler, call, db, caller, args, false).0;
         self.serve_ready();
         reply
     }
 
     /// Runs a handler; with `may_block`, also what it waits for if it blocked
     /// (blocked clients are not served here: callers run [`Shard::serve_ready`]).
-    pub fn exec_with(&self, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]], may_block: bool) -> (Reply, Option<Block>) {
+    /// Its time and outcome go to the shard's [`crate::stats`] as `call` says,
+    /// and to the slow log and the latency monitor when it was slow.
+    #[allow(clippy::too_many_arguments)]
+    pub fn exec_with(
+        &self,
+        handler: ShardFn,
+        call: Call,
+        db: usize,
+        caller: u64,
+        args: &[&[u8]],
+        may_block: bool,
+    ) -> (Reply, Option<Block>) {
         let mut st = self.state.borrow_mut();
         let now = st.ks.now();
         st.stats.commands += 1;
         let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
-        let mut ctx = Ctx { shard: &mut st, db, now, caller, may_block, blocked: None, cmd };
-        let reply = handler(&mut ctx, args);
-        let blocked = ctx.blocked.take();
+        // A command that blocked answers later: its time counts now, its call when it is served.
+        let (reply, blocked) = crate::stats::timed(
+            &mut st,
+            call,
+            caller,
+            args,
+            |shard| {
+                let mut ctx = Ctx { shard, db, now, caller, may_block, blocked: None, cmd };
+                let reply = handler(&mut ctx, args);
+                (reply, ctx.blocked.take())
+            },
+            Option::is_some,
+        );
         if reply.is_error() {
             st.stats.errors += 1;
         }
@@ -170,7 +199,7 @@ impl Shard {
         self.state.borrow_mut().stats.remote_batches += 1;
         let before = self.last_lsn();
         let replies: Vec<Reply> = match &cmds[..] {
-            [c] if c.blocking => match c.args.with(|a| self.exec_blocking(c.handler, c.db as usize, c.caller, a)) {
+            [c] if c.blocking => match c.args.with(|a| self.exec_blocking(c.handler, c.call, c.db as usize, c.caller, a)) {
                 Ok(r) => {
                     self.serve_ready();
                     vec![r]
@@ -187,7 +216,12 @@ impl Shard {
                     return;
                 }
             },
-            _ => cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.db as usize, c.caller, a))).collect(),
+            _ => {
+                self.run_of_commands(true);
+                let replies = cmds.iter().map(|c| c.args.with(|a| self.exec(c.handler, c.call, c.db as usize, c.caller, a))).collect();
+                self.run_of_commands(false);
+                replies
+            }
         };
         let after = self.last_lsn();
         let wait = self.state.borrow().ks.log().is_some_and(|l| l.must_wait());
@@ -286,46 +320,59 @@ impl Batch {
         self.slots.push(Slot { proto, parts: vec![Part::Ready(reply)], merge: None });
     }
 
-    fn part(&mut self, shard: &Shard, to: usize, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Part {
+    #[allow(clippy::too_many_arguments)]
+    fn part(&mut self, shard: &Shard, to: usize, handler: ShardFn, call: Call, db: usize, caller: u64, args: &[&[u8]]) -> Part {
         self.aim(to);
         if to == shard.id {
-            Part::Ready(shard.exec(handler, db, caller, args))
+            Part::Ready(shard.exec(handler, call, db, caller, args))
         } else {
             let cmds = &mut self.remote[to];
-            cmds.push(RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false });
+            cmds.push(RemoteCmd { handler, call, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false });
             Part::Remote { shard: to, index: cmds.len() - 1 }
         }
     }
 
-    /// Routes one command (arity and auth already checked).
-    pub fn route(&mut self, shard: &Shard, cmd: &Command, args: &[&[u8]], db: usize, caller: u64, proto: Protocol) {
+    /// Routes one command (arity and auth already checked); `id` is its [`CmdId`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(&mut self, shard: &Shard, cmd: &Command, id: CmdId, args: &[&[u8]], db: usize, caller: u64, proto: Protocol) {
         let nshards = shard.outbox.shards();
         let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
+        let call = Call::Command(id);
         let (parts, merge) = match cmd.route {
             Route::Conn(_) | Route::Async(_) => unreachable!("connection commands are run by the connection"),
-            Route::Local(h) => (vec![Part::Ready(shard.exec(h, db, caller, args))], None),
+            Route::Local(h) => (vec![Part::Ready(shard.exec(h, call, db, caller, args))], None),
             Route::Key(h) => {
                 let mut keys = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
                 let to = keys.next().unwrap_or(shard.id);
                 if keys.any(|s| s != to) {
-                    (vec![Part::Ready(Reply::error(err::CROSSSLOT))], None)
+                    let refused = Reply::error(err::CROSSSLOT);
+                    shard.reject(id, &refused);
+                    (vec![Part::Ready(refused)], None)
                 } else {
-                    (vec![self.part(shard, to, h, db, caller, args)], None)
+                    (vec![self.part(shard, to, h, call, db, caller, args)], None)
                 }
             }
             Route::Cursor(h) => {
                 let cursor = args.get(1).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse::<u64>().ok());
                 match cursor {
-                    Some(c) if ((c & 0xff) as usize) < nshards => (vec![self.part(shard, (c & 0xff) as usize, h, db, caller, args)], None),
+                    Some(c) if ((c & 0xff) as usize) < nshards => {
+                        (vec![self.part(shard, (c & 0xff) as usize, h, call, db, caller, args)], None)
+                    }
                     _ => (vec![Part::Ready(Reply::error("ERR invalid cursor"))], None),
                 }
             }
             Route::All(h, merge) => {
                 self.target = Target::Many;
-                let parts = (0..nshards).map(|s| self.part(shard, s, h, db, caller, args)).collect();
+                // The part on this shard counts the call; the others add their time.
+                let parts = (0..nshards)
+                    .map(|s| {
+                        let call = if s == shard.id { call } else { Call::Part(id) };
+                        self.part(shard, s, h, call, db, caller, args)
+                    })
+                    .collect();
                 (parts, Some((merge, Vec::new())))
             }
-            Route::Split(h, merge) => self.split(shard, cmd, args, db, caller, h, merge, &owner),
+            Route::Split(h, merge) => self.split(shard, cmd, id, args, db, caller, h, merge, &owner),
         };
         self.slots.push(Slot { proto, parts, merge });
     }
@@ -335,6 +382,7 @@ impl Batch {
         &mut self,
         shard: &Shard,
         cmd: &Command,
+        id: CmdId,
         args: &[&[u8]],
         db: usize,
         caller: u64,
@@ -359,12 +407,14 @@ impl Batch {
         }
         if groups.len() <= 1 {
             let to = groups.first().map_or(shard.id, |g| g.shard);
-            return (vec![self.part(shard, to, h, db, caller, args)], None);
+            return (vec![self.part(shard, to, h, Call::Command(id), db, caller, args)], None);
         }
         let mut parts = Vec::with_capacity(groups.len());
         let mut positions = Vec::with_capacity(groups.len());
-        for g in groups {
-            parts.push(self.part(shard, g.shard, h, db, caller, &g.args));
+        for (n, g) in groups.into_iter().enumerate() {
+            // The first part counts the call; the others add their time.
+            let call = if n == 0 { Call::Command(id) } else { Call::Part(id) };
+            parts.push(self.part(shard, g.shard, h, call, db, caller, &g.args));
             positions.push(g.positions);
         }
         (parts, Some((merge, positions)))
@@ -436,6 +486,7 @@ pub fn blocking(
     let Route::Key(handler) = cmd.route else {
         return ready(Reply::error(format!("ERR '{}' cannot block", cmd.name)));
     };
+    let call = crate::command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
     let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
     let to = owners.next().unwrap_or(shard.id);
     if owners.any(|s| s != to) {
@@ -443,7 +494,7 @@ pub fn blocking(
     }
     if to == shard.id {
         let before = shard.last_lsn();
-        return match shard.exec_blocking(handler, db, caller, args) {
+        return match shard.exec_blocking(handler, call, db, caller, args) {
             Ok(reply) => {
                 shard.serve_ready();
                 let after = shard.last_lsn();
@@ -462,7 +513,7 @@ pub fn blocking(
         return ready(Reply::error(crate::scripting::BUSY));
     }
     let (tx, rx) = oneshot::channel();
-    let remote = RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: true };
+    let remote = RemoteCmd { handler, call, db: db as u8, caller, args: OwnedArgs::new(args), blocking: true };
     let me = shard.clone();
     Box::pin(async move {
         me.outbox.send(to, Msg::Batch { cmds: vec![remote], reply: tx }).await;

@@ -6,6 +6,7 @@
 //! the first text value, and prints the sections the client asked for in Redis's
 //! `# Section` / `field:value` format. The `shards` section lists each shard.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::command::Ctx;
@@ -40,6 +41,28 @@ fn persistence(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
     out.push(int("persistence", "checkpoint_bytes", c.bytes));
     out.push(int("persistence", "checkpoint_entries", c.entries));
     out.push(int("persistence", "checkpoint_bytes_written", c.bytes_written));
+}
+
+/// Per command: `name.calls`, `name.nanos`, `name.rejected`, `name.failed`
+/// (summed over shards), the latency histogram as text (merged), and errors by kind.
+fn command_stats(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
+    let entries = crate::command::table::entries();
+    for (c, cmd) in s.cmdstats.commands.iter().zip(entries) {
+        if c.calls == 0 && c.rejected == 0 && c.failed == 0 {
+            continue;
+        }
+        let name = cmd.name;
+        out.push(int("commandstats", &format!("{name}.calls"), c.calls));
+        out.push(int("commandstats", &format!("{name}.nanos"), c.nanos));
+        out.push(int("commandstats", &format!("{name}.rejected"), c.rejected));
+        out.push(int("commandstats", &format!("{name}.failed"), c.failed));
+        if let Some(h) = &c.hist {
+            out.push(text("latencystats", name, crate::stats::encode_histogram(h)));
+        }
+    }
+    for (kind, n) in &s.cmdstats.errors {
+        out.push(int("errorstats", kind, *n));
+    }
 }
 
 /// Fields whose shard values join as the smallest, or the largest, rather than the sum.
@@ -100,12 +123,13 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "evicted_keys", ks.evicted_keys));
     out.push(int("stats", "keyspace_hits", ks.hits));
     out.push(int("stats", "keyspace_misses", ks.misses));
-    out.push(int("stats", "total_error_replies", s.stats.errors));
+    out.push(int("stats", "total_error_replies", s.cmdstats.total_errors));
     out.push(int("stats", "cross_shard_batches_sent", s.stats.sent_batches));
     out.push(int("stats", "cross_shard_batches_received", s.stats.remote_batches));
     out.push(int("stats", "connections_migrated", s.stats.migrated));
     out.push(int("stats", "executor_rescues", s.shared.heartbeats.rescues(s.id)));
     persistence(s, &mut out);
+    command_stats(s, &mut out);
     let log = s.ks.log().map(|l| l.stats()).unwrap_or_default();
     out.push(int("persistence", "log_records_written", log.records));
     out.push(int("persistence", "log_bytes_written", log.bytes_written));
@@ -158,13 +182,27 @@ fn human(b: u64) -> String {
     }
 }
 
-const ORDER: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "shards"];
+const ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "keyspace",
+    "shards",
+];
 const DEFAULT: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
 
 /// Joins the shards' parts into INFO's text.
 pub fn render(parts: Vec<Reply>) -> Reply {
     let mut wanted: Vec<String> = Vec::new();
     let mut fields: Vec<(String, String, Reply)> = Vec::new();
+    let mut latency: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     for part in parts {
         let Reply::Array(items) = part else { continue };
         let mut items = items.into_iter();
@@ -176,6 +214,13 @@ pub fn render(parts: Vec<Reply>) -> Reply {
             let mut t = t.into_iter();
             let (Some(Reply::Bulk(sec)), Some(Reply::Bulk(field)), Some(value)) = (t.next(), t.next(), t.next()) else { continue };
             let (sec, field) = (String::from_utf8_lossy(&sec).into_owned(), String::from_utf8_lossy(&field).into_owned());
+            if sec == "latencystats" {
+                if let Reply::Bulk(b) = &value {
+                    let h = latency.entry(field).or_insert_with(crate::stats::new_histogram);
+                    crate::stats::merge_encoded(h, &String::from_utf8_lossy(b));
+                }
+                continue;
+            }
             match fields.iter_mut().find(|(s, f, _)| *s == sec && *f == field) {
                 Some((_, _, Reply::Int(acc))) => {
                     if let Reply::Int(v) = value {
@@ -210,8 +255,14 @@ pub fn render(parts: Vec<Reply>) -> Reply {
             out.push_str("\r\n");
         }
         out.push_str(&format!("# {}{}\r\n", sec[..1].to_uppercase(), &sec[1..]));
-        if sec == "keyspace" {
-            render_keyspace(&fields, &mut out);
+        match sec {
+            "keyspace" => render_keyspace(&fields, &mut out),
+            "commandstats" => render_commandstats(&fields, &mut out),
+            "errorstats" => render_errorstats(&fields, &mut out),
+            "latencystats" => render_latencystats(&latency, &mut out),
+            _ => {}
+        }
+        if matches!(sec, "keyspace" | "commandstats" | "errorstats" | "latencystats") {
             continue;
         }
         for (s, f, v) in &fields {
@@ -232,6 +283,49 @@ fn add_used_memory_human(fields: &mut Vec<(String, String, Reply)>) {
     let Some(i) = fields.iter().position(|(s, f, _)| s == "memory" && f == "used_memory") else { return };
     let Reply::Int(total) = fields[i].2 else { return };
     fields.insert(i + 1, ("memory".into(), "used_memory_human".into(), Reply::Bulk(human(total as u64).into_bytes())));
+}
+
+fn field_int(fields: &[(String, String, Reply)], sec: &str, name: &str) -> i64 {
+    fields.iter().find(|(s, f, _)| s == sec && f == name).map_or(0, |(_, _, v)| if let Reply::Int(n) = v { *n } else { 0 })
+}
+
+/// `cmdstat_<name>:calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=..`, by name.
+fn render_commandstats(fields: &[(String, String, Reply)], out: &mut String) {
+    let mut names: Vec<&str> =
+        fields.iter().filter(|(s, _, _)| s == "commandstats").filter_map(|(_, f, _)| f.strip_suffix(".calls")).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let get = |what: &str| field_int(fields, "commandstats", &format!("{name}.{what}"));
+        let (calls, usec) = (get("calls"), get("nanos") / 1000);
+        let per_call = if calls > 0 { get("nanos") as f64 / 1000.0 / calls as f64 } else { 0.0 };
+        out.push_str(&format!(
+            "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            get("rejected"),
+            get("failed")
+        ));
+    }
+}
+
+/// `errorstat_<KIND>:count=..`, by kind.
+fn render_errorstats(fields: &[(String, String, Reply)], out: &mut String) {
+    let mut kinds: Vec<(&str, i64)> = fields
+        .iter()
+        .filter(|(s, _, _)| s == "errorstats")
+        .map(|(_, f, v)| (f.as_str(), if let Reply::Int(n) = v { *n } else { 0 }))
+        .collect();
+    kinds.sort_unstable();
+    for (f, n) in kinds {
+        out.push_str(&format!("errorstat_{f}:count={n}\r\n"));
+    }
+}
+
+/// `latency_percentiles_usec_<name>:p50=..,p99=..,p99.9=..` from the merged histograms.
+fn render_latencystats(latency: &BTreeMap<String, hdrhistogram::Histogram<u64>>, out: &mut String) {
+    for (name, h) in latency {
+        let p = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        out.push_str(&format!("latency_percentiles_usec_{name}:p50={:.3},p99={:.3},p99.9={:.3}\r\n", p(0.50), p(0.99), p(0.999)));
+    }
 }
 
 fn render_keyspace(fields: &[(String, String, Reply)], out: &mut String) {

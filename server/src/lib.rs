@@ -11,7 +11,8 @@
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
 //! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0);
 //! [`watchdog`] (wakes a shard whose executor slept through its timers);
-//! [`acl`] (users, passwords and permissions, checked per command by [`conn`]).
+//! [`acl`] (users, passwords and permissions, checked per command by [`conn`]);
+//! [`stats`] (per-command counters and errors by kind, for INFO and metrics).
 //! The binary in `main.rs` only starts shards.
 
 pub mod acl;
@@ -30,5 +31,6 @@ pub mod reply;
 pub mod resp;
 pub mod scripting;
 pub mod shard;
+pub mod stats;
 pub mod transaction;
 pub mod watchdog;

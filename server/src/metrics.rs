@@ -8,9 +8,10 @@
 //! Sums over shards are left to PromQL, as Prometheus prefers. The request
 //! line is all that is parsed; every answer closes the connection.
 //!
-//! Per-command counters are not kept: the command table is a name → entry
-//! map with no dense index, so counting per command would cost a lookup on
-//! the request path, not an array increment.
+//! Per-command figures come from [`crate::stats`] (counters indexed by the
+//! command table's dense index): calls, failures and refusals by `cmd`, and
+//! a latency histogram per command whose buckets are read from the shard's
+//! HDR histogram at scrape time; errors by `kind` (`ERR`, `WRONGTYPE` ...).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -28,10 +29,10 @@ use crate::shard::ShardState;
 pub struct ShardMetrics {
     /// Shard index.
     pub shard: usize,
-    /// Commands executed on this shard.
-    pub commands: u64,
-    /// Error replies.
-    pub errors: u64,
+    /// Per command that was called or refused on this shard.
+    pub commands: Vec<CommandMetrics>,
+    /// Error replies by kind.
+    pub errors: Vec<(String, u64)>,
     /// Connections living on this shard now.
     pub connections: u64,
     /// Connections accepted.
@@ -78,6 +79,48 @@ pub struct ShardMetrics {
     pub batches_received: u64,
 }
 
+/// One command's figures on one shard.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CommandMetrics {
+    /// Its name as INFO commandstats writes it (`get`, `client|list`).
+    pub name: &'static str,
+    /// Calls that ran.
+    pub calls: u64,
+    /// Calls that ran and answered an error.
+    pub failed: u64,
+    /// Calls refused before they ran.
+    pub rejected: u64,
+    /// Calls at or under each bound of [`COMMAND_BUCKETS`], cumulative.
+    pub buckets: Vec<u64>,
+    /// Sum of the calls' durations, in seconds.
+    pub sum_seconds: f64,
+}
+
+/// Upper bounds of the command duration histogram's buckets, in seconds.
+pub const COMMAND_BUCKETS: &[f64] =
+    &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Reads one shard's per-command figures.
+fn commands(s: &ShardState) -> Vec<CommandMetrics> {
+    let entries = crate::command::table::entries();
+    s.cmdstats
+        .commands
+        .iter()
+        .zip(entries)
+        .filter(|(c, _)| c.calls > 0 || c.rejected > 0)
+        .map(|(c, cmd)| {
+            let (buckets, sum_seconds) = match &c.hist {
+                Some(h) => {
+                    let buckets = COMMAND_BUCKETS.iter().map(|b| h.count_between(0, (b * 1e9) as u64)).collect();
+                    (buckets, h.mean() * h.len() as f64 / 1e9)
+                }
+                None => (vec![0; COMMAND_BUCKETS.len()], 0.0),
+            };
+            CommandMetrics { name: cmd.name, calls: c.calls, failed: c.failed, rejected: c.rejected, buckets, sum_seconds }
+        })
+        .collect()
+}
+
 /// Figures of the whole process, not of one shard.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ProcessMetrics {
@@ -94,8 +137,8 @@ pub fn gather(s: &ShardState) -> ShardMetrics {
     let keys = (0..strand_engine::keyspace::DATABASES).map(|db| (db, s.ks.dbsize(db) as u64)).filter(|&(db, n)| db == 0 || n > 0).collect();
     ShardMetrics {
         shard: s.id,
-        commands: s.stats.commands,
-        errors: s.stats.errors,
+        commands: commands(s),
+        errors: s.cmdstats.errors.iter().map(|(k, n)| (k.clone(), *n)).collect(),
         connections: s.clients.len() as u64,
         connections_received: s.stats.connections,
         connections_rejected: s.stats.rejected,
@@ -149,8 +192,6 @@ type Family = (&'static str, Kind, &'static str, fn(&ShardMetrics) -> u64);
 
 /// Every per-shard family with one series per shard, in output order.
 const SHARD_FAMILIES: &[Family] = &[
-    ("strand_commands_total", Kind::Counter, "Commands executed by the shard.", |m| m.commands),
-    ("strand_errors_total", Kind::Counter, "Error replies to commands executed by the shard.", |m| m.errors),
     ("strand_connections", Kind::Gauge, "Client connections living on the shard.", |m| m.connections),
     ("strand_connections_received_total", Kind::Counter, "Client connections accepted by the shard.", |m| m.connections_received),
     ("strand_connections_rejected_total", Kind::Counter, "Client connections refused by maxclients.", |m| m.connections_rejected),
@@ -207,6 +248,7 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std
 /// The exposition text for the shards' figures and the process's.
 pub fn render(shards: &[ShardMetrics], proc: &ProcessMetrics) -> String {
     let mut out = String::new();
+    render_commands(&mut out, shards);
     for &(name, kind, help, get) in SHARD_FAMILIES {
         header(&mut out, name, kind, help);
         for m in shards {
@@ -225,6 +267,46 @@ pub fn render(shards: &[ShardMetrics], proc: &ProcessMetrics) -> String {
     header(&mut out, "strand_uptime_seconds", Kind::Gauge, "Seconds since the process started.");
     sample(&mut out, "strand_uptime_seconds", &[], format_args!("{:.3}", proc.uptime_seconds));
     out
+}
+
+/// Per command: calls, failures, refusals and the duration histogram; errors by kind.
+fn render_commands(out: &mut String, shards: &[ShardMetrics]) {
+    type Get = fn(&CommandMetrics) -> u64;
+    let counters: [(&str, &str, Get); 3] = [
+        ("strand_commands_total", "Commands that ran, by command (INFO commandstats calls).", |c| c.calls),
+        ("strand_command_failed_total", "Commands that ran and answered an error, by command.", |c| c.failed),
+        ("strand_command_rejected_total", "Commands refused before they ran (arity, auth, CROSSSLOT, OOM), by command.", |c| c.rejected),
+    ];
+    for (name, help, get) in counters {
+        header(out, name, Kind::Counter, help);
+        for m in shards {
+            let shard = m.shard.to_string();
+            for c in &m.commands {
+                sample(out, name, &[("shard", &shard), ("cmd", c.name)], get(c));
+            }
+        }
+    }
+    let name = "strand_command_duration_seconds";
+    header(out, name, Kind::Histogram, "Time of each command on its shard, by command.");
+    let (bucket, sum, count) = (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
+    for m in shards {
+        let shard = m.shard.to_string();
+        for c in &m.commands {
+            for (le, n) in COMMAND_BUCKETS.iter().zip(&c.buckets) {
+                sample(out, &bucket, &[("shard", &shard), ("cmd", c.name), ("le", &le.to_string())], n);
+            }
+            sample(out, &bucket, &[("shard", &shard), ("cmd", c.name), ("le", "+Inf")], c.calls);
+            sample(out, &sum, &[("shard", &shard), ("cmd", c.name)], c.sum_seconds);
+            sample(out, &count, &[("shard", &shard), ("cmd", c.name)], c.calls);
+        }
+    }
+    header(out, "strand_errors_total", Kind::Counter, "Error replies by kind (the first word: ERR, WRONGTYPE ...).");
+    for m in shards {
+        let shard = m.shard.to_string();
+        for (kind, n) in &m.errors {
+            sample(out, "strand_errors_total", &[("shard", &shard), ("kind", kind)], n);
+        }
+    }
 }
 
 /// Name of the fsync latency histogram.
@@ -369,7 +451,22 @@ mod tests {
     use super::*;
 
     fn one() -> ShardMetrics {
-        ShardMetrics { shard: 1, commands: 7, keys: vec![(0, 3), (2, 1)], log_fsyncs: 2, ..ShardMetrics::default() }
+        let get = CommandMetrics {
+            name: "get",
+            calls: 7,
+            failed: 1,
+            rejected: 0,
+            buckets: vec![7; COMMAND_BUCKETS.len()],
+            sum_seconds: 0.000035,
+        };
+        ShardMetrics {
+            shard: 1,
+            commands: vec![get],
+            errors: vec![("WRONGTYPE".into(), 1)],
+            keys: vec![(0, 3), (2, 1)],
+            log_fsyncs: 2,
+            ..ShardMetrics::default()
+        }
     }
 
     #[test]
@@ -379,11 +476,16 @@ mod tests {
         assert_eq!(
             &lines[..3],
             [
-                "# HELP strand_commands_total Commands executed by the shard.",
+                "# HELP strand_commands_total Commands that ran, by command (INFO commandstats calls).",
                 "# TYPE strand_commands_total counter",
-                "strand_commands_total{shard=\"1\"} 7"
+                "strand_commands_total{shard=\"1\",cmd=\"get\"} 7"
             ]
         );
+        assert!(lines.contains(&"strand_command_failed_total{shard=\"1\",cmd=\"get\"} 1"));
+        assert!(lines.contains(&"strand_command_duration_seconds_bucket{shard=\"1\",cmd=\"get\",le=\"0.00001\"} 7"));
+        assert!(lines.contains(&"strand_command_duration_seconds_bucket{shard=\"1\",cmd=\"get\",le=\"+Inf\"} 7"));
+        assert!(lines.contains(&"strand_command_duration_seconds_count{shard=\"1\",cmd=\"get\"} 7"));
+        assert!(lines.contains(&"strand_errors_total{shard=\"1\",kind=\"WRONGTYPE\"} 1"));
         assert!(lines.contains(&"strand_log_fsyncs_total{shard=\"1\"} 2"));
         assert!(lines.contains(&"strand_keys{shard=\"1\",db=\"0\"} 3"));
         assert!(lines.contains(&"strand_keys{shard=\"1\",db=\"2\"} 1"));
@@ -430,13 +532,17 @@ mod tests {
                 typed.push((name.to_string(), kind.to_string()));
             } else {
                 let series = line.split(['{', ' ']).next().unwrap();
-                let name =
-                    ["_bucket", "_sum", "_count"].iter().find_map(|s| series.strip_suffix(s)).filter(|n| n == &FSYNC).unwrap_or(series);
+                let name = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| series.strip_suffix(s))
+                    .filter(|n| n == &FSYNC || n == &"strand_command_duration_seconds")
+                    .unwrap_or(series);
                 assert_eq!(typed.last().map(|t| t.0.as_str()), Some(name), "{line}: sample outside its family");
                 assert_eq!(helped.last().map(String::as_str), Some(name));
             }
         }
-        assert_eq!(typed.len(), SHARD_FAMILIES.len() + 4);
+        // The fixed families, plus strand_keys, the fsync histogram, RSS, uptime, and the five per-command families.
+        assert_eq!(typed.len(), SHARD_FAMILIES.len() + 4 + 5);
         for (name, kind) in &typed {
             assert_eq!(name.ends_with("_total"), kind == "counter", "{name} is a {kind}");
         }

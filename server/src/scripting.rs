@@ -776,7 +776,7 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     }
     // The caller's ACL applies to what its script runs (Redis 7.2's wording).
     if let Some(user) = ctx.shard.shared.acl.session_user(ctx.caller) {
-        if let Some(denied) = user.check(id, cmd, args) {
+        if let Some(denied) = user.check(id as usize, cmd, args) {
             let msg = denied.message(&user.name);
             return Err(format!("ERR ACL failure in script: {}", msg.trim_start_matches("NOPERM ")));
         }
@@ -833,6 +833,8 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     if reply.is_error() {
         ctx.shard.stats.errors += 1;
     }
+    // A call in INFO commandstats, as Redis counts it; its time and errors are the script's.
+    ctx.shard.cmdstats.count_call(id);
     Ok(reply)
 }
 

@@ -30,6 +30,9 @@ pub struct Shared {
     pub run_id: String,
     /// Next client id.
     pub next_client_id: AtomicU64,
+    /// Next slow log entry id, shared so ids are unique and increase across shards
+    /// (touched only by commands slow enough to be logged).
+    pub next_slowlog_id: AtomicU64,
     /// Connected clients on all shards.
     pub clients: AtomicU64,
     /// Set when SHUTDOWN or SIGTERM was asked for.
@@ -57,6 +60,7 @@ impl Shared {
             started_unix: strand_engine::clock::unix_ms() / 1000,
             run_id,
             next_client_id: AtomicU64::new(1),
+            next_slowlog_id: AtomicU64::new(0),
             clients: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             shutdown_save: AtomicBool::new(true),
@@ -149,6 +153,14 @@ pub struct ShardState {
     pub clients: BTreeMap<u64, Rc<RefCell<ClientInfo>>>,
     /// Counters.
     pub stats: ShardStats,
+    /// Per-command counters and errors by kind.
+    pub cmdstats: crate::stats::Stats,
+    /// Times commands with one clock read each.
+    pub clock: crate::stats::Clock,
+    /// This shard's part of the slow log.
+    pub slowlog: crate::command::slowlog::SlowLog,
+    /// This shard's latency events.
+    pub latency: crate::command::latency::Monitor,
     /// Unix seconds of the last successful save (start-up recovery counts).
     pub lastsave: u64,
     /// Bytes and records replayed at start-up, and how long it took.
@@ -355,6 +367,10 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         shared: shared.clone(),
         clients: BTreeMap::new(),
         stats: ShardStats::default(),
+        cmdstats: Default::default(),
+        clock: Default::default(),
+        slowlog: Default::default(),
+        latency: Default::default(),
         lastsave: recovery.checkpoint.as_ref().map_or(strand_engine::clock::unix_ms(), |c| c.time_ms) / 1000,
         checkpoints: crate::checkpoint::Checkpoints::started(&recovery),
         recovery,

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 
-use crate::command::{err, flags, lookup, Command, Ctx, Route, ShardFn};
+use crate::command::{err, flags, Command, Ctx, Route, ShardFn};
 use crate::conn::{ConnCtx, ConnState};
 use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
@@ -90,7 +90,7 @@ impl Shard {
         // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
         let grouped = self.state.borrow_mut().ks.begin_group().is_ok();
         let mut replies: Vec<Reply> =
-            tx.cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.db as usize, c.caller, a, false).0)).collect();
+            tx.cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect();
         if grouped {
             let ended = {
                 let mut st = self.state.borrow_mut();
@@ -123,10 +123,10 @@ impl Shard {
 /// Runs one handler on shard `to` (here, or one hop away) and returns its reply.
 pub async fn run_on(shard: &Rc<Shard>, to: usize, handler: ShardFn, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
     if to == shard.id {
-        return shard.exec(handler, db, caller, args);
+        return shard.exec(handler, crate::stats::Call::Untracked, db, caller, args);
     }
     let (tx, rx) = oneshot::channel();
-    let cmd = RemoteCmd { handler, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
+    let cmd = RemoteCmd { handler, call: crate::stats::Call::Untracked, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
     shard.outbox.send(to, Msg::Batch { cmds: vec![cmd], reply: tx }).await;
     rx.await.ok().and_then(|v| v.into_iter().next()).unwrap_or_else(|| Reply::error(format!("ERR shard {to} did not answer")))
 }
@@ -247,7 +247,9 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
     let mut denyoom = false;
     for q in &multi.queued {
         let step = q.with(|args| {
-            match lookup(args).map(|cmd| (cmd.flags & flags::DENYOOM != 0, placement(shard, cmd, args))).map(|(d, p)| {
+            let found = crate::command::table::lookup_id(args);
+            let call = found.map_or(crate::stats::Call::Untracked, |(id, _)| crate::stats::Call::Command(id));
+            match found.map(|(_, cmd)| (cmd.flags & flags::DENYOOM != 0, placement(shard, cmd, args))).map(|(d, p)| {
                 denyoom |= d;
                 p
             }) {
@@ -259,7 +261,7 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
                 }
                 Some(Placement::Shard(handler, to)) => {
                     targets.extend(to);
-                    cmds.push(RemoteCmd { handler, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
+                    cmds.push(RemoteCmd { handler, call, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
                     Step::OnShard
                 }
             }

@@ -7,13 +7,14 @@
 //! functions over a [`Ctx`], so the same handler runs locally or on another
 //! shard after a hop over the bus. One file per family of commands:
 //! [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`server`],
-//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`acl`], [`transactions`], [`pubsub`], [`scripting`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`], [`suggest`].
+//! [`streams`], [`stream_groups`], [`queues`], [`connection`], [`acl`], [`transactions`], [`pubsub`], [`scripting`], [`slowlog`], [`latency`], [`series`], [`series_multi`], [`search`], [`search_query`], [`search_aggregate`], [`suggest`].
 
 pub mod acl;
 pub mod connection;
 pub mod glob;
 pub mod hashes;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod pubsub;
 pub mod queues;
@@ -25,6 +26,7 @@ pub mod series;
 pub mod series_multi;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod stream_groups;
 pub mod streams;
 pub mod strings;

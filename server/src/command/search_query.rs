@@ -447,12 +447,18 @@ pub(super) async fn scatter(shard: &Rc<Shard>, handler: super::ShardFn, db: usiz
     let mut waits = Vec::new();
     for to in (0..n).filter(|&to| to != shard.id) {
         let (tx, rx) = futures::channel::oneshot::channel();
-        let cmd =
-            crate::dispatch::RemoteCmd { handler, db: db as u8, caller, args: crate::dispatch::OwnedArgs::new(args), blocking: false };
+        let cmd = crate::dispatch::RemoteCmd {
+            handler,
+            call: crate::stats::Call::Untracked,
+            db: db as u8,
+            caller,
+            args: crate::dispatch::OwnedArgs::new(args),
+            blocking: false,
+        };
         shard.outbox.send(to, crate::dispatch::Msg::Batch { cmds: vec![cmd], reply: tx }).await;
         waits.push(rx);
     }
-    let mut out = vec![shard.exec(handler, db, caller, args)];
+    let mut out = vec![shard.exec(handler, crate::stats::Call::Untracked, db, caller, args)];
     for rx in waits {
         out.push(rx.await.ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Reply::error("ERR a shard stopped before it answered")));
     }

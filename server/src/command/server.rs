@@ -88,6 +88,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 /// CONFIG RESETSTAT on one shard.
 fn config_resetstat(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> Reply {
     ctx.shard.stats = Default::default();
+    ctx.shard.cmdstats = Default::default();
     ctx.shard.ks.reset_stats();
     Reply::Ok
 }
@@ -101,11 +102,11 @@ fn config_container(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     }
 }
 
-fn help(lines: &[&str]) -> Reply {
+pub(crate) fn help(lines: &[&str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::simple(l.to_string())).collect())
 }
 
-fn unknown_sub(sub: &[u8], container: &str) -> Reply {
+pub(crate) fn unknown_sub(sub: &[u8], container: &str) -> Reply {
     Reply::error(format!("ERR unknown subcommand '{}'. Try {container} HELP.", String::from_utf8_lossy(&sub[..sub.len().min(128)])))
 }
 

@@ -2,14 +2,15 @@
 //!
 //! Names are matched case-insensitively. A container command (CLIENT,
 //! CONFIG ...) first looks up `name|subcommand`, so a subcommand may route
-//! differently from its container.
+//! differently from its container. Every entry also has a dense index
+//! ([`CmdId`]), its place in the sorted table, for per-command counters.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    acl, connection, hashes, keys, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi, server,
-    sets, stream_groups, streams, strings, suggest, transactions, zsets, Command,
+    acl, connection, hashes, keys, latency, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi,
+    server, sets, slowlog, stream_groups, streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -35,13 +36,18 @@ pub const COMMANDS: &[&[Command]] = &[
     search_query::COMMANDS,
     search_aggregate::COMMANDS,
     suggest::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
 ];
 
-/// Every command, sorted by name; a command's position here is its id
-/// (what ACL command bitsets are indexed by).
-fn sorted() -> &'static [&'static Command] {
-    static SORTED: OnceLock<Vec<&'static Command>> = OnceLock::new();
-    SORTED.get_or_init(|| {
+/// A command's dense index: its position in [`entries`]. Per-command
+/// counters ([`crate::stats`]) are vectors indexed by it.
+pub type CmdId = u16;
+
+/// Every command entry sorted by name; a command's [`CmdId`] is its position.
+pub fn entries() -> &'static [&'static Command] {
+    static ENTRIES: OnceLock<Vec<&'static Command>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
         let mut v: Vec<&'static Command> = COMMANDS.iter().flat_map(|t| t.iter()).collect();
         v.sort_by_key(|c| c.name);
         v.dedup_by_key(|c| c.name);
@@ -49,19 +55,14 @@ fn sorted() -> &'static [&'static Command] {
     })
 }
 
-fn index() -> &'static HashMap<&'static str, (usize, &'static Command)> {
-    static INDEX: OnceLock<HashMap<&'static str, (usize, &'static Command)>> = OnceLock::new();
-    INDEX.get_or_init(|| sorted().iter().enumerate().map(|(id, c)| (c.name, (id, *c))).collect())
+fn index() -> &'static HashMap<&'static str, (CmdId, &'static Command)> {
+    static INDEX: OnceLock<HashMap<&'static str, (CmdId, &'static Command)>> = OnceLock::new();
+    INDEX.get_or_init(|| entries().iter().enumerate().map(|(i, c)| (c.name, (i as CmdId, *c))).collect())
 }
 
 /// Every command, sorted by name.
 pub fn all() -> Vec<&'static Command> {
-    sorted().to_vec()
-}
-
-/// Number of commands (ids run from 0 to this, exclusive).
-pub fn count() -> usize {
-    sorted().len()
+    entries().to_vec()
 }
 
 /// Looks a name up (already lower-case).
@@ -69,9 +70,24 @@ pub fn by_name(name: &str) -> Option<&'static Command> {
     index().get(name).map(|&(_, c)| c)
 }
 
-/// Looks a name up (already lower-case), with its id.
+/// The command with index `id`.
+pub fn by_id(id: CmdId) -> Option<&'static Command> {
+    entries().get(id as usize).copied()
+}
+
+/// The index of the command named `name` (already lower-case).
+pub fn id_of(name: &str) -> Option<CmdId> {
+    index().get(name).map(|&(id, _)| id)
+}
+
+/// Looks a name up (already lower-case), with its id as an index (ACL bitsets).
 pub fn id_by_name(name: &str) -> Option<(usize, &'static Command)> {
-    index().get(name).copied()
+    index().get(name).map(|&(id, c)| (id as usize, c))
+}
+
+/// Number of commands (ids run from 0 to this, exclusive).
+pub fn count() -> usize {
+    entries().len()
 }
 
 fn lower<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a str> {
@@ -87,11 +103,11 @@ pub fn lookup(args: &[&[u8]]) -> Option<&'static Command> {
     lookup_id(args).map(|(_, c)| c)
 }
 
-/// [`lookup`], with the command's id.
-pub fn lookup_id(args: &[&[u8]]) -> Option<(usize, &'static Command)> {
+/// [`lookup`], with the entry's [`CmdId`].
+pub fn lookup_id(args: &[&[u8]]) -> Option<(CmdId, &'static Command)> {
     let mut buf = [0u8; 64];
     let name = args.first()?;
-    let top = id_by_name(lower(name, &mut buf)?)?;
+    let top = *index().get(lower(name, &mut buf)?)?;
     if top.1.flags & super::flags::CONTAINER != 0 {
         if let Some(sub) = args.get(1) {
             let mut joined = Vec::with_capacity(name.len() + 1 + sub.len());
@@ -99,7 +115,7 @@ pub fn lookup_id(args: &[&[u8]]) -> Option<(usize, &'static Command)> {
             joined.push(b'|');
             joined.extend_from_slice(sub);
             let mut buf2 = [0u8; 64];
-            if let Some(c) = lower(&joined, &mut buf2).and_then(id_by_name) {
+            if let Some(&c) = lower(&joined, &mut buf2).and_then(|n| index().get(n)) {
                 return Some(c);
             }
         }

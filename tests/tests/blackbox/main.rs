@@ -20,6 +20,7 @@ mod lists_blocking;
 mod memory;
 mod metrics;
 mod notifications;
+mod observability;
 mod pipeline;
 mod protocol;
 mod pubsub;

@@ -64,6 +64,11 @@ fn sum(samples: &BTreeMap<String, Vec<(String, f64)>>, name: &str) -> f64 {
     samples.get(name).unwrap_or_else(|| panic!("{name} missing")).iter().map(|(_, v)| v).sum()
 }
 
+/// The sum over shards of the series of `name` whose labels contain `label`.
+fn sum_with(samples: &BTreeMap<String, Vec<(String, f64)>>, name: &str, label: &str) -> f64 {
+    samples.get(name).map_or(0.0, |s| s.iter().filter(|(l, _)| l.split(',').any(|p| p == label)).map(|(_, v)| v).sum())
+}
+
 #[test]
 fn metrics_endpoint_counts_commands_and_keys() {
     let mport = free_port();
@@ -85,11 +90,26 @@ fn metrics_endpoint_counts_commands_and_keys() {
     }
     let _: Option<String> = redis::cmd("GET").arg("key:1").query(&mut c).unwrap();
     let _: Option<String> = redis::cmd("GET").arg("absent").query(&mut c).unwrap();
+    assert!(redis::cmd("LPUSH").arg("key:1").arg("x").query::<i64>(&mut c).is_err());
+    assert!(redis::cmd("GET").query::<()>(&mut c).is_err());
 
     let (status, _, body) = get(mport, "/metrics");
     assert_eq!(status, 200);
     let after = parse(&body);
     assert!(sum(&after, "strand_commands_total") >= commands_before + KEYS as f64 + 2.0, "{body}");
+    // By command, summed over shards: calls, failures, refusals, durations, errors by kind.
+    assert_eq!(sum_with(&after, "strand_commands_total", "cmd=\"set\""), KEYS as f64, "{body}");
+    assert_eq!(sum_with(&after, "strand_commands_total", "cmd=\"get\""), 2.0, "{body}");
+    assert_eq!(sum_with(&after, "strand_command_failed_total", "cmd=\"lpush\""), 1.0, "{body}");
+    assert_eq!(sum_with(&after, "strand_command_rejected_total", "cmd=\"get\""), 1.0, "{body}");
+    assert_eq!(sum_with(&after, "strand_command_duration_seconds_count", "cmd=\"set\""), KEYS as f64, "{body}");
+    let set_buckets: Vec<&(String, f64)> =
+        after["strand_command_duration_seconds_bucket"].iter().filter(|(l, _)| l.contains("cmd=\"set\"")).collect();
+    let inf: f64 = set_buckets.iter().filter(|(l, _)| l.contains("le=\"+Inf\"")).map(|(_, v)| v).sum();
+    assert_eq!(inf, KEYS as f64, "{body}");
+    assert!(sum_with(&after, "strand_command_duration_seconds_sum", "cmd=\"set\"") > 0.0, "{body}");
+    assert_eq!(sum_with(&after, "strand_errors_total", "kind=\"WRONGTYPE\""), 1.0, "{body}");
+    assert_eq!(sum_with(&after, "strand_errors_total", "kind=\"ERR\""), 1.0, "{body}");
     assert_eq!(sum(&after, "strand_keys"), KEYS as f64, "{body}");
     assert!(sum(&after, "strand_keyspace_hits_total") >= 1.0, "{body}");
     assert!(sum(&after, "strand_keyspace_misses_total") >= 1.0, "{body}");
@@ -104,7 +124,7 @@ fn metrics_endpoint_counts_commands_and_keys() {
         after["strand_log_fsync_duration_seconds_bucket"].iter().filter(|(l, _)| l.contains("le=\"+Inf\"")).map(|(_, v)| v).sum();
     assert_eq!(inf, sum(&after, "strand_log_fsyncs_total"), "{body}");
     // One series per shard (the harness starts 2), labelled shard="0" and shard="1".
-    let shards: Vec<&str> = after["strand_commands_total"].iter().map(|(l, _)| l.as_str()).collect();
+    let shards: Vec<&str> = after["strand_used_memory_bytes"].iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(shards, ["shard=\"0\"", "shard=\"1\""]);
     for family in ["strand_used_memory_bytes", "strand_log_fsyncs_total", "strand_checkpoints_total", "strand_uptime_seconds"] {
         assert!(after.contains_key(family), "{family} missing");
