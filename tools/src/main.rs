@@ -60,9 +60,10 @@ const EXIT_DAMAGED: u8 = 2;
 #[derive(Parser, Debug)]
 #[command(name = "strand-tools", version, about = "Check, dump, repair, inspect and compact strand data directories")]
 struct Cli {
-    /// The data directory (the server's `--dir`).
-    #[arg(long, global = true, default_value = "./strand-data")]
-    dir: PathBuf,
+    /// The data directory (the server's `--dir`); also accepted as the
+    /// subcommand's DIR argument. Default: ./strand-data.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
     /// Only this shard (the NNN of `shard-NNN`); default: every shard directory.
     #[arg(long, global = true)]
     shard: Option<u32>,
@@ -74,9 +75,16 @@ struct Cli {
 enum Cmd {
     /// Replay every shard's log as recovery does and report what it finds.
     /// Exit 0: clean; 1: a torn tail would be cut; 2: damaged beyond the tail.
-    Check,
+    Check {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
     /// Print every record, one per line: shard segment offset lsn time kind op-summary.
     Dump {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
         /// Stop after this many records (over all shards).
         #[arg(long)]
         limit: Option<u64>,
@@ -87,6 +95,9 @@ enum Cmd {
     /// Set aside a damaged segment and every later one of its shard as `*.seg.damaged`.
     /// Without --yes only says what it would do.
     Repair {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
         /// Actually rename the files.
         #[arg(long)]
         yes: bool,
@@ -94,6 +105,9 @@ enum Cmd {
     /// Segments, checkpoints, records and bytes per kind, keys per database and
     /// type at the end of the log, live bytes against disk bytes. Read-only.
     Stats {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
         /// One JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
@@ -101,12 +115,35 @@ enum Cmd {
     /// Offline compaction of a stopped server's directory: a checkpoint at the
     /// last LSN, then removes what the server's own compaction would.
     /// Refuses while DIR/LOCK is held.
-    Compact,
+    Compact {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
+}
+
+impl Cmd {
+    /// The DIR argument, if given.
+    fn path(&self) -> Option<&PathBuf> {
+        match self {
+            Cmd::Check { path } | Cmd::Dump { path, .. } | Cmd::Repair { path, .. } | Cmd::Stats { path, .. } | Cmd::Compact { path } => {
+                path.as_ref()
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let shards = match shard_dirs(&cli.dir, cli.shard) {
+    let dir = match (cli.cmd.path(), &cli.dir) {
+        (Some(a), Some(b)) if a != b => {
+            eprintln!("strand-tools: two data directories given: {} and --dir {}", a.display(), b.display());
+            return ExitCode::from(EXIT_DAMAGED);
+        }
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("./strand-data"),
+    };
+    let shards = match shard_dirs(&dir, cli.shard) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("strand-tools: {e}");
@@ -114,11 +151,11 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.cmd {
-        Cmd::Check => check(&shards),
-        Cmd::Dump { limit, values } => dump(&shards, limit, values),
-        Cmd::Repair { yes } => repair(&shards, yes),
-        Cmd::Stats { json } => stats::stats(&shards, json),
-        Cmd::Compact => compact::compact(&cli.dir, &shards),
+        Cmd::Check { .. } => check(&shards),
+        Cmd::Dump { limit, values, .. } => dump(&shards, limit, values),
+        Cmd::Repair { yes, .. } => repair(&shards, yes),
+        Cmd::Stats { json, .. } => stats::stats(&shards, json),
+        Cmd::Compact { .. } => compact::compact(&dir, &shards),
     };
     ExitCode::from(code)
 }

@@ -274,3 +274,21 @@ fn compact_without_a_server() {
     assert!(out.contains("is damaged") && out.contains(&ckp.display().to_string()), "{out}");
     assert!(ckp.exists());
 }
+
+#[test]
+fn dir_as_an_argument() {
+    let l = build();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_strand-tools")).args(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let root = l.root.to_str().unwrap();
+    let (code, out) = run(&["stats", root]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("12 keys at LSN 12"), "{out}");
+    let (code, out) = run(&["check", root, "--dir", root]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["check", root, "--dir", "/elsewhere"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("two data directories"), "{out}");
+}
