@@ -1,4 +1,4 @@
-//! `strand-tools`: check, dump and repair strand data directories.
+//! `strand-tools`: check, dump, repair, stats and compact strand data directories.
 //!
 //! A data directory holds one `shard-NNN/` directory per shard, each with the
 //! shard's log segments `SSSSSSSSSSSSSSSS.seg` (see
@@ -21,13 +21,26 @@
 //!   drops. Without `--yes` it only says what it would do (exit 1); with
 //!   nothing to do it exits 0.
 //!
-//! Every error names the file and the offset. Nothing read from disk is
+//! - `stats` (module [`stats`]) reports segments, checkpoints, records and
+//!   bytes per kind, keys per database and type, and live against disk
+//!   bytes; `--json` for a machine-readable document. Read-only.
+//! - `compact` (module [`compact`]) compacts a stopped server's directory
+//!   offline: a checkpoint at the last LSN, then what the server's own
+//!   compaction removes.
+//!
+//! Long runs draw a progress line on stderr when it is a terminal
+//! (module [`progress`]). Every error names the file and the offset. Nothing read from disk is
 //! trusted: no `unwrap` on it, every length is bounds-checked.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod compact;
+mod progress;
+mod state;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use strand_engine::keyspace::change::{kinds as change, Change};
@@ -45,11 +58,12 @@ const EXIT_TAIL: u8 = 1;
 const EXIT_DAMAGED: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "strand-tools", version, about = "Check, dump and repair strand data directories")]
+#[command(name = "strand-tools", version, about = "Check, dump, repair, inspect and compact strand data directories")]
 struct Cli {
-    /// The data directory (the server's `--dir`).
-    #[arg(long, global = true, default_value = "./strand-data")]
-    dir: PathBuf,
+    /// The data directory (the server's `--dir`); also accepted as the
+    /// subcommand's DIR argument. Default: ./strand-data.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
     /// Only this shard (the NNN of `shard-NNN`); default: every shard directory.
     #[arg(long, global = true)]
     shard: Option<u32>,
@@ -61,9 +75,16 @@ struct Cli {
 enum Cmd {
     /// Replay every shard's log as recovery does and report what it finds.
     /// Exit 0: clean; 1: a torn tail would be cut; 2: damaged beyond the tail.
-    Check,
+    Check {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
     /// Print every record, one per line: shard segment offset lsn time kind op-summary.
     Dump {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
         /// Stop after this many records (over all shards).
         #[arg(long)]
         limit: Option<u64>,
@@ -74,15 +95,55 @@ enum Cmd {
     /// Set aside a damaged segment and every later one of its shard as `*.seg.damaged`.
     /// Without --yes only says what it would do.
     Repair {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
         /// Actually rename the files.
         #[arg(long)]
         yes: bool,
     },
+    /// Segments, checkpoints, records and bytes per kind, keys per database and
+    /// type at the end of the log, live bytes against disk bytes. Read-only.
+    Stats {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// One JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline compaction of a stopped server's directory: a checkpoint at the
+    /// last LSN, then removes what the server's own compaction would.
+    /// Refuses while DIR/LOCK is held.
+    Compact {
+        /// The data directory (same as --dir).
+        #[arg(value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
+}
+
+impl Cmd {
+    /// The DIR argument, if given.
+    fn path(&self) -> Option<&PathBuf> {
+        match self {
+            Cmd::Check { path } | Cmd::Dump { path, .. } | Cmd::Repair { path, .. } | Cmd::Stats { path, .. } | Cmd::Compact { path } => {
+                path.as_ref()
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let shards = match shard_dirs(&cli.dir, cli.shard) {
+    let dir = match (cli.cmd.path(), &cli.dir) {
+        (Some(a), Some(b)) if a != b => {
+            eprintln!("strand-tools: two data directories given: {} and --dir {}", a.display(), b.display());
+            return ExitCode::from(EXIT_DAMAGED);
+        }
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("./strand-data"),
+    };
+    let shards = match shard_dirs(&dir, cli.shard) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("strand-tools: {e}");
@@ -90,9 +151,11 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.cmd {
-        Cmd::Check => check(&shards),
-        Cmd::Dump { limit, values } => dump(&shards, limit, values),
-        Cmd::Repair { yes } => repair(&shards, yes),
+        Cmd::Check { .. } => check(&shards),
+        Cmd::Dump { limit, values, .. } => dump(&shards, limit, values),
+        Cmd::Repair { yes, .. } => repair(&shards, yes),
+        Cmd::Stats { json, .. } => stats::stats(&shards, json),
+        Cmd::Compact { .. } => compact::compact(&dir, &shards),
     };
     ExitCode::from(code)
 }
@@ -128,6 +191,18 @@ fn shard_dirs(dir: &Path, only: Option<u32>) -> Result<Vec<(u32, PathBuf)>, Stri
 /// The replay callback of `check` and `repair`: every payload must decode.
 fn validate(r: recovery::Replayed<'_>) -> Result<(), String> {
     Op::decode(r.header.kind, r.payload).map(|_| ()).map_err(|e| format!("invalid {} payload: {e}", kind_name(r.header.kind)))
+}
+
+/// Replays a shard with [`validate`], drawing a progress line on a terminal.
+fn validate_with_progress(n: u32, what: &str, dir: &Path) -> Result<Recovered, RecoveryError> {
+    let mut pos = progress::SegmentPosition::new(dir);
+    let mut bar = progress::Progress::new(format!("shard-{n:03} {what}"), pos.total());
+    let result = recovery::recover(dir, recovery::Base::Any, |r| {
+        bar.set(pos.done(r.path, r.offset));
+        validate(r)
+    });
+    bar.finish();
+    result
 }
 
 /// A recovery error as one line that names the file and the offset.
@@ -207,7 +282,8 @@ fn check_shard(n: u32, dir: &Path, records: &mut u64, bytes: &mut u64) -> u8 {
         println!("shard-{n:03}: note: {note}; creation of this last segment was interrupted, recovery ignores it");
     }
     check_checkpoints(n, dir);
-    match recovery::recover(dir, recovery::Base::Any, validate) {
+    let replayed = validate_with_progress(n, "check", dir);
+    match replayed {
         Ok(r) => {
             *records += r.records;
             *bytes += r.bytes;
@@ -676,7 +752,7 @@ fn repair(shards: &[(u32, PathBuf)], yes: bool) -> u8 {
 }
 
 fn repair_shard(n: u32, dir: &Path, yes: bool) -> u8 {
-    let err = match recovery::recover(dir, recovery::Base::Any, validate) {
+    let err = match validate_with_progress(n, "repair", dir) {
         Ok(r) => {
             match &r.cut {
                 Some(cut) => println!(

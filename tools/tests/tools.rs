@@ -225,3 +225,70 @@ fn missing_directory_or_shard() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("nope"), "{out}");
 }
+
+#[test]
+fn stats_counts_segments_kinds_and_keys() {
+    let l = build();
+    let (code, out) = tools(&l.root, &["stats"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shard-000: 3 segments"), "{out}");
+    assert!(out.contains("LSN 1..=4") && out.contains("LSN 9..=12"), "{out}");
+    assert!(out.contains("shard-000: 12 records"), "{out}");
+    assert!(out.contains("12 keys at LSN 12"), "{out}");
+    assert!(out.contains("db0 keys=12 string=12"), "{out}");
+    assert!(out.contains("total: 1 shards, 12 keys, 12 records"), "{out}");
+
+    // Damage in a sealed segment: reported with file and offset, exit 2.
+    let bad = &l.segments[1];
+    let bad_at = l.offsets[1][1];
+    let mut bytes = std::fs::read(bad).unwrap();
+    bytes[bad_at as usize + HEADER_LEN + 6] ^= 0x20;
+    std::fs::write(bad, &bytes).unwrap();
+    let (code, out) = tools(&l.root, &["stats", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(&format!("{} at offset {bad_at}", bad.display())), "{out}");
+}
+
+#[test]
+fn compact_without_a_server() {
+    let l = build();
+    let (code, out) = tools(&l.root, &["compact"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("at LSN 12: 12 entries"), "{out}");
+    // No older checkpoint to fall back on: every segment stays, as the server keeps them.
+    assert!(l.segments.iter().all(|p| p.exists()), "{out}");
+    let (code, out) = tools(&l.root, &["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(state up to LSN 12): 12 entries") && out.contains(": ok"), "{out}");
+    let (code, out) = tools(&l.root, &["compact"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nothing to do"), "{out}");
+
+    // A damaged checkpoint: compact refuses and leaves it for the server to set aside.
+    let ckp = strand_engine::checkpoint::list(&segment::shard_dir(&l.root, 0)).unwrap()[0].1.clone();
+    let mut bytes = std::fs::read(&ckp).unwrap();
+    bytes[4096 + 20] ^= 1;
+    std::fs::write(&ckp, &bytes).unwrap();
+    let (code, out) = tools(&l.root, &["compact"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is damaged") && out.contains(&ckp.display().to_string()), "{out}");
+    assert!(ckp.exists());
+}
+
+#[test]
+fn dir_as_an_argument() {
+    let l = build();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_strand-tools")).args(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let root = l.root.to_str().unwrap();
+    let (code, out) = run(&["stats", root]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("12 keys at LSN 12"), "{out}");
+    let (code, out) = run(&["check", root, "--dir", root]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["check", root, "--dir", "/elsewhere"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("two data directories"), "{out}");
+}
