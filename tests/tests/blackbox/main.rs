@@ -9,6 +9,7 @@
 
 mod acl;
 mod checkpoints;
+mod crash;
 mod durability;
 mod fuzz;
 mod fuzz_commands;
