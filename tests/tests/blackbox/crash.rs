@@ -474,6 +474,8 @@ fn check_registers(c: &mut Connection, ctx: Ctx, cl: &mut Client, cycle: &mut Cy
             (Some(f), false) => (read(c, ctx, &["HGET", &reg.key, f]), -1),
             (None, _) => (read(c, ctx, &["GET", &reg.key]), read(c, ctx, &["PTTL", &reg.key])),
         };
+        // Expired between the two reads.
+        let found = if pttl == -2 { None } else { found };
         let name = match &reg.field {
             Some(f) => format!("{}#{f}", reg.key),
             None => reg.key.clone(),
@@ -585,8 +587,11 @@ fn stream_id(id: &str) -> (u64, u64) {
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
+/// Rows of a queue reply: `[[id, payload, ...] ...]`.
+type Rows = Vec<Vec<Value>>;
+
 /// `[[id, payload, ...] ...]` -> (id, payload or "").
-fn id_rows(v: Vec<Vec<Value>>) -> Vec<(String, String)> {
+fn id_rows(v: Rows) -> Vec<(String, String)> {
     v.into_iter()
         .map(|row| {
             let id: String = redis::from_redis_value(&row[0]).unwrap();
@@ -599,10 +604,20 @@ fn id_rows(v: Vec<Vec<Value>>) -> Vec<(String, String)> {
 fn check_queue(c: &mut Connection, ctx: Ctx, cl: &mut Client, cycle: &mut Cycle) {
     let q = &mut cl.queue;
     let key = q.key.clone();
-    let ready = id_rows(read(c, ctx, &["QPEEK", &key, "COUNT", "100000"]));
-    let leased = id_rows(read(c, ctx, &["QPENDING", &key, "COUNT", "100000"]));
-    let dead = id_rows(read(c, ctx, &["QDLQ", &key, "LIST", "COUNT", "100000"]));
-    let qlen: i64 = read(c, ctx, &["QLEN", &key]);
+    // One transaction: a lease running out between two reads would hide a message.
+    let mut p = redis::pipe();
+    p.atomic();
+    for args in [
+        &["QPEEK", &key, "COUNT", "100000"][..],
+        &["QPENDING", &key, "COUNT", "100000"],
+        &["QDLQ", &key, "LIST", "COUNT", "100000"],
+        &["QLEN", &key],
+    ] {
+        p.add_command(cmd(args));
+    }
+    let (ready, leased, dead, qlen): (Rows, Rows, Rows, i64) =
+        p.query(c).unwrap_or_else(|e| panic!("{ctx}: reading queue {key} failed after restart: {e}"));
+    let (ready, leased, dead) = (id_rows(ready), id_rows(leased), id_rows(dead));
     assert_eq!(
         qlen as usize,
         ready.len() + leased.len(),
