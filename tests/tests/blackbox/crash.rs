@@ -624,6 +624,10 @@ fn check_queue(c: &mut Connection, ctx: Ctx, cl: &mut Client, cycle: &mut Cycle)
     let listed = ready.len() + leased.len();
     assert!(qlen as usize >= listed, "{ctx}: queue {key}: QLEN {qlen} but {} ready and {} leased", ready.len(), leased.len());
     let hidden = qlen as usize - listed;
+    if hidden > 0 {
+        let info: Value = read(c, ctx, &["QINFO", &key]);
+        eprintln!("crash harness: {ctx}: queue {key}: QLEN {qlen}, {} ready, {} leased listed; QINFO {info:?}", ready.len(), leased.len());
+    }
     let unresolved = q.pushes.iter().any(|p| p.acked.is_none()) || q.retry.is_some();
     let mut present: HashSet<String> = HashSet::new();
     for (id, payload) in ready.iter().chain(&dead) {
