@@ -9,6 +9,7 @@
 
 mod acl;
 mod checkpoints;
+mod crash;
 mod durability;
 mod errors;
 mod fuzz;
