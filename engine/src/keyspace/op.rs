@@ -380,7 +380,7 @@ mod tests {
             Op::Del { db: 0, key: b"" },
             Op::Expire { db: 15, key: b"k", expire_ms: 0 },
             Op::Append { db: 1, key: b"k", data: b"more" },
-            Op::SetRange { db: 1, key: b"k", offset: (super::MAX_STRING_LEN - 1) as u64, data: b"x" },
+            Op::SetRange { db: 1, key: b"k", offset: (crate::keyspace::MAX_STRING_LEN - 1) as u64, data: b"x" },
             Op::MSet { db: 2, pairs: vec![(b"a", b"1"), (b"b", b"")] },
             Op::Rename { db: 0, src: b"a", dst: b"b" },
             Op::Copy { src_db: 0, src: b"a", dst_db: 9, dst: b"b" },
@@ -420,7 +420,7 @@ mod tests {
             Op::Group(vec![Op::Del { db: 0, key: b"a" }, Op::Coll { db: 0, key: b"l", change: Change::LPop { left: true, count: 1 } }]),
         ];
         // A SETRANGE past the longest string is refused: replay would allocate it.
-        let far = Op::SetRange { db: 1, key: b"k", offset: super::MAX_STRING_LEN as u64, data: b"x" };
+        let far = Op::SetRange { db: 1, key: b"k", offset: crate::keyspace::MAX_STRING_LEN as u64, data: b"x" };
         let mut buf = vec![0u8; far.encoded_len()];
         far.encode(&mut Writer::new(&mut buf));
         assert!(Op::decode(far.kind(), &buf).is_err());
