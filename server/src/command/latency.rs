@@ -262,10 +262,6 @@ pub fn doctor_report(threshold: i64, slowlog_slower_than: i64, events: &BTreeMap
     out
 }
 
-fn unsupported(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    Reply::error(format!("ERR LATENCY {} is not supported by strand", String::from_utf8_lossy(args[1]).to_ascii_uppercase()))
-}
-
 const CATS: &[&str] = &["@admin", "@slow", "@dangerous"];
 
 /// The LATENCY commands.
@@ -302,15 +298,6 @@ pub const COMMANDS: &[Command] = &[
         Route::All(dump, Merge::Custom(merge_doctor)),
         CATS,
         "Returns a human-readable latency analysis report.",
-    ),
-    keyless("latency|graph", 3, ADMIN | NOSCRIPT | LOADING | STALE, Route::Local(unsupported), CATS, "Not supported: use LATENCY HISTORY."),
-    keyless(
-        "latency|histogram",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        Route::Local(unsupported),
-        CATS,
-        "Not supported: use INFO latencystats.",
     ),
     keyless(
         "latency|help",
