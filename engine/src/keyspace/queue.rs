@@ -780,6 +780,86 @@ mod tests {
         r.finish().expect("no trailing bytes");
     }
 
+    /// Every index entry names a message in that state, every message is in exactly
+    /// the index of its state, and a snapshot decodes to the same queue.
+    fn check_invariants(q: &Queue, ctx: &str) {
+        let mut indexed = 0;
+        for &(Reverse(p), id) in &q.ready {
+            let m = q.msgs.get(&id).unwrap_or_else(|| panic!("{ctx}: ready {id} has no message"));
+            assert_eq!((m.state, m.priority), (State::Ready, p), "{ctx}: ready entry of {id}");
+            indexed += 1;
+        }
+        for &(t, id) in &q.delayed {
+            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Delayed(t)), "{ctx}: delayed entry of {id}");
+            indexed += 1;
+        }
+        for &(t, id) in &q.leased {
+            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Leased(t)), "{ctx}: leased entry of {id}");
+            indexed += 1;
+        }
+        for &id in &q.dead {
+            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Dead), "{ctx}: dead entry of {id}");
+            indexed += 1;
+        }
+        assert_eq!(indexed, q.msgs.len(), "{ctx}: messages outside their index");
+        for &(t, id) in &q.expiring {
+            let m = q.msgs.get(&id).unwrap_or_else(|| panic!("{ctx}: expiring {id} has no message"));
+            assert!(m.expire_ms == t && matches!(m.state, State::Ready | State::Delayed(_)), "{ctx}: expiring entry of {id}");
+        }
+        let mut buf = vec![0u8; q.encoded_len()];
+        q.encode(&mut Writer::new(&mut buf));
+        let back = Queue::decode(&mut Reader::new(&buf)).expect("a snapshot decodes");
+        assert_eq!(
+            format!("{:?}", (&back.ready, &back.delayed, &back.leased, &back.dead, &back.expiring, back.heap)),
+            format!("{:?}", (&q.ready, &q.delayed, &q.leased, &q.dead, &q.expiring, q.heap)),
+            "{ctx}: snapshot"
+        );
+    }
+
+    #[test]
+    fn random_changes_keep_every_index_consistent() {
+        let seed: u64 = rand::random();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        use rand::Rng;
+        let mut q = Queue::default();
+        q.config.max_deliveries = 3;
+        let mut at = 1_000_000u64;
+        let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+        for step in 0..20_000 {
+            at += rng.gen_range(0..40);
+            let any = |rng: &mut rand::rngs::StdRng, q: &Queue| if q.next_id == 0 { 0 } else { rng.gen_range(0..q.next_id + 1) };
+            let op = match rng.gen_range(0..12) {
+                0..=2 => QueueOp::Push(Push {
+                    id: q.next_id,
+                    payload: b"p",
+                    priority: rng.gen_range(0..3),
+                    delay_ms: if rng.gen_ratio(1, 4) { rng.gen_range(1..100) } else { 0 },
+                    ttl_ms: if rng.gen_ratio(1, 4) { rng.gen_range(1..200) } else { 0 },
+                    dedup: rng.gen_ratio(1, 3).then(|| keys[rng.gen_range(0..3)]),
+                    drop_head: rng.gen_ratio(1, 10).then(|| q.ready_ids().next()).flatten(),
+                }),
+                3..=4 => QueueOp::Lease {
+                    ids: q.ready_ids().take(rng.gen_range(1..4)).collect(),
+                    lease_ms: rng.gen_range(1..100),
+                    noack: rng.gen_ratio(1, 10),
+                },
+                5 => QueueOp::Ack(vec![any(&mut rng, &q)]),
+                6 => QueueOp::Nack {
+                    id: any(&mut rng, &q),
+                    delay_ms: rng.gen_range(0..2) * 30,
+                    kind: [NackKind::Release, NackKind::Fail, NackKind::Fatal][rng.gen_range(0..3)],
+                },
+                7 => QueueOp::Extend { id: any(&mut rng, &q), lease_ms: rng.gen_range(1..100) },
+                8 => QueueOp::Delete(vec![any(&mut rng, &q)]),
+                9 => QueueOp::Redrive(vec![any(&mut rng, &q)]),
+                10 if rng.gen_ratio(1, 20) => [QueueOp::Purge, QueueOp::PurgeDead][rng.gen_range(0..2)].clone(),
+                _ => QueueOp::Settle,
+            };
+            q.apply(&QueueChange { at, op });
+            check_invariants(&q, &format!("seed {seed}, step {step}"));
+        }
+    }
+
     #[test]
     fn changes_round_trip() {
         roundtrip(&push(1, 3));
