@@ -17,7 +17,11 @@
 //! way Redis's `evict.c` does: each round samples `maxmemory-samples` keys
 //! per database (only keys with a TTL for the `volatile-*` policies) into a
 //! pool of the [`POOL_SIZE`] best candidates seen so far, kept across calls,
-//! and evicts the best one still present. "Best" is the longest idle time
+//! and evicts the best one still present. Unlike Redis, the pool's scores
+//! are computed again at each round: a score kept from an earlier round
+//! would compare a key's idle time then with other keys' idle times now,
+//! and after a pause (or an access since) a recently used key could look
+//! the oldest. "Best" is the longest idle time
 //! for LRU, the lowest access counter after decay for LFU (Redis's
 //! logarithmic 8-bit counter, `lfu-log-factor`, `lfu-decay-time`), the
 //! soonest deadline for `volatile-ttl` (read exactly from the ordered expiry
@@ -312,6 +316,7 @@ impl Keyspace {
             return self.random_victim(now);
         }
         for _ in 0..4 {
+            self.rescore_pool(now);
             let mut sampled = 0;
             for db in 0..self.dbs.len() {
                 sampled += self.populate(db, now);
@@ -327,6 +332,20 @@ impl Keyspace {
             }
         }
         None
+    }
+
+    /// Scores the pool's candidates again at `now`; drops those gone or no longer eligible.
+    fn rescore_pool(&mut self, now: u64) {
+        let limits = self.mem.limits;
+        let dbs = &self.dbs;
+        self.mem.pool.retain_mut(|c| match dbs[c.db as usize].dict.get(&c.key) {
+            Some(e) if !limits.policy.volatile() || e.expire_ms != 0 => {
+                c.score = score(limits.policy, &limits, e, now);
+                true
+            }
+            _ => false,
+        });
+        self.mem.pool.sort_by_key(|c| c.score);
     }
 
     /// Samples one database into the pool; returns how many keys it looked at.
@@ -486,6 +505,25 @@ mod tests {
         let cold_left = (0..200).filter(|i| ks.contains(0, format!("cold{i}").as_bytes(), t0)).count();
         assert!(ks.stats().evicted_keys > 0);
         assert!(hot_left > cold_left + 50, "hot {hot_left} cold {cold_left}");
+    }
+
+    #[test]
+    fn a_key_used_since_it_entered_the_pool_is_not_taken_for_idle() {
+        let mut ks = ks(0, Policy::AllKeysLru);
+        let t0 = 10_000_000;
+        set(&mut ks, "used", 100, 0, t0 + 1_000);
+        for i in 0..1_000 {
+            set(&mut ks, &format!("b{i}"), 100, 0, t0 + 5_000);
+        }
+        // "used" entered the pool at t0 + 6000, 5 s idle: the oldest key then.
+        ks.mem.offer(5_000, 0, b"used");
+        // Now it is the most recently used key.
+        assert!(ks.lookup(0, b"used", t0 + 7_000).is_some());
+        let limits = Limits { budget: ks.used_memory() - 1, policy: Policy::AllKeysLru, samples: 1, ..Limits::default() };
+        ks.set_limits(limits);
+        assert_eq!(ks.make_room(t0 + 7_500), Room::Fits);
+        assert!(ks.contains(0, b"used", t0 + 7_500), "the pool's stale idle time evicted a key just used");
+        assert_eq!((0..1_000).filter(|i| ks.contains(0, format!("b{i}").as_bytes(), t0)).count(), 999);
     }
 
     #[test]
