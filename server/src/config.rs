@@ -38,6 +38,9 @@ pub struct Flags {
     /// written by ACL SAVE; it must exist (it may be empty)
     #[arg(long)]
     pub aclfile: Option<PathBuf>,
+    /// DEBUG (fault injection for tests): no, yes, or local (only from loopback connections) [default: no]
+    #[arg(long)]
+    pub enable_debug_command: Option<String>,
     /// Data directory; each shard keeps its log in DIR/shard-NNN [default: ./strand-data]
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -135,6 +138,8 @@ pub struct Config {
     pub protected_mode: bool,
     /// The ACL file, if any.
     pub aclfile: Option<PathBuf>,
+    /// enable-debug-command: who may run DEBUG.
+    pub debug_command: DebugAccess,
     /// Client limit.
     pub maxclients: usize,
     /// proto-max-bulk-len.
@@ -248,6 +253,7 @@ impl Config {
                 Some(other) => return Err(format!("invalid protected-mode '{other}': expected yes or no")),
             },
             aclfile: pick!(aclfile),
+            debug_command: DebugAccess::parse(pick!(enable_debug_command).as_deref().unwrap_or("no"))?,
             maxclients: pick!(maxclients).unwrap_or(10_000),
             proto_max_bulk_len: match mem("proto-max-bulk-len", pick!(proto_max_bulk_len), MAX_STRING_LEN as u64)? {
                 v if v < 1024 || v > MAX_STRING_LEN as u64 => return Err(format!("invalid proto-max-bulk-len {v}: expected 1kb to 512mb")),
@@ -324,6 +330,7 @@ impl Config {
             ("requirepass".into(), self.requirepass.clone().unwrap_or_default()),
             ("protected-mode".into(), if self.protected_mode { "yes" } else { "no" }.into()),
             ("aclfile".into(), self.aclfile.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            ("enable-debug-command".into(), self.debug_command.name().into()),
             ("maxclients".into(), self.maxclients.to_string()),
             ("proto-max-bulk-len".into(), self.proto_max_bulk_len.to_string()),
             ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
@@ -413,8 +420,19 @@ impl Config {
             "slowlog-log-slower-than" => self.slowlog_log_slower_than = int_in(value, -1, i64::MAX).map_err(|e| invalid(&e))?,
             "slowlog-max-len" => self.slowlog_max_len = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as usize,
             "latency-monitor-threshold" => self.latency_monitor_threshold = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as u64,
-            "port" | "bind" | "dir" | "shards" | "appendfsync" | "appendonly" | "persistence" | "segment-size" | "databases"
-            | "metrics-port" | "protected-mode" | "aclfile" => {
+            "port"
+            | "bind"
+            | "dir"
+            | "shards"
+            | "appendfsync"
+            | "appendonly"
+            | "persistence"
+            | "segment-size"
+            | "databases"
+            | "metrics-port"
+            | "protected-mode"
+            | "aclfile"
+            | "enable-debug-command" => {
                 return Err(invalid("can't set immutable config"));
             }
             other if self.inert.contains_key(other) => {
@@ -460,6 +478,37 @@ fn threshold(v: f64) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("invalid compaction-threshold {v}: expected a fraction from 0 (off) up to, not including, 1"))
+    }
+}
+
+/// Who may run DEBUG (Redis's `enable-debug-command`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugAccess {
+    /// Nobody.
+    No,
+    /// Every client.
+    Yes,
+    /// Clients on a loopback address.
+    Local,
+}
+
+impl DebugAccess {
+    fn parse(s: &str) -> Result<DebugAccess, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "no" => Ok(DebugAccess::No),
+            "yes" => Ok(DebugAccess::Yes),
+            "local" => Ok(DebugAccess::Local),
+            other => Err(format!("invalid enable-debug-command '{other}': expected no, yes or local")),
+        }
+    }
+
+    /// Redis's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            DebugAccess::No => "no",
+            DebugAccess::Yes => "yes",
+            DebugAccess::Local => "local",
+        }
     }
 }
 

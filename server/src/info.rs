@@ -142,6 +142,10 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("persistence", "log_unwritten_peak_bytes", log.unwritten_peak));
     out.push(int("persistence", "log_segments_removed", log.segments_removed));
     out.push(int("persistence", "log_disk_bytes", s.ks.log().map_or(0, |l| l.disk_bytes())));
+    let writable = s.ks.log().is_none_or(|l| l.check_writable().is_ok());
+    out.push(text("persistence", "aof_last_write_status", if writable { "ok" } else { "err" }));
+    out.push(int("persistence", "log_write_errors", log.write_errors));
+    out.push(int("persistence", "log_write_recoveries", log.write_recoveries));
     out.push(int("persistence", "recovery_records", s.recovery.records));
     out.push(int("persistence", "recovery_bytes", s.recovery.bytes));
     out.push(int("persistence", "recovery_checkpoint_entries", s.recovery.checkpoint.as_ref().map_or(0, |c| c.entries)));

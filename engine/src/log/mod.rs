@@ -6,12 +6,26 @@
 //! under [`FsyncPolicy::Always`] syncs before any waiter learns its record is
 //! durable. A flush pads the last block (a `PAD` record or zeros), and the
 //! next record starts on a fresh block, so an acknowledged record is never
-//! rewritten in place. A failed write or sync is never retried: the log
-//! turns read-only with [`LogError::Failed`] until restart and recovery.
+//! rewritten in place.
+//!
+//! **Failures.** A write that fails (EIO, ENOSPC, a short write) or a
+//! segment that cannot be created turns the log read-only with
+//! [`LogError::Failed`]: appends are refused, so views change nothing, and
+//! writers waiting for durability get the error, never an acknowledgement.
+//! The group stays in memory and is written again every
+//! [`RETRY_INTERVAL`]; once that succeeds the log accepts writes again
+//! (Redis does the same with its AOF under `everysec`). A failed fdatasync
+//! is different: after one, the kernel and the device no longer promise
+//! what earlier writes left on the medium, so retrying it could report
+//! success over lost data (PostgreSQL's "fsyncgate"). The log then stays
+//! read-only until restart, whose recovery reads the disk back and checks
+//! every record. Faults can be injected for tests ([`faults`]).
 //!
 //! Submodules: [`record`] (header and checksum), [`segment`] (files and
-//! their header block), [`recovery`] (replay on start-up).
+//! their header block), [`recovery`] (replay on start-up), [`faults`]
+//! (injected storage faults).
 
+pub mod faults;
 pub mod latency;
 pub mod record;
 pub mod recovery;
@@ -38,6 +52,9 @@ pub const GATHER: Duration = Duration::from_millis(1);
 /// bounds what a crash of the process can take (about the last millisecond
 /// of writes at most loads, this much under a load faster than the disk).
 pub const MAX_UNWRITTEN: u64 = 4 << 20;
+
+/// How long the flusher waits before it writes a failed group again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When the log syncs, with Redis's `appendfsync` meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +106,9 @@ pub struct LogConfig {
 /// Errors of the log.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LogError {
-    /// A write or sync failed earlier; nothing more is accepted until restart.
-    #[error("MISCONF the log of shard {shard} cannot be written ({reason}); writes are refused until the server is restarted and recovers from disk")]
-    Failed { shard: u32, reason: String },
+    /// A write or sync failed; nothing more is accepted until `until` says.
+    #[error("MISCONF Errors writing to the log of shard {shard}: {reason}; writes are refused {until}")]
+    Failed { shard: u32, reason: String, until: &'static str },
     /// A record larger than a segment can hold.
     #[error("ERR record of {size} bytes does not fit a log segment of {segment_size} bytes")]
     TooLarge { size: usize, segment_size: u64 },
@@ -124,11 +141,43 @@ pub struct LogStats {
     pub unwritten_peak: u64,
     /// How long each counted fdatasync took.
     pub fsync_latency: latency::Histogram,
+    /// Writes, segment creations and syncs that failed (each retry counts).
+    pub write_errors: u64,
+    /// Times the log accepted writes again after a failed write.
+    pub write_recoveries: u64,
+}
+
+/// Why the log refuses writes.
+#[derive(Debug, Clone)]
+struct Failure {
+    reason: String,
+    /// A failed sync: nothing is retried until restart.
+    fatal: bool,
+}
+
+impl Failure {
+    fn retry(reason: String) -> Failure {
+        Failure { reason, fatal: false }
+    }
+
+    fn fatal(reason: String) -> Failure {
+        Failure { reason, fatal: true }
+    }
+
+    fn error(&self, shard: u32) -> LogError {
+        let until = if self.fatal {
+            "until the server is restarted and recovers from disk"
+        } else {
+            "until a retry of the write succeeds (one every second)"
+        };
+        LogError::Failed { shard, reason: self.reason.clone(), until }
+    }
 }
 
 /// A filled buffer waiting to be written.
 struct Pending {
-    buf: DmaBuffer,
+    /// Shared with the write in flight, so a failed write can be issued again.
+    buf: Rc<DmaBuffer>,
     len: usize,
     seq: u64,
     pos: u64,
@@ -150,7 +199,7 @@ struct Inner {
     pending: VecDeque<Pending>,
     written_lsn: u64,
     durable_lsn: u64,
-    failed: Option<String>,
+    failed: Option<Failure>,
     flusher: Option<Waker>,
     waiters: Vec<Waker>,
     stats: LogStats,
@@ -228,7 +277,7 @@ impl Log {
     pub fn check_writable(&self) -> Result<(), LogError> {
         let inner = self.inner.borrow();
         match &inner.failed {
-            Some(reason) => Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() }),
+            Some(f) => Err(f.error(inner.cfg.shard)),
             None => Ok(()),
         }
     }
@@ -308,8 +357,8 @@ impl Log {
     /// wait for [`Log::durable`] before acknowledging under `always`.
     pub fn append_with(&self, kind: u8, flags: u8, time_ms: u64, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<u64, LogError> {
         let mut inner = self.inner.borrow_mut();
-        if let Some(reason) = &inner.failed {
-            return Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() });
+        if let Some(f) = &inner.failed {
+            return Err(f.error(inner.cfg.shard));
         }
         let size = HEADER_LEN + len;
         let capacity = inner.cfg.segment_size - DATA_START;
@@ -347,15 +396,14 @@ impl Log {
     pub async fn durable(&self, lsn: u64) -> Result<(), LogError> {
         futures::future::poll_fn(|cx| {
             let mut inner = self.inner.borrow_mut();
-            if let Some(reason) = &inner.failed {
-                return Poll::Ready(Err(LogError::Failed { shard: inner.cfg.shard, reason: reason.clone() }));
-            }
             let done = match inner.cfg.fsync {
                 FsyncPolicy::Always => inner.durable_lsn >= lsn,
                 _ => inner.written_lsn >= lsn,
             };
             if done {
                 Poll::Ready(Ok(()))
+            } else if let Some(f) = &inner.failed {
+                Poll::Ready(Err(f.error(inner.cfg.shard)))
             } else {
                 inner.waiters.push(cx.waker().clone());
                 Poll::Pending
@@ -371,8 +419,9 @@ impl Log {
         // Under everysec/no, `durable` only waits for the write; sync explicitly.
         let file = self.current_file_path();
         if let Some(path) = file {
-            if let Err(e) = sync_path(&path) {
-                return Err(self.fail(format!("fsync {}: {e}", path.display())));
+            let synced = self.injected(faults::Target::Sync).map_or_else(|| sync_path(&path), Err);
+            if let Err(e) = synced {
+                return Err(self.fail(Failure::fatal(format!("fsync {}: {e}", path.display()))));
             }
         }
         let mut inner = self.inner.borrow_mut();
@@ -386,16 +435,43 @@ impl Log {
         created.then(|| segment::segment_path(&inner.cfg.dir, inner.stats.current_segment))
     }
 
-    fn fail(&self, reason: String) -> LogError {
+    /// Turns the log read-only (a fatal failure is never replaced by a retriable one) and wakes the waiters.
+    fn fail(&self, failure: Failure) -> LogError {
         let mut inner = self.inner.borrow_mut();
-        tracing::error!(shard = inner.cfg.shard, %reason, "log write failed; refusing writes until restart");
-        if inner.failed.is_none() {
-            inner.failed = Some(reason.clone());
+        let shard = inner.cfg.shard;
+        inner.stats.write_errors += 1;
+        if failure.fatal {
+            tracing::error!(shard, reason = %failure.reason, "log sync failed; refusing writes until restart");
+        } else {
+            tracing::error!(shard, reason = %failure.reason, "log write failed; refusing writes, retrying every {RETRY_INTERVAL:?}");
+        }
+        if !inner.failed.as_ref().is_some_and(|f| f.fatal) {
+            inner.failed = Some(failure);
         }
         for w in inner.waiters.drain(..) {
             w.wake();
         }
-        LogError::Failed { shard: inner.cfg.shard, reason }
+        inner.failed.as_ref().map_or_else(|| unreachable!("set above"), |f| f.error(shard))
+    }
+
+    /// A retried write succeeded: the log accepts writes again, unless a sync failed meanwhile.
+    fn recovered(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.failed.as_ref().is_some_and(|f| !f.fatal) {
+            inner.failed = None;
+            inner.stats.write_recoveries += 1;
+            tracing::warn!(shard = inner.cfg.shard, "log write error looks solved: accepting writes again");
+        }
+    }
+
+    /// Whether a fault is injected into this shard's next `target` operation.
+    fn injected(&self, target: faults::Target) -> Option<std::io::Error> {
+        faults::check(target, self.shard()).map(faults::error)
+    }
+
+    /// Whether a sync failed: the log waits for a restart.
+    fn fatally_failed(&self) -> bool {
+        self.inner.borrow().failed.as_ref().is_some_and(|f| f.fatal)
     }
 
     /// Waits until there is something to write, then takes it all.
@@ -444,56 +520,82 @@ impl Log {
                     sleep(left).await;
                 }
             }
-            let group = self.next_group().await;
+            let mut group: VecDeque<Pending> = self.next_group().await.into();
             last = std::time::Instant::now();
-            if let Err(reason) = self.write_group(&mut file, group).await {
-                self.fail(reason);
+            if !self.write_until_done(&mut file, &mut group).await {
                 return;
             }
         }
     }
 
-    async fn write_group(&self, file: &mut Option<(u64, DmaFile)>, group: Vec<Pending>) -> Result<(), String> {
+    /// Writes `group`, and after a retriable failure writes what is left of
+    /// it again every [`RETRY_INTERVAL`], refusing appends meanwhile.
+    /// False once a sync has failed: the flusher stops until restart.
+    async fn write_until_done(&self, file: &mut Option<(u64, DmaFile)>, group: &mut VecDeque<Pending>) -> bool {
+        let mut failed = false;
+        loop {
+            match self.write_group(file, group).await {
+                Ok(()) => {
+                    if failed {
+                        self.recovered();
+                    }
+                    return true;
+                }
+                Err(f) if f.fatal => {
+                    self.fail(f);
+                    return false;
+                }
+                Err(f) => {
+                    self.fail(f);
+                    failed = true;
+                    sleep(RETRY_INTERVAL).await;
+                    if self.fatally_failed() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the buffers of `group` in order, taking each off the front
+    /// once it is in its file (so a retry starts where the failure was),
+    /// then syncs under `always`.
+    async fn write_group(&self, file: &mut Option<(u64, DmaFile)>, group: &mut VecDeque<Pending>) -> Result<(), Failure> {
         let policy = self.policy();
-        let mut last_lsn = 0;
-        let mut bytes = 0u64;
-        for p in group {
+        let mut written = false;
+        while let Some(p) = group.front() {
             if file.as_ref().map(|(seq, _)| *seq) != Some(p.seq) {
                 if let Some((_, old)) = file.take() {
                     // The next segment's header vouches for this one's data: make it durable first.
-                    old.fdatasync().await.map_err(|e| format!("fdatasync of segment before roll: {e}"))?;
+                    self.sync_file(&old, "fdatasync of segment before roll").await?;
                     let _ = old.close().await;
                 }
                 *file = Some((p.seq, self.create_segment(p.seq).await?));
             }
             let Some((_, f)) = file.as_ref() else { unreachable!("segment opened above") };
-            let mut buf = p.buf;
-            buf.trim_to_size(p.len);
-            let n = f.write_at(buf, p.pos).await.map_err(|e| format!("write of {} bytes at offset {}: {e}", p.len, p.pos))?;
-            if n != p.len {
-                return Err(format!("short write at offset {}: {n} of {} bytes", p.pos, p.len));
-            }
-            bytes += p.len as u64;
-            last_lsn = last_lsn.max(p.last_lsn);
+            self.write_pending(f, p).await?;
+            let mut inner = self.inner.borrow_mut();
+            inner.stats.bytes_written += p.len as u64;
+            inner.inflight_bytes = inner.inflight_bytes.saturating_sub(p.len as u64);
+            inner.written_lsn = inner.written_lsn.max(p.last_lsn);
+            written = true;
+            drop(inner);
+            group.pop_front();
         }
         let synced = std::time::Instant::now();
-        if policy == FsyncPolicy::Always {
+        if policy == FsyncPolicy::Always && written {
             if let Some((_, f)) = file.as_ref() {
-                f.fdatasync().await.map_err(|e| format!("fdatasync: {e}"))?;
+                self.sync_file(f, "fdatasync").await?;
             }
         }
         let sync_time = synced.elapsed();
         let mut inner = self.inner.borrow_mut();
         inner.inflight_bytes = 0;
-        inner.stats.bytes_written += bytes;
         inner.stats.flushes += 1;
-        if last_lsn > 0 {
-            inner.written_lsn = inner.written_lsn.max(last_lsn);
-            if policy == FsyncPolicy::Always {
-                inner.stats.fsyncs += 1;
-                inner.stats.fsync_latency.record(sync_time);
-                inner.durable_lsn = inner.written_lsn;
-            }
+        if policy == FsyncPolicy::Always && written {
+            inner.stats.fsyncs += 1;
+            inner.stats.fsync_latency.record(sync_time);
+            inner.durable_lsn = inner.written_lsn;
         }
         for w in inner.waiters.drain(..) {
             w.wake();
@@ -501,10 +603,51 @@ impl Log {
         Ok(())
     }
 
-    async fn create_segment(&self, seq: u64) -> Result<DmaFile, String> {
+    /// Writes one sealed buffer at its position; an injected fault may fail, shorten or tear it.
+    async fn write_pending(&self, f: &DmaFile, p: &Pending) -> Result<(), Failure> {
+        let at = |e: &dyn std::fmt::Display| Failure::retry(format!("write of {} bytes at offset {}: {e}", p.len, p.pos));
+        let n = match faults::check(faults::Target::Write, self.shard()) {
+            None => f.write_rc_at(p.buf.clone(), p.pos).await.map_err(|e| at(&e))?,
+            Some(kind @ (faults::Kind::Eio | faults::Kind::Enospc)) => return Err(at(&faults::error(kind))),
+            Some(kind) => {
+                // The first half of the blocks (at least one), the last of them torn if asked.
+                let blocks = p.len / BLOCK;
+                let keep = (blocks / 2).max(1) * BLOCK;
+                let mut part = runtime::dma_buffer(keep);
+                part.as_bytes_mut().copy_from_slice(&p.buf.as_bytes()[..keep]);
+                if kind == faults::Kind::Torn {
+                    part.as_bytes_mut()[keep - BLOCK / 2..].fill(0xA5);
+                }
+                let n = f.write_at(part, p.pos).await.map_err(|e| at(&e))?;
+                if kind == faults::Kind::Torn {
+                    faults::crash();
+                }
+                if keep == p.len {
+                    return Err(at(&"short write of the only block (injected)"));
+                }
+                n
+            }
+        };
+        if n != p.len {
+            return Err(Failure::retry(format!("short write at offset {}: {n} of {} bytes", p.pos, p.len)));
+        }
+        Ok(())
+    }
+
+    /// fdatasync of `f`; a failure is fatal (see the module comment).
+    async fn sync_file(&self, f: &DmaFile, what: &str) -> Result<(), Failure> {
+        if let Some(e) = self.injected(faults::Target::Sync) {
+            return Err(Failure::fatal(format!("{what}: {e}")));
+        }
+        f.fdatasync().await.map_err(|e| Failure::fatal(format!("{what}: {e}")))
+    }
+
+    /// Creates segment `seq` with its header block, durable. Its header
+    /// leaves the queue only then, so a failed creation can be retried.
+    async fn create_segment(&self, seq: u64) -> Result<DmaFile, Failure> {
         let (header, dir, size, prepared) = {
             let mut inner = self.inner.borrow_mut();
-            let header = inner.new_segments.pop_front().ok_or("no header queued for a new segment")?;
+            let header = *inner.new_segments.front().ok_or_else(|| Failure::fatal("no header queued for a new segment".into()))?;
             let prepared = inner.prepared == Some(seq);
             inner.prepared = None;
             inner.creating = seq;
@@ -513,25 +656,29 @@ impl Log {
         debug_assert_eq!(header.seq.get(), seq);
         let first_lsn = header.first_lsn.get();
         let path = segment::segment_path(&dir, seq);
-        let ctx = |what: &str, e: runtime::Error<()>| format!("{what} {}: {e}", path.display());
+        let ctx = |what: &str, e: &dyn std::fmt::Display| Failure::retry(format!("{what} {}: {e}", path.display()));
+        if let Some(e) = self.injected(faults::Target::Create) {
+            return Err(ctx("create", &e));
+        }
         let file = if prepared {
             // Written full of zeros ahead of need: its blocks are allocated and
             // initialised, so syncs need not journal extent conversions.
             let prep = prepared_path(&dir, seq);
-            std::fs::rename(&prep, &path).map_err(|e| format!("rename {} to {}: {e}", prep.display(), path.display()))?;
-            OpenOptions::new().read(true).write(true).dma_open(&path).await.map_err(|e| ctx("open", e))?
+            std::fs::rename(&prep, &path).map_err(|e| ctx(&format!("rename {} to", prep.display()), &e))?;
+            OpenOptions::new().read(true).write(true).dma_open(&path).await.map_err(|e| ctx("open", &e))?
         } else {
-            let f = runtime::create_dma_file(&path).await.map_err(|e| ctx("create", e))?;
-            f.pre_allocate(size, false).await.map_err(|e| ctx("allocate", e))?;
+            let f = runtime::create_dma_file(&path).await.map_err(|e| ctx("create", &e))?;
+            f.pre_allocate(size, false).await.map_err(|e| ctx("allocate", &e))?;
             f
         };
         let mut block = runtime::dma_buffer(BLOCK);
         block.as_bytes_mut().copy_from_slice(&header.to_block());
-        file.write_at(block, 0).await.map_err(|e| ctx("write header of", e))?;
-        file.fdatasync().await.map_err(|e| ctx("sync", e))?;
-        sync_path(&dir).map_err(|e| format!("fsync directory {}: {e}", dir.display()))?;
+        file.write_at(block, 0).await.map_err(|e| ctx("write header of", &e))?;
+        self.sync_file(&file, &format!("sync {}", path.display())).await?;
+        sync_path(&dir).map_err(|e| Failure::fatal(format!("fsync directory {}: {e}", dir.display())))?;
         {
             let mut inner = self.inner.borrow_mut();
+            inner.new_segments.pop_front();
             inner.stats.segments_created += 1;
             inner.stats.current_segment = seq;
             inner.on_disk.push_back((seq, first_lsn));
@@ -595,7 +742,7 @@ impl Log {
             sleep(Duration::from_secs(1)).await;
             let (written, durable, path) = {
                 let inner = self.inner.borrow();
-                if inner.failed.is_some() {
+                if inner.failed.as_ref().is_some_and(|f| f.fatal) {
                     return;
                 }
                 let path = (inner.stats.segments_created > 0).then(|| segment::segment_path(&inner.cfg.dir, inner.stats.current_segment));
@@ -608,8 +755,8 @@ impl Log {
             match DmaFile::open(&path).await {
                 Ok(f) => {
                     let synced = std::time::Instant::now();
-                    if let Err(e) = f.fdatasync().await {
-                        self.fail(format!("fdatasync {}: {e}", path.display()));
+                    if let Err(failure) = self.sync_file(&f, &format!("fdatasync {}", path.display())).await {
+                        self.fail(failure);
                         return;
                     }
                     let _ = f.close().await;
@@ -619,7 +766,7 @@ impl Log {
                     inner.stats.fsync_latency.record(synced.elapsed());
                 }
                 Err(e) => {
-                    self.fail(format!("open {} to sync: {e}", path.display()));
+                    self.fail(Failure::fatal(format!("open {} to sync: {e}", path.display())));
                     return;
                 }
             }
@@ -680,6 +827,8 @@ impl Inner {
         } else {
             buf.as_bytes_mut()[len..padded].fill(0);
         }
+        buf.trim_to_size(padded);
+        let buf = Rc::new(buf);
         self.pending.push_back(Pending { buf, len: padded, seq: self.seq, pos: self.active_pos, last_lsn: self.active_last_lsn });
         self.pending_bytes += padded as u64;
         self.active_pos += padded as u64;

@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod connection;
+pub mod debug;
 pub mod glob;
 pub mod hashes;
 pub mod keys;

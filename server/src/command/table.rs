@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    acl, connection, hashes, keys, latency, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series, series_multi,
-    server, sets, slowlog, stream_groups, streams, strings, suggest, transactions, zsets, Command,
+    acl, connection, debug, hashes, keys, latency, lists, pubsub, queues, scripting, search, search_aggregate, search_query, series,
+    series_multi, server, sets, slowlog, stream_groups, streams, strings, suggest, transactions, zsets, Command,
 };
 
 /// Every command family's table.
@@ -38,6 +38,7 @@ pub const COMMANDS: &[&[Command]] = &[
     suggest::COMMANDS,
     slowlog::COMMANDS,
     latency::COMMANDS,
+    debug::COMMANDS,
 ];
 
 /// A command's dense index: its position in [`entries`]. Per-command

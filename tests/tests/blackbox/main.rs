@@ -30,6 +30,7 @@ mod scripting;
 mod search;
 mod server;
 mod sets;
+mod storage_faults;
 mod streams;
 mod strings;
 mod timeseries;
