@@ -4,7 +4,8 @@
 //!
 //! Panels, top to bottom: throughput per run; latency percentiles (p50, p90,
 //! p99, p99.9, log scale) per run; and, when the runs carry interval samples
-//! (`--report-interval`), p99 per interval and the server's RSS over time.
+//! (`--report-interval`), ops/s and p99 per interval and the server's RSS
+//! over time.
 //! A run is named `FILE-STEM TARGET`, e.g. `soak 127.0.0.1:7001`.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub struct RunData {
 pub struct Point {
     /// Seconds since the run started.
     pub t: f64,
+    /// Replies per second in the interval.
+    pub ops_per_sec: f64,
     /// p99 of the interval, milliseconds.
     pub p99_ms: f64,
     /// The server's RSS, MiB, when it was measured.
@@ -83,7 +86,7 @@ fn run_data(r: &Value, stem: &str) -> Result<RunData, String> {
 fn point(v: &Value) -> Result<Point, String> {
     let lat = v.get("latency_us").ok_or("interval without \"latency_us\"")?;
     let rss_mib = v.get("rss_bytes").and_then(Value::as_f64).map(|b| b / (1024.0 * 1024.0));
-    Ok(Point { t: num(v, "t")?, p99_ms: num(lat, "p99")? / 1000.0, rss_mib })
+    Ok(Point { t: num(v, "t")?, ops_per_sec: num(v, "ops_per_sec")?, p99_ms: num(lat, "p99")? / 1000.0, rss_mib })
 }
 
 /// Reads every input and writes the chart to `out`.
@@ -101,14 +104,14 @@ pub fn render(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
 /// Heights of the two bar panels: one row per run, five rows per run.
 fn bar_heights(runs: usize) -> (u32, u32) {
     let n = runs as u32;
-    (90 + 34 * n, 90 + 5 * 18 * n)
+    (110 + 34 * n, 90 + 5 * 18 * n)
 }
 
 fn draw(runs: &[RunData], out: &Path) -> Result<(), String> {
     let timed = runs.iter().any(|r| !r.points.is_empty());
     let with_rss = runs.iter().any(|r| r.points.iter().any(|p| p.rss_mib.is_some()));
     let (tp_h, lat_h) = bar_heights(runs.len());
-    let height = tp_h + lat_h + TIME_PANEL * (u32::from(timed) + u32::from(with_rss));
+    let height = tp_h + lat_h + TIME_PANEL * (2 * u32::from(timed) + u32::from(with_rss));
     let root = SVGBackend::new(out, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (tp, rest) = root.split_vertically(tp_h);
@@ -116,6 +119,8 @@ fn draw(runs: &[RunData], out: &Path) -> Result<(), String> {
     throughput(&tp, runs)?;
     latency(&lat, runs)?;
     if timed {
+        let (ops, rest) = rest.split_vertically(TIME_PANEL);
+        over_time(&ops, runs, "throughput per interval (ops/s)", |p| Some(p.ops_per_sec))?;
         let (p99, rest) = rest.split_vertically(TIME_PANEL);
         over_time(&p99, runs, "p99 latency per interval (ms)", |p| Some(p.p99_ms))?;
         if with_rss {
@@ -138,7 +143,8 @@ fn throughput(area: &Area, runs: &[RunData]) -> Result<(), String> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(label_room(runs.iter().map(|r| r.label.len())))
-        .build_cartesian_2d(0.0..max * 1.2, (0..n - 1).into_segmented())
+        // plotters' integer range a..b has b - a + 1 segments; one run still needs a range of width 1.
+        .build_cartesian_2d(0.0..max * 1.2, (0..n.max(2) - 1).into_segmented())
         .map_err(err)?;
     let name = |v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) => usize::try_from(*i).ok().and_then(|i| runs.get(i)).map_or(String::new(), |r| r.label.clone()),
@@ -146,6 +152,7 @@ fn throughput(area: &Area, runs: &[RunData]) -> Result<(), String> {
     };
     chart
         .configure_mesh()
+        .label_style((FONT, 12))
         .disable_y_mesh()
         .y_labels(runs.len())
         .y_label_formatter(&name)
@@ -196,7 +203,14 @@ fn latency(area: &Area, runs: &[RunData]) -> Result<(), String> {
         }
         _ => String::new(),
     };
-    chart.configure_mesh().disable_y_mesh().y_labels(rows as usize).y_label_formatter(&row_name).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .label_style((FONT, 12))
+        .disable_y_mesh()
+        .y_labels(rows as usize)
+        .y_label_formatter(&row_name)
+        .draw()
+        .map_err(err)?;
     for (j, (name, _)) in PERCENTILES.iter().enumerate() {
         let color = Palette99::pick(j).to_rgba();
         let rows_of = |i: usize| rows - 1 - (5 * i + j + 1) as i32;
@@ -233,7 +247,7 @@ fn over_time(area: &Area, runs: &[RunData], title: &str, value: impl Fn(&Point) 
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..t_max, 0.0..y_max)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("seconds").draw().map_err(err)?;
+    chart.configure_mesh().label_style((FONT, 12)).x_desc("seconds").draw().map_err(err)?;
     for (i, r) in runs.iter().enumerate() {
         let line: Vec<(f64, f64)> = r.points.iter().filter_map(|p| value(p).map(|v| (p.t, v))).collect();
         if line.is_empty() {
@@ -328,7 +342,7 @@ mod tests {
         for label in ["strand 127.0.0.1:7001", "strand 127.0.0.1:7002", "other 127.0.0.1:7003"] {
             assert!(svg.contains(label), "the chart does not name {label}");
         }
-        for title in ["throughput", "latency percentiles", "p99.9", "p99 latency per interval", "server RSS"] {
+        for title in ["throughput", "latency percentiles", "p99.9", "throughput per interval", "p99 latency per interval", "server RSS"] {
             assert!(svg.contains(title), "the chart has no {title:?}");
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -342,7 +356,7 @@ mod tests {
         render(&[a], &out).unwrap();
         let svg = std::fs::read_to_string(&out).unwrap();
         assert!(svg.contains("short 127.0.0.1:7001"));
-        assert!(!svg.contains("server RSS"));
+        assert!(!svg.contains("server RSS") && !svg.contains("per interval"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
