@@ -4,17 +4,17 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|all]   (default: all;
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|all]   (default: all;
 #   timeseries and search are not in all: they read ../shared/data/tsdata/node-1s.jsonl.zst
-#   (or $TSDATA) and ../shared/data/search (or $SEARCHDATA))
+#   (or $TSDATA) and ../shared/data/search (or $SEARCHDATA); soak (4 minutes) and kvcompare are not in all either)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STRAND=${STRAND:-target/release/strand}
 N=${N:-1000000}
 WORK=${WORK:-/var/tmp/strand-figures}
-SPORT=7411
-RPORT=7412
+SPORT=${SPORT:-7411}
+RPORT=${RPORT:-7412}
 mkdir -p "$WORK"
 
 stop_all() {
@@ -254,7 +254,41 @@ search() {
     stop_all
 }
 
+# The soak: strand with its defaults, its 100,000 keys filled first, then
+# SOAK_CONNECTIONS (1000) connections for SOAK_SECONDS (240) of SET:GET 1:4
+# over those keys drawn Zipfian (exponent 0.99), sampled every
+# second (ops/s, p50/p99/p99.9, errors, the server's RSS); the samples go to
+# $WORK/soak.json and the chart to ${SOAK_SVG:-docs/soak.svg}. Over about 1000
+# connections the client and server need `ulimit -n` above the connection count.
+soak() {
+    local bench=${BENCH:-target/release/strand-bench} c=${SOAK_CONNECTIONS:-1000} secs=${SOAK_SECONDS:-240}
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -le $((c + 100)) ]; then ulimit -n $((c + 1024)); fi
+    start_strand
+    # Fill every key first, so that RSS over the soak is not the keyspace filling in.
+    "$bench" -p $SPORT -c 50 -n 500000 --ratio 1:0 --keyspace 100000 --data-size 128 --report-interval 0 >/dev/null
+    echo "after the fill: $(redis-cli -p $SPORT dbsize) keys, $(redis-cli -p $SPORT info memory | grep '^used_memory_rss:' | tr -d '\r')"
+    "$bench" -p $SPORT -c "$c" --threads 2 --duration "$secs" --ratio 1:4 --keyspace 100000 --key-pattern zipfian \
+        --data-size 128 --report-interval 1 --json "$WORK/soak.json"
+    echo "after the soak: $(redis-cli -p $SPORT dbsize) keys, $(redis-cli -p $SPORT info memory | grep '^used_memory_rss:' | tr -d '\r')"
+    stop_all
+    "$bench" report "$WORK/soak.json" --out "${SOAK_SVG:-docs/soak.svg}"
+}
+
+# A short kv run with strand-bench's --compare: strand with its defaults
+# (appendfsync everysec) beside redis-server with its AOF on everysec, for
+# COMPARE_SECONDS (20), keys drawn KEY_PATTERN (zipfian; or uniform).
+kvcompare() {
+    local bench=${BENCH:-target/release/strand-bench}
+    start_strand
+    start_redis --save '' --appendonly yes --appendfsync everysec
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 --duration "${COMPARE_SECONDS:-20}" --ratio 1:4 --keyspace 100000 \
+        --key-pattern "${KEY_PATTERN:-zipfian}" --json "$WORK/kvcompare.json"
+    stop_all
+}
+
 case "${1:-all}" in
+    soak) soak ;;
+    kvcompare) kvcompare ;;
     throughput) throughput ;;
     search) search ;;
     timeseries) timeseries ;;
@@ -265,5 +299,5 @@ case "${1:-all}" in
     streams) streams ;;
     queues) queues ;;
     all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|all]" >&2; exit 2 ;;
 esac

@@ -15,6 +15,9 @@
 //! Modules (inline for now, each a file once it grows): [`resp`] (the reply
 //! parser), [`workload`] (which commands to send), [`client`] (the
 //! connections and the threads), [`report`] (results, tables, JSON);
+//! `keys` chooses key numbers (uniform or Zipfian); `sampler` takes the
+//! interval samples and draws the live progress line; `chart` is the
+//! `report` subcommand (an SVG chart of --json files);
 //! `tsload` is the `--tsdata` time-series loader; `searchload` the
 //! `--search-data` full-text loader and query runner.
 //!
@@ -27,6 +30,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod chart;
+mod keys;
+mod sampler;
 mod searchload;
 mod tsload;
 
@@ -55,9 +61,19 @@ struct Args {
     /// Run for this many seconds instead of a request count.
     #[arg(long)]
     duration: Option<f64>,
-    /// Number of distinct keys (`key:NNNNNNNNNNNN`, chosen uniformly).
+    /// Number of distinct keys (`key:NNNNNNNNNNNN`).
     #[arg(long, default_value_t = 10_000)]
     keyspace: u64,
+    /// How keys are chosen: `uniform`, or `zipfian` (key 0 hottest; YCSB's request distribution).
+    #[arg(long, default_value = "uniform", value_parser = keys::Pattern::parse)]
+    key_pattern: keys::Pattern,
+    /// The exponent of --key-pattern zipfian (YCSB's default).
+    #[arg(long, default_value_t = 0.99)]
+    zipf_exponent: f64,
+    /// Seconds per interval sample (ops/s, p50/p99/p99.9, errors, the server's RSS when it is
+    /// on this machine), written to --json under each run's "intervals"; 0: no samples.
+    #[arg(long, default_value_t = 1.0)]
+    report_interval: f64,
     /// Value size of SET in bytes.
     #[arg(short = 'd', long, default_value_t = 64)]
     data_size: usize,
@@ -120,6 +136,23 @@ struct Args {
     /// With --search-data: do not load; query the index already there.
     #[arg(long)]
     search_no_load: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Subcommands; without one, strand-bench runs a load.
+#[derive(clap::Subcommand, Debug, Clone)]
+enum Command {
+    /// Draws the runs of --json result files as one SVG chart: throughput, latency
+    /// percentiles and, where the runs have interval samples, p99 and RSS over time.
+    Report {
+        /// --json files written by strand-bench.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The SVG file to write.
+        #[arg(long, default_value = "strand-bench.svg")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -134,6 +167,11 @@ fn main() -> ExitCode {
 }
 
 fn run_main(args: &Args) -> Result<ExitCode, String> {
+    if let Some(Command::Report { inputs, out }) = &args.command {
+        chart::render(inputs, out)?;
+        println!("wrote {}", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(dir) = &args.search_data {
         searchload::run(&searchload::Options {
             dir: dir.clone(),
@@ -160,9 +198,11 @@ fn run_main(args: &Args) -> Result<ExitCode, String> {
     if args.connections == 0 || args.threads == 0 || args.pipeline == 0 {
         return Err("--connections, --threads and --pipeline must be at least 1".into());
     }
-    if args.keyspace == 0 {
-        return Err("--keyspace must be at least 1".into());
-    }
+    let interval = match args.report_interval {
+        0.0 => None,
+        s if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+        _ => return Err("--report-interval must be 0 or a positive number of seconds".into()),
+    };
     let duration = match args.duration {
         Some(s) if !(s > 0.0 && s.is_finite()) => return Err("--duration must be a positive number of seconds".into()),
         Some(s) => Some(Duration::from_secs_f64(s)),
@@ -186,11 +226,12 @@ fn run_main(args: &Args) -> Result<ExitCode, String> {
         duration,
         seed: args.seed,
     };
-    let workload = workload::Workload::new(args.ratio, args.keyspace, args.data_size);
+    let keys = keys::Keys::new(args.key_pattern, args.keyspace, args.zipf_exponent)?;
+    let workload = workload::Workload::new(args.ratio, keys, args.data_size);
     println!("{}", report::describe(&cfg, &workload));
     let mut runs = Vec::new();
     for target in &targets {
-        let run = client::run(target, &cfg, &workload)?;
+        let run = client::run(target, &cfg, &workload, interval)?;
         print!("{}", report::table(&run));
         runs.push(run);
     }
@@ -502,6 +543,8 @@ pub mod workload {
     use rand::rngs::StdRng;
     use rand::Rng;
 
+    use crate::keys::Keys;
+
     /// The commands a workload is made of.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Kind {
@@ -565,8 +608,8 @@ pub mod workload {
     pub struct Workload {
         /// SET:GET weights.
         pub ratio: Ratio,
-        /// Distinct keys.
-        pub keyspace: u64,
+        /// Distinct keys and how they are chosen.
+        pub keys: Keys,
         /// SET value size.
         pub data_size: usize,
         /// `$<size>\r\n<value>\r\n`
@@ -576,19 +619,19 @@ pub mod workload {
 
     impl Workload {
         /// A workload; keys are `key:` and at least 12 digits.
-        pub fn new(ratio: Ratio, keyspace: u64, data_size: usize) -> Workload {
+        pub fn new(ratio: Ratio, keys: Keys, data_size: usize) -> Workload {
             let mut set_value = format!("${data_size}\r\n").into_bytes();
             set_value.resize(set_value.len() + data_size, b'x');
             set_value.extend_from_slice(b"\r\n");
-            let digits = KEY_DIGITS.max(keyspace.saturating_sub(1).to_string().len());
-            Workload { ratio, keyspace, data_size, set_value, digits }
+            let digits = KEY_DIGITS.max(keys.keyspace.saturating_sub(1).to_string().len());
+            Workload { ratio, keys, data_size, set_value, digits }
         }
 
         /// Appends one request to `out`, chosen at random; returns its kind.
         pub fn push_request(&self, rng: &mut StdRng, out: &mut Vec<u8>) -> Kind {
             let total = self.ratio.set + self.ratio.get;
             let kind = if rng.gen_range(0..total) < self.ratio.set { Kind::Set } else { Kind::Get };
-            let key = rng.gen_range(0..self.keyspace);
+            let key = self.keys.next(rng);
             match kind {
                 Kind::Set => out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n"),
                 Kind::Get => out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n"),
@@ -623,7 +666,8 @@ pub mod workload {
 
         #[test]
         fn requests_are_well_formed() {
-            let w = Workload::new(Ratio::parse("1:1").unwrap(), 1000, 5);
+            let keys = Keys::new(crate::keys::Pattern::Uniform, 1000, 0.99).unwrap();
+            let w = Workload::new(Ratio::parse("1:1").unwrap(), keys, 5);
             let mut rng = StdRng::seed_from_u64(3);
             let (mut sets, mut gets) = (0, 0);
             for _ in 0..200 {
@@ -658,7 +702,7 @@ pub mod workload {
 /// Connections, threads and the measurement loop.
 pub mod client {
     use std::io;
-    use std::net::{TcpStream, ToSocketAddrs};
+    use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
     use std::os::fd::{AsRawFd, RawFd};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Barrier};
@@ -670,6 +714,7 @@ pub mod client {
 
     use crate::report::Run;
     use crate::resp;
+    use crate::sampler::{RssProbe, Sampler, Window, FLUSH};
     use crate::workload::{Kind, Workload};
 
     /// How to run the load.
@@ -707,20 +752,34 @@ pub mod client {
         pub first_error: Vec<Option<String>>,
         /// Connection failures.
         pub io_errors: Vec<String>,
+        /// Every kind's latencies since the last hand-over to the sampler.
+        pub window: Histogram<u64>,
+        /// Error replies since the last hand-over.
+        pub window_errors: u64,
     }
 
     impl Stats {
         /// Empty stats.
         pub fn new() -> Stats {
             let n = Kind::ALL.len();
-            Stats { hist: (0..n).map(|_| histogram()).collect(), errors: vec![0; n], first_error: vec![None; n], io_errors: Vec::new() }
+            Stats {
+                hist: (0..n).map(|_| histogram()).collect(),
+                errors: vec![0; n],
+                first_error: vec![None; n],
+                io_errors: Vec::new(),
+                window: histogram(),
+                window_errors: 0,
+            }
         }
 
-        fn record(&mut self, kind: Kind, micros: u64, error: Option<&[u8]>) {
+        /// Counts one reply of `kind` that took `micros`; `error` is its message if it was an error reply.
+        pub fn record(&mut self, kind: Kind, micros: u64, error: Option<&[u8]>) {
             let i = kind.index();
             self.hist[i].saturating_record(micros.max(1));
+            self.window.saturating_record(micros.max(1));
             if let Some(msg) = error {
                 self.errors[i] += 1;
+                self.window_errors += 1;
                 if self.first_error[i].is_none() {
                     self.first_error[i] = Some(String::from_utf8_lossy(&msg[..msg.len().min(200)]).into_owned());
                 }
@@ -913,37 +972,56 @@ pub mod client {
         }
     }
 
-    /// Runs the workload against `target` (HOST:PORT).
-    pub fn run(target: &str, cfg: &Config, workload: &Workload) -> Result<Run, String> {
-        let addr = target.to_socket_addrs().map_err(|e| format!("{target}: {e}"))?.next().ok_or_else(|| format!("{target}: no address"))?;
-        let mut conns = Vec::with_capacity(cfg.connections);
-        for _ in 0..cfg.connections {
-            let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect to {target}: {e}"))?;
+    /// Opens `n` connections to `addr` (named `target` in errors).
+    fn connect(target: &str, addr: SocketAddr, n: usize) -> Result<Vec<Conn>, String> {
+        let mut conns = Vec::with_capacity(n);
+        for i in 0..n {
+            let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .map_err(|e| format!("connect to {target} (connection {} of {n}; over about 1000, see `ulimit -n`): {e}", i + 1))?;
             stream.set_nodelay(true).map_err(|e| format!("{target}: set TCP_NODELAY: {e}"))?;
             conns.push(Conn::new(stream));
         }
+        Ok(conns)
+    }
+
+    /// What every client thread shares.
+    struct Shared {
+        budget: Budget,
+        barrier: Barrier,
+        window: Arc<Window>,
+    }
+
+    /// Runs the workload against `target` (HOST:PORT), sampling every `interval` if given.
+    pub fn run(target: &str, cfg: &Config, workload: &Workload, interval: Option<Duration>) -> Result<Run, String> {
+        let addr = target.to_socket_addrs().map_err(|e| format!("{target}: {e}"))?.next().ok_or_else(|| format!("{target}: no address"))?;
+        let conns = connect(target, addr, cfg.connections)?;
         let threads = cfg.threads.clamp(1, cfg.connections);
         let mut groups: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, c) in conns.into_iter().enumerate() {
             groups[i % threads].push(c);
         }
-        let budget = Arc::new(Budget { issued: AtomicU64::new(0), total: cfg.requests });
-        let barrier = Arc::new(Barrier::new(threads + 1));
+        let probe = interval.and_then(|_| RssProbe::connect(addr));
+        let shared = Arc::new(Shared {
+            budget: Budget { issued: AtomicU64::new(0), total: cfg.requests },
+            barrier: Barrier::new(threads + 1),
+            window: Arc::new(Window::new()),
+        });
         let mut handles = Vec::with_capacity(threads);
         for (t, group) in groups.into_iter().enumerate() {
-            let budget = budget.clone();
-            let barrier = barrier.clone();
+            let shared = shared.clone();
             let workload = workload.clone();
             let cfg = cfg.clone();
             let seed = cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(t as u64);
             let h = std::thread::Builder::new()
                 .name(format!("bench-{t}"))
-                .spawn(move || drive(group, &workload, &budget, &cfg, seed, &barrier))
+                .spawn(move || drive(group, &workload, &shared, &cfg, seed))
                 .map_err(|e| format!("spawn thread: {e}"))?;
             handles.push(h);
         }
-        barrier.wait();
+        shared.barrier.wait();
         let started = Instant::now();
+        let mut sampler = Sampler::new(shared.window.clone(), interval, probe);
+        sampler.watch(|| handles.iter().all(|h| h.is_finished()));
         let mut stats = Stats::new();
         for h in handles {
             match h.join() {
@@ -952,58 +1030,80 @@ pub mod client {
             }
         }
         let elapsed = started.elapsed();
-        Ok(Run::new(target.to_string(), elapsed, stats))
+        Ok(Run::new(target.to_string(), elapsed, stats, sampler.finish()))
     }
 
     /// One thread: rounds of "send a batch on every connection, then read every reply".
-    fn drive(mut conns: Vec<Conn>, workload: &Workload, budget: &Budget, cfg: &Config, seed: u64, barrier: &Barrier) -> Stats {
+    fn drive(mut conns: Vec<Conn>, workload: &Workload, shared: &Shared, cfg: &Config, seed: u64) -> Stats {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut stats = Stats::new();
         let mut active = vec![true; conns.len()];
-        barrier.wait();
+        shared.barrier.wait();
         let deadline = cfg.duration.map(|d| Instant::now() + d);
+        let mut next_flush = Instant::now() + FLUSH;
         loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            if now >= next_flush {
+                shared.window.hand_over(&mut stats.window, &mut stats.window_errors);
+                next_flush = now + FLUSH;
+            }
+            if deadline.is_some_and(|d| now >= d) {
                 break;
             }
-            let mut any = false;
-            for (c, live) in conns.iter_mut().zip(active.iter_mut()) {
-                if !*live {
-                    continue;
-                }
-                let n = budget.claim(cfg.pipeline);
-                if n == 0 {
-                    *live = false;
-                    continue;
-                }
-                c.wbuf.clear();
-                c.kinds.clear();
-                c.replied = 0;
-                for _ in 0..n {
-                    let kind = workload.push_request(&mut rng, &mut c.wbuf);
-                    c.kinds.push(kind);
-                }
-                c.sent_at = Instant::now();
-                if let Err(e) = c.send(&mut stats) {
-                    stats.io_errors.push(format!("{c:?}: send: {e}"));
-                    return stats;
-                }
-                any = true;
-            }
-            if !any {
-                break;
-            }
-            for (c, live) in conns.iter_mut().zip(active.iter()) {
-                if !*live {
-                    continue;
-                }
-                if let Err(e) = c.receive(&mut stats) {
-                    stats.io_errors.push(format!("{c:?}: receive: {e}"));
-                    return stats;
+            match round(&mut conns, &mut active, workload, &shared.budget, cfg.pipeline, &mut rng, &mut stats) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    stats.io_errors.push(e);
+                    break;
                 }
             }
         }
+        shared.window.hand_over(&mut stats.window, &mut stats.window_errors);
         stats
+    }
+
+    /// One round: a batch on every live connection, then every reply.
+    /// `Ok(false)` when no connection had requests left.
+    fn round(
+        conns: &mut [Conn],
+        active: &mut [bool],
+        workload: &Workload,
+        budget: &Budget,
+        pipeline: usize,
+        rng: &mut StdRng,
+        stats: &mut Stats,
+    ) -> Result<bool, String> {
+        let mut any = false;
+        for (c, live) in conns.iter_mut().zip(active.iter_mut()) {
+            if !*live {
+                continue;
+            }
+            let n = budget.claim(pipeline);
+            if n == 0 {
+                *live = false;
+                continue;
+            }
+            c.wbuf.clear();
+            c.kinds.clear();
+            c.replied = 0;
+            for _ in 0..n {
+                let kind = workload.push_request(rng, &mut c.wbuf);
+                c.kinds.push(kind);
+            }
+            c.sent_at = Instant::now();
+            c.send(stats).map_err(|e| format!("{c:?}: send: {e}"))?;
+            any = true;
+        }
+        if !any {
+            return Ok(false);
+        }
+        for (c, live) in conns.iter_mut().zip(active.iter()) {
+            if *live {
+                c.receive(stats).map_err(|e| format!("{c:?}: receive: {e}"))?;
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -1015,6 +1115,8 @@ pub mod report {
     use hdrhistogram::Histogram;
 
     use crate::client::{histogram, Config, Stats};
+    use crate::keys::Pattern;
+    use crate::sampler::Sample;
     use crate::workload::{Kind, Workload};
 
     /// The figures of one command (or of all).
@@ -1077,11 +1179,13 @@ pub mod report {
         pub total: Figures,
         /// Connection failures.
         pub io_errors: Vec<String>,
+        /// One sample per `--report-interval`, oldest first.
+        pub samples: Vec<Sample>,
     }
 
     impl Run {
         /// Summarizes merged stats.
-        pub fn new(target: String, elapsed: Duration, stats: Stats) -> Run {
+        pub fn new(target: String, elapsed: Duration, stats: Stats, samples: Vec<Sample>) -> Run {
             let mut all = histogram();
             let mut commands = Vec::new();
             let mut errors = 0;
@@ -1099,7 +1203,7 @@ pub mod report {
                 }
             }
             let total = Figures::new("total", &all, errors, first, elapsed);
-            Run { target, elapsed, commands, total, io_errors: stats.io_errors }
+            Run { target, elapsed, commands, total, io_errors: stats.io_errors, samples }
         }
 
         fn rows(&self) -> impl Iterator<Item = &Figures> {
@@ -1119,9 +1223,23 @@ pub mod report {
             (None, None) => "unbounded".into(),
         };
         format!(
-            "strand-bench: {amount}, {} connections on {} threads, pipeline {}, keyspace {}, {}-byte values, SET:GET {}",
-            cfg.connections, cfg.threads, cfg.pipeline, w.keyspace, w.data_size, w.ratio
+            "strand-bench: {amount}, {} connections on {} threads, pipeline {}, keyspace {} ({}), {}-byte values, SET:GET {}",
+            cfg.connections,
+            cfg.threads,
+            cfg.pipeline,
+            w.keys.keyspace,
+            key_pattern(w),
+            w.data_size,
+            w.ratio
         )
+    }
+
+    /// `uniform` or `zipfian 0.99`.
+    fn key_pattern(w: &Workload) -> String {
+        match w.keys.pattern {
+            Pattern::Uniform => "uniform".into(),
+            Pattern::Zipfian => format!("zipfian {}", w.keys.exponent),
+        }
     }
 
     /// The result table of one run.
@@ -1223,18 +1341,30 @@ pub mod report {
         out.push('}');
     }
 
+    /// One interval sample: `{"t":1.0,"ops_per_sec":…,"latency_us":{"p50":…,"p99":…,"p99_9":…},"errors":0,"rss_bytes":…|null}`.
+    fn json_sample(x: &Sample, out: &mut String) {
+        let rss = x.rss_bytes.map_or("null".into(), |b| b.to_string());
+        let _ = write!(
+            out,
+            "{{\"t\":{:.3},\"ops_per_sec\":{:.1},\"latency_us\":{{\"p50\":{},\"p99\":{},\"p99_9\":{}}},\"errors\":{},\"rss_bytes\":{rss}}}",
+            x.t, x.ops_per_sec, x.p50, x.p99, x.p999, x.errors
+        );
+    }
+
     /// Every run as a JSON document.
     pub fn json(cfg: &Config, w: &Workload, runs: &[Run]) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"config\":{{\"connections\":{},\"threads\":{},\"pipeline\":{},\"requests\":{},\"duration_s\":{},\"keyspace\":{},\"data_size\":{},\"ratio\":\"{}\",\"seed\":{}}},\"runs\":[",
+            "{{\"config\":{{\"connections\":{},\"threads\":{},\"pipeline\":{},\"requests\":{},\"duration_s\":{},\"keyspace\":{},\"key_pattern\":\"{}\",\"zipf_exponent\":{},\"data_size\":{},\"ratio\":\"{}\",\"seed\":{}}},\"runs\":[",
             cfg.connections,
             cfg.threads,
             cfg.pipeline,
             cfg.requests.map_or("null".into(), |n| n.to_string()),
             cfg.duration.map_or("null".into(), |d| format!("{:.3}", d.as_secs_f64())),
-            w.keyspace,
+            w.keys.keyspace,
+            w.keys.pattern.name(),
+            w.keys.exponent,
             w.data_size,
             w.ratio,
             cfg.seed
@@ -1262,6 +1392,13 @@ pub mod report {
                     out.push(',');
                 }
                 json_str(e, &mut out);
+            }
+            out.push_str("],\"intervals\":[");
+            for (j, sample) in run.samples.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                json_sample(sample, &mut out);
             }
             out.push_str("]}");
         }

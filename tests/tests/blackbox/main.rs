@@ -8,6 +8,7 @@
 //! `cargo test --release -p strand-tests --test blackbox -- queues::`.
 
 mod acl;
+mod bench;
 mod checkpoints;
 mod crash;
 mod durability;
