@@ -174,7 +174,8 @@ impl Shard {
                 return;
             }
             Msg::Publish { channel, message } => {
-                self.state.borrow_mut().pubsub.publish(&channel, &message);
+                let st = &mut *self.state.borrow_mut();
+                st.pubsub.publish(&channel, &message, &st.config.client_output_buffer_limit);
                 return;
             }
             Msg::Checkpoint { ask, reply } => {
