@@ -181,7 +181,7 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
                 // Dropping the stream closes only this descriptor; the socket lives on in the duplicate.
                 drop(stream);
                 shard.state.borrow_mut().stats.migrated += 1;
-                shard.outbox.send(to, crate::dispatch::Msg::Adopt(m)).await;
+                shard.outbox.send(to, crate::dispatch::Msg::Adopt(Box::new(m))).await;
                 return;
             }
             None => {
@@ -371,6 +371,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
     }
 }
 
+/// `client-query-buffer-limit` as configured now.
 fn qlimit(shard: &Shard) -> usize {
     shard.state.borrow().config.client_query_buffer_limit
 }

@@ -148,7 +148,10 @@ pub fn add_output(info: &mut ClientInfo, bytes: usize, limits: &ObufLimits) -> b
     }
     info.omem += bytes;
     let limit = limits.of(class_of(info));
-    if limit.hard == 0 && limit.soft == 0 {
+    // Under both limits (the usual case): no clock read.
+    let under = |cap: u64| cap == 0 || (info.omem as u64) < cap;
+    if under(limit.hard) && under(limit.soft) {
+        info.soft_since_ms = None;
         return false;
     }
     let now = strand_engine::clock::unix_ms();
