@@ -65,6 +65,15 @@ pub struct Flags {
     /// Largest unparsed request a client may have buffered [default: 1gb]
     #[arg(long)]
     pub client_query_buffer_limit: Option<String>,
+    /// Output buffer limits, Redis's `<class> <hard> <soft> <soft-seconds>` groups for the classes
+    /// normal, pubsub and replica, e.g. "pubsub 64mb 16mb 60"; classes not named keep their
+    /// defaults [default: normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60]
+    #[arg(long)]
+    pub client_output_buffer_limit: Option<String>,
+    /// Close a client idle for more than this many seconds (not blocked clients or
+    /// subscribers); 0: never [default: 0]
+    #[arg(long)]
+    pub timeout: Option<u64>,
     /// Size of each log segment file [default: 256mb]
     #[arg(long)]
     pub segment_size: Option<String>,
@@ -146,6 +155,10 @@ pub struct Config {
     pub proto_max_bulk_len: usize,
     /// client-query-buffer-limit.
     pub client_query_buffer_limit: usize,
+    /// client-output-buffer-limit, per class.
+    pub client_output_buffer_limit: crate::limits::ObufLimits,
+    /// timeout: idle seconds before a client is closed (0: never).
+    pub timeout: u64,
     /// Segment size in bytes.
     pub segment_size: u64,
     /// Whether connections move to the shard that owns their keys.
@@ -260,6 +273,11 @@ impl Config {
                 v => v as usize,
             },
             client_query_buffer_limit: mem("client-query-buffer-limit", pick!(client_query_buffer_limit), 1 << 30)? as usize,
+            client_output_buffer_limit: output_limits(pick!(client_output_buffer_limit))?,
+            timeout: match pick!(timeout) {
+                Some(t) if t > i32::MAX as u64 => return Err(format!("invalid timeout {t}: expected 0 to {}", i32::MAX)),
+                t => t.unwrap_or(0),
+            },
             segment_size,
             migrate_connections: match pick!(migrate_connections).as_deref() {
                 None | Some("yes") | Some("on") => true,
@@ -334,6 +352,8 @@ impl Config {
             ("maxclients".into(), self.maxclients.to_string()),
             ("proto-max-bulk-len".into(), self.proto_max_bulk_len.to_string()),
             ("client-query-buffer-limit".into(), self.client_query_buffer_limit.to_string()),
+            ("client-output-buffer-limit".into(), self.client_output_buffer_limit.format()),
+            ("timeout".into(), self.timeout.to_string()),
             ("segment-size".into(), self.segment_size.to_string()),
             ("loglevel".into(), self.loglevel.clone()),
             ("notify-keyspace-events".into(), crate::notify::format_flags(self.notify)),
@@ -383,6 +403,8 @@ impl Config {
                 }
                 self.client_query_buffer_limit = v as usize;
             }
+            "client-output-buffer-limit" => self.client_output_buffer_limit.apply(value).map_err(invalid)?,
+            "timeout" => self.timeout = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u64,
             "loglevel" => match value {
                 "debug" | "verbose" | "notice" | "warning" | "info" | "warn" | "error" | "trace" => self.loglevel = value.into(),
                 _ => return Err(invalid("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
@@ -456,6 +478,15 @@ impl Config {
             lfu_decay_time: self.lfu_decay_time,
         }
     }
+}
+
+/// `client-output-buffer-limit` from a flag or the file: Redis's defaults, changed by the groups given.
+fn output_limits(value: Option<String>) -> Result<crate::limits::ObufLimits, String> {
+    let mut limits = crate::limits::ObufLimits::default();
+    if let Some(v) = value {
+        limits.apply(&v).map_err(|e| format!("invalid client-output-buffer-limit '{v}': {e}"))?;
+    }
+    Ok(limits)
 }
 
 /// The eviction policies, as Redis lists them in its CONFIG SET error.
@@ -543,7 +574,6 @@ fn inert_defaults() -> BTreeMap<String, String> {
         ("lazyfree-lazy-server-del", "no"),
         ("lazyfree-lazy-user-del", "no"),
         ("lazyfree-lazy-user-flush", "no"),
-        ("timeout", "0"),
         ("tcp-keepalive", "300"),
     ]
     .into_iter()
@@ -582,6 +612,33 @@ mod tests {
         assert_eq!(cfg.memory_limits(4).budget, 0);
         let bad = Flags { maxmemory_policy: Some("lru".into()), ..Flags::default() };
         assert!(Config::load(bad).is_err());
+    }
+
+    #[test]
+    fn timeout_and_output_limits_from_flags_file_and_config_set() {
+        let flags = Flags { timeout: Some(30), client_output_buffer_limit: Some("pubsub 1mb 512kb 5".into()), ..Flags::default() };
+        let mut cfg = Config::load(flags).unwrap();
+        assert_eq!(cfg.timeout, 30);
+        let get = |cfg: &Config, name: &str| cfg.params().into_iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        assert_eq!(get(&cfg, "client-output-buffer-limit").unwrap(), "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 524288 5");
+        cfg.set("timeout", "0").unwrap();
+        assert_eq!(get(&cfg, "timeout").unwrap(), "0");
+        let e = cfg.set("timeout", "-1").unwrap_err();
+        assert_eq!(
+            e,
+            "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
+        );
+        cfg.set("client-output-buffer-limit", "slave 1mb 1mb 1 normal 10mb 5mb 10").unwrap();
+        assert_eq!(cfg.client_output_buffer_limit.normal.hard, 10 << 20);
+        let e = cfg.set("client-output-buffer-limit", "master 0 0 0").unwrap_err();
+        assert!(e.ends_with("'client-output-buffer-limit') - Invalid client class specified in buffer limit configuration."), "{e}");
+        assert!(Config::load(Flags { client_output_buffer_limit: Some("pubsub 1".into()), ..Flags::default() }).is_err());
+        let file = std::env::temp_dir().join(format!("strand-limits-{}.toml", std::process::id()));
+        std::fs::write(&file, "timeout = 7\nclient-output-buffer-limit = \"normal 1gb 0 0\"\n").unwrap();
+        let loaded = Config::load(Flags { config: Some(file.clone()), ..Flags::default() });
+        let _ = std::fs::remove_file(&file);
+        let cfg = loaded.unwrap();
+        assert_eq!((cfg.timeout, cfg.client_output_buffer_limit.normal.hard), (7, 1 << 30));
     }
 
     #[test]

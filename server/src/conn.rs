@@ -18,6 +18,7 @@ use strand_engine::runtime::TcpStream;
 use crate::acl::User;
 use crate::command::{self, arity_error, flags, AsyncCmd, Command, Route};
 use crate::dispatch::{Batch, Shard};
+use crate::limits::ObufLimits;
 use crate::reply::Reply;
 use crate::resp::{parse_command, Limits, Parsed, Protocol};
 use crate::shard::ClientInfo;
@@ -169,14 +170,18 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
         crate::transaction::unwatch_all(&shard, &mut st).await;
     }
     crate::command::pubsub::unsubscribe_all(&shard, &mut st);
-    shard.state.borrow_mut().clients.remove(&id);
+    {
+        let mut state = shard.state.borrow_mut();
+        state.clients.remove(&id);
+        state.stats.obuf_disconnections += st.info.borrow().obuf_closed as u64;
+    }
     match exit {
         Ok(Exit::MoveTo(to)) => match handover(&shard, &st, &stream) {
             Some(m) => {
                 // Dropping the stream closes only this descriptor; the socket lives on in the duplicate.
                 drop(stream);
                 shard.state.borrow_mut().stats.migrated += 1;
-                shard.outbox.send(to, crate::dispatch::Msg::Adopt(m)).await;
+                shard.outbox.send(to, crate::dispatch::Msg::Adopt(Box::new(m))).await;
                 return;
             }
             None => {
@@ -258,19 +263,23 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             true => read_or_deliver(st, stream, &mut buf[end..]).await?,
             false => stream.read(&mut buf[end..]).await?,
         };
-        if n == 0 || st.info.borrow().killed || !refresh_user(shard, st) {
+        st.now_ms = strand_engine::clock::unix_ms();
+        if n == 0 || note_read(st) || !refresh_user(shard, st) {
             return Ok(Exit::Closed);
         }
         end += n;
-        st.now_ms = strand_engine::clock::unix_ms();
         shard.state.borrow_mut().stats.net_in += n as u64;
         if end - start < need {
+            // A frame still arriving counts against the query buffer limit too.
+            if end - start > qlimit(shard) {
+                return query_buffer_full(shard, st, stream).await;
+            }
             continue;
         }
-        let (limits, qlimit) = {
+        let (limits, obuf) = {
             let s = shard.state.borrow();
             let limits = Limits { max_bulk_len: s.config.proto_max_bulk_len, ..Limits::default() };
-            (limits, s.config.client_query_buffer_limit)
+            (limits, s.config.client_output_buffer_limit)
         };
         loop {
             let mut batch = Batch::new(shard);
@@ -317,7 +326,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             if !batch.is_empty() {
                 batch.finish(shard, &mut out).await;
                 shard.state.borrow_mut().stats.net_out += out.len() as u64;
-                stream.write_all(&out).await?;
+                write_out(st, &obuf, stream, &out).await?;
                 out.clear();
             }
             if st.unwatch_later {
@@ -329,7 +338,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
                 };
                 crate::resp::encode(&reply, st.proto, &mut out);
                 shard.state.borrow_mut().stats.net_out += out.len() as u64;
-                stream.write_all(&out).await?;
+                write_out(st, &obuf, stream, &out).await?;
                 out.clear();
             }
             if fatal || st.quit {
@@ -349,11 +358,8 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             }
         }
         st.info.borrow_mut().qbuf = end - start;
-        if end - start > qlimit {
-            let mut out = Vec::new();
-            crate::resp::encode(&Reply::error("ERR client query buffer limit reached; closing the connection"), st.proto, &mut out);
-            stream.write_all(&out).await?;
-            return Ok(Exit::Closed);
+        if end - start > qlimit(shard) {
+            return query_buffer_full(shard, st, stream).await;
         }
         // Move only between requests, with nothing buffered and no transaction state.
         if let Some(to) = affinity.destination() {
@@ -363,6 +369,43 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
             }
         }
     }
+}
+
+/// `client-query-buffer-limit` as configured now.
+fn qlimit(shard: &Shard) -> usize {
+    shard.state.borrow().config.client_query_buffer_limit
+}
+
+/// Answers a client over the query buffer limit with an error, and closes it.
+async fn query_buffer_full(shard: &Shard, st: &ConnState, stream: &mut TcpStream) -> std::io::Result<Exit> {
+    shard.state.borrow_mut().stats.qbuf_disconnections += 1;
+    let mut out = Vec::new();
+    crate::resp::encode(&Reply::error("ERR client query buffer limit reached; closing the connection"), st.proto, &mut out);
+    stream.write_all(&out).await?;
+    Ok(Exit::Closed)
+}
+
+/// Notes a read for the idle timeout; true when the connection was killed (CLIENT KILL, a limit).
+fn note_read(st: &ConnState) -> bool {
+    let mut info = st.info.borrow_mut();
+    info.last_io_ms = st.now_ms;
+    info.killed
+}
+
+/// Bytes written to the socket at a time, so that pending output shrinks as it goes.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Writes replies; until written they count as the client's pending output.
+/// Replies that break the client's output buffer limit close it instead.
+async fn write_out(st: &ConnState, limits: &ObufLimits, stream: &mut TcpStream, out: &[u8]) -> std::io::Result<()> {
+    if crate::limits::add_output(&mut st.info.borrow_mut(), out.len(), limits) {
+        return Err(std::io::Error::other("closed for overcoming its output buffer limit"));
+    }
+    for chunk in out.chunks(WRITE_CHUNK) {
+        stream.write_all(chunk).await?;
+        crate::limits::written(&mut st.info.borrow_mut(), chunk.len(), strand_engine::clock::unix_ms());
+    }
+    Ok(())
 }
 
 /// Counts batches in a row whose keys all belong to the same other shard.
@@ -517,6 +560,7 @@ async fn read_or_deliver(st: &mut ConnState, stream: &mut TcpStream, buf: &mut [
             crate::resp::encode(&more, st.proto, &mut out);
         }
         stream.write_all(&out).await?;
+        crate::limits::written(&mut st.info.borrow_mut(), out.len(), strand_engine::clock::unix_ms());
         out.clear();
     }
 }
@@ -554,7 +598,22 @@ async fn run_deferred(
         Deferred::Blocking(cmd, owned) => (cmd, owned),
     };
     let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-    let mut pending = crate::dispatch::blocking(shard, cmd, &args, st.db, st.id);
+    let pending = crate::dispatch::blocking(shard, cmd, &args, st.db, st.id);
+    st.info.borrow_mut().blocked = true;
+    let reply = wait_blocked(stream, pending, buf, end).await;
+    let mut info = st.info.borrow_mut();
+    info.blocked = false;
+    info.last_io_ms = strand_engine::clock::unix_ms();
+    reply
+}
+
+/// Waits for a blocking command's reply; None if the client went away meanwhile.
+async fn wait_blocked(
+    stream: &mut TcpStream,
+    mut pending: impl std::future::Future<Output = Reply> + Unpin,
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
     // While it waits, keep reading: bytes are kept for later, and a closed socket cancels the wait.
     loop {
         if *end == buf.len() {

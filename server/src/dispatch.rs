@@ -29,7 +29,7 @@ pub enum Msg {
     /// commands run back to back as one atomic log record; None if a watched key changed.
     Tx { tx: crate::transaction::Exec, reply: oneshot::Sender<crate::transaction::Outcome> },
     /// A connection moving to the shard that owns the keys it uses.
-    Adopt(crate::conn::Migrating),
+    Adopt(Box<crate::conn::Migrating>),
     /// A keyspace notification from another shard, for this shard's subscribers.
     Publish { channel: Vec<u8>, message: Vec<u8> },
     /// SAVE or BGSAVE reaching this shard; the reply says how it went.
@@ -170,11 +170,12 @@ impl Shard {
         let (cmds, reply) = match msg {
             Msg::Batch { cmds, reply } => (cmds, reply),
             Msg::Adopt(conn) => {
-                strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), conn));
+                strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), *conn));
                 return;
             }
             Msg::Publish { channel, message } => {
-                self.state.borrow_mut().pubsub.publish(&channel, &message);
+                let st = &mut *self.state.borrow_mut();
+                st.pubsub.publish(&channel, &message, &st.config.client_output_buffer_limit);
                 return;
             }
             Msg::Checkpoint { ask, reply } => {

@@ -119,6 +119,8 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "total_net_input_bytes", s.stats.net_in));
     out.push(int("stats", "total_net_output_bytes", s.stats.net_out));
     out.push(int("stats", "rejected_connections", s.stats.rejected));
+    out.push(int("stats", "client_query_buffer_limit_disconnections", s.stats.qbuf_disconnections));
+    out.push(int("stats", "client_output_buffer_limit_disconnections", s.stats.obuf_disconnections));
     out.push(int("stats", "expired_keys", ks.expired_keys));
     out.push(int("stats", "evicted_keys", ks.evicted_keys));
     out.push(int("stats", "keyspace_hits", ks.hits));

@@ -12,7 +12,8 @@
 //! [`metrics`] (Prometheus text on `--metrics-port`, served by shard 0);
 //! [`watchdog`] (wakes a shard whose executor slept through its timers);
 //! [`acl`] (users, passwords and permissions, checked per command by [`conn`]);
-//! [`stats`] (per-command counters and errors by kind, for INFO and metrics).
+//! [`stats`] (per-command counters and errors by kind, for INFO and metrics);
+//! [`limits`] (output buffer limits and the idle timeout, which close one client).
 //! The binary in `main.rs` only starts shards.
 
 pub mod acl;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod info;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod oom;

@@ -110,6 +110,19 @@ pub struct ClientInfo {
     pub lib_ver: String,
     /// The ACL user the connection is authenticated as.
     pub user: String,
+    /// Output held for the client and not yet written: unwritten replies and
+    /// pub/sub messages in its mailbox ([`crate::limits`]).
+    pub omem: usize,
+    /// Unix ms when `omem` went over the soft output limit, while it stays over.
+    pub soft_since_ms: Option<u64>,
+    /// Unix ms of the last read or completed write, for the idle `timeout`.
+    pub last_io_ms: u64,
+    /// Waiting in a blocking command (no idle timeout then).
+    pub blocked: bool,
+    /// Has channel or pattern subscriptions: the `pubsub` output class, no idle timeout.
+    pub subscribed: bool,
+    /// Closed for overcoming its output buffer limit.
+    pub obuf_closed: bool,
 }
 
 /// Per-shard counters for INFO.
@@ -135,6 +148,10 @@ pub struct ShardStats {
     pub migrated: u64,
     /// Connections taken over from another shard.
     pub adopted: u64,
+    /// Connections closed for overcoming their output buffer limit.
+    pub obuf_disconnections: u64,
+    /// Connections closed for overcoming the query buffer limit.
+    pub qbuf_disconnections: u64,
 }
 
 /// The state of one shard: what handlers see through [`crate::command::Ctx`].
@@ -183,7 +200,7 @@ impl ShardState {
     /// Publishes keyspace notifications: to this shard's subscribers now, to the others in order.
     pub fn publish_events(&mut self, events: &[crate::notify::Event]) {
         for (channel, message) in crate::notify::messages(self.config.notify, events) {
-            self.pubsub.publish(&channel, &message);
+            self.pubsub.publish(&channel, &message, &self.config.client_output_buffer_limit);
             if let Some(f) = &self.forward {
                 let _ = f.unbounded_send((channel, message));
             }
@@ -386,6 +403,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
     runtime::spawn(search_scans(shard.clone()));
+    runtime::spawn(crate::limits::sweep(shard.clone()));
     crate::checkpoint::spawn(crate::checkpoint::auto(shard.clone()));
     let (forward, events) = futures::channel::mpsc::unbounded();
     shard.state.borrow_mut().forward = Some(forward);

@@ -235,7 +235,7 @@ fn client_conn(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
 /// One line of CLIENT LIST, in Redis's format.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -245,6 +245,7 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         now_ms.saturating_sub(c.last_cmd_ms) / 1000,
         c.db,
         c.qbuf,
+        c.omem,
         c.last_cmd.to_lowercase(),
         c.user,
         c.resp,

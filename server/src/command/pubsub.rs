@@ -21,7 +21,7 @@ pub struct Subscriptions {
     /// Patterns, in the order subscribed.
     pub patterns: Vec<Vec<u8>>,
     /// Where its shard delivers messages, and where the connection reads them.
-    pub mailbox: Option<(crate::pubsub::Mailbox, mpsc::UnboundedReceiver<Reply>)>,
+    pub mailbox: Option<(mpsc::UnboundedSender<Reply>, mpsc::UnboundedReceiver<Reply>)>,
 }
 
 impl Subscriptions {
@@ -38,7 +38,8 @@ fn ack(kind: &'static str, name: Option<&[u8]>, count: usize) -> Reply {
 fn subscribe_generic(c: &mut ConnCtx<'_>, args: &[&[u8]], pattern: bool) -> Reply {
     let id = c.conn.id;
     let subs = &mut c.conn.subs;
-    let mailbox = subs.mailbox.get_or_insert_with(mpsc::unbounded).0.clone();
+    let tx = subs.mailbox.get_or_insert_with(mpsc::unbounded).0.clone();
+    let mailbox = crate::pubsub::Mailbox { tx, info: c.conn.info.clone() };
     let mut replies = Vec::with_capacity(args.len() - 1);
     for name in &args[1..] {
         let list = if pattern { &mut subs.patterns } else { &mut subs.channels };
@@ -48,6 +49,7 @@ fn subscribe_generic(c: &mut ConnCtx<'_>, args: &[&[u8]], pattern: bool) -> Repl
         }
         replies.push(ack(if pattern { "psubscribe" } else { "subscribe" }, Some(name), subs.count()));
     }
+    c.conn.info.borrow_mut().subscribed = true;
     Reply::Several(replies)
 }
 
@@ -74,6 +76,7 @@ fn unsubscribe_generic(c: &mut ConnCtx<'_>, args: &[&[u8]], pattern: bool) -> Re
         }
         replies.push(ack(kind, Some(&name), subs.count()));
     }
+    c.conn.info.borrow_mut().subscribed = c.conn.subs.count() > 0;
     Reply::Several(replies)
 }
 
@@ -87,6 +90,11 @@ pub fn unsubscribe_all(shard: &crate::dispatch::Shard, st: &mut ConnState) {
         ps.pubsub.unsubscribe(true, &p, st.id);
     }
     st.subs.mailbox = None;
+    let mut info = st.info.borrow_mut();
+    info.subscribed = false;
+    // What waited in the mailbox is gone with it.
+    info.omem = 0;
+    info.soft_since_ms = None;
 }
 
 /// [SUBSCRIBE](https://redis.io/commands/subscribe/).
@@ -111,7 +119,8 @@ fn punsubscribe(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
 
 /// [PUBLISH](https://redis.io/commands/publish/): this shard's part; the parts' counts are summed.
 fn publish(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    Reply::Int(ctx.shard.pubsub.publish(args[1], args[2]) as i64)
+    let limits = &ctx.shard.config.client_output_buffer_limit;
+    Reply::Int(ctx.shard.pubsub.publish(args[1], args[2], limits) as i64)
 }
 
 /// PUBSUB CHANNELS: this shard's channels; the merge removes duplicates.

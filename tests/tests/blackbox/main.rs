@@ -17,6 +17,7 @@ mod fuzz;
 mod fuzz_commands;
 mod hashes;
 mod keys;
+mod limits;
 mod lists;
 mod lists_blocking;
 mod memory;
