@@ -345,8 +345,17 @@ impl Keyspace {
 
     /// Looks a key up for a command: expired keys are removed first, the access is recorded.
     pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(db as u8, key, now);
-        if !self.dbs[db].dict.contains_key(key) {
+        // One probe classifies the key; a hit pays a second for the mutable
+        // borrow (returning it from the first would need Polonius).
+        let live = match self.dbs[db].dict.get(key) {
+            Some(e) if e.is_expired(now) => {
+                self.dbs[db].remove(key);
+                self.expired(db as u8, key);
+                false
+            }
+            found => found.is_some(),
+        };
+        if !live {
             self.stats.misses += 1;
             if self.capture.misses {
                 self.events.push(KeyEvent { kind: KeyEventKind::Miss, db: db as u8, key: SmallBytes::new(key) });
