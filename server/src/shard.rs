@@ -509,6 +509,7 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
                 let mut st = shard.state.borrow_mut();
                 let now = st.ks.now();
                 let done = st.ks.expire_cycle(now, SLICE);
+                crate::command::latency::record_sync_peak(&mut st, now);
                 // Eviction left unfinished by commands (bounded per command) goes on here.
                 if st.ks.over_budget() {
                     st.ks.make_room(now);

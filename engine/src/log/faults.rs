@@ -18,6 +18,8 @@
 //! - `Torn` (writes): the first half of the group is written with its last
 //!   block's second half replaced by garbage, then the process kills itself
 //!   with SIGKILL: the disk a crash in the middle of a write leaves behind.
+//! - `Slow` (writes, syncs): the operation waits [`SLOW`] first (without
+//!   blocking the shard), then runs: a disk that stalls.
 //!
 //! May touch: nothing but its own state; the log decides what a fault means.
 
@@ -46,7 +48,12 @@ pub enum Kind {
     Short,
     /// A torn block, then a crash.
     Torn,
+    /// A stall of [`SLOW`] before the operation.
+    Slow,
 }
+
+/// How long a `Slow` fault stalls an operation.
+pub const SLOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// An armed fault: `target` fails with `kind`, `count` times (0: until cleared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +82,14 @@ impl Plan {
             "enospc" => Kind::Enospc,
             "short" => Kind::Short,
             "torn" => Kind::Torn,
-            other => return Err(format!("unknown fault kind '{other}' (eio, enospc, short or torn)")),
+            "slow" => Kind::Slow,
+            other => return Err(format!("unknown fault kind '{other}' (eio, enospc, short, torn or slow)")),
         };
         if matches!(kind, Kind::Short | Kind::Torn) && target != Target::Write {
             return Err("short and torn faults apply to writes only".into());
+        }
+        if kind == Kind::Slow && target == Target::Create {
+            return Err("slow faults apply to writes and syncs".into());
         }
         let count = count.map_or(Ok(0), |c| c.parse().map_err(|_| format!("invalid fault count '{c}'")))?;
         let shard = shard.map(|s| s.parse().map_err(|_| format!("invalid shard '{s}'"))).transpose()?;

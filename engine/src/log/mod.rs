@@ -213,6 +213,8 @@ struct Inner {
     pending_bytes: u64,
     /// Bytes of the group being written.
     inflight_bytes: u64,
+    /// The longest counted fdatasync since [`Log::take_sync_peak`] last asked.
+    sync_peak: Duration,
 }
 
 /// One shard's log. Cheap to clone (shared within the shard's thread).
@@ -256,6 +258,7 @@ impl Log {
             creating: last_seq,
             pending_bytes: 0,
             inflight_bytes: 0,
+            sync_peak: Duration::ZERO,
         };
         remove_stale_preparations(&inner.cfg.dir);
         let log = Log { inner: Rc::new(RefCell::new(inner)) };
@@ -299,6 +302,12 @@ impl Log {
     pub fn must_wait(&self) -> bool {
         let inner = self.inner.borrow();
         inner.cfg.fsync == FsyncPolicy::Always || inner.unwritten() > MAX_UNWRITTEN
+    }
+
+    /// The longest fdatasync since the last call (the latency monitor's
+    /// `aof-fsync-always` event polls it), and starts over.
+    pub fn take_sync_peak(&self) -> Duration {
+        std::mem::take(&mut self.inner.borrow_mut().sync_peak)
     }
 
     /// The LSN up to which records are durable.
@@ -419,7 +428,8 @@ impl Log {
         // Under everysec/no, `durable` only waits for the write; sync explicitly.
         let file = self.current_file_path();
         if let Some(path) = file {
-            let synced = self.injected(faults::Target::Sync).map_or_else(|| sync_path(&path), Err);
+            let injected = faults::check(faults::Target::Sync, self.shard()).filter(|k| *k != faults::Kind::Slow);
+            let synced = injected.map_or_else(|| sync_path(&path), |k| Err(faults::error(k)));
             if let Err(e) = synced {
                 return Err(self.fail(Failure::fatal(format!("fsync {}: {e}", path.display()))));
             }
@@ -595,6 +605,7 @@ impl Log {
         if policy == FsyncPolicy::Always && written {
             inner.stats.fsyncs += 1;
             inner.stats.fsync_latency.record(sync_time);
+            inner.sync_peak = inner.sync_peak.max(sync_time);
             inner.durable_lsn = inner.written_lsn;
         }
         for w in inner.waiters.drain(..) {
@@ -608,6 +619,10 @@ impl Log {
         let at = |e: &dyn std::fmt::Display| Failure::retry(format!("write of {} bytes at offset {}: {e}", p.len, p.pos));
         let n = match faults::check(faults::Target::Write, self.shard()) {
             None => f.write_rc_at(p.buf.clone(), p.pos).await.map_err(|e| at(&e))?,
+            Some(faults::Kind::Slow) => {
+                sleep(faults::SLOW).await;
+                f.write_rc_at(p.buf.clone(), p.pos).await.map_err(|e| at(&e))?
+            }
             Some(kind @ (faults::Kind::Eio | faults::Kind::Enospc)) => return Err(at(&faults::error(kind))),
             Some(kind) => {
                 // The first half of the blocks (at least one), the last of them torn if asked.
@@ -636,8 +651,10 @@ impl Log {
 
     /// fdatasync of `f`; a failure is fatal (see the module comment).
     async fn sync_file(&self, f: &DmaFile, what: &str) -> Result<(), Failure> {
-        if let Some(e) = self.injected(faults::Target::Sync) {
-            return Err(Failure::fatal(format!("{what}: {e}")));
+        match faults::check(faults::Target::Sync, self.shard()) {
+            None => {}
+            Some(faults::Kind::Slow) => sleep(faults::SLOW).await,
+            Some(kind) => return Err(Failure::fatal(format!("{what}: {}", faults::error(kind)))),
         }
         f.fdatasync().await.map_err(|e| Failure::fatal(format!("{what}: {e}")))
     }
@@ -764,6 +781,7 @@ impl Log {
                     inner.durable_lsn = inner.durable_lsn.max(written);
                     inner.stats.fsyncs += 1;
                     inner.stats.fsync_latency.record(synced.elapsed());
+                    inner.sync_peak = inner.sync_peak.max(synced.elapsed());
                 }
                 Err(e) => {
                     self.fail(Failure::fatal(format!("open {} to sync: {e}", path.display())));

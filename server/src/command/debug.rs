@@ -8,7 +8,7 @@
 //! production server should be able to do. Redis's other DEBUG subcommands
 //! (OBJECT, RELOAD, SLEEP ...) answer as unknown subcommands.
 //!
-//! - `DEBUG FAULT <write|sync|create> <eio|enospc|short|torn> [COUNT n] [SHARD s]`
+//! - `DEBUG FAULT <write|sync|create> <eio|enospc|short|torn|slow> [COUNT n] [SHARD s]`
 //!   arms a fault (COUNT: that many operations fail, then it disarms; SHARD:
 //!   only that shard's log).
 //! - `DEBUG FAULT CLEAR` disarms it; `DEBUG FAULT STATUS` describes it.
@@ -43,7 +43,7 @@ fn debug(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
         "fault" => fault(&args[2..]),
         "help" => help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "FAULT <write|sync|create> <eio|enospc|short|torn> [COUNT <n>] [SHARD <s>]",
+            "FAULT <write|sync|create> <eio|enospc|short|torn|slow> [COUNT <n>] [SHARD <s>]",
             "    Make the log's next writes, syncs or segment creations fail (every one, or <n>), on every shard or shard <s>.",
             "FAULT CLEAR",
             "    Stop injecting faults.",

@@ -4,6 +4,8 @@
 //! With `latency-monitor-threshold` N > 0 (milliseconds), a command whose
 //! time on its shard reaches N ms is a sample of the event `command`, or
 //! `fast-command` for commands flagged fast (O(1) or O(log n)), as in Redis.
+//! Under `appendfsync always`, an fdatasync of the log that takes N ms or
+//! more is a sample of `aof-fsync-always`.
 //! Each shard keeps, per event, one sample per second (the largest of that
 //! second), the last [`HISTORY_LEN`] of them, and the largest ever. The
 //! commands ask every shard and merge: LATEST takes each event's newest
@@ -58,6 +60,18 @@ pub fn record_command(st: &mut ShardState, id: CmdId, ms: u64) {
     let fast = super::table::by_id(id).is_some_and(|c| c.flags & FAST != 0);
     let event = if fast { "fast-command" } else { "command" };
     st.latency.add(event, strand_engine::clock::unix_ms() / 1000, ms);
+}
+
+/// Records the log's slowest fdatasync since the last call as Redis's
+/// `aof-fsync-always` event, under `appendfsync always` when it reached
+/// the threshold (the shard's expiry tick calls this every 100 ms).
+pub fn record_sync_peak(st: &mut ShardState, now_ms: u64) {
+    let Some(log) = st.ks.log() else { return };
+    let peak = log.take_sync_peak().as_millis() as u64;
+    let threshold = st.config.latency_monitor_threshold;
+    if threshold > 0 && peak >= threshold && log.policy() == strand_engine::log::FsyncPolicy::Always {
+        st.latency.add("aof-fsync-always", now_ms / 1000, peak);
+    }
 }
 
 fn latency_container(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {

@@ -230,6 +230,29 @@ fn a_block_torn_by_a_crash_is_cut_and_every_acknowledged_write_survives() {
 }
 
 #[test]
+fn a_stalled_sync_is_an_aof_fsync_always_latency_event() {
+    let s = debug_server("always", "1");
+    let mut c = s.client();
+    q::<()>(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "50"]);
+    q::<()>(&mut c, &["DEBUG", "FAULT", "SYNC", "SLOW", "COUNT", "2"]);
+    q::<()>(&mut c, &["SET", "a", "1"]);
+    q::<()>(&mut c, &["SET", "b", "2"]);
+    // The shard's 100 ms tick records it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ms = loop {
+        let latest: Vec<(String, i64, i64, i64)> = q(&mut c, &["LATENCY", "LATEST"]);
+        if let Some(e) = latest.iter().find(|e| e.0 == "aof-fsync-always") {
+            break e.2;
+        }
+        assert!(Instant::now() < deadline, "no aof-fsync-always event: {latest:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ms >= 100, "a sync stalled 100 ms was recorded as {ms} ms");
+    let history: Vec<(i64, i64)> = q(&mut c, &["LATENCY", "HISTORY", "aof-fsync-always"]);
+    assert!(!history.is_empty());
+}
+
+#[test]
 fn debug_is_refused_unless_enabled() {
     let s = Server::start(&["--shards", "1"]);
     let mut c = s.client();
