@@ -207,6 +207,28 @@ fn a_tls_connection_keeps_working_where_a_plain_one_would_move() {
 }
 
 #[test]
+fn pubsub_and_blocking_commands_over_tls() {
+    let certs = Certs::new();
+    let (server, port) = start(&certs, &[]);
+    let mut plain = server.client();
+    let mut sub = TlsConn::connect(&certs, port, false);
+    let ack: Vec<redis::Value> = sub.query(&cmd(&["SUBSCRIBE", "news"]));
+    assert_eq!(ack.len(), 3);
+    let delivered: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut plain).unwrap();
+    assert_eq!(delivered, 1);
+    let msg: Vec<String> = redis::from_redis_value(&sub.parser.parse_value(&mut sub.stream).unwrap()).unwrap();
+    assert_eq!(msg, ["message", "news", "hello"]);
+    // A blocked client is answered when another connection pushes.
+    let mut waiter = TlsConn::connect(&certs, port, false);
+    waiter.stream.write_all(&cmd(&["BLPOP", "jobs", "0"]).get_packed_command()).unwrap();
+    waiter.stream.flush().unwrap();
+    strand_tests::wait_blocked(&mut plain, 1);
+    let _: i64 = redis::cmd("RPUSH").arg("jobs").arg("j1").query(&mut plain).unwrap();
+    let popped: Vec<String> = redis::from_redis_value(&waiter.parser.parse_value(&mut waiter.stream).unwrap()).unwrap();
+    assert_eq!(popped, ["jobs", "j1"]);
+}
+
+#[test]
 fn plaintext_on_the_tls_port_closes_only_that_connection() {
     let certs = Certs::new();
     let (server, port) = start(&certs, &["--loglevel", "debug"]);
