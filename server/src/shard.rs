@@ -2,7 +2,7 @@
 //!
 //! [`ShardState`] is everything a command handler may touch; it lives in an
 //! `Rc<RefCell<_>>` on its own thread and is never shared. [`run`] starts a
-//! shard: recovery, the log, the listener, the bus receiver, and the
+//! shard: recovery, the log, the listeners (plaintext and TLS), the bus receiver, and the
 //! background expiry. What all shards share read-only is in [`Shared`].
 
 use std::cell::RefCell;
