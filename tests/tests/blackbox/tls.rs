@@ -2,7 +2,8 @@
 //! parser over a `rustls::StreamOwned`) and `redis-cli --tls` run SET/GET,
 //! pipelines, a value of several MB and keys of every shard; plaintext sent
 //! to the TLS port closes that connection only; client certificates with
-//! `--tls-ca-cert-file`; `--port 0` serves TLS alone; missing or invalid
+//! `--tls-ca-cert-file`; a silent client is closed by the handshake
+//! timeout; `--port 0` serves TLS alone; missing or invalid
 //! files stop start-up with a message naming the file. Certificates are made
 //! per test with the `openssl` command (a CA, a server and a client cert).
 #![allow(clippy::unwrap_used)]
@@ -258,6 +259,21 @@ fn plaintext_on_the_tls_port_closes_only_that_connection() {
     let failures: u64 = info.lines().find_map(|l| l.strip_prefix("tls_handshake_failures:")).unwrap().trim().parse().unwrap();
     assert!(failures >= 1, "{info}");
     assert!(server.log_text().contains("TLS handshake failed"), "{}", server.log_text());
+}
+
+#[test]
+fn a_silent_client_is_closed_by_the_handshake_timeout() {
+    let certs = Certs::new();
+    let (_server, port) = start(&certs, &[]);
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The server's handshake timeout (10 s) closes it; the read ends well before this one's.
+    silent.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut rest = Vec::new();
+    if let Err(e) = silent.read_to_end(&mut rest) {
+        assert!(!matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "not closed: {e}");
+    }
+    let mut c = TlsConn::connect(&certs, port, false);
+    assert_eq!(c.query::<String>(&cmd(&["PING"])), "PONG");
 }
 
 #[test]
