@@ -23,9 +23,26 @@ use strand_engine::log::FsyncPolicy;
 #[command(name = "strand", version, about = "strand: a cache, queues, streams, time series and search behind the Redis protocol")]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Flags {
-    /// TCP port to listen on (every shard accepts on it, SO_REUSEPORT) [default: 6379]
+    /// TCP port to listen on (every shard accepts on it, SO_REUSEPORT); 0: no plaintext port,
+    /// only --tls-port [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,
+    /// TLS port, beside --port (needs --tls-cert-file and --tls-key-file); 0: off [default: 0]
+    #[arg(long)]
+    pub tls_port: Option<u16>,
+    /// The server's certificate chain, PEM, leaf first; read at start (no reload)
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1); read at start (no reload)
+    #[arg(long)]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates, PEM, that client certificates must chain to (for --tls-auth-clients)
+    #[arg(long)]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates on the TLS port: no, yes (required) or optional (checked when shown);
+    /// needs --tls-ca-cert-file unless no [default: yes with --tls-ca-cert-file, else no]
+    #[arg(long)]
+    pub tls_auth_clients: Option<String>,
     /// Address to bind [default: 127.0.0.1]. Anything else needs a password (--requirepass or
     /// the ACL file's default user) unless --protected-mode no
     #[arg(long)]
@@ -129,8 +146,12 @@ pub struct Flags {
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// TCP port.
+    /// TCP port (0: no plaintext listener).
     pub port: u16,
+    /// TLS port (0: no TLS listener).
+    pub tls_port: u16,
+    /// The TLS files and client-certificate policy, when `tls_port` is set.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Bind address.
     pub bind: String,
     /// Data directory.
@@ -252,8 +273,16 @@ impl Config {
         if segment_size < strand_engine::log::segment::MIN_SEGMENT_SIZE || segment_size % 4096 != 0 {
             return Err(format!("invalid segment-size {segment_size}: expected a multiple of 4096, at least 64kb"));
         }
+        let tls_port = pick!(tls_port).unwrap_or(0);
+        let tls = tls_settings(
+            tls_port,
+            [pick!(tls_cert_file), pick!(tls_key_file), pick!(tls_ca_cert_file)],
+            pick!(tls_auth_clients).as_deref(),
+        )?;
         let cfg = Config {
             port: pick!(port).unwrap_or(6379),
+            tls_port,
+            tls,
             bind: pick!(bind).unwrap_or_else(|| "127.0.0.1".into()),
             dir: pick!(dir).unwrap_or_else(|| PathBuf::from("./strand-data")),
             shards,
@@ -314,8 +343,14 @@ impl Config {
             config_file: flags.config.clone(),
             inert: inert_defaults(),
         };
-        if cfg.metrics_port != 0 && cfg.metrics_port == cfg.port {
-            return Err(format!("invalid metrics-port {}: it must differ from port", cfg.metrics_port));
+        if cfg.metrics_port != 0 && (cfg.metrics_port == cfg.port || cfg.metrics_port == cfg.tls_port) {
+            return Err(format!("invalid metrics-port {}: it must differ from port and tls-port", cfg.metrics_port));
+        }
+        if cfg.tls_port != 0 && cfg.tls_port == cfg.port {
+            return Err(format!("invalid tls-port {}: it must differ from port", cfg.tls_port));
+        }
+        if cfg.port == 0 && cfg.tls_port == 0 {
+            return Err("port 0 turns the plaintext port off; then set --tls-port, or nothing would listen".into());
         }
         Ok(cfg)
     }
@@ -339,6 +374,14 @@ impl Config {
     pub fn params(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = vec![
             ("port".into(), self.port.to_string()),
+            ("tls-port".into(), self.tls_port.to_string()),
+            ("tls-cert-file".into(), self.tls.as_ref().map(|t| t.cert_file.display().to_string()).unwrap_or_default()),
+            ("tls-key-file".into(), self.tls.as_ref().map(|t| t.key_file.display().to_string()).unwrap_or_default()),
+            (
+                "tls-ca-cert-file".into(),
+                self.tls.as_ref().and_then(|t| t.ca_cert_file.as_ref()).map(|p| p.display().to_string()).unwrap_or_default(),
+            ),
+            ("tls-auth-clients".into(), self.tls.as_ref().map_or("no", |t| t.auth_clients.name()).into()),
             ("bind".into(), self.bind.clone()),
             ("dir".into(), self.dir.display().to_string()),
             ("shards".into(), self.shards.to_string()),
@@ -443,6 +486,11 @@ impl Config {
             "slowlog-max-len" => self.slowlog_max_len = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as usize,
             "latency-monitor-threshold" => self.latency_monitor_threshold = int_in(value, 0, i64::MAX).map_err(|e| invalid(&e))? as u64,
             "port"
+            | "tls-port"
+            | "tls-cert-file"
+            | "tls-key-file"
+            | "tls-ca-cert-file"
+            | "tls-auth-clients"
             | "bind"
             | "dir"
             | "shards"
@@ -478,6 +526,32 @@ impl Config {
             lfu_decay_time: self.lfu_decay_time,
         }
     }
+}
+
+/// The TLS settings when `tls_port` is set: cert and key are required; client
+/// certificates are required by default when a CA is given (as Redis), and
+/// asking for them without a CA is an error. The files are read later, by
+/// [`crate::tls::acceptor`].
+fn tls_settings(
+    tls_port: u16,
+    [cert, key, ca]: [Option<PathBuf>; 3],
+    auth: Option<&str>,
+) -> Result<Option<crate::tls::TlsSettings>, String> {
+    if tls_port == 0 {
+        return Ok(None);
+    }
+    let (Some(cert_file), Some(key_file)) = (cert, key) else {
+        return Err(format!("tls-port {tls_port} needs --tls-cert-file and --tls-key-file"));
+    };
+    let auth_clients = match (auth, &ca) {
+        (Some(a), _) => crate::tls::ClientAuth::parse(a)?,
+        (None, Some(_)) => crate::tls::ClientAuth::Yes,
+        (None, None) => crate::tls::ClientAuth::No,
+    };
+    if auth_clients != crate::tls::ClientAuth::No && ca.is_none() {
+        return Err(format!("tls-auth-clients {} needs --tls-ca-cert-file to check client certificates with", auth_clients.name()));
+    }
+    Ok(Some(crate::tls::TlsSettings { cert_file, key_file, ca_cert_file: ca, auth_clients }))
 }
 
 /// `client-output-buffer-limit` from a flag or the file: Redis's defaults, changed by the groups given.
@@ -665,6 +739,25 @@ mod tests {
         let off = Flags { bind: Some("0.0.0.0".into()), protected_mode: Some("no".into()), ..Flags::default() };
         assert!(Config::load(off).unwrap().check_protected(true).is_ok());
         assert!(Config::load(Flags { protected_mode: Some("maybe".into()), ..Flags::default() }).is_err());
+    }
+
+    #[test]
+    fn tls_settings_and_client_auth_default() {
+        assert!(Config::load(Flags::default()).unwrap().tls.is_none());
+        let tls = |extra: Flags| Config::load(Flags { tls_port: Some(6380), ..extra });
+        assert!(tls(Flags::default()).unwrap_err().contains("--tls-cert-file"));
+        let files = || Flags { tls_cert_file: Some("s.crt".into()), tls_key_file: Some("s.key".into()), ..Flags::default() };
+        let cfg = tls(files()).unwrap();
+        assert_eq!(cfg.tls.as_ref().unwrap().auth_clients, crate::tls::ClientAuth::No);
+        assert!(cfg.params().contains(&("tls-port".into(), "6380".into())));
+        assert!(cfg.clone().set("tls-port", "1").unwrap_err().contains("immutable"));
+        let with_ca = tls(Flags { tls_ca_cert_file: Some("ca.crt".into()), ..files() }).unwrap();
+        assert_eq!(with_ca.tls.unwrap().auth_clients, crate::tls::ClientAuth::Yes);
+        assert!(tls(Flags { tls_auth_clients: Some("optional".into()), ..files() }).unwrap_err().contains("--tls-ca-cert-file"));
+        assert!(tls(Flags { tls_auth_clients: Some("maybe".into()), ..files() }).is_err());
+        assert!(tls(Flags { port: Some(6380), ..files() }).unwrap_err().contains("differ"));
+        assert!(Config::load(Flags { port: Some(0), ..Flags::default() }).unwrap_err().contains("--tls-port"));
+        assert_eq!(tls(Flags { port: Some(0), ..files() }).unwrap().port, 0);
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! and close this connection only. Each command is checked against the
 //! connection's ACL user ([`crate::acl`]) before it is queued or routed; the
 //! user is refreshed once per read when the ACL changed.
+//!
+//! The loop is generic over [`ClientStream`]: a plain socket, or TLS over
+//! one ([`crate::tls`]). Only plain sockets move to another shard.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use strand_engine::runtime::TcpStream;
 
 use crate::acl::User;
@@ -133,6 +136,24 @@ pub struct Migrating {
     info: ClientInfo,
 }
 
+/// What a connection reads and writes: a plain socket, or TLS over one.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin {
+    /// Whether the connection may move to another shard by its descriptor
+    /// (a TLS session's state is in this process, so it cannot).
+    const MOVABLE: bool;
+
+    /// The socket underneath: addresses, and the descriptor CLIENT KILL shuts down.
+    fn socket(&self) -> &TcpStream;
+}
+
+impl ClientStream for TcpStream {
+    const MOVABLE: bool = true;
+
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
 /// How a connection's loop ended.
 enum Exit {
     Closed,
@@ -140,9 +161,9 @@ enum Exit {
 }
 
 /// Serves a new connection until it closes (or moves to another shard).
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let (id, info) = register(&shard, &stream);
+pub async fn serve<S: ClientStream>(shard: Rc<Shard>, stream: S) {
+    let _ = stream.socket().set_nodelay(true);
+    let (id, info) = register(&shard, stream.socket());
     let st = ConnState::new(id, 0, Protocol::Resp2, Auth::fresh(&shard.shared.acl), info);
     serve_state(shard, stream, st).await;
 }
@@ -157,9 +178,9 @@ pub async fn adopt(shard: Rc<Shard>, m: Migrating) {
     serve_state(shard, stream, st).await;
 }
 
-async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState) {
+async fn serve_state<S: ClientStream>(shard: Rc<Shard>, mut stream: S, mut st: ConnState) {
     let id = st.id;
-    st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    st.info.borrow_mut().fd = std::os::fd::AsRawFd::as_raw_fd(stream.socket());
     shard.state.borrow_mut().clients.insert(id, st.info.clone());
     shard.shared.acl.note_session(id, Some(&st.user));
     let exit = run(&shard, &mut st, &mut stream).await;
@@ -176,7 +197,7 @@ async fn serve_state(shard: Rc<Shard>, mut stream: TcpStream, mut st: ConnState)
         state.stats.obuf_disconnections += st.info.borrow().obuf_closed as u64;
     }
     match exit {
-        Ok(Exit::MoveTo(to)) => match handover(&shard, &st, &stream) {
+        Ok(Exit::MoveTo(to)) => match handover(&shard, &st, stream.socket()) {
             Some(m) => {
                 // Dropping the stream closes only this descriptor; the socket lives on in the duplicate.
                 drop(stream);
@@ -242,7 +263,7 @@ fn refresh_user(shard: &Shard, st: &mut ConnState) -> bool {
     }
 }
 
-async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> std::io::Result<Exit> {
+async fn run<S: ClientStream>(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut S) -> std::io::Result<Exit> {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut affinity = Affinity::default();
     let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
@@ -364,7 +385,7 @@ async fn run(shard: &Rc<Shard>, st: &mut ConnState, stream: &mut TcpStream) -> s
         // Move only between requests, with nothing buffered and no transaction state.
         if let Some(to) = affinity.destination() {
             let settled = st.multi.is_none() && st.watched.is_empty() && st.subs.mailbox.is_none();
-            if start == end && settled && shard.state.borrow().config.migrate_connections {
+            if S::MOVABLE && start == end && settled && shard.state.borrow().config.migrate_connections {
                 return Ok(Exit::MoveTo(to));
             }
         }
@@ -377,11 +398,12 @@ fn qlimit(shard: &Shard) -> usize {
 }
 
 /// Answers a client over the query buffer limit with an error, and closes it.
-async fn query_buffer_full(shard: &Shard, st: &ConnState, stream: &mut TcpStream) -> std::io::Result<Exit> {
+async fn query_buffer_full<S: ClientStream>(shard: &Shard, st: &ConnState, stream: &mut S) -> std::io::Result<Exit> {
     shard.state.borrow_mut().stats.qbuf_disconnections += 1;
     let mut out = Vec::new();
     crate::resp::encode(&Reply::error("ERR client query buffer limit reached; closing the connection"), st.proto, &mut out);
     stream.write_all(&out).await?;
+    stream.flush().await?;
     Ok(Exit::Closed)
 }
 
@@ -397,12 +419,14 @@ const WRITE_CHUNK: usize = 1 << 20;
 
 /// Writes replies; until written they count as the client's pending output.
 /// Replies that break the client's output buffer limit close it instead.
-async fn write_out(st: &ConnState, limits: &ObufLimits, stream: &mut TcpStream, out: &[u8]) -> std::io::Result<()> {
+async fn write_out<S: ClientStream>(st: &ConnState, limits: &ObufLimits, stream: &mut S, out: &[u8]) -> std::io::Result<()> {
     if crate::limits::add_output(&mut st.info.borrow_mut(), out.len(), limits) {
         return Err(std::io::Error::other("closed for overcoming its output buffer limit"));
     }
     for chunk in out.chunks(WRITE_CHUNK) {
         stream.write_all(chunk).await?;
+        // TLS holds the last records until flushed; for a plain socket this is a no-op.
+        stream.flush().await?;
         crate::limits::written(&mut st.info.borrow_mut(), chunk.len(), strand_engine::clock::unix_ms());
     }
     Ok(())
@@ -541,7 +565,7 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
 }
 
 /// Waits for bytes from the client while writing out pub/sub messages as they arrive.
-async fn read_or_deliver(st: &mut ConnState, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_or_deliver<S: ClientStream>(st: &mut ConnState, stream: &mut S, buf: &mut [u8]) -> std::io::Result<usize> {
     use futures::StreamExt;
     let mut out = Vec::new();
     loop {
@@ -560,16 +584,17 @@ async fn read_or_deliver(st: &mut ConnState, stream: &mut TcpStream, buf: &mut [
             crate::resp::encode(&more, st.proto, &mut out);
         }
         stream.write_all(&out).await?;
+        stream.flush().await?;
         crate::limits::written(&mut st.info.borrow_mut(), out.len(), strand_engine::clock::unix_ms());
         out.clear();
     }
 }
 
 /// Runs a deferred command; None if the client went away while it waited.
-async fn run_deferred(
+async fn run_deferred<S: ClientStream>(
     shard: &Rc<Shard>,
     st: &mut ConnState,
-    stream: &mut TcpStream,
+    stream: &mut S,
     d: Deferred,
     buf: &mut [u8],
     end: &mut usize,
@@ -608,8 +633,8 @@ async fn run_deferred(
 }
 
 /// Waits for a blocking command's reply; None if the client went away meanwhile.
-async fn wait_blocked(
-    stream: &mut TcpStream,
+async fn wait_blocked<S: ClientStream>(
+    stream: &mut S,
     mut pending: impl std::future::Future<Output = Reply> + Unpin,
     buf: &mut [u8],
     end: &mut usize,

@@ -84,6 +84,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         out.push(text("server", "process_id", std::process::id().to_string()));
         out.push(text("server", "run_id", s.shared.run_id.clone()));
         out.push(text("server", "tcp_port", s.config.port.to_string()));
+        out.push(text("server", "tls_port", s.config.tls_port.to_string()));
         out.push(text("server", "server_time_usec", strand_engine::clock::unix_us().to_string()));
         out.push(text("server", "uptime_in_seconds", uptime.to_string()));
         out.push(text("server", "uptime_in_days", (uptime / 86400).to_string()));
@@ -121,6 +122,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "rejected_connections", s.stats.rejected));
     out.push(int("stats", "client_query_buffer_limit_disconnections", s.stats.qbuf_disconnections));
     out.push(int("stats", "client_output_buffer_limit_disconnections", s.stats.obuf_disconnections));
+    out.push(int("stats", "tls_handshake_failures", s.stats.tls_handshake_failures));
     out.push(int("stats", "expired_keys", ks.expired_keys));
     out.push(int("stats", "evicted_keys", ks.evicted_keys));
     out.push(int("stats", "keyspace_hits", ks.hits));

@@ -13,7 +13,8 @@
 //! [`watchdog`] (wakes a shard whose executor slept through its timers);
 //! [`acl`] (users, passwords and permissions, checked per command by [`conn`]);
 //! [`stats`] (per-command counters and errors by kind, for INFO and metrics);
-//! [`limits`] (output buffer limits and the idle timeout, which close one client).
+//! [`limits`] (output buffer limits and the idle timeout, which close one client);
+//! [`tls`] (the TLS port: rustls set-up and the handshake before [`conn`]).
 //! The binary in `main.rs` only starts shards.
 
 pub mod acl;
@@ -34,5 +35,6 @@ pub mod resp;
 pub mod scripting;
 pub mod shard;
 pub mod stats;
+pub mod tls;
 pub mod transaction;
 pub mod watchdog;

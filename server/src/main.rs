@@ -25,14 +25,14 @@ fn main() {
         }
     };
     init_tracing(&config.loglevel);
-    let users = match load_acl(&config) {
-        Ok(u) => u,
+    let (users, tls) = match load_acl(&config).and_then(|u| Ok((u, load_tls(&config)?))) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("strand: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = serve(config, users) {
+    if let Err(e) = serve(config, users, tls) {
         tracing::error!("{e}");
         eprintln!("strand: {e}");
         std::process::exit(1);
@@ -63,7 +63,12 @@ fn load_acl(config: &Config) -> Result<strand_server::acl::Users, String> {
     Ok(users)
 }
 
-fn serve(config: Config, users: strand_server::acl::Users) -> Result<(), String> {
+/// The TLS acceptor when `tls-port` is set: the certificate and key files are read now, once.
+fn load_tls(config: &Config) -> Result<Option<futures_rustls::TlsAcceptor>, String> {
+    config.tls.as_ref().map(strand_server::tls::acceptor).transpose()
+}
+
+fn serve(config: Config, users: strand_server::acl::Users, tls: Option<futures_rustls::TlsAcceptor>) -> Result<(), String> {
     let _lock = if config.persistence { Some(lock_dir(&config.dir)?) } else { None };
     check_memlock();
     block_signals();
@@ -88,6 +93,7 @@ fn serve(config: Config, users: strand_server::acl::Users) -> Result<(), String>
             outbox: bus.outbox(id),
             receiver: bus.receiver(id),
             gate: gate.clone(),
+            tls: tls.clone(),
         };
         let exec = ExecutorConfig {
             name: format!("shard-{id:03}"),

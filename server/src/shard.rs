@@ -2,7 +2,7 @@
 //!
 //! [`ShardState`] is everything a command handler may touch; it lives in an
 //! `Rc<RefCell<_>>` on its own thread and is never shared. [`run`] starts a
-//! shard: recovery, the log, the listener, the bus receiver, and the
+//! shard: recovery, the log, the listeners (plaintext and TLS), the bus receiver, and the
 //! background expiry. What all shards share read-only is in [`Shared`].
 
 use std::cell::RefCell;
@@ -152,6 +152,8 @@ pub struct ShardStats {
     pub obuf_disconnections: u64,
     /// Connections closed for overcoming the query buffer limit.
     pub qbuf_disconnections: u64,
+    /// Connections on the TLS port whose handshake failed or timed out.
+    pub tls_handshake_failures: u64,
 }
 
 /// The state of one shard: what handlers see through [`crate::command::Ctx`].
@@ -313,6 +315,8 @@ pub struct ShardStart {
     pub receiver: strand_engine::bus::Receiver<crate::dispatch::Msg>,
     /// Start-up gate: the shard reports its recovery here and listens only when every shard has recovered.
     pub gate: Arc<StartGate>,
+    /// The TLS acceptor, built once at start, when `tls-port` is set.
+    pub tls: Option<futures_rustls::TlsAcceptor>,
 }
 
 /// Loads the newest checkpoint, replays this shard's log after it into the
@@ -365,7 +369,7 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
 
 /// Runs one shard until shutdown.
 pub async fn run(start: ShardStart) -> Result<(), String> {
-    let ShardStart { id, config, shared, outbox, receiver, gate } = start;
+    let ShardStart { id, config, shared, outbox, receiver, gate, tls } = start;
     shared.heartbeats.register(id);
     let result = recover(id, &config);
     gate.report(result.as_ref().err().cloned());
@@ -408,13 +412,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let (forward, events) = futures::channel::mpsc::unbounded();
     shard.state.borrow_mut().forward = Some(forward);
     runtime::spawn(forward_events(shard.clone(), events));
-    let listener = runtime::TcpListener::bind((config.bind.as_str(), config.port))
-        .map_err(|e| format!("shard {id}: cannot listen on {}:{}: {e}", config.bind, config.port))?;
-    if id == 0 {
-        tracing::info!(bind = %config.bind, port = config.port, shards = nshards, "ready to accept connections");
-    }
-    let accept_shard = shard.clone();
-    runtime::spawn(accept(accept_shard, listener));
+    listen(&shard, &config, tls)?;
     if id == 0 && config.metrics_port != 0 {
         let metrics = crate::metrics::bind(&config.bind, config.metrics_port)?;
         tracing::info!(bind = %config.bind, port = config.metrics_port, "serving Prometheus metrics at /metrics");
@@ -435,7 +433,27 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     Ok(())
 }
 
-async fn accept(shard: Rc<crate::dispatch::Shard>, listener: runtime::TcpListener) {
+/// Binds the plaintext port and the TLS port (each unless 0) and accepts on them.
+fn listen(shard: &Rc<crate::dispatch::Shard>, config: &Config, tls: Option<futures_rustls::TlsAcceptor>) -> Result<(), String> {
+    let id = shard.id;
+    let bind = |port: u16| {
+        runtime::TcpListener::bind((config.bind.as_str(), port))
+            .map_err(|e| format!("shard {id}: cannot listen on {}:{port}: {e}", config.bind))
+    };
+    if config.port != 0 {
+        runtime::spawn(accept(shard.clone(), bind(config.port)?, None));
+    }
+    if let (Some(acceptor), true) = (tls, config.tls_port != 0) {
+        runtime::spawn(accept(shard.clone(), bind(config.tls_port)?, Some(acceptor)));
+    }
+    if id == 0 {
+        tracing::info!(bind = %config.bind, port = config.port, tls_port = config.tls_port, shards = shard.state.borrow().nshards, "ready to accept connections");
+    }
+    Ok(())
+}
+
+/// Accepts connections on one port; `tls` is set on the TLS port.
+async fn accept(shard: Rc<crate::dispatch::Shard>, listener: runtime::TcpListener, tls: Option<futures_rustls::TlsAcceptor>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -448,15 +466,16 @@ async fn accept(shard: Rc<crate::dispatch::Shard>, listener: runtime::TcpListene
                 if before >= max {
                     shared.clients.fetch_sub(1, Ordering::Relaxed);
                     shard.state.borrow_mut().stats.rejected += 1;
-                    runtime::spawn(async move {
-                        use futures::AsyncWriteExt;
-                        let mut stream = stream;
-                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-                        let _ = stream.close().await;
-                    });
+                    // On the TLS port a plaintext error would be noise to the client: just close.
+                    if tls.is_none() {
+                        runtime::spawn(refuse(stream));
+                    }
                     continue;
                 }
-                runtime::spawn(crate::conn::serve(shard.clone(), stream));
+                match &tls {
+                    None => runtime::spawn(crate::conn::serve(shard.clone(), stream)),
+                    Some(acceptor) => runtime::spawn(crate::tls::serve(shard.clone(), acceptor.clone(), stream)),
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -464,6 +483,13 @@ async fn accept(shard: Rc<crate::dispatch::Shard>, listener: runtime::TcpListene
             }
         }
     }
+}
+
+/// Tells a client over maxclients why, and closes it.
+async fn refuse(mut stream: runtime::TcpStream) {
+    use futures::AsyncWriteExt;
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+    let _ = stream.close().await;
 }
 
 async fn receive(shard: Rc<crate::dispatch::Shard>, mut rx: strand_engine::bus::Receiver<crate::dispatch::Msg>) {

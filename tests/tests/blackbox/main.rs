@@ -36,5 +36,6 @@ mod storage_faults;
 mod streams;
 mod strings;
 mod timeseries;
+mod tls;
 mod transactions;
 mod zsets;
