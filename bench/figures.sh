@@ -281,9 +281,13 @@ kvcompare() {
     local bench=${BENCH:-target/release/strand-bench}
     start_strand
     start_redis --save '' --appendonly yes --appendfsync everysec
-    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 --duration "${COMPARE_SECONDS:-20}" --ratio 1:4 --keyspace 100000 \
-        --key-pattern "${KEY_PATTERN:-zipfian}" --json "$WORK/kvcompare.json"
+    local p
+    for p in ${PIPELINES:-1 16}; do
+        "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 -P "$p" --duration "${COMPARE_SECONDS:-20}" --ratio 1:4 --keyspace 100000 \
+            --key-pattern "${KEY_PATTERN:-zipfian}" --json "$WORK/kvcompare-P$p.json"
+    done
     stop_all
+    "$bench" report "$WORK"/kvcompare-P*.json --out "${CHART:-$WORK/kvcompare.svg}"
 }
 
 case "${1:-all}" in
