@@ -39,6 +39,9 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     /// Whether shards take a checkpoint before they stop (SHUTDOWN NOSAVE clears it).
     pub shutdown_save: AtomicBool,
+    /// Bit N set while shard N's log refuses writes (each shard updates its bit every 20 ms):
+    /// SHUTDOWN without NOSAVE/FORCE is refused then, as Redis refuses it when it cannot save.
+    pub logs_failed: AtomicU64,
     /// Per shard: the Lua script it runs now, for BUSY replies and SCRIPT KILL.
     pub scripts: Vec<crate::scripting::Running>,
     /// Every script body loaded by EVAL or SCRIPT LOAD on any shard, by SHA-1,
@@ -64,6 +67,7 @@ impl Shared {
             clients: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             shutdown_save: AtomicBool::new(true),
+            logs_failed: AtomicU64::new(0),
             scripts: (0..shards).map(|_| crate::scripting::Running::default()).collect(),
             script_bodies: Default::default(),
             heartbeats: Arc::new(crate::watchdog::Heartbeats::new(shards)),
@@ -421,6 +425,13 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     while !shared.shutdown.load(Ordering::SeqCst) {
         runtime::sleep(Duration::from_millis(20)).await;
         shared.heartbeats.tick(id);
+        let failed = shard.state.borrow().ks.log().is_some_and(|l| l.check_writable().is_err());
+        let bit = 1u64 << (id % 64);
+        if failed {
+            shared.logs_failed.fetch_or(bit, Ordering::SeqCst);
+        } else {
+            shared.logs_failed.fetch_and(!bit, Ordering::SeqCst);
+        }
     }
     let log = shard.state.borrow().ks.log().cloned();
     if log.is_some() && shared.shutdown_save.load(Ordering::SeqCst) {

@@ -25,18 +25,24 @@ fn lastsave(ctx: &mut Ctx<'_>, _: &[&[u8]]) -> Reply {
 /// [SHUTDOWN](https://redis.io/commands/shutdown/): every shard takes a
 /// checkpoint (unless NOSAVE) and syncs its log, then the process exits.
 fn shutdown(c: &mut ConnCtx<'_>, args: &[&[u8]]) -> Reply {
-    let mut save = true;
+    let (mut save, mut force) = (true, false);
     for a in &args[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
             "nosave" => save = false,
-            "save" | "now" | "force" => {}
+            "force" => force = true,
+            "save" | "now" => {}
             "abort" => return Reply::error("ERR No shutdown in progress."),
             _ => return Reply::error(err::SYNTAX),
         }
     }
-    tracing::info!(client = c.conn.id, "SHUTDOWN requested");
     let shared = c.shard.state.borrow().shared.clone();
+    if save && !force && shared.logs_failed.load(Ordering::SeqCst) != 0 {
+        // Records waiting for a retry of a failed log write would be lost with the process.
+        tracing::warn!(client = c.conn.id, "SHUTDOWN refused: a shard's log cannot be written (use NOSAVE or FORCE to stop anyway)");
+        return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
+    tracing::info!(client = c.conn.id, "SHUTDOWN requested");
     shared.shutdown_save.store(save, Ordering::SeqCst);
     shared.shutdown.store(true, Ordering::SeqCst);
     c.conn.close_now = true;

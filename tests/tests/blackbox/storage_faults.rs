@@ -253,6 +253,37 @@ fn a_stalled_sync_is_an_aof_fsync_always_latency_event() {
 }
 
 #[test]
+fn shutdown_is_refused_while_a_log_cannot_be_written() {
+    let mut s = debug_server("everysec", "1");
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "a", "1"]);
+    q::<()>(&mut c, &["DEBUG", "FAULT", "WRITE", "EIO"]);
+    // Acknowledged under everysec before the failure is known: it waits for the retry.
+    let waiting = try_set(&mut c, "waiting", "x").is_ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_last_write_status") != "err" {
+        assert!(Instant::now() < deadline, "the log never reported the failed write");
+        let _ = try_set(&mut c, "more", "x");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(err(&mut c, &["SHUTDOWN"]), "ERR Errors trying to SHUTDOWN. Check logs.");
+    assert_value(&mut c, "a", "1");
+    q::<()>(&mut c, &["DEBUG", "FAULT", "CLEAR"]);
+    set_when_writable(&mut c, "after", "1");
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
+    assert!(s.wait_exit(), "SHUTDOWN after the disk recovered did not exit cleanly");
+    s.restart();
+    let mut c = s.client();
+    assert_value(&mut c, "a", "1");
+    assert_value(&mut c, "after", "1");
+    if waiting {
+        assert_value(&mut c, "waiting", "x");
+    }
+}
+
+#[test]
 fn debug_is_refused_unless_enabled() {
     let s = Server::start(&["--shards", "1"]);
     let mut c = s.client();
