@@ -122,23 +122,13 @@ pub const IN_PROGRESS: &str = "ERR Background save already in progress";
 /// `--compaction-rate`. Errors are Redis-style error strings.
 pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
     let started = Instant::now();
-    let (log, lsn, time_ms, rate) = {
-        let mut st = shard.state.borrow_mut();
-        let Some(log) = st.ks.log().cloned() else {
-            return Err("ERR persistence is off (--persistence off): there is no log to checkpoint".into());
-        };
-        if st.checkpoints.running {
-            return Err(IN_PROGRESS.into());
-        }
-        if st.checkpoints.lsn == log.last_lsn() {
-            // Nothing changed since the newest checkpoint: it is this one.
-            return Ok(());
-        }
-        st.checkpoints.running = true;
-        let time_ms = st.ks.now();
-        let lsn = st.ks.snapshot_begin();
-        let rate = if paced { st.config.compaction_rate } else { 0 };
-        (log, lsn, time_ms, rate)
+    // Not in the middle of a cross-shard transaction: each is then in the snapshot whole or not at all.
+    shard.pause_grants().await;
+    let begun = begin(shard, paced);
+    shard.resume_grants();
+    let Some((log, lsn, time_ms, rate)) = begun? else {
+        // Nothing changed since the newest checkpoint: it is this one.
+        return Ok(());
     };
     let bytes_before = log.stats().bytes_written;
     let result = write(shard, &log, lsn, time_ms, rate).await;
@@ -168,6 +158,25 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
             Err(format!("ERR checkpoint of shard {} failed: {e}", shard.id))
         }
     }
+}
+
+/// Starts the snapshot: the log, its LSN, the time and the pace; None if nothing changed since the newest checkpoint.
+fn begin(shard: &Shard, paced: bool) -> Result<Option<(strand_engine::log::Log, u64, u64, u64)>, String> {
+    let mut st = shard.state.borrow_mut();
+    let Some(log) = st.ks.log().cloned() else {
+        return Err("ERR persistence is off (--persistence off): there is no log to checkpoint".into());
+    };
+    if st.checkpoints.running {
+        return Err(IN_PROGRESS.into());
+    }
+    if st.checkpoints.lsn == log.last_lsn() {
+        return Ok(None);
+    }
+    st.checkpoints.running = true;
+    let time_ms = st.ks.now();
+    let lsn = st.ks.snapshot_begin();
+    let rate = if paced { st.config.compaction_rate } else { 0 };
+    Ok(Some((log, lsn, time_ms, rate)))
 }
 
 /// Walks the snapshot into a checkpoint file, makes the log durable up to

@@ -98,6 +98,11 @@ enum Deferred {
     Blocking(&'static Command, Vec<Vec<u8>>),
     /// EXEC, WATCH, UNWATCH.
     Async(AsyncCmd, Vec<Vec<u8>>),
+    /// MSET or MSETNX with keys on several shards, for the coordinator.
+    Cross(&'static Command, command::table::CmdId, Vec<Vec<u8>>),
+    /// A command naming a key that a cross-shard transaction has locked: it
+    /// is left in the buffer, and read again once the lock goes.
+    Locked(&'static Command, Vec<Vec<u8>>),
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -316,12 +321,16 @@ async fn run<S: ClientStream>(shard: &Rc<Shard>, st: &mut ConnState, stream: &mu
                         args.clear();
                         args.extend(ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]));
                         deferred = handle(shard, st, &mut batch, &args);
-                        start += consumed;
+                        if !matches!(deferred, Some(Deferred::Locked(..))) {
+                            start += consumed;
+                        }
                     }
                     Ok(Parsed::Inline { consumed, args: owned }) => {
                         let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                         deferred = handle(shard, st, &mut batch, &inline);
-                        start += consumed;
+                        if !matches!(deferred, Some(Deferred::Locked(..))) {
+                            start += consumed;
+                        }
                     }
                     Ok(Parsed::Skip { consumed }) => start += consumed,
                     Ok(Parsed::Incomplete { need: k }) => {
@@ -353,7 +362,10 @@ async fn run<S: ClientStream>(shard: &Rc<Shard>, st: &mut ConnState, stream: &mu
             if st.unwatch_later {
                 crate::transaction::unwatch_all(shard, st).await;
             }
-            if let Some(d) = deferred {
+            if let Some(Deferred::Locked(cmd, owned)) = &deferred {
+                let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                shard.wait_unlocked(cmd, st.db, &args).await;
+            } else if let Some(d) = deferred {
                 let Some(reply) = run_deferred(shard, st, stream, d, &mut buf, &mut end).await? else {
                     return Ok(Exit::Closed);
                 };
@@ -557,6 +569,8 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         }
         Route::Async(a) => Some(Deferred::Async(a, owned())),
         _ if cmd.flags & flags::BLOCKING != 0 => Some(Deferred::Blocking(cmd, owned())),
+        _ if crate::coordinator::spans_shards(shard, cmd, args) => Some(Deferred::Cross(cmd, id, owned())),
+        _ if shard.has_locks() && shard.names_locked(cmd, st.db, args) => Some(Deferred::Locked(cmd, owned())),
         _ => {
             batch.route(shard, cmd, id, args, st.db, st.id, st.proto);
             None
@@ -600,6 +614,14 @@ async fn run_deferred<S: ClientStream>(
     end: &mut usize,
 ) -> std::io::Result<Option<Reply>> {
     let (cmd, owned) = match d {
+        Deferred::Locked(..) => unreachable!("a locked command is read again, not run"),
+        Deferred::Cross(cmd, id, owned) => {
+            let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            let started = shard.begin();
+            let reply = crate::coordinator::mset(shard, cmd, id, st.db, st.id, &args).await;
+            shard.account(Call::Command(id), started, st.id, &args, &reply);
+            return Ok(Some(reply));
+        }
         Deferred::Async(a, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
             let started = shard.begin();
@@ -623,6 +645,7 @@ async fn run_deferred<S: ClientStream>(
         Deferred::Blocking(cmd, owned) => (cmd, owned),
     };
     let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    shard.wait_unlocked(cmd, st.db, &args).await;
     let pending = crate::dispatch::blocking(shard, cmd, &args, st.db, st.id);
     st.info.borrow_mut().blocked = true;
     let reply = wait_blocked(stream, pending, buf, end).await;

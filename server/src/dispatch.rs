@@ -36,6 +36,12 @@ pub enum Msg {
     Checkpoint { ask: crate::checkpoint::Ask, reply: oneshot::Sender<Result<&'static str, String>> },
     /// A metrics scrape asking for this shard's figures.
     Metrics { reply: oneshot::Sender<crate::metrics::ShardMetrics> },
+    /// A cross-shard transaction asks to lock its keys here (granted in turn) and checks its part.
+    Lock { tx: u64, part: crate::coordinator::Part, apply: Option<Vec<RemoteCmd>>, reply: oneshot::Sender<crate::coordinator::Granted> },
+    /// A lock holder's commands for this shard, run as one write group.
+    Apply { tx: u64, cmds: Vec<RemoteCmd>, reply: oneshot::Sender<crate::coordinator::Applied> },
+    /// A lock holder unlocks its keys; the reply (if asked) comes once its part is durable.
+    Release { tx: u64, reply: Option<oneshot::Sender<Result<(), String>>> },
 }
 
 /// One command shipped to another shard.
@@ -96,6 +102,8 @@ pub struct Shard {
     pub id: usize,
     /// What all shards share (the slot map above all), without a RefCell borrow per command.
     pub shared: std::sync::Arc<crate::shard::Shared>,
+    /// Keys locked by cross-shard transactions, and what waits for them.
+    pub locks: RefCell<crate::coordinator::Locks>,
 }
 
 impl Shard {
@@ -167,6 +175,7 @@ impl Shard {
 
     /// Serves one message from another shard.
     pub fn serve(self: &Rc<Self>, msg: Msg) {
+        let Some(msg) = self.through_locks(msg) else { return };
         let (cmds, reply) = match msg {
             Msg::Batch { cmds, reply } => (cmds, reply),
             Msg::Adopt(conn) => {
@@ -196,6 +205,7 @@ impl Shard {
                 });
                 return;
             }
+            Msg::Lock { .. } | Msg::Apply { .. } | Msg::Release { .. } => unreachable!("handled by through_locks"),
         };
         self.state.borrow_mut().stats.remote_batches += 1;
         let before = self.last_lsn();
@@ -257,10 +267,33 @@ struct Slot {
 }
 
 /// The keys of a split command that one shard owns.
-struct Group<'a> {
-    shard: usize,
-    args: Vec<&'a [u8]>,
-    positions: Vec<usize>,
+pub struct Group<'a> {
+    /// The shard.
+    pub shard: usize,
+    /// The command's name and this shard's keys (each with the values that follow it).
+    pub args: Vec<&'a [u8]>,
+    /// Which of the command's keys these are (0 = its first key).
+    pub positions: Vec<usize>,
+}
+
+/// Splits a command's keys by owner shard, in order of first appearance.
+pub fn split_keys<'a>(cmd: &Command, args: &[&'a [u8]], owner: &dyn Fn(&[u8]) -> usize) -> Vec<Group<'a>> {
+    let step = cmd.step.max(1) as usize;
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for (n, i) in cmd.keys_of(args).into_iter().enumerate() {
+        let to = owner(args[i]);
+        let g = match groups.iter().position(|g| g.shard == to) {
+            Some(p) => &mut groups[p],
+            None => {
+                groups.push(Group { shard: to, args: vec![args[0]], positions: Vec::new() });
+                let last = groups.len() - 1;
+                &mut groups[last]
+            }
+        };
+        g.args.extend_from_slice(&args[i..(i + step).min(args.len())]);
+        g.positions.push(n);
+    }
+    groups
 }
 
 /// The commands of one read, in order, and the messages for other shards.
@@ -391,21 +424,7 @@ impl Batch {
         merge: Merge,
         owner: &dyn Fn(&[u8]) -> usize,
     ) -> (Vec<Part>, Join) {
-        let step = cmd.step.max(1) as usize;
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        for (n, i) in cmd.keys_of(args).into_iter().enumerate() {
-            let to = owner(args[i]);
-            let g = match groups.iter().position(|g| g.shard == to) {
-                Some(p) => &mut groups[p],
-                None => {
-                    groups.push(Group { shard: to, args: vec![args[0]], positions: Vec::new() });
-                    let last = groups.len() - 1;
-                    &mut groups[last]
-                }
-            };
-            g.args.extend_from_slice(&args[i..(i + step).min(args.len())]);
-            g.positions.push(n);
-        }
+        let groups = split_keys(cmd, args, owner);
         if groups.len() <= 1 {
             let to = groups.first().map_or(shard.id, |g| g.shard);
             return (vec![self.part(shard, to, h, Call::Command(id), db, caller, args)], None);

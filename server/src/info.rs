@@ -130,6 +130,9 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "total_error_replies", s.cmdstats.total_errors));
     out.push(int("stats", "cross_shard_batches_sent", s.stats.sent_batches));
     out.push(int("stats", "cross_shard_batches_received", s.stats.remote_batches));
+    out.push(int("stats", "cross_shard_transactions", s.stats.cross_transactions));
+    out.push(int("stats", "cross_shard_transaction_parts", s.stats.cross_parts));
+    out.push(int("stats", "cross_shard_lock_waits", s.stats.lock_waits));
     out.push(int("stats", "connections_migrated", s.stats.migrated));
     out.push(int("stats", "executor_rescues", s.shared.heartbeats.rescues(s.id)));
     persistence(s, &mut out);

@@ -5,7 +5,8 @@
 //! with [`resp`], reply) → [`dispatch`] (route by key to the owning shard,
 //! batch per shard, merge) → [`command`] (the table and the handlers, which
 //! call the engine's views). Beside the batch path: [`blocking`] (clients
-//! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH) and
+//! parked on keys, BLPOP and kin), [`transaction`] (MULTI/EXEC/WATCH),
+//! [`coordinator`] (MSET, MSETNX and EXEC across shards, fenced in shard order) and
 //! [`pubsub`] (subscribers of this shard's connections), [`notify`]
 //! (keyspace notifications) and [`scripting`] (the Lua engine of EVAL);
 //! [`checkpoint`] (loading, taking and pruning checkpoints of a shard);
@@ -23,6 +24,7 @@ pub mod checkpoint;
 pub mod command;
 pub mod config;
 pub mod conn;
+pub mod coordinator;
 pub mod dispatch;
 pub mod info;
 pub mod limits;

@@ -142,6 +142,12 @@ pub struct ShardStats {
     pub remote_batches: u64,
     /// Batches sent to other shards.
     pub sent_batches: u64,
+    /// Cross-shard transactions this shard coordinated (MSET, MSETNX, EXEC over several shards).
+    pub cross_transactions: u64,
+    /// Parts of cross-shard transactions this shard granted locks to.
+    pub cross_parts: u64,
+    /// Commands and batches that waited for a key locked by a cross-shard transaction.
+    pub lock_waits: u64,
     /// Bytes read from clients.
     pub net_in: u64,
     /// Bytes written to clients.
@@ -405,7 +411,8 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         forward: None,
         lua: None,
     };
-    let shard = Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone() });
+    let shard =
+        Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone(), locks: Default::default() });
     let bus_queue = runtime::latency_queue("bus", Duration::from_millis(1));
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;

@@ -19,8 +19,9 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 
-use crate::command::{err, flags, Command, Ctx, Route, ShardFn};
+use crate::command::{err, flags, Command, Ctx, Merge, Route, ShardFn};
 use crate::conn::{ConnCtx, ConnState};
+use crate::coordinator;
 use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 
@@ -69,38 +70,18 @@ pub struct Exec {
 pub type Outcome = Result<Option<Vec<Reply>>, Reply>;
 
 impl Shard {
-    /// Runs a transaction: None if a watched key changed, else every reply;
-    /// Err (EXECABORT) if it may add data and the shard is out of memory.
+    /// Runs a transaction whose keys all live on this shard: None if a
+    /// watched key changed, else every reply; Err (EXECABORT) if it may add
+    /// data and the shard is out of memory.
     pub async fn exec_tx(&self, tx: &Exec) -> Outcome {
-        let clean = {
-            let st = self.state.borrow();
-            let now = st.ks.now();
-            tx.watches
-                .iter()
-                .all(|w| st.ks.version(w.db, &w.key) == w.version && (!w.existed || st.ks.contains(w.db as usize, &w.key, now)))
-        };
-        self.release(&tx.watches);
-        if !clean {
+        if !self.watches_hold(&tx.watches) {
             return Ok(None);
         }
         if let Some(refused) = crate::oom::admit_exec(&mut self.state.borrow_mut(), tx.denyoom) {
             return Err(refused);
         }
         let before = self.last_lsn();
-        // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
-        let grouped = self.state.borrow_mut().ks.begin_group().is_ok();
-        let mut replies: Vec<Reply> =
-            tx.cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect();
-        if grouped {
-            let ended = {
-                let mut st = self.state.borrow_mut();
-                let now = st.ks.now();
-                st.ks.end_group(now)
-            };
-            if let Err(e) = ended {
-                replies = vec![Reply::error(e.to_string()); replies.len()];
-            }
-        }
+        let mut replies = self.run_grouped(&tx.cmds);
         self.serve_ready();
         let after = self.last_lsn();
         if after > before {
@@ -111,8 +92,42 @@ impl Shard {
         Ok(Some(replies))
     }
 
+    /// Checks the WATCHed keys of `watches` that live here (their versions
+    /// did not move, and a key that existed still does), then drops them.
+    pub(crate) fn watches_hold(&self, watches: &[Watched]) -> bool {
+        let clean = {
+            let st = self.state.borrow();
+            let now = st.ks.now();
+            watches
+                .iter()
+                .filter(|w| w.shard == self.id)
+                .all(|w| st.ks.version(w.db, &w.key) == w.version && (!w.existed || st.ks.contains(w.db as usize, &w.key, now)))
+        };
+        self.drop_watches(watches);
+        clean
+    }
+
+    /// Runs commands back to back and logs their writes as one GROUP record.
+    pub(crate) fn run_grouped(&self, cmds: &[RemoteCmd]) -> Vec<Reply> {
+        // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
+        let grouped = self.state.borrow_mut().ks.begin_group().is_ok();
+        let mut replies: Vec<Reply> =
+            cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect();
+        if grouped {
+            let ended = {
+                let mut st = self.state.borrow_mut();
+                let now = st.ks.now();
+                st.ks.end_group(now)
+            };
+            if let Err(e) = ended {
+                replies = vec![Reply::error(e.to_string()); replies.len()];
+            }
+        }
+        replies
+    }
+
     /// Drops the WATCHes of `watches` that live on this shard.
-    fn release(&self, watches: &[Watched]) {
+    fn drop_watches(&self, watches: &[Watched]) {
         let mut st = self.state.borrow_mut();
         for w in watches.iter().filter(|w| w.shard == self.id) {
             st.ks.unwatch(w.db, &w.key);
@@ -223,15 +238,26 @@ pub async fn unwatch_all(shard: &Rc<Shard>, st: &mut ConnState) {
     }
 }
 
-/// Where one queued command runs.
+/// Where one queued command's reply comes from.
 enum Step {
     /// Answered on the connection already (SELECT, PING's conn-level kin ...).
     Done(Reply),
-    /// The n-th command of the shard part.
-    OnShard,
+    /// The queued commands (indexes into the list sent to shards) it became;
+    /// several when its keys span shards, then merged.
+    Queued(Vec<usize>, Option<(Merge, Vec<Vec<usize>>)>),
 }
 
-/// [EXEC](https://redis.io/commands/exec/): runs the queue atomically on its shard.
+/// A queued command bound for a shard (None: any shard will do).
+struct Bound {
+    to: Option<usize>,
+    cmd: RemoteCmd,
+    denyoom: bool,
+    /// The keys it names, for the locks of a cross-shard transaction.
+    keys: Vec<coordinator::LockKey>,
+}
+
+/// [EXEC](https://redis.io/commands/exec/): runs the queue atomically, on one
+/// shard or, through the [`crate::coordinator`], on every shard it touches.
 pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
     let Some(multi) = st.multi.take() else {
         return Reply::error("ERR EXEC without MULTI");
@@ -241,94 +267,170 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
     let mut steps = Vec::with_capacity(multi.queued.len());
-    let mut cmds = Vec::new();
-    let mut targets: Vec<usize> = st.watched.iter().map(|w| w.shard).collect();
+    let mut bound: Vec<Bound> = Vec::new();
     let mut refusal = None;
-    let mut denyoom = false;
     for q in &multi.queued {
         let step = q.with(|args| {
-            let found = crate::command::table::lookup_id(args);
-            let call = found.map_or(crate::stats::Call::Untracked, |(id, _)| crate::stats::Call::Command(id));
-            match found.map(|(_, cmd)| (cmd.flags & flags::DENYOOM != 0, placement(shard, cmd, args))).map(|(d, p)| {
-                denyoom |= d;
-                p
-            }) {
-                None => Step::Done(crate::conn::unknown_command(args)),
-                Some(Placement::Conn(f)) => Step::Done(f(&mut ConnCtx { conn: st, shard }, args)),
-                Some(Placement::Refused(r)) => {
+            let Some((id, cmd)) = crate::command::table::lookup_id(args) else {
+                return Step::Done(crate::conn::unknown_command(args));
+            };
+            let call = crate::stats::Call::Command(id);
+            let denyoom = cmd.flags & flags::DENYOOM != 0;
+            let (db, caller) = (st.db as u8, st.id);
+            let mut bind = |to: Option<usize>, handler: ShardFn, call, args: OwnedArgs| {
+                let keys = args.with(|a| coordinator::keys_of(cmd, db, a));
+                bound.push(Bound { to, cmd: RemoteCmd { handler, call, db, caller, args, blocking: false }, denyoom, keys });
+                bound.len() - 1
+            };
+            match placement(shard, cmd, args) {
+                Placement::Conn(f) => Step::Done(f(&mut ConnCtx { conn: st, shard }, args)),
+                Placement::Refused(r) => {
                     refusal.get_or_insert(r);
                     Step::Done(Reply::Nil)
                 }
-                Some(Placement::Shard(handler, to)) => {
-                    targets.extend(to);
-                    cmds.push(RemoteCmd { handler, call, db: st.db as u8, caller: st.id, args: q.clone(), blocking: false });
-                    Step::OnShard
+                Placement::Shard(handler, to) => Step::Queued(vec![bind(to, handler, call, q.clone())], None),
+                Placement::Split(handler, merge, groups) => {
+                    let mut at = Vec::with_capacity(groups.len());
+                    let mut positions = Vec::with_capacity(groups.len());
+                    for (n, (to, part, pos)) in groups.into_iter().enumerate() {
+                        // The first part counts the call; the others add their time.
+                        let call = if n == 0 { call } else { crate::stats::Call::Part(id) };
+                        at.push(bind(Some(to), handler, call, part));
+                        positions.push(pos);
+                    }
+                    Step::Queued(at, Some((merge, positions)))
                 }
             }
         });
         steps.push(step);
-    }
-    targets.sort_unstable();
-    targets.dedup();
-    if targets.len() > 1 {
-        refusal.get_or_insert(Reply::error(err::CROSSSLOT_TX));
     }
     if let Some(r) = refusal {
         unwatch_all(shard, st).await;
         return r;
     }
     let watches = std::mem::take(&mut st.watched);
-    let target = targets.first().copied();
-    let to = target.unwrap_or(shard.id);
-    let tx = Exec { cmds, watches, denyoom };
-    let answers = if to == shard.id {
-        shard.exec_tx(&tx).await
-    } else {
-        let (reply, rx) = oneshot::channel();
-        shard.outbox.send(to, Msg::Tx { tx, reply }).await;
-        match rx.await {
-            Ok(a) => a,
-            Err(_) => return Reply::error(format!("ERR shard {to} did not answer")),
-        }
+    let mut targets: Vec<usize> = watches.iter().map(|w| w.shard).chain(bound.iter().filter_map(|b| b.to)).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let replies = match &targets[..] {
+        [] | [_] => exec_on_one(shard, targets.first().copied().unwrap_or(shard.id), bound, watches).await,
+        _ => exec_across(shard, &targets, bound, watches).await,
     };
-    let answers = match answers {
-        Ok(Some(answers)) => answers,
+    let mut replies = match replies {
+        Ok(Some(replies)) => replies,
         Ok(None) => return Reply::NilArray,
         Err(refused) => return refused,
     };
-    let mut answers = answers.into_iter();
+    let mut take = |i: usize| {
+        replies.get_mut(i).map(|r| std::mem::replace(r, Reply::Nil)).unwrap_or_else(|| Reply::error("ERR transaction reply missing"))
+    };
     Reply::Array(
         steps
             .into_iter()
             .map(|s| match s {
                 Step::Done(r) => r,
-                Step::OnShard => answers.next().unwrap_or_else(|| Reply::error("ERR transaction reply missing")),
+                Step::Queued(at, None) => at.first().map_or(Reply::Nil, |&i| take(i)),
+                Step::Queued(at, Some((merge, positions))) => {
+                    crate::dispatch::merge_parts(merge, at.into_iter().map(&mut take).collect(), &positions)
+                }
             })
             .collect(),
     )
+}
+
+/// Runs a transaction whose keys all live on shard `to`, as one message.
+async fn exec_on_one(shard: &Rc<Shard>, to: usize, bound: Vec<Bound>, watches: Vec<Watched>) -> Outcome {
+    let denyoom = bound.iter().any(|b| b.denyoom);
+    if to == shard.id {
+        // Keys a cross-shard transaction has locked here are waited for.
+        while bound.iter().any(|b| b.keys.iter().any(|(db, k)| shard.names_locked_key(*db, k))) {
+            shard.wait_release().await;
+        }
+    }
+    let tx = Exec { cmds: bound.into_iter().map(|b| b.cmd).collect(), watches, denyoom };
+    if to == shard.id {
+        return shard.exec_tx(&tx).await;
+    }
+    let (reply, rx) = oneshot::channel();
+    shard.outbox.send(to, Msg::Tx { tx, reply }).await;
+    rx.await.unwrap_or_else(|_| Err(Reply::error(format!("ERR shard {to} did not answer"))))
+}
+
+/// Runs a transaction over several shards through the coordinator; replies in queue order.
+async fn exec_across(shard: &Rc<Shard>, targets: &[usize], bound: Vec<Bound>, watches: Vec<Watched>) -> Outcome {
+    // Commands that may run anywhere (TIME, ECHO ...) run here if this shard takes part.
+    let anywhere = if targets.contains(&shard.id) { shard.id } else { targets[0] };
+    let mut parts: Vec<coordinator::Participant> = targets
+        .iter()
+        .map(|&t| coordinator::Participant {
+            shard: t,
+            part: coordinator::Part {
+                keys: Vec::new(),
+                watches: watches.iter().filter(|w| w.shard == t).cloned().collect(),
+                denyoom: false,
+                checks: Vec::new(),
+            },
+            cmds: Vec::new(),
+        })
+        .collect();
+    let mut at = Vec::with_capacity(bound.len());
+    for b in bound {
+        let t = b.to.unwrap_or(anywhere);
+        let n = targets.iter().position(|&x| x == t).unwrap_or(0);
+        let p = &mut parts[n];
+        p.part.denyoom |= b.denyoom;
+        p.part.keys.extend(b.keys);
+        at.push((n, p.cmds.len()));
+        p.cmds.push(b.cmd);
+    }
+    match coordinator::run(shard, parts, |_| true).await {
+        coordinator::Outcome::Done(mut per_shard) => Ok(Some(
+            at.into_iter()
+                .map(|(n, k)| {
+                    per_shard.get_mut(n).and_then(|r| r.get_mut(k)).map(|r| std::mem::replace(r, Reply::Nil)).unwrap_or(Reply::Nil)
+                })
+                .collect(),
+        )),
+        coordinator::Outcome::Dirty => Ok(None),
+        coordinator::Outcome::Refused(r) => Err(r),
+        coordinator::Outcome::Declined => Err(Reply::error("ERR transaction declined")),
+    }
 }
 
 enum Placement {
     Conn(crate::conn::ConnFn),
     /// The handler and the shard its keys need (None: any).
     Shard(ShardFn, Option<usize>),
+    /// Keys on several shards, split as the dispatcher splits them; the parts' replies are merged.
+    Split(ShardFn, Merge, Vec<(usize, OwnedArgs, Vec<usize>)>),
     Refused(Reply),
 }
 
 /// Where a queued command can run inside a transaction.
 fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
     let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
-    let keyed = |h: ShardFn| {
+    let spans = || {
         let mut owners = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
         let first = owners.next();
-        if owners.any(|o| Some(o) != first) {
-            return Placement::Refused(Reply::error(err::CROSSSLOT_TX));
-        }
-        Placement::Shard(h, first)
+        (first, owners.any(|o| Some(o) != first))
+    };
+    let split = |h: ShardFn, merge: Merge| {
+        let groups =
+            crate::dispatch::split_keys(cmd, args, &owner).into_iter().map(|g| (g.shard, OwnedArgs::new(&g.args), g.positions)).collect();
+        Placement::Split(h, merge, groups)
     };
     match cmd.route {
         Route::Conn(f) => Placement::Conn(f),
-        Route::Key(h) | Route::Split(h, _) => keyed(h),
+        Route::Split(h, merge) => match spans() {
+            (_, true) => split(h, merge),
+            (first, false) => Placement::Shard(h, first),
+        },
+        Route::Key(h) => match spans() {
+            // MSET's parts are MSETs, each atomic on its shard, and the transaction makes them one.
+            (_, true) if cmd.name == "mset" => split(h, Merge::FirstError),
+            (_, true) => Placement::Refused(Reply::error(err::CROSSSLOT_TX)),
+            (first, false) => Placement::Shard(h, first),
+        },
         Route::Local(h) => Placement::Shard(h, None),
         Route::Cursor(h) => {
             let c = std::str::from_utf8(args.get(1).copied().unwrap_or_default()).ok().and_then(|c| c.parse::<u64>().ok());

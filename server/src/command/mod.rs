@@ -394,8 +394,8 @@ pub mod err {
     pub const DB_INDEX: &str = "ERR DB index is out of range";
     /// Keys on different shards.
     pub const CROSSSLOT_TX: &str =
-        "CROSSSLOT Keys in the transaction don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
-    /// Keys on different shards.
+        "CROSSSLOT Keys of a command in the transaction don't hash to the same shard; use a {hash tag} to keep them together";
+    /// A command whose keys live on several shards and that cannot be split or coordinated.
     pub const CROSSSLOT: &str =
-        "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
+        "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, multi-key reads and deletes, and MULTI/EXEC)";
 }

@@ -24,7 +24,7 @@ const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kin
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 const CROSSSLOT: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (strand has no cross-shard transactions yet)";
+    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, multi-key reads and deletes, and MULTI/EXEC)";
 
 fn lrange(c: &mut Connection, key: &str) -> Vec<String> {
     q(c, &["LRANGE", key, "0", "-1"])

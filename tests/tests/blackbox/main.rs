@@ -11,6 +11,7 @@ mod acl;
 mod bench;
 mod checkpoints;
 mod crash;
+mod cross_shard;
 mod durability;
 mod errors;
 mod fuzz;

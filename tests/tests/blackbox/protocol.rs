@@ -185,10 +185,14 @@ fn redis_benchmark_runs_without_errors() {
         return;
     }
     let s = Server::start(&["--appendfsync", "everysec"]);
-    // Random keys (-r) spread over both shards; MSET's ten keys stay on one
-    // shard without -r (redis-benchmark then repeats one key).
-    let runs: [&[&str]; 3] =
-        [&["-t", "set,get,incr", "-r", "1000", "-P", "1"], &["-t", "set,get,incr", "-r", "1000", "-P", "16"], &["-t", "mset", "-P", "16"]];
+    // Random keys (-r) spread over both shards; with -r, MSET's ten keys do
+    // too, and run through the cross-shard coordinator.
+    let runs: [&[&str]; 4] = [
+        &["-t", "set,get,incr", "-r", "1000", "-P", "1"],
+        &["-t", "set,get,incr", "-r", "1000", "-P", "16"],
+        &["-t", "mset", "-P", "16"],
+        &["-t", "mset", "-r", "1000", "-P", "4"],
+    ];
     for extra in runs {
         let out = Command::new("redis-benchmark")
             .args(["-p", &s.port.to_string(), "-n", "20000", "-c", "20", "-q"])

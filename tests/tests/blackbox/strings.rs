@@ -7,7 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, ConnectionLike, Value};
-use strand_tests::commands::{cmd, err, error_text, q, start};
+use strand_tests::commands::{err, error_text, q, start};
 
 fn get(c: &mut Connection, key: &str) -> Option<String> {
     q(c, &["GET", key])
@@ -359,7 +359,7 @@ fn mset_same_hash_tag_always_works() {
 }
 
 #[test]
-fn mset_across_shards_is_atomic_or_crossslot() {
+fn mset_across_shards_sets_every_key() {
     let (_s, mut c) = start();
     let ks = keys(200);
     let mut args = vec!["MSET".to_string()];
@@ -370,20 +370,14 @@ fn mset_across_shards_is_atomic_or_crossslot() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut exists = vec!["EXISTS"];
     exists.extend(ks.iter().map(String::as_str));
-    match cmd(&refs).query::<String>(&mut c) {
-        Ok(ok) => {
-            assert_eq!(ok, "OK");
-            assert_eq!(q::<i64>(&mut c, &exists), 200);
-            for (i, k) in ks.iter().enumerate() {
-                assert_eq!(get(&mut c, k), Some(format!("v:{i}")));
-            }
-        }
-        Err(e) => {
-            let text = error_text(&e);
-            assert!(text.starts_with("CROSSSLOT"), "MSET across shards answered {text:?}");
-            assert_eq!(q::<i64>(&mut c, &exists), 0, "a failed cross-shard MSET wrote some keys");
-        }
+    assert_eq!(q::<String>(&mut c, &refs), "OK");
+    assert_eq!(q::<i64>(&mut c, &exists), 200);
+    for (i, k) in ks.iter().enumerate() {
+        assert_eq!(get(&mut c, k), Some(format!("v:{i}")));
     }
+    // An odd argument count is refused before any shard writes.
+    assert_eq!(err(&mut c, &["MSET", "k:0", "x", "k:1"]), "ERR wrong number of arguments for 'mset' command");
+    assert_eq!(get(&mut c, "k:0").as_deref(), Some("v:0"));
 }
 
 #[test]
@@ -396,7 +390,7 @@ fn msetnx() {
 }
 
 #[test]
-fn msetnx_across_shards_is_atomic_or_crossslot() {
+fn msetnx_across_shards_sets_all_or_nothing() {
     let (_s, mut c) = start();
     let ks = keys(200);
     q::<()>(&mut c, &["SET", "k:199", "old"]);
@@ -408,12 +402,12 @@ fn msetnx_across_shards_is_atomic_or_crossslot() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut exists = vec!["EXISTS"];
     exists.extend(ks.iter().map(String::as_str));
-    match cmd(&refs).query::<i64>(&mut c) {
-        Ok(n) => assert_eq!(n, 0, "MSETNX with one existing key must set nothing"),
-        Err(e) => assert!(error_text(&e).starts_with("CROSSSLOT"), "MSETNX across shards answered {e}"),
-    }
+    assert_eq!(q::<i64>(&mut c, &refs), 0, "MSETNX with one existing key must set nothing");
     assert_eq!(q::<i64>(&mut c, &exists), 1);
     assert_eq!(get(&mut c, "k:199").as_deref(), Some("old"));
+    q::<()>(&mut c, &["DEL", "k:199"]);
+    assert_eq!(q::<i64>(&mut c, &refs), 1);
+    assert_eq!(q::<i64>(&mut c, &exists), 200);
 }
 
 #[test]

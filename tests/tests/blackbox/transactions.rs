@@ -1,6 +1,8 @@
 //! MULTI, EXEC, DISCARD, WATCH, UNWATCH: queued replies, EXECABORT, WATCH
 //! aborts on writes and on expiry, runtime errors that do not abort, the
-//! one-shard rule (CROSSSLOT), and crash atomicity of a transaction's writes.
+//! transactions across shards (the coordinator; more in `cross_shard`),
+//! CROSSSLOT for one command whose own keys span shards, and crash atomicity
+//! of a transaction's writes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,7 +30,7 @@ fn queued(c: &mut Connection, args: &[&str]) {
 fn other_shard_key(c: &mut Connection, key: &str) -> String {
     (0..100)
         .map(|i| format!("other{i}"))
-        .find(|k| cmd(&["MSET", key, "1", k, "1"]).query::<Value>(c).is_err())
+        .find(|k| cmd(&["SINTERCARD", "2", key, k]).query::<Value>(c).is_err_and(|e| e.code() == Some("CROSSSLOT")))
         .expect("some key lives on the other shard")
 }
 
@@ -207,20 +209,37 @@ fn watch_works_when_the_key_lives_on_another_shard() {
 }
 
 #[test]
-fn keys_on_two_shards_are_refused_whole() {
+fn keys_on_two_shards_run_as_one_transaction() {
     let (_s, mut c) = start();
     let far = other_shard_key(&mut c, "{t}a");
     let _: () = q(&mut c, &["DEL", "{t}a", &far]);
     let _: () = q(&mut c, &["MULTI"]);
     queued(&mut c, &["SET", "{t}a", "1"]);
-    queued(&mut c, &["SET", &far, "1"]);
-    assert!(err(&mut c, &["EXEC"]).starts_with("CROSSSLOT"));
-    assert_eq!(q::<i64>(&mut c, &["EXISTS", "{t}a", &far]), 0, "nothing of a refused transaction runs");
-    // A WATCH on one shard and commands on the other are refused too.
+    queued(&mut c, &["SET", &far, "2"]);
+    queued(&mut c, &["INCR", "{t}a"]);
+    queued(&mut c, &["MGET", "{t}a", &far]);
+    let v: Value = q(&mut c, &["EXEC"]);
+    assert_eq!(v, Value::Array(vec![okay(), okay(), Value::Int(2), Value::Array(vec![bulk("2"), bulk("2")])]));
+    // A WATCH on one shard and commands on the other: a change to the watched key aborts the whole.
+    let _: () = q(&mut c, &["WATCH", &far]);
+    let mut other = _s.client();
+    let _: () = q(&mut other, &["SET", &far, "changed"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    queued(&mut c, &["SET", "{t}a", "from-tx"]);
+    assert_eq!(q::<Value>(&mut c, &["EXEC"]), Value::Nil);
+    assert_eq!(q::<String>(&mut c, &["GET", "{t}a"]), "2", "nothing of an aborted transaction runs");
+    // Unchanged, it runs.
     let _: () = q(&mut c, &["WATCH", &far]);
     let _: () = q(&mut c, &["MULTI"]);
-    queued(&mut c, &["SET", "{t}a", "1"]);
+    queued(&mut c, &["SET", "{t}a", "from-tx"]);
+    assert_eq!(q::<Value>(&mut c, &["EXEC"]), Value::Array(vec![okay()]));
+    assert_eq!(q::<String>(&mut c, &["GET", "{t}a"]), "from-tx");
+    // One command whose own keys span shards cannot be split: the transaction is refused whole.
+    let _: () = q(&mut c, &["MULTI"]);
+    queued(&mut c, &["SET", "{t}x", "1"]);
+    queued(&mut c, &["RENAME", "{t}a", &far]);
     assert!(err(&mut c, &["EXEC"]).starts_with("CROSSSLOT"));
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "{t}x"]), 0, "nothing of a refused transaction runs");
 }
 
 #[test]

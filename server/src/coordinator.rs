@@ -1,0 +1,557 @@
+//! The cross-shard coordinator: MSET, MSETNX and MULTI/EXEC whose keys live
+//! on several shards run atomically across all of them.
+//!
+//! A transaction T is run by the task of the connection that sent it, on its
+//! shard (the coordinator), in three rounds over the bus:
+//!
+//! 1. **Lock.** T locks its keys on every shard it touches, one shard after
+//!    the other in ascending order, so two transactions never wait for each
+//!    other in a cycle. On a shard, a lock request waits while any of its
+//!    keys is locked, or asked for by an earlier request still waiting. Once
+//!    granted, the shard checks T's WATCHed keys and its memory budget, and
+//!    runs T's read-only checks (MSETNX's EXISTS).
+//! 2. **Apply** (or abort, when a watched key changed, a shard is out of
+//!    memory, or a check says no). Every shard runs its part as one write
+//!    group: one log record per shard.
+//! 3. **Release.** Every shard unlocks T's keys and serves what waited for
+//!    them; under `appendfsync always` it answers once its part is durable,
+//!    and T's reply waits for all of them.
+//!
+//! While a key is locked no other command touches it: a connection of the
+//! shard that meets a locked key stops its pipeline there and waits, and a
+//! batch from another shard that names one is held, in arrival order, until
+//! the lock goes. Every shard has applied T before any shard unlocks, so no
+//! command sees T's writes on one shard without its writes on the others.
+//! Commands that name no key (DBSIZE, KEYS, SCAN, FLUSHALL) do not wait
+//! for locks, and may see a transaction applied on one shard and not yet on
+//! another. A checkpoint waits for a moment with no transaction applied
+//! here and not yet released (new grants pause meanwhile), so it holds
+//! every transaction whole or not at all.
+//!
+//! This module touches the shard's state only through [`Shard`]'s methods,
+//! and crosses threads only through the bus.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+
+use crate::command::table::CmdId;
+use crate::command::{Command, Ctx};
+use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
+use crate::reply::Reply;
+use crate::stats::Call;
+use crate::transaction::Watched;
+
+/// A key as locks name it: database and key.
+pub type LockKey = (u8, Vec<u8>);
+
+/// The keys cross-shard transactions hold on this shard, and what waits for them.
+#[derive(Default)]
+pub struct Locks {
+    /// Locked keys, per database, and the transaction holding each.
+    locked: HashMap<u8, HashMap<Vec<u8>, u64>>,
+    /// Transactions holding locks here, with their keys.
+    holders: HashMap<u64, Vec<LockKey>>,
+    /// Lock requests not granted yet, in arrival order.
+    waiting: VecDeque<Request>,
+    /// Batches and transactions from other shards that name a locked key, in arrival order.
+    held: VecDeque<Msg>,
+    /// Local tasks waiting for locks to go (connections, checkpoints).
+    waiters: Vec<oneshot::Sender<()>>,
+    /// A checkpoint waits for the holders to leave: no new grants until it began.
+    pausing: bool,
+    /// Transactions started on this shard, for their ids.
+    started: u64,
+}
+
+/// A lock request waiting for its keys.
+pub struct Request {
+    tx: u64,
+    part: Part,
+    /// Commands to run at once when granted (see [`run`]: only when nothing can refuse them).
+    apply: Option<Vec<RemoteCmd>>,
+    reply: oneshot::Sender<Granted>,
+}
+
+impl Locks {
+    fn is_locked(&self, db: u8, key: &[u8]) -> bool {
+        self.locked.get(&db).is_some_and(|m| m.contains_key(key))
+    }
+
+    fn free(&self, keys: &[LockKey], claimed: &[&LockKey]) -> bool {
+        keys.iter().all(|k| !self.is_locked(k.0, &k.1) && !claimed.contains(&k))
+    }
+}
+
+/// What a transaction asks of one shard when its locks are granted.
+pub struct Part {
+    /// The keys its commands touch on this shard.
+    pub keys: Vec<LockKey>,
+    /// WATCHed keys on this shard.
+    pub watches: Vec<Watched>,
+    /// Whether the part may add data (refused whole when the shard is out of memory).
+    pub denyoom: bool,
+    /// Read-only commands whose replies decide whether the transaction goes on.
+    pub checks: Vec<RemoteCmd>,
+}
+
+/// A shard's answer to a lock request.
+pub enum Granted {
+    /// The watches held and memory allows; the checks' replies.
+    Ready(Vec<Reply>),
+    /// A watched key changed.
+    Dirty,
+    /// Refused whole (out of memory).
+    Refused(Reply),
+    /// Granted and applied at once: the commands' replies.
+    Applied(Vec<Reply>),
+}
+
+/// What one shard did with its part.
+pub struct Applied {
+    /// One reply per command.
+    pub replies: Vec<Reply>,
+}
+
+/// How a transaction ended.
+pub enum Outcome {
+    /// Applied everywhere: per participant (in shard order), one reply per command.
+    Done(Vec<Vec<Reply>>),
+    /// A watched key changed; nothing was applied.
+    Dirty,
+    /// Refused before anything was applied (out of memory, a shard failed).
+    Refused(Reply),
+    /// The checks said no; nothing was applied.
+    Declined,
+}
+
+/// The keys a command names, as locks see them (none for commands without keys).
+pub fn keys_of(cmd: &Command, db: u8, args: &[&[u8]]) -> Vec<LockKey> {
+    cmd.keys_of(args).into_iter().filter_map(|i| args.get(i)).map(|k| (db, k.to_vec())).collect()
+}
+
+impl Shard {
+    /// Whether any key of this shard is locked by a cross-shard transaction.
+    pub fn has_locks(&self) -> bool {
+        !self.locks.borrow().holders.is_empty()
+    }
+
+    /// Whether a command names a key locked here.
+    pub fn names_locked(&self, cmd: &Command, db: usize, args: &[&[u8]]) -> bool {
+        let locks = self.locks.borrow();
+        !locks.holders.is_empty() && cmd.keys_of(args).into_iter().any(|i| args.get(i).is_some_and(|k| locks.is_locked(db as u8, k)))
+    }
+
+    /// Whether one key is locked here.
+    pub fn names_locked_key(&self, db: u8, key: &[u8]) -> bool {
+        self.locks.borrow().is_locked(db, key)
+    }
+
+    /// Whether a command shipped from another shard names a key locked here.
+    fn remote_names_locked(&self, c: &RemoteCmd) -> bool {
+        let (Call::Command(id) | Call::Part(id)) = c.call else { return false };
+        crate::command::table::by_id(id).is_some_and(|cmd| c.args.with(|a| self.names_locked(cmd, c.db as usize, a)))
+    }
+
+    /// Waits until `cmd` names no locked key here. Call it right before
+    /// running a command outside a transaction, with no await in between.
+    pub async fn wait_unlocked(&self, cmd: &Command, db: usize, args: &[&[u8]]) {
+        if self.names_locked(cmd, db, args) {
+            self.state.borrow_mut().stats.lock_waits += 1;
+        }
+        while self.names_locked(cmd, db, args) {
+            self.wait_release().await;
+        }
+    }
+
+    /// Waits for the next release of locks on this shard.
+    pub(crate) async fn wait_release(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.locks.borrow_mut().waiters.push(tx);
+        let _ = rx.await;
+    }
+
+    /// Waits until no transaction holds locks here, pausing new grants
+    /// meanwhile, and returns with grants still paused: call [`Shard::resume_grants`].
+    pub async fn pause_grants(self: &Rc<Self>) {
+        self.locks.borrow_mut().pausing = true;
+        while self.has_locks() {
+            self.wait_release().await;
+        }
+    }
+
+    /// Ends [`Shard::pause_grants`]: grants what waited.
+    pub fn resume_grants(self: &Rc<Self>) {
+        self.locks.borrow_mut().pausing = false;
+        self.grant_waiting();
+    }
+
+    /// Looks at a message from another shard before it is served: None if it
+    /// was held (it names a locked key) or handled here (a transaction's own).
+    pub(crate) fn through_locks(self: &Rc<Self>, msg: Msg) -> Option<Msg> {
+        match msg {
+            Msg::Lock { tx, part, apply, reply } => {
+                self.locks.borrow_mut().waiting.push_back(Request { tx, part, apply, reply });
+                self.grant_waiting();
+                None
+            }
+            Msg::Apply { tx, cmds, reply } => {
+                let holds = self.locks.borrow().holders.contains_key(&tx);
+                let replies = match holds {
+                    true => self.run_grouped(&cmds),
+                    false => vec![Reply::error(not_holder(self.id, tx)); cmds.len()],
+                };
+                let _ = reply.send(Applied { replies });
+                None
+            }
+            Msg::Release { tx, reply } => {
+                self.release(tx, reply);
+                None
+            }
+            Msg::Batch { ref cmds, .. } if self.has_locks() && cmds.iter().any(|c| self.remote_names_locked(c)) => {
+                self.hold(msg);
+                None
+            }
+            Msg::Tx { ref tx, .. } if self.has_locks() && tx.cmds.iter().any(|c| self.remote_names_locked(c)) => {
+                self.hold(msg);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Keeps a message that names a locked key until a release.
+    fn hold(&self, msg: Msg) {
+        self.state.borrow_mut().stats.lock_waits += 1;
+        self.locks.borrow_mut().held.push_back(msg);
+    }
+
+    /// Grants, in order, every waiting request whose keys are free and not
+    /// asked for by an earlier request still waiting.
+    fn grant_waiting(&self) {
+        let mut n = 0;
+        loop {
+            let request = {
+                let mut locks = self.locks.borrow_mut();
+                if locks.pausing {
+                    return;
+                }
+                let claimed: Vec<&LockKey> = locks.waiting.iter().take(n).flat_map(|r| r.part.keys.iter()).collect();
+                let Some(r) = locks.waiting.get(n) else { return };
+                if !locks.free(&r.part.keys, &claimed) {
+                    n += 1;
+                    continue;
+                }
+                let Some(r) = locks.waiting.remove(n) else { return };
+                r
+            };
+            let granted = match (self.grant(request.tx, &request.part), &request.apply) {
+                (Granted::Ready(_), Some(cmds)) => Granted::Applied(self.run_grouped(cmds)),
+                (granted, _) => granted,
+            };
+            let _ = request.reply.send(granted);
+        }
+    }
+
+    /// Locks `part`'s keys for `tx` (they are free) and checks the part.
+    fn grant(&self, tx: u64, part: &Part) -> Granted {
+        {
+            let mut locks = self.locks.borrow_mut();
+            for (db, key) in &part.keys {
+                locks.locked.entry(*db).or_default().insert(key.clone(), tx);
+            }
+            let previous = locks.holders.insert(tx, part.keys.clone());
+            debug_assert!(previous.is_none(), "transaction {tx:#x} granted twice on one shard");
+        }
+        self.state.borrow_mut().stats.cross_parts += 1;
+        if !self.watches_hold(&part.watches) {
+            return Granted::Dirty;
+        }
+        if let Some(refused) = crate::oom::admit_exec(&mut self.state.borrow_mut(), part.denyoom) {
+            return Granted::Refused(refused);
+        }
+        Granted::Ready(
+            part.checks.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect(),
+        )
+    }
+
+    /// Unlocks `tx`'s keys, serves the clients and messages that waited for
+    /// them, grants what can be granted, and answers `reply` (if any) once
+    /// this shard's log holds the part durably.
+    fn release(self: &Rc<Self>, tx: u64, reply: Option<oneshot::Sender<Result<(), String>>>) {
+        let waiters = {
+            let mut locks = self.locks.borrow_mut();
+            let Some(keys) = locks.holders.remove(&tx) else { return };
+            for (db, key) in keys {
+                if let Some(m) = locks.locked.get_mut(&db) {
+                    m.remove(&key);
+                }
+            }
+            std::mem::take(&mut locks.waiters)
+        };
+        self.serve_ready();
+        if let Some(reply) = reply {
+            let lsn = self.last_lsn();
+            let me = self.clone();
+            strand_engine::runtime::spawn(async move {
+                let _ = reply.send(me.wait_durable(lsn).await);
+            });
+        }
+        // What was held, in order; what still names a locked key is held again.
+        let held = std::mem::take(&mut self.locks.borrow_mut().held);
+        for msg in held {
+            self.serve(msg);
+        }
+        self.grant_waiting();
+        // Woken tasks look again: their keys may be locked by the next transaction.
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+
+    /// Locks `part`'s keys here for `tx`, waiting for earlier holders, and checks it.
+    async fn lock_here(self: &Rc<Self>, tx: u64, part: Part, apply: Option<Vec<RemoteCmd>>) -> Option<Granted> {
+        let (reply, rx) = oneshot::channel();
+        self.locks.borrow_mut().waiting.push_back(Request { tx, part, apply, reply });
+        self.grant_waiting();
+        rx.await.ok()
+    }
+
+    fn next_tx(&self) -> u64 {
+        self.state.borrow_mut().stats.cross_transactions += 1;
+        let mut locks = self.locks.borrow_mut();
+        locks.started += 1;
+        ((self.id as u64) << 48) | locks.started
+    }
+}
+
+fn not_holder(shard: usize, tx: u64) -> String {
+    format!("ERR shard {shard} was asked to apply transaction {tx:#x}, which holds no locks there")
+}
+
+/// One participant of a transaction: its shard, what it checks, what it runs.
+pub struct Participant {
+    /// The shard.
+    pub shard: usize,
+    /// Its checks, watches and memory question.
+    pub part: Part,
+    /// Its commands.
+    pub cmds: Vec<RemoteCmd>,
+}
+
+/// Runs a transaction over `parts` (any order; one per shard). `decide` sees
+/// every participant's check replies and says whether to apply.
+///
+/// When nothing can refuse the transaction once its locks are granted (no
+/// checks, no WATCH, no memory budget) each shard applies its part as soon
+/// as it grants the locks, which saves a round: the keys stay locked until
+/// every shard has applied, so it is as atomic as the three-round way.
+pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl FnOnce(&[Vec<Reply>]) -> bool) -> Outcome {
+    parts.sort_by_key(|p| p.shard);
+    debug_assert!(parts.windows(2).all(|w| w[0].shard < w[1].shard), "one part per shard");
+    let tx = shard.next_tx();
+    let unlimited = shard.state.borrow().ks.limits().budget == 0;
+    if unlimited && parts.iter().all(|p| p.part.checks.is_empty() && p.part.watches.is_empty()) {
+        return run_eager(shard, tx, parts).await;
+    }
+    let mut held = Vec::with_capacity(parts.len());
+    let mut checks = Vec::with_capacity(parts.len());
+    let mut stop = None;
+    let mut cmds = Vec::with_capacity(parts.len());
+    for p in parts {
+        let granted = lock(shard, tx, p.shard, p.part, None).await;
+        cmds.push((p.shard, p.cmds));
+        match granted {
+            Some(Granted::Ready(replies) | Granted::Applied(replies)) => {
+                held.push(p.shard);
+                checks.push(replies);
+            }
+            Some(Granted::Dirty) => {
+                held.push(p.shard);
+                stop = Some(Outcome::Dirty);
+                break;
+            }
+            Some(Granted::Refused(r)) => {
+                held.push(p.shard);
+                stop = Some(Outcome::Refused(r));
+                break;
+            }
+            None => {
+                stop = Some(Outcome::Refused(Reply::error(format!("ERR shard {} did not answer", p.shard))));
+                break;
+            }
+        }
+    }
+    let stop = stop.or_else(|| (!decide(&checks)).then_some(Outcome::Declined));
+    if let Some(outcome) = stop {
+        // Nothing was applied, so there is nothing to wait for.
+        let _ = release_all(shard, tx, &held, false).await;
+        return outcome;
+    }
+    let replies = apply_all(shard, tx, cmds).await;
+    if let Err(e) = release_all(shard, tx, &held, true).await {
+        return Outcome::Done(replies.into_iter().map(|r| vec![Reply::error(e.clone()); r.len()]).collect());
+    }
+    Outcome::Done(replies)
+}
+
+/// Locks `part`'s keys on shard `to` for `tx` (with `apply`, runs it once granted); None if the shard did not answer.
+async fn lock(shard: &Rc<Shard>, tx: u64, to: usize, part: Part, apply: Option<Vec<RemoteCmd>>) -> Option<Granted> {
+    if to == shard.id {
+        return shard.lock_here(tx, part, apply).await;
+    }
+    let (reply, rx) = oneshot::channel();
+    shard.outbox.send(to, Msg::Lock { tx, part, apply, reply }).await;
+    rx.await.ok()
+}
+
+/// [`run`] when nothing can refuse: each shard applies its part when it grants the locks.
+async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>) -> Outcome {
+    let mut held = Vec::with_capacity(parts.len());
+    let mut replies = Vec::with_capacity(parts.len());
+    for p in parts {
+        let n = p.cmds.len();
+        let granted = lock(shard, tx, p.shard, p.part, Some(p.cmds)).await;
+        replies.push(match granted {
+            Some(Granted::Applied(r)) => r,
+            // Unreachable without checks, watches and a budget; a shard that did not answer is gone.
+            Some(Granted::Ready(_) | Granted::Dirty | Granted::Refused(_)) | None => {
+                vec![Reply::error(format!("ERR shard {} did not apply its part of the transaction", p.shard)); n]
+            }
+        });
+        held.push(p.shard);
+    }
+    if let Err(e) = release_all(shard, tx, &held, true).await {
+        return Outcome::Done(replies.into_iter().map(|r| vec![Reply::error(e.clone()); r.len()]).collect());
+    }
+    Outcome::Done(replies)
+}
+
+/// Sends every remote part its commands, runs the local one meanwhile, and gathers the replies in order.
+async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>)>) -> Vec<Vec<Reply>> {
+    let mut waiting = Vec::with_capacity(cmds.len());
+    let mut local = None;
+    for (i, (to, c)) in cmds.into_iter().enumerate() {
+        if to == shard.id {
+            local = Some((i, c));
+            continue;
+        }
+        let n = c.len();
+        let (reply, rx) = oneshot::channel();
+        shard.outbox.send(to, Msg::Apply { tx, cmds: c, reply }).await;
+        waiting.push((i, to, n, rx));
+    }
+    let mut out: Vec<Vec<Reply>> = vec![Vec::new(); waiting.len() + usize::from(local.is_some())];
+    if let Some((i, c)) = local {
+        out[i] = shard.run_grouped(&c);
+    }
+    for (i, to, n, rx) in waiting {
+        out[i] = match rx.await {
+            Ok(a) => a.replies,
+            Err(_) => vec![Reply::error(format!("ERR shard {to} did not answer")); n],
+        };
+    }
+    out
+}
+
+/// Unlocks `tx`'s keys on every shard in `held`; with `durable`, waits until each
+/// part is durable when the log's policy asks for it.
+async fn release_all(shard: &Rc<Shard>, tx: u64, held: &[usize], durable: bool) -> Result<(), String> {
+    let wait = durable && shard.state.borrow().ks.log().is_some_and(|l| l.must_wait());
+    let mut waiting = Vec::new();
+    let mut here = false;
+    for &to in held {
+        if to == shard.id {
+            here = true;
+            continue;
+        }
+        let (reply, rx) = match wait {
+            true => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        shard.outbox.send(to, Msg::Release { tx, reply }).await;
+        waiting.extend(rx.map(|rx| (to, rx)));
+    }
+    let mut result = Ok(());
+    if here {
+        let lsn = shard.last_lsn();
+        shard.release(tx, None);
+        if wait {
+            result = shard.wait_durable(lsn).await;
+        }
+    }
+    for (to, rx) in waiting {
+        let r = rx.await.unwrap_or_else(|_| Err(format!("ERR shard {to} did not answer")));
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
+/// Whether a command the coordinator runs across shards (MSET, MSETNX) has keys on several shards.
+pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
+    if shard.outbox.shards() == 1 || !matches!(cmd.name, "mset" | "msetnx") {
+        return false;
+    }
+    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let first = owners.next();
+    owners.any(|o| Some(o) != first)
+}
+
+/// [MSET](https://redis.io/commands/mset/) and [MSETNX](https://redis.io/commands/msetnx/)
+/// whose keys live on several shards: each shard sets its keys with one MSET
+/// record, and MSETNX first checks on every shard, while its keys are locked, that none exists.
+pub async fn mset(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    if args.len().is_multiple_of(2) {
+        return crate::command::arity_error(cmd.name);
+    }
+    let nx = cmd.name == "msetnx";
+    let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
+    let remote = |handler, args: &[&[u8]]| RemoteCmd {
+        handler,
+        call: Call::Part(id),
+        db: db as u8,
+        caller,
+        args: OwnedArgs::new(args),
+        blocking: false,
+    };
+    let parts = crate::dispatch::split_keys(cmd, args, &owner)
+        .into_iter()
+        .map(|g| {
+            let keys: Vec<&[u8]> = std::iter::once(&b"exists"[..]).chain(g.args[1..].iter().step_by(2).copied()).collect();
+            let checks = if nx { vec![remote(count_existing as crate::command::ShardFn, &keys)] } else { Vec::new() };
+            let mut set = g.args;
+            set[0] = b"mset";
+            let keys = set[1..].iter().step_by(2).map(|k| (db as u8, k.to_vec())).collect();
+            Participant {
+                shard: g.shard,
+                part: Part { keys, watches: Vec::new(), denyoom: true, checks },
+                cmds: vec![remote(crate::command::strings::mset, &set)],
+            }
+        })
+        .collect();
+    let none_exists = |checks: &[Vec<Reply>]| checks.iter().flatten().all(|r| matches!(r, Reply::Int(0)));
+    match run(shard, parts, none_exists).await {
+        Outcome::Done(replies) => match replies.into_iter().flatten().find(Reply::is_error) {
+            Some(e) => e,
+            None if nx => Reply::Int(1),
+            None => Reply::Ok,
+        },
+        Outcome::Declined => Reply::Int(0),
+        Outcome::Refused(r) => match &r {
+            Reply::Error(e) if e.contains(crate::oom::OOM) => Reply::error(crate::oom::OOM),
+            _ => r,
+        },
+        Outcome::Dirty => Reply::error("ERR MSET saw a watched key change, which it never watches"),
+    }
+}
+
+/// How many of the keys in `args[1..]` exist (MSETNX's check).
+fn count_existing(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    Reply::Int(args[1..].iter().filter(|k| ctx.shard.ks.contains(ctx.db, k, ctx.now)).count() as i64)
+}

@@ -1,0 +1,189 @@
+//! The cross-shard coordinator under load: MSET, MSETNX and MULTI/EXEC whose
+//! keys live on several shards, from many clients at once, on 3 shards.
+//! Readers (transactions) never see half of a write, counters never lose an
+//! increment, exactly one of several racing MSETNX wins, and overlapping
+//! transactions started on every shard finish (a lock cycle would hang them,
+//! and the clients' read timeout turns a hang into a failure).
+
+#![allow(clippy::unwrap_used)]
+
+use std::thread;
+use std::time::Duration;
+
+use redis::{Connection, Value};
+use strand_tests::commands::q;
+use strand_tests::Server;
+
+const SHARDS: &str = "3";
+
+fn client(s: &Server) -> Connection {
+    let c = s.client();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c
+}
+
+/// Keys named `prefix:0..n`, which spread over the shards.
+fn group(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}:{i}")).collect()
+}
+
+/// Checks that `keys` really span all 3 shards (else the test proves
+/// nothing): two keys share a shard when a two-key command on them is not
+/// refused with CROSSSLOT.
+fn assert_spread(c: &mut Connection, keys: &[String]) {
+    let mut shards: Vec<&String> = Vec::new();
+    for k in keys {
+        let together = |other: &&String| redis::cmd("SINTERCARD").arg(2).arg(*other).arg(k).query::<i64>(c).is_ok();
+        if !shards.iter().any(together) {
+            shards.push(k);
+        }
+    }
+    assert_eq!(shards.len(), 3, "keys {keys:?} do not span the 3 shards");
+}
+
+#[test]
+fn transactions_never_see_half_an_mset() {
+    let s = Server::start(&["--shards", SHARDS]);
+    let keys = group("g", 24);
+    assert_spread(&mut client(&s), &keys);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut c = client(&s);
+            let keys = keys.clone();
+            thread::spawn(move || {
+                for i in 0..300 {
+                    let value = format!("w{w}-{i}");
+                    let mut mset = redis::cmd("MSET");
+                    for k in &keys {
+                        mset.arg(k).arg(&value);
+                    }
+                    let () = mset.query(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = client(&s);
+            let keys = keys.clone();
+            thread::spawn(move || {
+                let mut seen = 0;
+                for _ in 0..300 {
+                    let mut p = redis::pipe();
+                    p.atomic();
+                    for k in &keys {
+                        p.cmd("GET").arg(k);
+                    }
+                    let values: Vec<Option<String>> = p.query(&mut c).unwrap();
+                    assert!(values.windows(2).all(|w| w[0] == w[1]), "a transaction saw half an MSET: {values:?}");
+                    seen += usize::from(values[0].is_some());
+                }
+                seen
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let seen: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(seen > 0, "the readers never saw a write");
+    let mut c = client(&s);
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    let last: Vec<String> = q(&mut c, &mget);
+    assert!(last.windows(2).all(|w| w[0] == w[1]), "{last:?}");
+}
+
+#[test]
+fn transactions_across_shards_lose_no_increment_and_do_not_deadlock() {
+    let s = Server::start(&["--shards", SHARDS]);
+    let counters = group("c", 9);
+    assert_spread(&mut client(&s), &counters);
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 150;
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|t| {
+            let mut c = client(&s);
+            let counters = counters.clone();
+            thread::spawn(move || {
+                for r in 0..ROUNDS {
+                    // Overlapping sets of keys, in different orders, so every lock order is tried.
+                    let mut mine: Vec<&String> = counters.iter().collect();
+                    mine.rotate_left((t + r) % counters.len());
+                    let mut p = redis::pipe();
+                    p.atomic();
+                    for k in &mine {
+                        p.cmd("INCR").arg(*k);
+                    }
+                    // A cross-shard MSET in the same stream of requests.
+                    p.cmd("MSET").arg(format!("m{t}:a")).arg(r).arg(format!("m{t}:b")).arg(r).arg(format!("m{t}:c")).arg(r);
+                    let _: Vec<Value> = p.query(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = client(&s);
+    for k in &counters {
+        assert_eq!(q::<i64>(&mut c, &["GET", k]), (CLIENTS * ROUNDS) as i64, "{k}");
+    }
+    for t in 0..CLIENTS {
+        let v: Vec<i64> = q(&mut c, &["MGET", &format!("m{t}:a"), &format!("m{t}:b"), &format!("m{t}:c")]);
+        assert_eq!(v, vec![(ROUNDS - 1) as i64; 3]);
+    }
+}
+
+#[test]
+fn exactly_one_racing_msetnx_wins() {
+    let s = Server::start(&["--shards", SHARDS]);
+    for round in 0..20 {
+        let keys = group(&format!("n{round}"), 6);
+        let racers: Vec<_> = (0..4)
+            .map(|r| {
+                let mut c = client(&s);
+                let keys = keys.clone();
+                thread::spawn(move || {
+                    let mut msetnx = redis::cmd("MSETNX");
+                    for k in &keys {
+                        msetnx.arg(k).arg(r);
+                    }
+                    msetnx.query::<i64>(&mut c).unwrap()
+                })
+            })
+            .collect();
+        let won: Vec<i64> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(won.iter().sum::<i64>(), 1, "round {round}: {won:?}");
+        let winner = won.iter().position(|&w| w == 1).unwrap();
+        let mut c = client(&s);
+        let mut mget = vec!["MGET"];
+        mget.extend(keys.iter().map(String::as_str));
+        let v: Vec<i64> = q(&mut c, &mget);
+        assert_eq!(v, vec![winner as i64; keys.len()], "round {round}: the winner's values, all of them");
+    }
+}
+
+#[test]
+fn a_cross_shard_mset_keeps_its_place_in_a_pipeline() {
+    let s = Server::start(&["--shards", SHARDS]);
+    let mut c = client(&s);
+    let keys = group("p", 6);
+    let mut p = redis::pipe();
+    p.cmd("SET").arg(&keys[0]).arg("before");
+    p.cmd("GET").arg(&keys[0]);
+    let mut mset = redis::cmd("MSET");
+    for k in &keys {
+        mset.arg(k).arg("during");
+    }
+    p.add_command(mset);
+    p.cmd("GET").arg(&keys[0]);
+    p.cmd("SET").arg(&keys[5]).arg("after");
+    p.cmd("MGET").arg(&keys[4]).arg(&keys[5]);
+    let v: Vec<Value> = p.query(&mut c).unwrap();
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    assert_eq!(
+        v,
+        vec![Value::Okay, bulk("before"), Value::Okay, bulk("during"), Value::Okay, Value::Array(vec![bulk("during"), bulk("after")])]
+    );
+}
