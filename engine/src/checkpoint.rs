@@ -61,8 +61,12 @@ pub struct CheckpointHeader {
     pub time_ms: U64,
     /// Random seed of the chunk checksums.
     pub seed: U64,
+    /// The cross-shard transaction epoch the checkpoint began in (see
+    /// `keyspace::tx`): parts of earlier epochs are in it, later ones are not.
+    /// Zero in files written before it existed.
+    pub tx_epoch: U64,
     /// Zero.
-    pub reserved: [u8; 16],
+    pub reserved: [u8; 8],
     /// xxh3-64 of the bytes before this field.
     pub checksum: U64,
 }
@@ -71,7 +75,7 @@ const HEADER_LEN: usize = std::mem::size_of::<CheckpointHeader>();
 const _: () = assert!(HEADER_LEN == 64);
 
 impl CheckpointHeader {
-    fn new(shard: u32, lsn: u64, time_ms: u64, seed: u64) -> CheckpointHeader {
+    fn new(shard: u32, lsn: u64, time_ms: u64, seed: u64, tx_epoch: u64) -> CheckpointHeader {
         let mut h = CheckpointHeader {
             magic: MAGIC,
             version: U32::new(VERSION),
@@ -79,7 +83,8 @@ impl CheckpointHeader {
             lsn: U64::new(lsn),
             time_ms: U64::new(time_ms),
             seed: U64::new(seed),
-            reserved: [0; 16],
+            tx_epoch: U64::new(tx_epoch),
+            reserved: [0; 8],
             checksum: U64::new(0),
         };
         h.checksum = U64::new(xxh3_64(&h.as_bytes()[..HEADER_LEN - 8]));
@@ -186,6 +191,8 @@ pub struct Loaded {
     pub entries: u64,
     /// File size in bytes.
     pub bytes: u64,
+    /// The cross-shard transaction epoch it began in.
+    pub tx_epoch: u64,
 }
 
 /// One verified chunk handed to [`load`]'s callback.
@@ -234,7 +241,14 @@ pub fn load(path: &Path, mut apply: impl FnMut(Chunk<'_>) -> Result<(), String>)
             if count as u64 != entries & u32::MAX as u64 {
                 return Err(damaged(pos, &format!("end mark counts {count} entries, chunks held {entries}")));
             }
-            return Ok(Loaded { path: path.into(), lsn: header.lsn.get(), time_ms: header.time_ms.get(), entries, bytes: len });
+            return Ok(Loaded {
+                path: path.into(),
+                lsn: header.lsn.get(),
+                time_ms: header.time_ms.get(),
+                entries,
+                bytes: len,
+                tx_epoch: header.tx_epoch.get(),
+            });
         }
         apply(Chunk { payload, entries: count, time_ms: header.time_ms.get() }).map_err(|reason| CheckpointError::Entry {
             path: path.into(),
@@ -265,12 +279,12 @@ pub struct Writer {
 
 impl Writer {
     /// Creates `LSN.ckp.tmp` in `shard_dir` and writes its header.
-    pub async fn create(shard_dir: &Path, shard: u32, lsn: u64, time_ms: u64) -> Result<Writer, String> {
+    pub async fn create(shard_dir: &Path, shard: u32, lsn: u64, time_ms: u64, tx_epoch: u64) -> Result<Writer, String> {
         let path = temp_path(shard_dir, lsn);
         let file = runtime::create_dma_file(&path).await.map_err(|e| format!("create {}: {e}", path.display()))?;
         let seed: u64 = rand::random();
         let mut buf = runtime::dma_buffer(WRITE_BUFFER);
-        let header = CheckpointHeader::new(shard, lsn, time_ms, seed);
+        let header = CheckpointHeader::new(shard, lsn, time_ms, seed, tx_epoch);
         buf.as_bytes_mut()[..BLOCK].fill(0);
         buf.as_bytes_mut()[..HEADER_LEN].copy_from_slice(header.as_bytes());
         Ok(Writer { dir: shard_dir.into(), lsn, seed, file, buf, buf_len: BLOCK, pos: 0, chunks: 0, entries: 0 })
@@ -377,7 +391,7 @@ mod tests {
     fn write(dir: &Path, lsn: u64, chunks: Vec<(Vec<u8>, u32)>) -> PathBuf {
         let dir = dir.to_path_buf();
         on_executor(move || async move {
-            let mut w = Writer::create(&dir, 7, lsn, 1234).await.unwrap();
+            let mut w = Writer::create(&dir, 7, lsn, 1234, 0).await.unwrap();
             for (bytes, n) in &chunks {
                 w.chunk(bytes, *n).await.unwrap();
             }
@@ -442,7 +456,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_path_buf();
         on_executor(move || async move {
-            let mut w = Writer::create(&d, 1, 3, 0).await.unwrap();
+            let mut w = Writer::create(&d, 1, 3, 0, 0).await.unwrap();
             w.chunk(b"x", 1).await.unwrap();
             w.abandon().await;
         });

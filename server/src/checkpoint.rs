@@ -122,16 +122,18 @@ pub const IN_PROGRESS: &str = "ERR Background save already in progress";
 /// `--compaction-rate`. Errors are Redis-style error strings.
 pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
     let started = Instant::now();
-    // Not in the middle of a cross-shard transaction: each is then in the snapshot whole or not at all.
-    shard.pause_grants().await;
+    // Begin while no cross-shard transaction runs anywhere, in a new epoch:
+    // each transaction is then wholly before the snapshot or wholly after it.
+    let shared = shard.shared.clone();
+    let (tx_epoch, paused) = shared.tx.cut().await?;
     let begun = begin(shard, paced);
-    shard.resume_grants();
+    drop(paused);
     let Some((log, lsn, time_ms, rate)) = begun? else {
         // Nothing changed since the newest checkpoint: it is this one.
         return Ok(());
     };
     let bytes_before = log.stats().bytes_written;
-    let result = write(shard, &log, lsn, time_ms, rate).await;
+    let result = write(shard, &log, lsn, time_ms, rate, tx_epoch).await;
     let mut st = shard.state.borrow_mut();
     st.ks.snapshot_end();
     let c = &mut st.checkpoints;
@@ -181,8 +183,15 @@ fn begin(shard: &Shard, paced: bool) -> Result<Option<(strand_engine::log::Log, 
 
 /// Walks the snapshot into a checkpoint file, makes the log durable up to
 /// its LSN, then finishes the file. Returns its path, size and entry count.
-async fn write(shard: &Rc<Shard>, log: &strand_engine::log::Log, lsn: u64, time_ms: u64, rate: u64) -> Result<(PathBuf, u64, u64), String> {
-    let mut w = file::Writer::create(&log.dir(), log.shard(), lsn, time_ms).await?;
+async fn write(
+    shard: &Rc<Shard>,
+    log: &strand_engine::log::Log,
+    lsn: u64,
+    time_ms: u64,
+    rate: u64,
+    tx_epoch: u64,
+) -> Result<(PathBuf, u64, u64), String> {
+    let mut w = file::Writer::create(&log.dir(), log.shard(), lsn, time_ms, tx_epoch).await?;
     let started = Instant::now();
     let mut entries = 0u64;
     loop {
@@ -203,10 +212,15 @@ async fn write(shard: &Rc<Shard>, log: &strand_engine::log::Log, lsn: u64, time_
         adjust_shares(shard);
         pace(started, w.bytes(), rate).await;
     }
-    // The checkpoint vouches for every record up to `lsn`: they must be durable before it is.
+    // The checkpoint vouches for every record up to `lsn`, and for the other
+    // shards' parts of the cross-shard transactions it holds: they must be durable before it is.
     if let Err(e) = log.sync_all().await {
         w.abandon().await;
         return Err(e.to_string());
+    }
+    if let Err(e) = crate::coordinator::sync_everywhere(shard).await {
+        w.abandon().await;
+        return Err(e);
     }
     let (path, size) = w.finish().await?;
     Ok((path, size, entries))

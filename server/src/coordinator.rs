@@ -24,15 +24,25 @@
 //! command sees T's writes on one shard without its writes on the others.
 //! Commands that name no key (DBSIZE, KEYS, SCAN, FLUSHALL) do not wait
 //! for locks, and may see a transaction applied on one shard and not yet on
-//! another. A checkpoint waits for a moment with no transaction applied
-//! here and not yet released (new grants pause meanwhile), so it holds
-//! every transaction whole or not at all.
+//! another.
+//!
+//! **Crash atomicity.** Every shard that may write logs its part as one
+//! TX record tagged with the transaction's id, its epoch and the
+//! writing shards (`strand_engine::keyspace::tx`); recovery keeps a part only
+//! when every shard of the tag holds its own ([`Epochs::settle`]). A
+//! checkpoint begins only while no cross-shard transaction runs anywhere
+//! ([`Epochs::cut`]) and moves the epoch on, so every transaction is wholly
+//! inside or wholly outside each checkpoint, and before it finishes every
+//! shard syncs its log ([`sync_everywhere`]).
 //!
 //! This module touches the shard's state only through [`Shard`]'s methods,
 //! and crosses threads only through the bus.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 
@@ -42,6 +52,115 @@ use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
 use crate::transaction::Watched;
+use strand_engine::keyspace::tx::{Recovered, TxTag};
+
+/// Process-wide bookkeeping of cross-shard transactions, for crash
+/// atomicity: the epoch new transactions run in, how many run now, and the
+/// pause a checkpoint sets while it begins (see `strand_engine::keyspace::tx`).
+/// Touched once at the start and end of each cross-shard transaction and by
+/// checkpoints, never by other commands.
+pub struct Epochs {
+    /// The next transaction's id: unique among every part and abort in the logs.
+    next_id: AtomicU64,
+    epoch: AtomicU64,
+    running: AtomicU64,
+    pausers: AtomicU64,
+    /// Start-up: per shard, what its recovery found (None: not yet; Some(None): it failed).
+    board: Mutex<Vec<Option<Option<Recovered>>>>,
+}
+
+/// How long a checkpoint waits for running cross-shard transactions to end.
+const CUT_PATIENCE: Duration = Duration::from_secs(5);
+
+impl Epochs {
+    /// Bookkeeping for `shards` shards.
+    pub fn new(shards: usize) -> Epochs {
+        Epochs {
+            next_id: AtomicU64::new(1),
+            epoch: AtomicU64::new(1),
+            running: AtomicU64::new(0),
+            pausers: AtomicU64::new(0),
+            board: Mutex::new(vec![None; shards]),
+        }
+    }
+
+    /// Start-up: leaves what shard `id`'s recovery found (None: it failed)
+    /// and waits for every shard's; None if any failed. Later epochs start
+    /// above every epoch found.
+    pub async fn settle(&self, id: usize, found: Option<Recovered>, heartbeats: &crate::watchdog::Heartbeats) -> Option<Vec<Recovered>> {
+        if let Ok(mut board) = self.board.lock() {
+            board[id] = Some(found);
+        }
+        loop {
+            let all: Option<Vec<Option<Recovered>>> = match self.board.lock() {
+                Ok(board) => board.iter().cloned().collect(),
+                Err(_) => return None,
+            };
+            if let Some(all) = all {
+                let all: Option<Vec<Recovered>> = all.into_iter().collect();
+                if let Some(all) = &all {
+                    let top = all.iter().map(Recovered::max_epoch).max().unwrap_or(0);
+                    self.epoch.fetch_max(top + 1, Ordering::SeqCst);
+                    let ids = all.iter().flat_map(|r| r.parts.iter().map(|p| p.id).chain(r.aborts.iter().copied()));
+                    self.next_id.fetch_max(ids.max().unwrap_or(0) + 1, Ordering::SeqCst);
+                }
+                return all;
+            }
+            heartbeats.tick(id);
+            strand_engine::runtime::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// A transaction begins (waiting while a checkpoint begins): its id, its epoch, and a guard that ends it.
+    async fn enter(&self) -> (u64, u64, Running<'_>) {
+        loop {
+            self.running.fetch_add(1, Ordering::SeqCst);
+            if self.pausers.load(Ordering::SeqCst) == 0 {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                return (id, self.epoch.load(Ordering::SeqCst), Running(self));
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            strand_engine::runtime::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
+    /// A checkpoint begins: new transactions wait, running ones end, and the
+    /// epoch moves on. Returns the new epoch and a guard that lets
+    /// transactions start again; Err if they did not end in time.
+    pub async fn cut(&self) -> Result<(u64, Paused<'_>), String> {
+        self.pausers.fetch_add(1, Ordering::SeqCst);
+        let paused = Paused(self);
+        let since = std::time::Instant::now();
+        while self.running.load(Ordering::SeqCst) != 0 {
+            if since.elapsed() > CUT_PATIENCE {
+                return Err(format!(
+                    "ERR cross-shard transactions did not end within {} s for the checkpoint to begin",
+                    CUT_PATIENCE.as_secs()
+                ));
+            }
+            strand_engine::runtime::sleep(Duration::from_micros(200)).await;
+        }
+        Ok((self.epoch.fetch_add(1, Ordering::SeqCst) + 1, paused))
+    }
+}
+
+/// A running cross-shard transaction; ends it when dropped.
+struct Running<'a>(&'a Epochs);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A checkpoint beginning; lets transactions start again when dropped.
+pub struct Paused<'a>(&'a Epochs);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.0.pausers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// A key as locks name it: database and key.
 pub type LockKey = (u8, Vec<u8>);
@@ -57,20 +176,16 @@ pub struct Locks {
     waiting: VecDeque<Request>,
     /// Batches and transactions from other shards that name a locked key, in arrival order.
     held: VecDeque<Msg>,
-    /// Local tasks waiting for locks to go (connections, checkpoints).
+    /// Local tasks waiting for locks to go.
     waiters: Vec<oneshot::Sender<()>>,
-    /// A checkpoint waits for the holders to leave: no new grants until it began.
-    pausing: bool,
-    /// Transactions started on this shard, for their ids.
-    started: u64,
 }
 
 /// A lock request waiting for its keys.
 pub struct Request {
     tx: u64,
     part: Part,
-    /// Commands to run at once when granted (see [`run`]: only when nothing can refuse them).
-    apply: Option<Vec<RemoteCmd>>,
+    /// Commands to run at once when granted, with the part's tag (see [`run`]: only when nothing can refuse them).
+    apply: Option<(Vec<RemoteCmd>, Option<TxTag>)>,
     reply: oneshot::Sender<Granted>,
 }
 
@@ -172,21 +287,6 @@ impl Shard {
         let _ = rx.await;
     }
 
-    /// Waits until no transaction holds locks here, pausing new grants
-    /// meanwhile, and returns with grants still paused: call [`Shard::resume_grants`].
-    pub async fn pause_grants(self: &Rc<Self>) {
-        self.locks.borrow_mut().pausing = true;
-        while self.has_locks() {
-            self.wait_release().await;
-        }
-    }
-
-    /// Ends [`Shard::pause_grants`]: grants what waited.
-    pub fn resume_grants(self: &Rc<Self>) {
-        self.locks.borrow_mut().pausing = false;
-        self.grant_waiting();
-    }
-
     /// Looks at a message from another shard before it is served: None if it
     /// was held (it names a locked key) or handled here (a transaction's own).
     pub(crate) fn through_locks(self: &Rc<Self>, msg: Msg) -> Option<Msg> {
@@ -196,10 +296,10 @@ impl Shard {
                 self.grant_waiting();
                 None
             }
-            Msg::Apply { tx, cmds, reply } => {
+            Msg::Apply { tx, cmds, tag, reply } => {
                 let holds = self.locks.borrow().holders.contains_key(&tx);
                 let replies = match holds {
-                    true => self.run_grouped(&cmds),
+                    true => self.run_grouped(&cmds, tag.as_ref()),
                     false => vec![Reply::error(not_holder(self.id, tx)); cmds.len()],
                 };
                 let _ = reply.send(Applied { replies });
@@ -234,9 +334,6 @@ impl Shard {
         loop {
             let request = {
                 let mut locks = self.locks.borrow_mut();
-                if locks.pausing {
-                    return;
-                }
                 let claimed: Vec<&LockKey> = locks.waiting.iter().take(n).flat_map(|r| r.part.keys.iter()).collect();
                 let Some(r) = locks.waiting.get(n) else { return };
                 if !locks.free(&r.part.keys, &claimed) {
@@ -247,7 +344,7 @@ impl Shard {
                 r
             };
             let granted = match (self.grant(request.tx, &request.part), &request.apply) {
-                (Granted::Ready(_), Some(cmds)) => Granted::Applied(self.run_grouped(cmds)),
+                (Granted::Ready(_), Some((cmds, tag))) => Granted::Applied(self.run_grouped(cmds, tag.as_ref())),
                 (granted, _) => granted,
             };
             let _ = request.reply.send(granted);
@@ -311,18 +408,11 @@ impl Shard {
     }
 
     /// Locks `part`'s keys here for `tx`, waiting for earlier holders, and checks it.
-    async fn lock_here(self: &Rc<Self>, tx: u64, part: Part, apply: Option<Vec<RemoteCmd>>) -> Option<Granted> {
+    async fn lock_here(self: &Rc<Self>, tx: u64, part: Part, apply: Option<(Vec<RemoteCmd>, Option<TxTag>)>) -> Option<Granted> {
         let (reply, rx) = oneshot::channel();
         self.locks.borrow_mut().waiting.push_back(Request { tx, part, apply, reply });
         self.grant_waiting();
         rx.await.ok()
-    }
-
-    fn next_tx(&self) -> u64 {
-        self.state.borrow_mut().stats.cross_transactions += 1;
-        let mut locks = self.locks.borrow_mut();
-        locks.started += 1;
-        ((self.id as u64) << 48) | locks.started
     }
 }
 
@@ -338,6 +428,8 @@ pub struct Participant {
     pub part: Part,
     /// Its commands.
     pub cmds: Vec<RemoteCmd>,
+    /// Whether they may write (then the part is logged, even when they end up writing nothing).
+    pub writes: bool,
 }
 
 /// Runs a transaction over `parts` (any order; one per shard). `decide` sees
@@ -350,18 +442,25 @@ pub struct Participant {
 pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl FnOnce(&[Vec<Reply>]) -> bool) -> Outcome {
     parts.sort_by_key(|p| p.shard);
     debug_assert!(parts.windows(2).all(|w| w[0].shard < w[1].shard), "one part per shard");
-    let tx = shard.next_tx();
+    let shared = shard.shared.clone();
+    let (tx, epoch, _running) = shared.tx.enter().await;
+    shard.state.borrow_mut().stats.cross_transactions += 1;
+    // Shards that may write log their part with a tag naming each other, so recovery keeps all or none.
+    let writers: Vec<u32> = parts.iter().filter(|p| p.writes).map(|p| p.shard as u32).collect();
+    let tag = (writers.len() > 1).then_some(TxTag { id: tx, epoch, shards: writers });
+    let tag_for = |p: &Participant| tag.clone().filter(|_| p.writes);
     let unlimited = shard.state.borrow().ks.limits().budget == 0;
     if unlimited && parts.iter().all(|p| p.part.checks.is_empty() && p.part.watches.is_empty()) {
-        return run_eager(shard, tx, parts).await;
+        return run_eager(shard, tx, parts, tag_for).await;
     }
     let mut held = Vec::with_capacity(parts.len());
     let mut checks = Vec::with_capacity(parts.len());
     let mut stop = None;
     let mut cmds = Vec::with_capacity(parts.len());
     for p in parts {
+        let tag = tag_for(&p);
         let granted = lock(shard, tx, p.shard, p.part, None).await;
-        cmds.push((p.shard, p.cmds));
+        cmds.push((p.shard, p.cmds, tag));
         match granted {
             Some(Granted::Ready(replies) | Granted::Applied(replies)) => {
                 held.push(p.shard);
@@ -397,7 +496,7 @@ pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl Fn
 }
 
 /// Locks `part`'s keys on shard `to` for `tx` (with `apply`, runs it once granted); None if the shard did not answer.
-async fn lock(shard: &Rc<Shard>, tx: u64, to: usize, part: Part, apply: Option<Vec<RemoteCmd>>) -> Option<Granted> {
+async fn lock(shard: &Rc<Shard>, tx: u64, to: usize, part: Part, apply: Option<(Vec<RemoteCmd>, Option<TxTag>)>) -> Option<Granted> {
     if to == shard.id {
         return shard.lock_here(tx, part, apply).await;
     }
@@ -407,12 +506,13 @@ async fn lock(shard: &Rc<Shard>, tx: u64, to: usize, part: Part, apply: Option<V
 }
 
 /// [`run`] when nothing can refuse: each shard applies its part when it grants the locks.
-async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>) -> Outcome {
+async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>, tag_for: impl Fn(&Participant) -> Option<TxTag>) -> Outcome {
     let mut held = Vec::with_capacity(parts.len());
     let mut replies = Vec::with_capacity(parts.len());
     for p in parts {
         let n = p.cmds.len();
-        let granted = lock(shard, tx, p.shard, p.part, Some(p.cmds)).await;
+        let tag = tag_for(&p);
+        let granted = lock(shard, tx, p.shard, p.part, Some((p.cmds, tag))).await;
         replies.push(match granted {
             Some(Granted::Applied(r)) => r,
             // Unreachable without checks, watches and a budget; a shard that did not answer is gone.
@@ -429,22 +529,22 @@ async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>) -> Outco
 }
 
 /// Sends every remote part its commands, runs the local one meanwhile, and gathers the replies in order.
-async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>)>) -> Vec<Vec<Reply>> {
+async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>, Option<TxTag>)>) -> Vec<Vec<Reply>> {
     let mut waiting = Vec::with_capacity(cmds.len());
     let mut local = None;
-    for (i, (to, c)) in cmds.into_iter().enumerate() {
+    for (i, (to, c, tag)) in cmds.into_iter().enumerate() {
         if to == shard.id {
-            local = Some((i, c));
+            local = Some((i, c, tag));
             continue;
         }
         let n = c.len();
         let (reply, rx) = oneshot::channel();
-        shard.outbox.send(to, Msg::Apply { tx, cmds: c, reply }).await;
+        shard.outbox.send(to, Msg::Apply { tx, cmds: c, tag, reply }).await;
         waiting.push((i, to, n, rx));
     }
     let mut out: Vec<Vec<Reply>> = vec![Vec::new(); waiting.len() + usize::from(local.is_some())];
-    if let Some((i, c)) = local {
-        out[i] = shard.run_grouped(&c);
+    if let Some((i, c, tag)) = local {
+        out[i] = shard.run_grouped(&c, tag.as_ref());
     }
     for (i, to, n, rx) in waiting {
         out[i] = match rx.await {
@@ -493,6 +593,36 @@ async fn release_all(shard: &Rc<Shard>, tx: u64, held: &[usize], durable: bool) 
     result
 }
 
+/// Makes every shard's log durable up to what it holds now (a checkpoint
+/// vouches for the other shards' parts of the transactions it holds).
+pub async fn sync_everywhere(shard: &Rc<Shard>) -> Result<(), String> {
+    // Stopping shards no longer serve messages; each syncs its own log as it stops.
+    if shard.shared.shutdown.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut waiting = Vec::new();
+    for to in (0..shard.outbox.shards()).filter(|&s| s != shard.id) {
+        let (reply, rx) = oneshot::channel();
+        shard.outbox.send(to, Msg::SyncLog { reply }).await;
+        waiting.push((to, rx));
+    }
+    for (to, rx) in waiting {
+        // A shard that stops meanwhile never answers: give up rather than hang the checkpoint.
+        let late = strand_engine::runtime::sleep(SYNC_PATIENCE);
+        futures::pin_mut!(late);
+        match futures::future::select(rx, late).await {
+            futures::future::Either::Left((answer, _)) => answer.unwrap_or_else(|_| Err(format!("ERR shard {to} did not answer")))?,
+            futures::future::Either::Right(_) => {
+                return Err(format!("ERR shard {to} did not sync its log within {} s", SYNC_PATIENCE.as_secs()))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long a checkpoint waits for another shard to sync its log.
+const SYNC_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Whether a command the coordinator runs across shards (MSET, MSETNX) has keys on several shards.
 pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
     if shard.outbox.shards() == 1 || !matches!(cmd.name, "mset" | "msetnx") {
@@ -532,6 +662,7 @@ pub async fn mset(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller
                 shard: g.shard,
                 part: Part { keys, watches: Vec::new(), denyoom: true, checks },
                 cmds: vec![remote(crate::command::strings::mset, &set)],
+                writes: true,
             }
         })
         .collect();

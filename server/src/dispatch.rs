@@ -37,9 +37,21 @@ pub enum Msg {
     /// A metrics scrape asking for this shard's figures.
     Metrics { reply: oneshot::Sender<crate::metrics::ShardMetrics> },
     /// A cross-shard transaction asks to lock its keys here (granted in turn) and checks its part.
-    Lock { tx: u64, part: crate::coordinator::Part, apply: Option<Vec<RemoteCmd>>, reply: oneshot::Sender<crate::coordinator::Granted> },
+    Lock {
+        tx: u64,
+        part: crate::coordinator::Part,
+        apply: Option<(Vec<RemoteCmd>, Option<strand_engine::keyspace::tx::TxTag>)>,
+        reply: oneshot::Sender<crate::coordinator::Granted>,
+    },
     /// A lock holder's commands for this shard, run as one write group.
-    Apply { tx: u64, cmds: Vec<RemoteCmd>, reply: oneshot::Sender<crate::coordinator::Applied> },
+    Apply {
+        tx: u64,
+        cmds: Vec<RemoteCmd>,
+        tag: Option<strand_engine::keyspace::tx::TxTag>,
+        reply: oneshot::Sender<crate::coordinator::Applied>,
+    },
+    /// A checkpoint elsewhere asks this shard to make its log durable up to now.
+    SyncLog { reply: oneshot::Sender<Result<(), String>> },
     /// A lock holder unlocks its keys; the reply (if asked) comes once its part is durable.
     Release { tx: u64, reply: Option<oneshot::Sender<Result<(), String>>> },
 }
@@ -196,6 +208,17 @@ impl Shard {
             }
             Msg::Metrics { reply } => {
                 let _ = reply.send(crate::metrics::gather(&self.state.borrow()));
+                return;
+            }
+            Msg::SyncLog { reply } => {
+                let log = self.state.borrow().ks.log().cloned();
+                strand_engine::runtime::spawn(async move {
+                    let synced = match log {
+                        Some(log) => log.sync_all().await.map_err(|e| e.to_string()),
+                        None => Ok(()),
+                    };
+                    let _ = reply.send(synced);
+                });
                 return;
             }
             Msg::Tx { tx, reply } => {

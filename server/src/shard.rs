@@ -6,12 +6,13 @@
 //! background expiry. What all shards share read-only is in [`Shared`].
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strand_engine::keyspace::tx::Recovered;
 use strand_engine::keyspace::Keyspace;
 use strand_engine::runtime;
 use strand_engine::slot::SlotMap;
@@ -51,6 +52,9 @@ pub struct Shared {
     pub heartbeats: Arc<crate::watchdog::Heartbeats>,
     /// ACL users; connections read its epoch once per read and take their user's new version.
     pub acl: crate::acl::AclState,
+    /// Cross-shard transactions: the epoch new ones run in, how many run now,
+    /// and the pause a checkpoint sets while it begins (see [`crate::coordinator`]).
+    pub tx: crate::coordinator::Epochs,
 }
 
 impl Shared {
@@ -72,6 +76,7 @@ impl Shared {
             script_bodies: Default::default(),
             heartbeats: Arc::new(crate::watchdog::Heartbeats::new(shards)),
             acl: Default::default(),
+            tx: crate::coordinator::Epochs::new(shards),
         }
     }
 
@@ -331,16 +336,17 @@ pub struct ShardStart {
 
 /// Loads the newest checkpoint, replays this shard's log after it into the
 /// keyspace, and opens the log for appending.
-fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), String> {
+fn recover(id: usize, config: &Config, skip: &HashSet<u64>) -> Result<Replayed, String> {
     let mut ks = Keyspace::new(None);
     if !config.persistence {
-        return Ok((ks, RecoveryStats::default()));
+        return Ok(Replayed { ks, stats: RecoveryStats::default(), tx: Recovered::default(), log: None });
     }
     let dir = strand_engine::log::segment::shard_dir(&config.dir, id as u32);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let t = Instant::now();
     let (base, checkpoint) =
         crate::checkpoint::load_newest(id, &dir, &mut ks).map_err(|e| format!("recovery of shard {id} failed: {e}"))?;
+    ks.skip_tx(skip.clone());
     let rec = strand_engine::log::recovery::recover(&dir, base, |r| {
         let kind = r.header.kind;
         if strand_engine::keyspace::Op::owns(kind) {
@@ -354,6 +360,8 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
         tracing::warn!(shard = id, file = %cut.file.display(), offset = cut.offset, reason = %cut.reason, discarded_nonzero_bytes = cut.nonzero_bytes,
             "cut a torn tail from the log: records from this offset on were never acknowledged under appendfsync always");
     }
+    let mut tx = ks.take_tx_recovered();
+    tx.checkpoint_epoch = checkpoint.as_ref().map_or(0, |c| c.tx_epoch);
     let stats = RecoveryStats { checkpoint, records: rec.records, bytes: rec.bytes, elapsed: t.elapsed() };
     tracing::info!(
         shard = id,
@@ -363,17 +371,66 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
         ms = stats.elapsed.as_millis() as u64,
         "log replayed"
     );
-    let log = strand_engine::log::Log::start(
-        strand_engine::log::LogConfig {
-            dir,
-            shard: id as u32,
-            segment_size: config.segment_size,
-            fsync: config.appendfsync,
-            buffer_size: 64 * 1024,
-        },
-        &rec,
+    Ok(Replayed { ks, stats, tx, log: Some((dir, rec)) })
+}
+
+/// A shard's keyspace after replay, before its log is opened for appending.
+struct Replayed {
+    ks: Keyspace,
+    stats: RecoveryStats,
+    tx: Recovered,
+    /// The shard's directory and where its log ends (None without persistence).
+    log: Option<(std::path::PathBuf, strand_engine::log::recovery::Recovered)>,
+}
+
+impl Replayed {
+    /// Opens the log for appending after what was replayed.
+    fn open(mut self, id: usize, config: &Config) -> (Keyspace, RecoveryStats) {
+        if let Some((dir, rec)) = self.log {
+            let log = strand_engine::log::Log::start(
+                strand_engine::log::LogConfig {
+                    dir,
+                    shard: id as u32,
+                    segment_size: config.segment_size,
+                    fsync: config.appendfsync,
+                    buffer_size: 64 * 1024,
+                },
+                &rec,
+            );
+            self.ks.set_log(Some(log));
+        }
+        (self.ks, self.stats)
+    }
+}
+
+/// Recovers this shard, then settles cross-shard transactions with the
+/// other shards: when a part's transaction lost a part on another shard in
+/// the crash, replays again without it and logs an abort (a TX record) for it.
+async fn recover_whole(id: usize, config: &Config, shared: &Shared) -> Result<(Keyspace, RecoveryStats), String> {
+    let first = recover(id, config, &HashSet::new());
+    let all = shared.tx.settle(id, first.as_ref().ok().map(|r| r.tx.clone()), &shared.heartbeats).await;
+    let first = first?;
+    let Some(all) = all else { return Err(format!("shard {id}: another shard failed to recover")) };
+    let dropped = strand_engine::keyspace::tx::incomplete(id, &all);
+    if dropped.is_empty() {
+        return Ok(first.open(id, config));
+    }
+    let found = first.tx;
+    drop(first.ks);
+    tracing::warn!(
+        shard = id,
+        transactions = dropped.len(),
+        "replaying again without the parts of cross-shard transactions that lost a part on another shard in the crash"
     );
-    ks.set_log(Some(log));
+    let (mut ks, stats) = recover(id, config, &dropped)?.open(id, config);
+    let now = ks.now();
+    let new_aborts: Vec<u64> = found.parts.iter().map(|p| p.id).filter(|t| dropped.contains(t) && !found.aborts.contains(t)).collect();
+    for t in new_aborts {
+        ks.log_tx_abort(t, now).map_err(|e| format!("shard {id}: logging a transaction abort failed: {e}"))?;
+    }
+    if let Some(log) = ks.log().cloned() {
+        log.sync_all().await.map_err(|e| format!("shard {id}: syncing transaction aborts failed: {e}"))?;
+    }
     Ok((ks, stats))
 }
 
@@ -381,7 +438,7 @@ fn recover(id: usize, config: &Config) -> Result<(Keyspace, RecoveryStats), Stri
 pub async fn run(start: ShardStart) -> Result<(), String> {
     let ShardStart { id, config, shared, outbox, receiver, gate, tls } = start;
     shared.heartbeats.register(id);
-    let result = recover(id, &config);
+    let result = recover_whole(id, &config, &shared).await;
     gate.report(result.as_ref().err().cloned());
     let (mut ks, recovery) = result?;
     ks.set_capture(crate::notify::capture(config.notify));

@@ -81,7 +81,7 @@ impl Shard {
             return Err(refused);
         }
         let before = self.last_lsn();
-        let mut replies = self.run_grouped(&tx.cmds);
+        let mut replies = self.run_grouped(&tx.cmds, None);
         self.serve_ready();
         let after = self.last_lsn();
         if after > before {
@@ -107,10 +107,14 @@ impl Shard {
         clean
     }
 
-    /// Runs commands back to back and logs their writes as one GROUP record.
-    pub(crate) fn run_grouped(&self, cmds: &[RemoteCmd]) -> Vec<Reply> {
+    /// Runs commands back to back and logs their writes as one GROUP record
+    /// (a TX record with `tag`, for a part of a cross-shard transaction).
+    pub(crate) fn run_grouped(&self, cmds: &[RemoteCmd], tag: Option<&strand_engine::keyspace::tx::TxTag>) -> Vec<Reply> {
         // A log that refuses writes still lets a read-only transaction run; its writes then fail one by one.
         let grouped = self.state.borrow_mut().ks.begin_group().is_ok();
+        if let (true, Some(tag)) = (grouped, tag) {
+            self.state.borrow_mut().ks.tag_group(tag.clone());
+        }
         let mut replies: Vec<Reply> =
             cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect();
         if grouped {
@@ -254,6 +258,8 @@ struct Bound {
     denyoom: bool,
     /// The keys it names, for the locks of a cross-shard transaction.
     keys: Vec<coordinator::LockKey>,
+    /// Whether it may write.
+    writes: bool,
 }
 
 /// [EXEC](https://redis.io/commands/exec/): runs the queue atomically, on one
@@ -276,10 +282,11 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
             };
             let call = crate::stats::Call::Command(id);
             let denyoom = cmd.flags & flags::DENYOOM != 0;
+            let writes = cmd.flags & flags::WRITE != 0;
             let (db, caller) = (st.db as u8, st.id);
             let mut bind = |to: Option<usize>, handler: ShardFn, call, args: OwnedArgs| {
                 let keys = args.with(|a| coordinator::keys_of(cmd, db, a));
-                bound.push(Bound { to, cmd: RemoteCmd { handler, call, db, caller, args, blocking: false }, denyoom, keys });
+                bound.push(Bound { to, cmd: RemoteCmd { handler, call, db, caller, args, blocking: false }, denyoom, keys, writes });
                 bound.len() - 1
             };
             match placement(shard, cmd, args) {
@@ -371,6 +378,7 @@ async fn exec_across(shard: &Rc<Shard>, targets: &[usize], bound: Vec<Bound>, wa
                 checks: Vec::new(),
             },
             cmds: Vec::new(),
+            writes: false,
         })
         .collect();
     let mut at = Vec::with_capacity(bound.len());
@@ -379,6 +387,7 @@ async fn exec_across(shard: &Rc<Shard>, targets: &[usize], bound: Vec<Bound>, wa
         let n = targets.iter().position(|&x| x == t).unwrap_or(0);
         let p = &mut parts[n];
         p.part.denyoom |= b.denyoom;
+        p.writes |= b.writes;
         p.part.keys.extend(b.keys);
         at.push((n, p.cmds.len()));
         p.cmds.push(b.cmd);

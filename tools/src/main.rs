@@ -417,6 +417,7 @@ fn kind_name(k: u8) -> String {
         kinds::FLUSHALL => "FLUSHALL",
         kinds::STORE => "STORE",
         kinds::GROUP => "GROUP",
+        kinds::TX => "TX",
         kinds::SEARCH => "SEARCH",
         change::HSET => "HSET",
         change::HDEL => "HDEL",

@@ -20,6 +20,7 @@ pub mod set;
 pub mod snapshot;
 pub mod stream;
 pub mod sug;
+pub mod tx;
 pub mod value;
 pub mod zset;
 
@@ -235,6 +236,12 @@ pub struct Keyspace {
     group: Vec<u8>,
     /// Ops in `group`.
     group_ops: u32,
+    /// Set by [`Keyspace::tag_group`]: the open group is a cross-shard transaction's part.
+    group_tag: Option<tx::TxTag>,
+    /// Cross-shard transactions whose parts replay skips (recovery found them incomplete).
+    tx_skip: std::collections::HashSet<u64>,
+    /// What replay found of cross-shard transactions.
+    tx_recovered: tx::Recovered,
     /// Keys someone waits on (WATCH, blocking pops).
     interest: std::collections::HashMap<(u8, SmallBytes), Interest>,
     /// Keys with blocked clients that were written since the last [`Keyspace::take_ready`].
@@ -308,6 +315,9 @@ impl Keyspace {
             group_depth: 0,
             group: Vec::new(),
             group_ops: 0,
+            group_tag: None,
+            tx_skip: Default::default(),
+            tx_recovered: Default::default(),
             interest: Default::default(),
             ready: Vec::new(),
             touch_seq: 0,
@@ -461,27 +471,66 @@ impl Keyspace {
     pub fn end_group(&mut self, now: u64) -> Result<(), WriteError> {
         debug_assert!(self.group_depth > 0, "end_group without begin_group");
         self.group_depth = self.group_depth.saturating_sub(1);
-        if self.group_depth > 0 || self.group_ops == 0 {
+        if self.group_depth > 0 {
+            return Ok(());
+        }
+        let tag = self.group_tag.take();
+        // A tagged part is logged even when empty: recovery looks for it on every shard of its tag.
+        if self.group_ops == 0 && tag.is_none() {
             return Ok(());
         }
         let body = std::mem::take(&mut self.group);
         let ops = std::mem::take(&mut self.group_ops);
         let Some(log) = &self.log else { return Ok(()) };
-        let result = if ops == 1 {
-            log.append(body[0], 0, now, &body[5..]).map(drop)
-        } else {
-            let whole = log.append_with(op::kinds::GROUP, 0, now, 4 + body.len(), |buf| {
-                buf[..4].copy_from_slice(&ops.to_le_bytes());
-                buf[4..].copy_from_slice(&body);
-            });
-            match whole {
-                Err(LogError::TooLarge { .. }) => Self::append_framed(log, &body, now),
-                other => other.map(drop),
+        let result = match &tag {
+            None if ops == 1 => log.append(body[0], 0, now, &body[5..]).map(drop),
+            None => log
+                .append_with(op::kinds::GROUP, 0, now, 4 + body.len(), |buf| {
+                    buf[..4].copy_from_slice(&ops.to_le_bytes());
+                    buf[4..].copy_from_slice(&body);
+                })
+                .map(drop),
+            Some(tag) => {
+                let at = tag.encoded_len();
+                log.append_with(op::kinds::TX, 0, now, at + 4 + body.len(), |buf| {
+                    tag.encode(&mut Writer::new(&mut buf[..at]));
+                    buf[at..at + 4].copy_from_slice(&ops.to_le_bytes());
+                    buf[at + 4..].copy_from_slice(&body);
+                })
+                .map(drop)
             }
+        };
+        // Too large for one record: op by op. A crash may then keep a prefix (and a tagged part loses its tag).
+        let result = match result {
+            Err(LogError::TooLarge { .. }) => Self::append_framed(log, &body, now),
+            other => other,
         };
         self.group = body;
         self.group.clear();
         result.map_err(WriteError::from)
+    }
+
+    /// Marks the open group as one shard's part of a cross-shard transaction:
+    /// its end logs a TX record carrying `tag` (see [`tx`]).
+    pub fn tag_group(&mut self, tag: tx::TxTag) {
+        debug_assert!(self.group_depth > 0, "tag_group outside a group");
+        self.group_tag = Some(tag);
+    }
+
+    /// Logs that recovery dropped cross-shard transaction `id`, so later recoveries drop it too.
+    pub fn log_tx_abort(&mut self, id: u64, now: u64) -> Result<(), WriteError> {
+        let Some(log) = &self.log else { return Ok(()) };
+        log.append(op::kinds::TX, 0, now, &tx::abort_payload(id)).map(drop).map_err(WriteError::from)
+    }
+
+    /// Sets the cross-shard transactions whose parts replay skips.
+    pub fn skip_tx(&mut self, ids: std::collections::HashSet<u64>) {
+        self.tx_skip = ids;
+    }
+
+    /// What replay found of cross-shard transactions (the checkpoint epoch is the caller's to fill in).
+    pub fn take_tx_recovered(&mut self) -> tx::Recovered {
+        std::mem::take(&mut self.tx_recovered)
     }
 
     fn append_framed(log: &Log, mut body: &[u8], now: u64) -> Result<(), LogError> {
@@ -566,6 +615,18 @@ impl Keyspace {
 
     /// Replays one record of this view.
     pub fn replay(&mut self, kind: u8, payload: &[u8], time_ms: u64) -> Result<(), DecodeError> {
+        if kind == op::kinds::TX {
+            match tx::decode(payload)? {
+                tx::TxRecord::Part(tag, _) => {
+                    let skip = self.tx_skip.contains(&tag.id);
+                    self.tx_recovered.parts.push(tag);
+                    if skip {
+                        return Op::decode(kind, payload).map(drop);
+                    }
+                }
+                tx::TxRecord::Abort(id) => self.tx_recovered.aborts.push(id),
+            }
+        }
         let op = Op::decode(kind, payload)?;
         check_dbs(&op)?;
         self.clock.observe(time_ms);

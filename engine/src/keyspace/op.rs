@@ -44,6 +44,10 @@ pub mod kinds {
     pub const STORE: u8 = KEYSPACE_FIRST + 12;
     /// [`super::Op::Group`].
     pub const GROUP: u8 = KEYSPACE_FIRST + 13;
+    /// A cross-shard transaction's record (`keyspace::tx`): one shard's part
+    /// (a tag, then a GROUP payload; decodes as [`super::Op::Group`]) or an
+    /// abort recovery decided (decodes as an empty [`super::Op::Group`]).
+    pub const TX: u8 = KEYSPACE_FIRST + 0x0f;
     /// [`super::Op::Search`]: a sub-tag ([`super::search_tag`]) first in the payload.
     pub const SEARCH: u8 = KEYSPACE_FIRST + 0x1e;
 }
@@ -176,7 +180,7 @@ impl<'a> Op<'a> {
 
     /// Whether a record kind belongs to this view.
     pub fn owns(kind: u8) -> bool {
-        (kinds::SET..=kinds::GROUP).contains(&kind) || Change::owns(kind) || kind == kinds::SEARCH
+        (kinds::SET..=kinds::GROUP).contains(&kind) || kind == kinds::TX || Change::owns(kind) || kind == kinds::SEARCH
     }
 
     /// Writes the payload.
@@ -356,6 +360,12 @@ impl<'a> Op<'a> {
                 Op::Group(ops)
             }
             kinds::SEARCH => Op::Search { db: r.u8()?, tag: r.u8()?, body: r.bytes()? },
+            kinds::TX => {
+                return match super::tx::decode(payload)? {
+                    super::tx::TxRecord::Part(_, group) => Op::decode(kinds::GROUP, group),
+                    super::tx::TxRecord::Abort(_) => Ok(Op::Group(Vec::new())),
+                }
+            }
             k if Change::owns(k) => {
                 let db = r.u8()?;
                 let key = r.bytes()?;
@@ -372,6 +382,50 @@ impl<'a> Op<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_record_kind_of_the_keyspace_is_distinct_and_owned() {
+        use crate::keyspace::change::kinds as c;
+        let all = [
+            kinds::SET,
+            kinds::DEL,
+            kinds::EXPIRE,
+            kinds::APPEND,
+            kinds::SETRANGE,
+            kinds::MSET,
+            kinds::RENAME,
+            kinds::COPY,
+            kinds::MOVE,
+            kinds::SWAPDB,
+            kinds::FLUSHDB,
+            kinds::FLUSHALL,
+            kinds::STORE,
+            kinds::GROUP,
+            kinds::TX,
+            kinds::SEARCH,
+            c::HSET,
+            c::HDEL,
+            c::LPUSH,
+            c::LPOP,
+            c::LSET,
+            c::LINSERT,
+            c::LREM,
+            c::LTRIM,
+            c::SADD,
+            c::SREM,
+            c::ZADD,
+            c::ZREM,
+            c::STREAM,
+            c::QUEUE,
+            c::SUG,
+            c::SERIES,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for k in all {
+            assert!(seen.insert(k), "record kind 0x{k:02x} is used twice");
+            assert!(Op::owns(k), "record kind 0x{k:02x} is not owned by the keyspace");
+        }
+    }
 
     #[test]
     fn every_op_round_trips() {
