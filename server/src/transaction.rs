@@ -2,14 +2,17 @@
 //!
 //! While a connection is in MULTI, the commands it sends are checked
 //! (name, arity, auth) and queued, not run; an error at queue time makes
-//! EXEC answer EXECABORT. At EXEC the queued commands must touch keys of
-//! one shard (use a `{hash tag}`), together with the WATCHed keys; the
-//! transaction then travels to that shard as one message ([`Exec`]), which
-//! checks the watched keys' versions and runs the commands back to back,
-//! with nothing in between, and logs their writes as one GROUP record, so a
-//! crash keeps all of it or none. Transactions whose keys span shards are
-//! refused with CROSSSLOT: a coordinator that orders them on every shard
-//! (as Dragonfly's VLL does) does not exist yet.
+//! EXEC answer EXECABORT. When the queued commands and the WATCHed keys all
+//! live on one shard, the transaction travels there as one message
+//! ([`Exec`]), which checks the watched keys' versions and runs the commands
+//! back to back, with nothing in between, and logs their writes as one GROUP
+//! record, so a crash keeps all of it or none. When they span shards, EXEC
+//! hands the commands, grouped per shard, to the [`crate::coordinator`],
+//! which locks their keys on every shard in order and makes the whole
+//! atomic, also across a crash. A command whose own keys span shards is
+//! split like the dispatcher splits it (MGET, DEL ..., and MSET into
+//! per-shard MSETs); one that cannot be split refuses the transaction with
+//! CROSSSLOT.
 //!
 //! WATCH registers each key on its owner shard, which bumps the key's
 //! version on every write and on expiry; EXEC aborts (null reply) when a

@@ -150,7 +150,8 @@ pub enum Route {
     /// On the connection's shard, with the connection's state (PING, SELECT, HELLO, AUTH, CLIENT SETNAME ...).
     Conn(crate::conn::ConnFn),
     /// On the shard that owns the key at `first_key`; commands with several
-    /// keys need them all on one shard (MSET, RENAME ...), else CROSSSLOT.
+    /// keys need them all on one shard (RENAME, SMOVE ...), else CROSSSLOT;
+    /// MSET and MSETNX over several shards go to the [`crate::coordinator`] instead.
     Key(ShardFn),
     /// Keys are split by owner (key positions from `first_key`, `step`); each
     /// part runs with the subset of its keys (and the values that follow each key
