@@ -217,8 +217,8 @@ pub enum Granted {
     Ready(Vec<Reply>),
     /// A watched key changed.
     Dirty,
-    /// Refused whole (out of memory).
-    Refused(Reply),
+    /// Refused whole: the part may add data and the shard is out of memory.
+    Full,
     /// Granted and applied at once: the commands' replies.
     Applied(Vec<Reply>),
 }
@@ -235,7 +235,9 @@ pub enum Outcome {
     Done(Vec<Vec<Reply>>),
     /// A watched key changed; nothing was applied.
     Dirty,
-    /// Refused before anything was applied (out of memory, a shard failed).
+    /// Refused before anything was applied: a shard it writes on is out of memory.
+    Full,
+    /// Refused before anything was applied: a shard did not answer.
     Refused(Reply),
     /// The checks said no; nothing was applied.
     Declined,
@@ -365,8 +367,8 @@ impl Shard {
         if !self.watches_hold(&part.watches) {
             return Granted::Dirty;
         }
-        if let Some(refused) = crate::oom::admit_exec(&mut self.state.borrow_mut(), part.denyoom) {
-            return Granted::Refused(refused);
+        if crate::oom::full(&mut self.state.borrow_mut(), part.denyoom) {
+            return Granted::Full;
         }
         Granted::Ready(
             part.checks.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect(),
@@ -471,9 +473,9 @@ pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl Fn
                 stop = Some(Outcome::Dirty);
                 break;
             }
-            Some(Granted::Refused(r)) => {
+            Some(Granted::Full) => {
                 held.push(p.shard);
-                stop = Some(Outcome::Refused(r));
+                stop = Some(Outcome::Full);
                 break;
             }
             None => {
@@ -516,7 +518,7 @@ async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>, tag_for:
         replies.push(match granted {
             Some(Granted::Applied(r)) => r,
             // Unreachable without checks, watches and a budget; a shard that did not answer is gone.
-            Some(Granted::Ready(_) | Granted::Dirty | Granted::Refused(_)) | None => {
+            Some(Granted::Ready(_) | Granted::Dirty | Granted::Full) | None => {
                 vec![Reply::error(format!("ERR shard {} did not apply its part of the transaction", p.shard)); n]
             }
         });
@@ -674,10 +676,8 @@ pub async fn mset(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller
             None => Reply::Ok,
         },
         Outcome::Declined => Reply::Int(0),
-        Outcome::Refused(r) => match &r {
-            Reply::Error(e) if e.contains(crate::oom::OOM) => Reply::error(crate::oom::OOM),
-            _ => r,
-        },
+        Outcome::Full => Reply::error(crate::oom::OOM),
+        Outcome::Refused(r) => r,
         Outcome::Dirty => Reply::error("ERR MSET saw a watched key change, which it never watches"),
     }
 }

@@ -53,10 +53,22 @@ pub fn admit_queued(st: &mut ShardState) -> Option<Reply> {
 
 /// EXEC of a transaction with a DENYOOM command: EXECABORT if the shard is full.
 pub fn admit_exec(st: &mut ShardState, denyoom: bool) -> Option<Reply> {
+    full(st, denyoom).then(exec_abort)
+}
+
+/// Whether work that may add data (`denyoom`) is refused: the shard is over
+/// its budget after evicting what it can. A refusal counts as an error.
+pub fn full(st: &mut ShardState, denyoom: bool) -> bool {
     if !denyoom || st.ks.limits().budget == 0 || has_room(st) {
-        return None;
+        return false;
     }
-    Some(refuse(st, Reply::error(format!("EXECABORT Transaction discarded because of: {OOM}"))))
+    st.stats.errors += 1;
+    true
+}
+
+/// What EXEC answers when a shard it writes on is full.
+pub fn exec_abort() -> Reply {
+    Reply::error(format!("EXECABORT Transaction discarded because of: {OOM}"))
 }
 
 fn refuse(st: &mut ShardState, reply: Reply) -> Reply {

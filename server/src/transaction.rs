@@ -404,6 +404,7 @@ async fn exec_across(shard: &Rc<Shard>, targets: &[usize], bound: Vec<Bound>, wa
                 .collect(),
         )),
         coordinator::Outcome::Dirty => Ok(None),
+        coordinator::Outcome::Full => Err(crate::oom::exec_abort()),
         coordinator::Outcome::Refused(r) => Err(r),
         coordinator::Outcome::Declined => Err(Reply::error("ERR transaction declined")),
     }

@@ -268,3 +268,37 @@ fn cross_shard_msets_survive_sigkill_whole_under_no() {
 fn cross_shard_msets_survive_sigkill_whole_under_always() {
     groups_survive_sigkill_whole("always");
 }
+
+#[test]
+fn a_full_shard_refuses_a_cross_shard_write_whole() {
+    let s = Server::start(&["--shards", SHARDS, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
+    let mut c = client(&s);
+    // Fill until some shard refuses a write.
+    let big = "x".repeat(16 * 1024);
+    let full_key = (0..10_000)
+        .map(|i| format!("fill:{i}"))
+        .find(|k| redis::cmd("SET").arg(k).arg(&big).query::<()>(&mut c).is_err())
+        .expect("the budget fills up");
+    let mut keys = group("oom", 24);
+    keys.push(full_key.clone());
+    let mut mset = redis::cmd("MSET");
+    for k in &keys {
+        mset.arg(k).arg("v");
+    }
+    let e = mset.query::<()>(&mut c).unwrap_err();
+    assert_eq!(e.to_string().split_once(": ").map_or("", |x| x.1).trim(), "command not allowed when used memory > 'maxmemory'.", "{e}");
+    assert_eq!(e.code(), Some("OOM"), "{e}");
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys.iter().map(String::as_str));
+    assert_eq!(q::<i64>(&mut c, &exists), 0, "a refused MSET wrote nothing");
+    // The same writes in MULTI/EXEC: EXECABORT (at queue time when the
+    // connection's own shard is the full one, else when the full shard is
+    // asked for its locks), nothing written.
+    let () = q(&mut c, &["MULTI"]);
+    for k in &keys {
+        let _ = redis::cmd("SET").arg(k).arg("v").query::<Value>(&mut c);
+    }
+    let e = redis::cmd("EXEC").query::<Value>(&mut c).unwrap_err();
+    assert_eq!(e.code(), Some("EXECABORT"), "{e}");
+    assert_eq!(q::<i64>(&mut c, &exists), 0, "a refused transaction wrote nothing");
+}
