@@ -148,7 +148,7 @@ impl Shard {
         may_block: bool,
     ) -> (Reply, Option<Block>) {
         let mut st = self.state.borrow_mut();
-        let now = st.ks.now();
+        let now = st.frozen_now.unwrap_or_else(|| st.ks.now());
         st.stats.commands += 1;
         let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
         // A command that blocked answers later: its time counts now, its call when it is served.

@@ -211,6 +211,9 @@ pub struct ShardState {
     pub checkpoints: crate::checkpoint::Checkpoints,
     /// Keyspace notifications for the other shards, forwarded in order by one task.
     pub forward: Option<futures::channel::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>>,
+    /// The time every command of the running transaction sees (Redis freezes
+    /// the clock for MULTI/EXEC as for scripts): set only inside a group.
+    pub frozen_now: Option<u64>,
 }
 
 impl ShardState {
@@ -467,6 +470,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         pubsub: Default::default(),
         forward: None,
         lua: None,
+        frozen_now: None,
     };
     let shard =
         Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone(), locks: Default::default() });

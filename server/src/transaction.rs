@@ -118,8 +118,15 @@ impl Shard {
         if let (true, Some(tag)) = (grouped, tag) {
             self.state.borrow_mut().ks.tag_group(tag.clone());
         }
+        // Every command of the transaction sees one time, as in Redis: a
+        // deadline (a TTL, a queue lease) cannot pass between two of them.
+        {
+            let mut st = self.state.borrow_mut();
+            st.frozen_now = Some(st.ks.now());
+        }
         let mut replies: Vec<Reply> =
             cmds.iter().map(|c| c.args.with(|a| self.exec_with(c.handler, c.call, c.db as usize, c.caller, a, false).0)).collect();
+        self.state.borrow_mut().frozen_now = None;
         if grouped {
             let ended = {
                 let mut st = self.state.borrow_mut();

@@ -754,6 +754,53 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Checks the queue's invariants: every index entry names a message in
+    /// that state, every message is in exactly the index of its state, and
+    /// the TTL index matches. O(n); for tests and `strand-tools check`.
+    pub fn verify(&self) -> Result<(), String> {
+        let mut indexed = 0;
+        for &(Reverse(p), id) in &self.ready {
+            match self.msgs.get(&id) {
+                Some(m) if (m.state, m.priority) == (State::Ready, p) => {}
+                other => return Err(format!("ready entry {id} (priority {p}) names {other:?}")),
+            }
+            indexed += 1;
+        }
+        for &(t, id) in &self.delayed {
+            if self.msgs.get(&id).map(|m| m.state) != Some(State::Delayed(t)) {
+                return Err(format!("delayed entry {id} (until {t}) names {:?}", self.msgs.get(&id)));
+            }
+            indexed += 1;
+        }
+        for &(t, id) in &self.leased {
+            if self.msgs.get(&id).map(|m| m.state) != Some(State::Leased(t)) {
+                return Err(format!("leased entry {id} (until {t}) names {:?}", self.msgs.get(&id)));
+            }
+            indexed += 1;
+        }
+        for &id in &self.dead {
+            if self.msgs.get(&id).map(|m| m.state) != Some(State::Dead) {
+                return Err(format!("dead entry {id} names {:?}", self.msgs.get(&id)));
+            }
+            indexed += 1;
+        }
+        if indexed != self.msgs.len() {
+            return Err(format!("{} messages but {indexed} index entries", self.msgs.len()));
+        }
+        for &(t, id) in &self.expiring {
+            match self.msgs.get(&id) {
+                Some(m) if m.expire_ms == t && matches!(m.state, State::Ready | State::Delayed(_)) => {}
+                other => return Err(format!("expiring entry {id} (at {t}) names {other:?}")),
+            }
+        }
+        if let Some(&id) = self.msgs.keys().find(|id| **id >= self.next_id) {
+            return Err(format!("message {id} is not below the next ID {}", self.next_id));
+        }
+        Ok(())
+    }
+}
+
 /// The dead-letter order is by ID; a map view for listing with the reason.
 pub fn dead_list(q: &Queue, count: usize) -> Vec<(u64, &Message)> {
     q.dead.iter().take(count).filter_map(|id| q.msgs.get(id).map(|m| (*id, m))).collect()
@@ -780,31 +827,10 @@ mod tests {
         r.finish().expect("no trailing bytes");
     }
 
-    /// Every index entry names a message in that state, every message is in exactly
-    /// the index of its state, and a snapshot decodes to the same queue.
+    /// The invariants hold ([`Queue::verify`]), and a snapshot decodes to the same queue.
     fn check_invariants(q: &Queue, ctx: &str) {
-        let mut indexed = 0;
-        for &(Reverse(p), id) in &q.ready {
-            let m = q.msgs.get(&id).unwrap_or_else(|| panic!("{ctx}: ready {id} has no message"));
-            assert_eq!((m.state, m.priority), (State::Ready, p), "{ctx}: ready entry of {id}");
-            indexed += 1;
-        }
-        for &(t, id) in &q.delayed {
-            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Delayed(t)), "{ctx}: delayed entry of {id}");
-            indexed += 1;
-        }
-        for &(t, id) in &q.leased {
-            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Leased(t)), "{ctx}: leased entry of {id}");
-            indexed += 1;
-        }
-        for &id in &q.dead {
-            assert_eq!(q.msgs.get(&id).map(|m| m.state), Some(State::Dead), "{ctx}: dead entry of {id}");
-            indexed += 1;
-        }
-        assert_eq!(indexed, q.msgs.len(), "{ctx}: messages outside their index");
-        for &(t, id) in &q.expiring {
-            let m = q.msgs.get(&id).unwrap_or_else(|| panic!("{ctx}: expiring {id} has no message"));
-            assert!(m.expire_ms == t && matches!(m.state, State::Ready | State::Delayed(_)), "{ctx}: expiring entry of {id}");
+        if let Err(e) = q.verify() {
+            panic!("{ctx}: {e}");
         }
         let mut buf = vec![0u8; q.encoded_len()];
         q.encode(&mut Writer::new(&mut buf));

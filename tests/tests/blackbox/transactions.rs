@@ -287,3 +287,32 @@ fn a_store_destination_on_another_shard_refuses_the_transaction_whole() {
     let keys: Vec<String> = q(&mut c, &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]);
     assert_eq!(keys, ["d", "a", "b"]);
 }
+
+/// As in Redis, a transaction runs at one time: a TTL or a queue lease
+/// cannot run out between two of its commands, however long it takes. (The
+/// crash harness caught a lease passing between QPEEK and QPENDING, which
+/// hid the message from both.)
+#[test]
+fn every_command_of_a_transaction_sees_one_time() {
+    let (_s, mut c) = start();
+    let _: String = q(&mut c, &["QPUSH", "{t}q", "m"]);
+    let mut p = redis::pipe();
+    p.atomic();
+    p.cmd("SET").arg("{t}k").arg("v").arg("PX").arg(100_000);
+    p.cmd("QPOP").arg("{t}q").arg("LEASE").arg(3);
+    // Enough commands that the transaction takes several milliseconds.
+    for _ in 0..20_000 {
+        p.cmd("PTTL").arg("{t}k");
+    }
+    p.cmd("QPENDING").arg("{t}q");
+    let replies: Vec<Value> = p.query(&mut c).unwrap();
+    let pttls: Vec<&Value> = replies[2..replies.len() - 1].iter().collect();
+    assert!(
+        pttls.iter().all(|v| **v == Value::Int(100_000)),
+        "a PTTL inside the transaction moved: {:?}",
+        pttls.iter().find(|v| ***v != Value::Int(100_000))
+    );
+    let pending: Vec<(String, i64, i64)> = redis::from_redis_value(&replies[replies.len() - 1]).unwrap();
+    assert_eq!(pending.len(), 1, "the lease ran out inside the transaction");
+    assert_eq!((pending[0].1, pending[0].2), (1, 3), "attempts and ms left, at the transaction's time");
+}
