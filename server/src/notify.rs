@@ -204,7 +204,9 @@ fn queue_event(c: &QueueChange<'_>) -> Option<&'static str> {
 
 fn stream_event(c: &StreamChange<'_>) -> Option<&'static str> {
     Some(match c {
-        StreamChange::Add { .. } => "xadd",
+        StreamChange::Add { .. } | StreamChange::IdmpAdd { .. } => "xadd",
+        StreamChange::IdmpConfig { .. } => "xcfgset",
+        StreamChange::IdmpDuplicate => return None,
         StreamChange::Trim { .. } => "xtrim",
         StreamChange::Del(_) => "xdel",
         StreamChange::SetId { .. } => "xsetid",

@@ -650,8 +650,12 @@ fn summarize_stream(c: &StreamChange<'_>, values: bool, out: &mut String) {
         escape(name, out);
     };
     match c {
-        StreamChange::Add { id, fields } => {
+        StreamChange::Add { id, fields } | StreamChange::IdmpAdd { id, fields, .. } => {
             let _ = write!(out, " stream=add id={id} fields={}", fields.len() / 2);
+            if let StreamChange::IdmpAdd { pid, iid, .. } = c {
+                named("pid", pid, out);
+                named("iid", iid, out);
+            }
             if values {
                 for pair in fields.chunks(2).take(8) {
                     out.push(' ');
@@ -664,6 +668,10 @@ fn summarize_stream(c: &StreamChange<'_>, values: bool, out: &mut String) {
         StreamChange::Trim { count } => {
             let _ = write!(out, " stream=trim count={count}");
         }
+        StreamChange::IdmpConfig { duration_s, maxsize } => {
+            let _ = write!(out, " stream=idmp-config duration={duration_s}s maxsize={maxsize}");
+        }
+        StreamChange::IdmpDuplicate => out.push_str(" stream=idmp-duplicate"),
         StreamChange::Del(ids) => {
             let _ = write!(out, " stream=del n={}", ids.len());
         }

@@ -13,6 +13,7 @@
 pub mod change;
 pub mod evict;
 pub mod hash;
+pub mod idmp;
 pub mod list;
 pub mod op;
 pub mod queue;

@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::idmp::Idmp;
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
 
@@ -66,12 +67,12 @@ impl StreamId {
         self == StreamId::MIN
     }
 
-    fn encode(self, w: &mut Writer<'_>) {
+    pub(super) fn encode(self, w: &mut Writer<'_>) {
         w.u64(self.ms);
         w.u64(self.seq);
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<StreamId, DecodeError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<StreamId, DecodeError> {
         Ok(StreamId::new(r.u64()?, r.u64()?))
     }
 }
@@ -136,6 +137,8 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups, by name.
     pub groups: BTreeMap<Box<[u8]>, Group>,
+    /// Idempotent production (XADD IDMP/IDMPAUTO, XCFGSET): None until used.
+    pub idmp: Option<Box<Idmp>>,
     /// Running heap bytes, for O(1) memory accounting.
     heap: usize,
 }
@@ -161,7 +164,7 @@ impl Stream {
 
     /// Heap bytes owned. O(1).
     pub fn heap_bytes(&self) -> usize {
-        self.heap
+        self.heap + self.idmp.as_ref().map_or(0, |m| m.heap_bytes())
     }
 
     /// The entry at `id`.
@@ -301,11 +304,15 @@ impl Stream {
     /// Applies a change. `now` is the record's time.
     pub fn apply(&mut self, change: &StreamChange<'_>, now: u64) {
         match change {
-            StreamChange::Add { id, fields } => {
-                self.insert(*id, fields.iter().map(|f| SmallBytes::new(f)).collect());
-                self.last_id = self.last_id.max(*id);
-                self.entries_added += 1;
+            StreamChange::Add { id, fields } => self.add(*id, fields),
+            StreamChange::IdmpAdd { id, fields, pid, iid } => {
+                self.add(*id, fields);
+                self.idmp.get_or_insert_with(Default::default).record(pid, iid, *id, now);
             }
+            StreamChange::IdmpConfig { duration_s, maxsize } => {
+                self.idmp.get_or_insert_with(Default::default).configure(*duration_s, *maxsize);
+            }
+            StreamChange::IdmpDuplicate => self.idmp.get_or_insert_with(Default::default).iids_duplicates += 1,
             StreamChange::Trim { count } => {
                 for _ in 0..*count {
                     match self.entries.pop_first() {
@@ -380,6 +387,12 @@ impl Stream {
                 }
             }
         }
+    }
+
+    fn add(&mut self, id: StreamId, fields: &[&[u8]]) {
+        self.insert(id, fields.iter().map(|f| SmallBytes::new(f)).collect());
+        self.last_id = self.last_id.max(id);
+        self.entries_added += 1;
     }
 
     fn deliver(&mut self, d: &Delivery<'_>, now: u64) {
@@ -565,6 +578,12 @@ pub struct Delivery<'a> {
 pub enum StreamChange<'a> {
     /// Adds an entry (flattened field/value pairs) with the ID the command chose.
     Add { id: StreamId, fields: Vec<&'a [u8]> },
+    /// Adds an entry and remembers that producer `pid`'s idempotent ID `iid` added it (XADD IDMP/IDMPAUTO).
+    IdmpAdd { id: StreamId, fields: Vec<&'a [u8]>, pid: &'a [u8], iid: &'a [u8] },
+    /// XCFGSET: the IDMP limits (a change forgets every iid).
+    IdmpConfig { duration_s: u32, maxsize: u32 },
+    /// An XADD IDMP answered with an earlier entry's ID (counted for XINFO STREAM).
+    IdmpDuplicate,
     /// Drops the first `count` entries (XTRIM, XADD's MAXLEN/MINID).
     Trim { count: u64 },
     /// Deletes entries by ID (XDEL); deleted IDs raise the max-deleted ID.
@@ -602,12 +621,15 @@ mod tag {
     pub const DELIVER: u8 = 10;
     pub const ACK: u8 = 11;
     pub const UNREF: u8 = 12;
+    pub const IDMP_ADD: u8 = 13;
+    pub const IDMP_CONFIG: u8 = 14;
+    pub const IDMP_DUPLICATE: u8 = 15;
 }
 
 impl<'a> StreamChange<'a> {
     /// Whether it can create the stream when the key is absent.
     pub fn creates(&self) -> bool {
-        matches!(self, StreamChange::Add { .. } | StreamChange::GroupCreate { .. })
+        matches!(self, StreamChange::Add { .. } | StreamChange::IdmpAdd { .. } | StreamChange::GroupCreate { .. })
     }
 
     fn tag(&self) -> u8 {
@@ -624,6 +646,9 @@ impl<'a> StreamChange<'a> {
             StreamChange::Deliver(_) => tag::DELIVER,
             StreamChange::Ack { .. } => tag::ACK,
             StreamChange::Unref(_) => tag::UNREF,
+            StreamChange::IdmpAdd { .. } => tag::IDMP_ADD,
+            StreamChange::IdmpConfig { .. } => tag::IDMP_CONFIG,
+            StreamChange::IdmpDuplicate => tag::IDMP_DUPLICATE,
         }
     }
 
@@ -633,6 +658,9 @@ impl<'a> StreamChange<'a> {
         let ids = |v: &[StreamId]| 4 + 16 * v.len();
         1 + match self {
             StreamChange::Add { fields, .. } => 16 + 4 + fields.iter().map(|f| b(f)).sum::<usize>(),
+            StreamChange::IdmpAdd { fields, pid, iid, .. } => 16 + 4 + fields.iter().map(|f| b(f)).sum::<usize>() + b(pid) + b(iid),
+            StreamChange::IdmpConfig { .. } => 8,
+            StreamChange::IdmpDuplicate => 0,
             StreamChange::Trim { .. } => 8,
             StreamChange::Del(v) | StreamChange::Unref(v) => ids(v),
             StreamChange::SetId { .. } => 16 + 9 + 1 + 16,
@@ -659,6 +687,18 @@ impl<'a> StreamChange<'a> {
                 w.u32(fields.len() as u32);
                 fields.iter().for_each(|f| w.bytes(f));
             }
+            StreamChange::IdmpAdd { id, fields, pid, iid } => {
+                id.encode(w);
+                w.u32(fields.len() as u32);
+                fields.iter().for_each(|f| w.bytes(f));
+                w.bytes(pid);
+                w.bytes(iid);
+            }
+            StreamChange::IdmpConfig { duration_s, maxsize } => {
+                w.u32(*duration_s);
+                w.u32(*maxsize);
+            }
+            StreamChange::IdmpDuplicate => {}
             StreamChange::Trim { count } => w.u64(*count),
             StreamChange::Del(v) | StreamChange::Unref(v) => ids(w, v),
             StreamChange::SetId { last_id, entries_added, max_deleted } => {
@@ -713,19 +753,35 @@ impl<'a> StreamChange<'a> {
             }
             Ok(v)
         }
+        fn entry<'a>(r: &mut Reader<'a>) -> Result<(StreamId, Vec<&'a [u8]>), DecodeError> {
+            let id = StreamId::decode(r)?;
+            let n = r.u32()? as usize;
+            if n == 0 || !n.is_multiple_of(2) {
+                return Err(DecodeError::Invalid("stream entry needs field/value pairs"));
+            }
+            let mut fields = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                fields.push(r.bytes()?);
+            }
+            Ok((id, fields))
+        }
         Ok(match r.u8()? {
             tag::ADD => {
-                let id = StreamId::decode(r)?;
-                let n = r.u32()? as usize;
-                if n == 0 || !n.is_multiple_of(2) {
-                    return Err(DecodeError::Invalid("stream entry needs field/value pairs"));
-                }
-                let mut fields = Vec::with_capacity(n.min(1024));
-                for _ in 0..n {
-                    fields.push(r.bytes()?);
-                }
+                let (id, fields) = entry(r)?;
                 StreamChange::Add { id, fields }
             }
+            tag::IDMP_ADD => {
+                let (id, fields) = entry(r)?;
+                StreamChange::IdmpAdd { id, fields, pid: r.bytes()?, iid: r.bytes()? }
+            }
+            tag::IDMP_CONFIG => {
+                let (duration_s, maxsize) = (r.u32()?, r.u32()?);
+                if !super::idmp::DURATION_RANGE.contains(&duration_s) || !super::idmp::MAXSIZE_RANGE.contains(&maxsize) {
+                    return Err(DecodeError::Invalid("stream IDMP limits out of range"));
+                }
+                StreamChange::IdmpConfig { duration_s, maxsize }
+            }
+            tag::IDMP_DUPLICATE => StreamChange::IdmpDuplicate,
             tag::TRIM => StreamChange::Trim { count: r.u64()? },
             tag::DEL => StreamChange::Del(ids(r)?),
             tag::SETID => {
@@ -825,6 +881,9 @@ mod tests {
         changes.iter().for_each(roundtrip);
         roundtrip(&StreamChange::GroupDestroy { group: b"g" });
         roundtrip(&StreamChange::Unref(vec![StreamId::new(1, 2)]));
+        roundtrip(&StreamChange::IdmpAdd { id: StreamId::new(5, 1), fields: vec![b"f", b"v"], pid: b"p", iid: &[0, 255] });
+        roundtrip(&StreamChange::IdmpConfig { duration_s: 86_400, maxsize: 1 });
+        roundtrip(&StreamChange::IdmpDuplicate);
         roundtrip(&StreamChange::ConsumerDel { group: b"g", consumer: b"c" });
         roundtrip(&StreamChange::SetId { last_id: StreamId::MAX, entries_added: None, max_deleted: None });
     }

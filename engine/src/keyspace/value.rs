@@ -119,6 +119,10 @@ impl Type {
     }
 }
 
+/// The tag of a stream followed by its IDMP state (a stream without one
+/// keeps [`Type::Stream`]'s tag, so older checkpoints read the same).
+const STREAM_IDMP_TAG: u8 = 9;
+
 impl Value {
     /// The value's type.
     pub fn kind(&self) -> Type {
@@ -205,7 +209,7 @@ impl Value {
             Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
-            Value::Stream(s) => s.encoded_len(),
+            Value::Stream(s) => s.encoded_len() + s.idmp.as_ref().map_or(0, |m| m.encoded_len()),
             Value::Queue(q) => q.encoded_len(),
             Value::Series(s) => s.encoded_len(),
             Value::Sug(d) => d.encoded_len(),
@@ -214,7 +218,10 @@ impl Value {
 
     /// Writes the value: a type tag, then its contents (a count, then the elements).
     pub fn encode(&self, w: &mut Writer<'_>) {
-        w.u8(self.kind().tag());
+        match self {
+            Value::Stream(s) if s.idmp.is_some() => w.u8(STREAM_IDMP_TAG),
+            _ => w.u8(self.kind().tag()),
+        }
         match self {
             Value::Str(s) => w.bytes(s),
             Value::Hash(h) => {
@@ -239,7 +246,12 @@ impl Value {
                     w.bytes(m);
                 }
             }
-            Value::Stream(s) => s.encode(w),
+            Value::Stream(s) => {
+                s.encode(w);
+                if let Some(m) = &s.idmp {
+                    m.encode(w);
+                }
+            }
             Value::Queue(q) => q.encode(w),
             Value::Series(s) => s.encode(w),
             Value::Sug(d) => d.encode(w),
@@ -252,8 +264,12 @@ impl Value {
         if tag == Type::Str.tag() {
             return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
         }
-        if tag == Type::Stream.tag() {
-            return Ok(Value::Stream(Box::new(Stream::decode(r)?)));
+        if tag == Type::Stream.tag() || tag == STREAM_IDMP_TAG {
+            let mut s = Stream::decode(r)?;
+            if tag == STREAM_IDMP_TAG {
+                s.idmp = Some(Box::new(super::idmp::Idmp::decode(r)?));
+            }
+            return Ok(Value::Stream(Box::new(s)));
         }
         if tag == Type::Queue.tag() {
             return Ok(Value::Queue(Box::new(Queue::decode(r)?)));

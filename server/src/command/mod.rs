@@ -29,6 +29,7 @@ pub mod server;
 pub mod sets;
 pub mod slowlog;
 pub mod stream_groups;
+pub mod stream_idmp;
 pub mod streams;
 pub mod strings;
 pub mod suggest;

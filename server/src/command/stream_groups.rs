@@ -781,7 +781,7 @@ fn xinfo_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             Ok(Reply::Array(rows))
         }
         _ => match args.len() {
-            3 => Ok(stream_info(s)),
+            3 => Ok(stream_info(s, now)),
             4 | 6 if args[3].eq_ignore_ascii_case(b"full") => {
                 let count = match args.get(4) {
                     Some(opt) if opt.eq_ignore_ascii_case(b"count") => int_arg(args[5])?,
@@ -789,7 +789,7 @@ fn xinfo_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
                     None => 10,
                 };
                 let count = if count < 0 { 10 } else { count as usize };
-                Ok(stream_info_full(s, if count == 0 { usize::MAX } else { count }))
+                Ok(stream_info_full(s, now, if count == 0 { usize::MAX } else { count }))
             }
             _ => Err(Reply::error(err::SYNTAX)),
         },
@@ -808,9 +808,9 @@ fn opt_int(v: Option<u64>) -> Reply {
 /// radix-tree figures describe its own layout; strand answers the number of
 /// 100-entry blocks its trimming works in as the keys, and one more (the
 /// root) as the nodes, which is what Redis shows for small streams.
-fn stream_head(s: &Stream) -> Vec<(Reply, Reply)> {
+fn stream_head(s: &Stream, now: u64) -> Vec<(Reply, Reply)> {
     let blocks = s.len().div_ceil(100) as i64;
-    vec![
+    let mut head = vec![
         field("length", Reply::Int(s.len() as i64)),
         field("radix-tree-keys", Reply::Int(blocks)),
         field("radix-tree-nodes", Reply::Int(blocks + 1)),
@@ -818,11 +818,13 @@ fn stream_head(s: &Stream) -> Vec<(Reply, Reply)> {
         field("max-deleted-entry-id", id_reply(s.max_deleted)),
         field("entries-added", Reply::Int(s.entries_added as i64)),
         field("recorded-first-entry-id", id_reply(s.first_id())),
-    ]
+    ];
+    head.extend(super::stream_idmp::info_fields(s, now));
+    head
 }
 
-fn stream_info(s: &Stream) -> Reply {
-    let mut m = stream_head(s);
+fn stream_info(s: &Stream, now: u64) -> Reply {
+    let mut m = stream_head(s, now);
     m.push(field("groups", Reply::Int(s.groups.len() as i64)));
     m.push(field("first-entry", s.first().map_or(Reply::Nil, |(id, f)| entry_reply(id, f))));
     m.push(field("last-entry", s.last().map_or(Reply::Nil, |(id, f)| entry_reply(id, f))));
@@ -840,8 +842,8 @@ fn group_info(s: &Stream, name: &[u8], g: &Group) -> Reply {
     ])
 }
 
-fn stream_info_full(s: &Stream, count: usize) -> Reply {
-    let mut m = stream_head(s);
+fn stream_info_full(s: &Stream, now: u64, count: usize) -> Reply {
+    let mut m = stream_head(s, now);
     m.push(field(
         "entries",
         Reply::Array(s.range(StreamId::MIN, StreamId::MAX, false).take(count).map(|(id, f)| entry_reply(id, f)).collect()),

@@ -159,7 +159,7 @@ enum Strategy {
 
 /// The options of XADD and XTRIM (Redis's `streamParseAddOrTrimArgsOrReply`).
 #[derive(Debug, Clone, Copy)]
-struct TrimArgs {
+struct TrimArgs<'a> {
     strategy: Strategy,
     approx: bool,
     /// Most entries one approximate trim removes; 0: no limit.
@@ -168,12 +168,14 @@ struct TrimArgs {
     no_mkstream: bool,
     /// XADD: the ID, and whether its sequence was given (`ms-*` leaves it out). None: `*`.
     id: Option<(StreamId, bool)>,
+    /// XADD: IDMP (producer, idempotent ID) or IDMPAUTO (producer, None).
+    idmp: Option<(&'a [u8], Option<&'a [u8]>)>,
 }
 
-impl TrimArgs {
+impl<'a> TrimArgs<'a> {
     /// Parses from `args[2]`; answers the options and where the ID (XADD) stopped the parse.
-    fn parse(args: &[&[u8]], xadd: bool) -> Result<(TrimArgs, usize), Reply> {
-        let mut t = TrimArgs { strategy: Strategy::None, approx: false, limit: 0, no_mkstream: false, id: None };
+    fn parse(args: &[&'a [u8]], xadd: bool) -> Result<(TrimArgs<'a>, usize), Reply> {
+        let mut t = TrimArgs { strategy: Strategy::None, approx: false, limit: 0, no_mkstream: false, id: None, idmp: None };
         let mut limit_given = false;
         let mut i = 2;
         while i < args.len() {
@@ -211,6 +213,13 @@ impl TrimArgs {
                 i += 1;
             } else if xadd && is("nomkstream") {
                 t.no_mkstream = true;
+            } else if xadd && (is("idmp") && more >= 2 || is("idmpauto") && more >= 1) {
+                if t.idmp.is_some() {
+                    return Err(Reply::error(super::stream_idmp::TWICE));
+                }
+                let auto = is("idmpauto");
+                t.idmp = Some(super::stream_idmp::parse(auto, args[i + 1], (!auto).then(|| args[i + 2]))?);
+                i += if auto { 1 } else { 2 };
             } else if xadd {
                 t.id = Some(parse_id_generic(opt, 0, true, true)?);
                 break;
@@ -221,6 +230,9 @@ impl TrimArgs {
         }
         if t.limit > 0 && t.strategy == Strategy::None {
             return Err(Reply::error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"));
+        }
+        if t.idmp.is_some() && t.id.is_some() {
+            return Err(Reply::error(super::stream_idmp::AUTO_IDS_ONLY));
         }
         if !xadd && t.strategy == Strategy::None {
             return Err(Reply::error("ERR syntax error, XTRIM must be called with a trimming strategy"));
@@ -277,6 +289,22 @@ fn xadd_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     }
     let key = args[1];
     let now = ctx.now;
+    let auto_iid;
+    let idmp = match t.idmp {
+        Some((pid, Some(iid))) => Some((pid, iid)),
+        Some((pid, None)) => {
+            auto_iid = strand_engine::keyspace::idmp::auto_iid(fields);
+            Some((pid, &auto_iid[..]))
+        }
+        None => None,
+    };
+    // A producer's retry: the entry its first XADD added answers, nothing is added.
+    if let Some((pid, iid)) = idmp {
+        if let Some(first) = peek(ctx, key)?.and_then(|s| s.idmp.as_ref()?.lookup(pid, iid, now)) {
+            write(ctx, Op::Coll { db: db8(ctx), key, change: Change::Stream(StreamChange::IdmpDuplicate) })?;
+            return Ok(id_reply(first));
+        }
+    }
     let (id, trim) = {
         let s = peek(ctx, key)?;
         if s.is_none() && t.no_mkstream {
@@ -302,7 +330,11 @@ fn xadd_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         let trim = t.count(s.len() as u64 + 1, |min| s.count_below(min) as u64 + u64::from(id < min));
         (id, trim)
     };
-    let add = Op::Coll { db: db8(ctx), key, change: Change::Stream(StreamChange::Add { id, fields: fields.to_vec() }) };
+    let add = match idmp {
+        Some((pid, iid)) => StreamChange::IdmpAdd { id, fields: fields.to_vec(), pid, iid },
+        None => StreamChange::Add { id, fields: fields.to_vec() },
+    };
+    let add = Op::Coll { db: db8(ctx), key, change: Change::Stream(add) };
     let op = if trim > 0 {
         let cut = Op::Coll { db: db8(ctx), key, change: Change::Stream(StreamChange::Trim { count: trim }) };
         Op::Group(vec![add, cut])
@@ -599,6 +631,7 @@ pub const COMMANDS: &[Command] = &[
     one_key("xdel", -3, W_FAST, xdel, WRITE_FAST, "Returns the number of messages after removing them from a stream."),
     one_key("xtrim", -4, W, xtrim, WRITE_SLOW, "Deletes messages from the beginning of a stream."),
     one_key("xsetid", -3, W_DENY_FAST, xsetid, WRITE_FAST, "An internal command for replicating stream values."),
+    one_key("xcfgset", -2, W_FAST, super::stream_idmp::xcfgset, WRITE_FAST, "Sets the IDMP configuration parameters for a stream."),
     Command {
         name: "xread",
         arity: -4,
@@ -641,7 +674,7 @@ mod tests {
 
     #[test]
     fn approximate_trims_take_whole_blocks() {
-        let t = |strategy, approx, limit| TrimArgs { strategy, approx, limit, no_mkstream: false, id: None };
+        let t = |strategy, approx, limit| TrimArgs { strategy, approx, limit, no_mkstream: false, id: None, idmp: None };
         assert_eq!(t(Strategy::MaxLen(10), false, 0).count(250, |_| 0), 240);
         assert_eq!(t(Strategy::MaxLen(10), true, 10_000).count(250, |_| 0), 200);
         assert_eq!(t(Strategy::MaxLen(10), true, 150).count(250, |_| 0), 100);

@@ -34,6 +34,7 @@ mod search;
 mod server;
 mod sets;
 mod storage_faults;
+mod stream_idmp;
 mod streams;
 mod strings;
 mod timeseries;
