@@ -205,7 +205,7 @@ fn queue_event(c: &QueueChange<'_>) -> Option<&'static str> {
 fn stream_event(c: &StreamChange<'_>) -> Option<&'static str> {
     Some(match c {
         StreamChange::Add { .. } | StreamChange::IdmpAdd { .. } => "xadd",
-        StreamChange::IdmpConfig { .. } => "xcfgset",
+        StreamChange::IdmpConfig { .. } | StreamChange::Retention(_) => "xcfgset",
         StreamChange::IdmpDuplicate => return None,
         StreamChange::Trim { .. } => "xtrim",
         StreamChange::Del(_) => "xdel",

@@ -203,6 +203,8 @@ pub struct ShardState {
     pub blocked: crate::blocking::Waiters,
     /// Queues with a deadline ahead (a delay, a lease, a TTL), settled by the timer.
     pub queue_timers: crate::command::queues::Timers,
+    /// Streams with retention, trimmed by the timer as they age.
+    pub stream_retention: crate::command::stream_retention::Registry,
     /// Channel and pattern subscriptions of this shard's connections.
     pub pubsub: crate::pubsub::PubSub,
     /// The Lua engine, created by the first script; taken out while a script runs.
@@ -450,6 +452,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     if !gate.wait(&shared.heartbeats, id).await {
         return Ok(());
     }
+    let stream_retention = crate::command::stream_retention::Registry::rebuild(&ks, strand_engine::clock::unix_ms());
     let state = ShardState {
         id,
         nshards,
@@ -467,6 +470,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
         recovery,
         blocked: Default::default(),
         queue_timers: Default::default(),
+        stream_retention,
         pubsub: Default::default(),
         forward: None,
         lua: None,
@@ -630,6 +634,12 @@ async fn expire(shard: Rc<crate::dispatch::Shard>) {
             };
             if settled {
                 shard.serve_ready();
+            }
+            // Streams whose oldest entries outlived their retention.
+            {
+                let mut st = shard.state.borrow_mut();
+                let now = st.ks.now();
+                crate::command::stream_retention::tick(&mut st, now);
             }
             if done < SLICE {
                 break;

@@ -378,6 +378,19 @@ pub mod commands {
         }
     }
 
+    /// The integer fields of a map-shaped reply (XINFO STREAM, QINFO ...) by name.
+    pub fn int_fields(c: &mut Connection, args: &[&str]) -> std::collections::HashMap<String, i64> {
+        let v: Value = q(c, args);
+        let Value::Array(items) = v else { panic!("{args:?}: not a flat map: {v:?}") };
+        items
+            .chunks(2)
+            .filter_map(|kv| match (&kv[0], &kv[1]) {
+                (Value::BulkString(k), Value::Int(n)) => Some((String::from_utf8_lossy(k).into_owned(), *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Runs a command that must fail; returns the error line.
     pub fn err(c: &mut Connection, args: &[&str]) -> String {
         match cmd(args).query::<Value>(c) {

@@ -672,6 +672,9 @@ fn summarize_stream(c: &StreamChange<'_>, values: bool, out: &mut String) {
             let _ = write!(out, " stream=idmp-config duration={duration_s}s maxsize={maxsize}");
         }
         StreamChange::IdmpDuplicate => out.push_str(" stream=idmp-duplicate"),
+        StreamChange::Retention(r) => {
+            let _ = write!(out, " stream=retention ms={} bytes={}", r.ms, r.bytes);
+        }
         StreamChange::Del(ids) => {
             let _ = write!(out, " stream=del n={}", ids.len());
         }

@@ -139,8 +139,35 @@ pub struct Stream {
     pub groups: BTreeMap<Box<[u8]>, Group>,
     /// Idempotent production (XADD IDMP/IDMPAUTO, XCFGSET): None until used.
     pub idmp: Option<Box<Idmp>>,
+    /// How long and how much the stream keeps (XCFGSET RETENTION-MS/-BYTES).
+    pub retention: Retention,
+    /// Bytes of the entries: 16 per ID plus their fields and values (what RETENTION-BYTES bounds).
+    data_bytes: u64,
     /// Running heap bytes, for O(1) memory accounting.
     heap: usize,
+}
+
+/// A stream's retention, as Kafka's `retention.ms` and `retention.bytes`
+/// (0: no limit). Entries older than `ms` (by their ID's time) or beyond
+/// `bytes` (oldest first) are trimmed as later records, so replay agrees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Most age, in ms, by the entry ID's time part.
+    pub ms: u64,
+    /// Most entry bytes ([`Stream::data_bytes`]).
+    pub bytes: u64,
+}
+
+impl Retention {
+    /// Whether either limit is set.
+    pub fn is_set(&self) -> bool {
+        self.ms > 0 || self.bytes > 0
+    }
+}
+
+/// The bytes an entry counts for [`Stream::data_bytes`].
+pub fn entry_bytes<B: AsRef<[u8]>>(fields: &[B]) -> u64 {
+    16 + fields.iter().map(|f| f.as_ref().len() as u64).sum::<u64>()
 }
 
 fn fields_bytes(f: &[SmallBytes]) -> usize {
@@ -275,19 +302,60 @@ impl Stream {
 
     fn insert(&mut self, id: StreamId, fields: Fields) {
         self.heap += fields_bytes(&fields);
+        self.data_bytes += entry_bytes(&fields);
         if let Some(old) = self.entries.insert(id, fields) {
-            self.heap -= fields_bytes(&old);
+            self.forget(&old);
         }
+    }
+
+    fn forget(&mut self, old: &Fields) {
+        self.heap -= fields_bytes(old);
+        self.data_bytes -= entry_bytes(old);
     }
 
     fn remove(&mut self, id: StreamId) -> bool {
         match self.entries.remove(&id) {
             Some(old) => {
-                self.heap -= fields_bytes(&old);
+                self.forget(&old);
                 true
             }
             None => false,
         }
+    }
+
+    /// Bytes of the entries (16 per ID plus fields and values).
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// How many of the oldest entries retention drops at `now` once an entry
+    /// of `adding` bytes joins (0 when none does): those older than
+    /// `retention.ms`, then the oldest until the rest fits `retention.bytes`.
+    /// Never more than the entries there now, so the new entry stays.
+    pub fn retention_trim(&self, now: u64, adding: u64) -> u64 {
+        self.retention_trim_with(self.retention, now, adding)
+    }
+
+    /// [`Stream::retention_trim`] under retention `r` (XCFGSET, before it applies).
+    pub fn retention_trim_with(&self, r: Retention, now: u64, adding: u64) -> u64 {
+        let mut count = 0u64;
+        if r.ms > 0 {
+            let oldest_kept = StreamId::new(now.saturating_sub(r.ms), 0);
+            count = self.entries.range(..oldest_kept).count() as u64;
+        }
+        if r.bytes > 0 {
+            let mut total = self.data_bytes + adding;
+            let mut n = 0u64;
+            for f in self.entries.values() {
+                if total <= r.bytes {
+                    break;
+                }
+                total -= entry_bytes(f);
+                n += 1;
+            }
+            count = count.max(n);
+        }
+        count
     }
 
     fn group_mut(&mut self, name: &[u8]) -> Option<&mut Group> {
@@ -313,10 +381,11 @@ impl Stream {
                 self.idmp.get_or_insert_with(Default::default).configure(*duration_s, *maxsize);
             }
             StreamChange::IdmpDuplicate => self.idmp.get_or_insert_with(Default::default).iids_duplicates += 1,
+            StreamChange::Retention(r) => self.retention = *r,
             StreamChange::Trim { count } => {
                 for _ in 0..*count {
                     match self.entries.pop_first() {
-                        Some((_, old)) => self.heap -= fields_bytes(&old),
+                        Some((_, old)) => self.forget(&old),
                         None => break,
                     }
                 }
@@ -584,6 +653,8 @@ pub enum StreamChange<'a> {
     IdmpConfig { duration_s: u32, maxsize: u32 },
     /// An XADD IDMP answered with an earlier entry's ID (counted for XINFO STREAM).
     IdmpDuplicate,
+    /// XCFGSET RETENTION-MS/RETENTION-BYTES (strand's own).
+    Retention(Retention),
     /// Drops the first `count` entries (XTRIM, XADD's MAXLEN/MINID).
     Trim { count: u64 },
     /// Deletes entries by ID (XDEL); deleted IDs raise the max-deleted ID.
@@ -624,6 +695,7 @@ mod tag {
     pub const IDMP_ADD: u8 = 13;
     pub const IDMP_CONFIG: u8 = 14;
     pub const IDMP_DUPLICATE: u8 = 15;
+    pub const RETENTION: u8 = 16;
 }
 
 impl<'a> StreamChange<'a> {
@@ -649,6 +721,7 @@ impl<'a> StreamChange<'a> {
             StreamChange::IdmpAdd { .. } => tag::IDMP_ADD,
             StreamChange::IdmpConfig { .. } => tag::IDMP_CONFIG,
             StreamChange::IdmpDuplicate => tag::IDMP_DUPLICATE,
+            StreamChange::Retention(_) => tag::RETENTION,
         }
     }
 
@@ -661,6 +734,7 @@ impl<'a> StreamChange<'a> {
             StreamChange::IdmpAdd { fields, pid, iid, .. } => 16 + 4 + fields.iter().map(|f| b(f)).sum::<usize>() + b(pid) + b(iid),
             StreamChange::IdmpConfig { .. } => 8,
             StreamChange::IdmpDuplicate => 0,
+            StreamChange::Retention(_) => 16,
             StreamChange::Trim { .. } => 8,
             StreamChange::Del(v) | StreamChange::Unref(v) => ids(v),
             StreamChange::SetId { .. } => 16 + 9 + 1 + 16,
@@ -699,6 +773,10 @@ impl<'a> StreamChange<'a> {
                 w.u32(*maxsize);
             }
             StreamChange::IdmpDuplicate => {}
+            StreamChange::Retention(r) => {
+                w.u64(r.ms);
+                w.u64(r.bytes);
+            }
             StreamChange::Trim { count } => w.u64(*count),
             StreamChange::Del(v) | StreamChange::Unref(v) => ids(w, v),
             StreamChange::SetId { last_id, entries_added, max_deleted } => {
@@ -782,6 +860,7 @@ impl<'a> StreamChange<'a> {
                 StreamChange::IdmpConfig { duration_s, maxsize }
             }
             tag::IDMP_DUPLICATE => StreamChange::IdmpDuplicate,
+            tag::RETENTION => StreamChange::Retention(Retention { ms: r.u64()?, bytes: r.u64()? }),
             tag::TRIM => StreamChange::Trim { count: r.u64()? },
             tag::DEL => StreamChange::Del(ids(r)?),
             tag::SETID => {
@@ -884,6 +963,7 @@ mod tests {
         roundtrip(&StreamChange::IdmpAdd { id: StreamId::new(5, 1), fields: vec![b"f", b"v"], pid: b"p", iid: &[0, 255] });
         roundtrip(&StreamChange::IdmpConfig { duration_s: 86_400, maxsize: 1 });
         roundtrip(&StreamChange::IdmpDuplicate);
+        roundtrip(&StreamChange::Retention(Retention { ms: 60_000, bytes: 1 << 30 }));
         roundtrip(&StreamChange::ConsumerDel { group: b"g", consumer: b"c" });
         roundtrip(&StreamChange::SetId { last_id: StreamId::MAX, entries_added: None, max_deleted: None });
     }
@@ -940,5 +1020,54 @@ mod tests {
         s.apply(&StreamChange::Del(vec![StreamId::new(3, 0)]), 0);
         assert!(s.has_tombstones(StreamId::new(2, 0), StreamId::MAX));
         assert!(!s.has_tombstones(StreamId::new(4, 0), StreamId::MAX));
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+    use crate::keyspace::Value;
+
+    fn add(s: &mut Stream, ms: u64, value: &'static [u8]) {
+        s.apply(&StreamChange::Add { id: StreamId::new(ms, 0), fields: vec![b"f", value] }, ms);
+    }
+
+    #[test]
+    fn retention_trims_the_oldest_by_age_then_by_bytes() {
+        let mut s = Stream::default();
+        for ms in 1..=10 {
+            add(&mut s, ms * 1000, b"0123456789");
+        }
+        // Each entry: 16 + 1 + 10 bytes.
+        assert_eq!(s.data_bytes(), 270);
+        assert_eq!(s.retention_trim(20_000, 27), 0, "no limits, nothing goes");
+        s.apply(&StreamChange::Retention(Retention { ms: 5000, bytes: 0 }), 0);
+        // At 12 s, entries of 6 s and before are more than 5 s old.
+        assert_eq!(s.retention_trim(12_000, 27), 6);
+        s.apply(&StreamChange::Retention(Retention { ms: 0, bytes: 100 }), 0);
+        // 270 + 27 must fit 100: drop 8 (297 - 216 = 81).
+        assert_eq!(s.retention_trim(12_000, 27), 8);
+        s.apply(&StreamChange::Retention(Retention { ms: 1, bytes: 1 }), 0);
+        assert_eq!(s.retention_trim(99_000, 27), 10, "never the entry being added");
+        s.apply(&StreamChange::Trim { count: 8 }, 0);
+        assert_eq!(s.data_bytes(), 54);
+        s.apply(&StreamChange::Del(vec![StreamId::new(9000, 0)]), 0);
+        assert_eq!(s.data_bytes(), 27);
+    }
+
+    #[test]
+    fn a_stream_with_retention_round_trips_as_a_value() {
+        let mut s = Stream::default();
+        add(&mut s, 1000, b"v");
+        s.apply(&StreamChange::Retention(Retention { ms: 7, bytes: 9 }), 0);
+        s.apply(&StreamChange::IdmpConfig { duration_s: 5, maxsize: 6 }, 0);
+        let v = Value::Stream(Box::new(s));
+        let mut buf = vec![0u8; v.encoded_len()];
+        let mut w = Writer::new(&mut buf);
+        v.encode(&mut w);
+        assert_eq!(w.position(), buf.len());
+        let Ok(Value::Stream(back)) = Value::decode(&mut Reader::new(&buf)) else { panic!("decodes as a stream") };
+        assert_eq!((back.retention, back.data_bytes(), back.len()), (Retention { ms: 7, bytes: 9 }, 18, 1));
+        assert_eq!(back.idmp.as_ref().map(|m| (m.duration_s, m.maxsize)), Some((5, 6)));
     }
 }

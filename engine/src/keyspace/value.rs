@@ -119,9 +119,17 @@ impl Type {
     }
 }
 
-/// The tag of a stream followed by its IDMP state (a stream without one
-/// keeps [`Type::Stream`]'s tag, so older checkpoints read the same).
+/// The tag of a stream followed by its IDMP state (written by one earlier
+/// build; still read).
 const STREAM_IDMP_TAG: u8 = 9;
+/// The tag of a stream followed by its extensions: a flag, the IDMP state
+/// if the flag is 1, then the retention (ms, bytes). A stream without any
+/// keeps [`Type::Stream`]'s tag, so older checkpoints read the same.
+const STREAM_EXT_TAG: u8 = 10;
+
+fn has_extensions(s: &Stream) -> bool {
+    s.idmp.is_some() || s.retention.is_set()
+}
 
 impl Value {
     /// The value's type.
@@ -209,7 +217,8 @@ impl Value {
             Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
             Value::ZSet(z) => 4 + z.iter().map(|(m, _)| 8 + b(m)).sum::<usize>(),
-            Value::Stream(s) => s.encoded_len() + s.idmp.as_ref().map_or(0, |m| m.encoded_len()),
+            Value::Stream(s) if has_extensions(s) => s.encoded_len() + 1 + s.idmp.as_ref().map_or(0, |m| m.encoded_len()) + 16,
+            Value::Stream(s) => s.encoded_len(),
             Value::Queue(q) => q.encoded_len(),
             Value::Series(s) => s.encoded_len(),
             Value::Sug(d) => d.encoded_len(),
@@ -219,7 +228,7 @@ impl Value {
     /// Writes the value: a type tag, then its contents (a count, then the elements).
     pub fn encode(&self, w: &mut Writer<'_>) {
         match self {
-            Value::Stream(s) if s.idmp.is_some() => w.u8(STREAM_IDMP_TAG),
+            Value::Stream(s) if has_extensions(s) => w.u8(STREAM_EXT_TAG),
             _ => w.u8(self.kind().tag()),
         }
         match self {
@@ -248,8 +257,13 @@ impl Value {
             }
             Value::Stream(s) => {
                 s.encode(w);
-                if let Some(m) = &s.idmp {
-                    m.encode(w);
+                if has_extensions(s) {
+                    w.u8(u8::from(s.idmp.is_some()));
+                    if let Some(m) = &s.idmp {
+                        m.encode(w);
+                    }
+                    w.u64(s.retention.ms);
+                    w.u64(s.retention.bytes);
                 }
             }
             Value::Queue(q) => q.encode(w),
@@ -264,10 +278,18 @@ impl Value {
         if tag == Type::Str.tag() {
             return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
         }
-        if tag == Type::Stream.tag() || tag == STREAM_IDMP_TAG {
+        if tag == Type::Stream.tag() || tag == STREAM_IDMP_TAG || tag == STREAM_EXT_TAG {
             let mut s = Stream::decode(r)?;
-            if tag == STREAM_IDMP_TAG {
+            let idmp = match tag {
+                STREAM_IDMP_TAG => true,
+                STREAM_EXT_TAG => r.flag()?,
+                _ => false,
+            };
+            if idmp {
                 s.idmp = Some(Box::new(super::idmp::Idmp::decode(r)?));
+            }
+            if tag == STREAM_EXT_TAG {
+                s.retention = super::stream::Retention { ms: r.u64()?, bytes: r.u64()? };
             }
             return Ok(Value::Stream(Box::new(s)));
         }

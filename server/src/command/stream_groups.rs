@@ -819,7 +819,7 @@ fn stream_head(s: &Stream, now: u64) -> Vec<(Reply, Reply)> {
         field("entries-added", Reply::Int(s.entries_added as i64)),
         field("recorded-first-entry-id", id_reply(s.first_id())),
     ];
-    head.extend(super::stream_idmp::info_fields(s, now));
+    head.extend(super::stream_config::info_fields(s, now));
     head
 }
 

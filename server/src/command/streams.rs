@@ -215,10 +215,10 @@ impl<'a> TrimArgs<'a> {
                 t.no_mkstream = true;
             } else if xadd && (is("idmp") && more >= 2 || is("idmpauto") && more >= 1) {
                 if t.idmp.is_some() {
-                    return Err(Reply::error(super::stream_idmp::TWICE));
+                    return Err(Reply::error(super::stream_config::TWICE));
                 }
                 let auto = is("idmpauto");
-                t.idmp = Some(super::stream_idmp::parse(auto, args[i + 1], (!auto).then(|| args[i + 2]))?);
+                t.idmp = Some(super::stream_config::parse(auto, args[i + 1], (!auto).then(|| args[i + 2]))?);
                 i += if auto { 1 } else { 2 };
             } else if xadd {
                 t.id = Some(parse_id_generic(opt, 0, true, true)?);
@@ -232,7 +232,7 @@ impl<'a> TrimArgs<'a> {
             return Err(Reply::error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"));
         }
         if t.idmp.is_some() && t.id.is_some() {
-            return Err(Reply::error(super::stream_idmp::AUTO_IDS_ONLY));
+            return Err(Reply::error(super::stream_config::AUTO_IDS_ONLY));
         }
         if !xadd && t.strategy == Strategy::None {
             return Err(Reply::error("ERR syntax error, XTRIM must be called with a trimming strategy"));
@@ -305,7 +305,7 @@ fn xadd_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             return Ok(id_reply(first));
         }
     }
-    let (id, trim) = {
+    let (id, trim, retained) = {
         let s = peek(ctx, key)?;
         if s.is_none() && t.no_mkstream {
             return Ok(Reply::Nil);
@@ -328,7 +328,9 @@ fn xadd_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             return Err(too_small());
         }
         let trim = t.count(s.len() as u64 + 1, |min| s.count_below(min) as u64 + u64::from(id < min));
-        (id, trim)
+        // Retention (XCFGSET RETENTION-MS/-BYTES) trims in the same record.
+        let kept = s.retention.is_set();
+        (id, trim.max(s.retention_trim(now, strand_engine::keyspace::stream::entry_bytes(fields))), kept)
     };
     let add = match idmp {
         Some((pid, iid)) => StreamChange::IdmpAdd { id, fields: fields.to_vec(), pid, iid },
@@ -342,6 +344,10 @@ fn xadd_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         add
     };
     write(ctx, op)?;
+    if retained {
+        let db = db8(ctx);
+        ctx.shard.stream_retention.note(db, key);
+    }
     Ok(id_reply(id))
 }
 
@@ -631,7 +637,7 @@ pub const COMMANDS: &[Command] = &[
     one_key("xdel", -3, W_FAST, xdel, WRITE_FAST, "Returns the number of messages after removing them from a stream."),
     one_key("xtrim", -4, W, xtrim, WRITE_SLOW, "Deletes messages from the beginning of a stream."),
     one_key("xsetid", -3, W_DENY_FAST, xsetid, WRITE_FAST, "An internal command for replicating stream values."),
-    one_key("xcfgset", -2, W_FAST, super::stream_idmp::xcfgset, WRITE_FAST, "Sets the IDMP configuration parameters for a stream."),
+    one_key("xcfgset", -2, W_FAST, super::stream_config::xcfgset, WRITE_FAST, "Sets the IDMP configuration parameters for a stream."),
     Command {
         name: "xread",
         arity: -4,

@@ -35,6 +35,7 @@ mod server;
 mod sets;
 mod storage_faults;
 mod stream_idmp;
+mod stream_retention;
 mod streams;
 mod strings;
 mod timeseries;

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use redis::{Connection, Value};
-use strand_tests::commands::{err, q, start};
+use strand_tests::commands::{err, int_fields, q, start};
 use strand_tests::Server;
 
 fn xadd(c: &mut Connection, args: &[&str]) -> String {
@@ -22,15 +22,7 @@ fn xadd(c: &mut Connection, args: &[&str]) -> String {
 
 /// XINFO STREAM's integer fields by name.
 fn info(c: &mut Connection, key: &str) -> HashMap<String, i64> {
-    let v: Value = q(c, &["XINFO", "STREAM", key]);
-    let Value::Array(items) = v else { panic!("XINFO STREAM: {v:?}") };
-    items
-        .chunks(2)
-        .filter_map(|kv| match (&kv[0], &kv[1]) {
-            (Value::BulkString(k), Value::Int(n)) => Some((String::from_utf8_lossy(k).into_owned(), *n)),
-            _ => None,
-        })
-        .collect()
+    int_fields(c, &["XINFO", "STREAM", key])
 }
 
 fn idmp_info(c: &mut Connection, key: &str) -> [i64; 6] {
@@ -59,7 +51,10 @@ fn bad_idmp_options_answer_redis_errors() {
     // XCFGSET's errors.
     q::<String>(&mut c, &["XADD", "s", "*", "f", "v"]);
     for (args, want) in [
-        (&["XCFGSET", "s"][..], "ERR At least one parameter must be specified: IDMP-DURATION or IDMP-MAXSIZE"),
+        (
+            &["XCFGSET", "s"][..],
+            "ERR At least one parameter must be specified: IDMP-DURATION, IDMP-MAXSIZE, RETENTION-MS or RETENTION-BYTES",
+        ),
         (&["XCFGSET", "s", "IDMP-DURATION"], "ERR syntax error"),
         (&["XCFGSET", "s", "INVALID"], "ERR syntax error"),
         (&["XCFGSET", "s", "IDMP-DURATION", "3.14"], "ERR value is not an integer or out of range"),
