@@ -331,6 +331,7 @@ pub const NUMKEYS: &[(&str, usize, Option<usize>)] = &[
     ("zmpop", 1, None),
     ("blmpop", 2, None),
     ("bzmpop", 2, None),
+    ("qmpop", 1, None),
 ];
 
 /// Table entry of a command whose keys sit at `keys` = (first, last, step),

@@ -1,6 +1,6 @@
 //! Reliable queue commands (strand's own, after Amazon SQS and RabbitMQ
-//! quorum queues): QPUSH, QPOP, QACK, QNACK, QEXTEND, QDLQ, QLEN, QPEEK,
-//! QPENDING, QINFO, QCONFIG, QDEL and QPURGE.
+//! quorum queues): QPUSH, QPOP, QMPOP, QACK, QNACK, QEXTEND, QDLQ, QLEN,
+//! QPEEK, QPENDING, QINFO, QCONFIG, QDEL and QPURGE.
 //!
 //! A message is delivered to one consumer at a time under a lease
 //! (visibility timeout). Acknowledged, it is gone; not acknowledged before
@@ -237,40 +237,63 @@ pub fn qpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 
 fn qpop_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let key = args[1];
-    let (mut count, mut lease, mut block, mut noack) = (1u64, None, None, false);
-    let mut i = 2;
-    while i < args.len() {
-        let opt = args[i];
-        if opt.eq_ignore_ascii_case(b"noack") {
-            noack = true;
-            i += 1;
-            continue;
+    let opts = PopOptions::parse(&args[2..])?;
+    Ok(match deliver(ctx, key, &opts)? {
+        Some(out) => Reply::Array(out),
+        None => match opts.block {
+            Some(timeout) => ctx.block(&[key], timeout, Reply::NilArray),
+            None => Reply::NilArray,
+        },
+    })
+}
+
+/// The options of QPOP and QMPOP.
+struct PopOptions {
+    count: u64,
+    lease: Option<u64>,
+    block: Option<Option<u64>>,
+    noack: bool,
+}
+
+impl PopOptions {
+    /// Parses `[COUNT n] [LEASE ms] [BLOCK ms] [NOACK]` in any order.
+    fn parse(args: &[&[u8]]) -> Result<PopOptions, Reply> {
+        let mut o = PopOptions { count: 1, lease: None, block: None, noack: false };
+        let mut i = 0;
+        while i < args.len() {
+            let opt = args[i];
+            if opt.eq_ignore_ascii_case(b"noack") {
+                o.noack = true;
+                i += 1;
+                continue;
+            }
+            let value = args.get(i + 1).copied().ok_or_else(|| Reply::error(err::SYNTAX))?;
+            if opt.eq_ignore_ascii_case(b"count") {
+                o.count = non_negative(value, "COUNT")?.max(1);
+            } else if opt.eq_ignore_ascii_case(b"lease") {
+                o.lease = Some(non_negative(value, "LEASE")?.max(1));
+            } else if opt.eq_ignore_ascii_case(b"block") {
+                o.block = Some(timeout_ms_arg(value)?);
+            } else {
+                return Err(Reply::error(err::SYNTAX));
+            }
+            i += 2;
         }
-        let value = args.get(i + 1).copied().ok_or_else(|| Reply::error(err::SYNTAX))?;
-        if opt.eq_ignore_ascii_case(b"count") {
-            count = non_negative(value, "COUNT")?.max(1);
-        } else if opt.eq_ignore_ascii_case(b"lease") {
-            lease = Some(non_negative(value, "LEASE")?.max(1));
-        } else if opt.eq_ignore_ascii_case(b"block") {
-            block = Some(timeout_ms_arg(value)?);
-        } else {
-            return Err(Reply::error(err::SYNTAX));
-        }
-        i += 2;
+        Ok(o)
     }
+}
+
+/// Delivers up to `count` ready messages of one queue, each as `[id,
+/// payload, attempt]`; None when none is ready (or the queue is missing).
+fn deliver(ctx: &mut Ctx<'_>, key: &[u8], o: &PopOptions) -> Result<Option<Vec<Reply>>, Reply> {
     let picked = match settled(ctx, key)? {
         Some(q) => {
-            let ids: Vec<u64> = q.ready_ids().take(count as usize).collect();
-            (!ids.is_empty()).then(|| (ids, lease.unwrap_or(q.config.lease_ms)))
+            let ids: Vec<u64> = q.ready_ids().take(o.count as usize).collect();
+            (!ids.is_empty()).then(|| (ids, o.lease.unwrap_or(q.config.lease_ms)))
         }
         None => None,
     };
-    let Some((ids, lease_ms)) = picked else {
-        return Ok(match block {
-            Some(timeout) => ctx.block(&[key], timeout, Reply::NilArray),
-            None => Reply::NilArray,
-        });
-    };
+    let Some((ids, lease_ms)) = picked else { return Ok(None) };
     // The reply is built before NOACK removes the messages; attempts count this delivery.
     let out: Vec<Reply> = {
         let q = peek(ctx, key)?.ok_or_else(|| Reply::error(err::NO_SUCH_KEY))?;
@@ -279,8 +302,35 @@ fn qpop_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             .map(|(id, m)| Reply::Array(vec![id_reply(*id), Reply::bulk(&m.payload), Reply::Int(i64::from(m.attempts) + 1)]))
             .collect()
     };
-    write(ctx, key, QueueOp::Lease { ids, lease_ms, noack })?;
-    Ok(Reply::Array(out))
+    write(ctx, key, QueueOp::Lease { ids, lease_ms, noack: o.noack })?;
+    Ok(Some(out))
+}
+
+/// QMPOP numkeys queue [queue ...] [COUNT n] [LEASE ms] [BLOCK ms] [NOACK]:
+/// QPOP from the first of the queues (in the order given) that has ready
+/// messages, answered as `[queue, [[id, payload, attempt] ...]]`; BLOCK
+/// waits for a push to any of them. The queues must live on one shard (a
+/// `{hash tag}`), as LMPOP's lists.
+pub fn qmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    reply(qmpop_inner(ctx, args))
+}
+
+fn qmpop_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    let n = int_arg(args[1])?;
+    if n <= 0 {
+        return Err(Reply::error("ERR numkeys should be greater than 0"));
+    }
+    let keys = usize::try_from(n).ok().and_then(|n| args.get(2..2 + n)).ok_or_else(|| Reply::error(err::SYNTAX))?;
+    let opts = PopOptions::parse(&args[2 + keys.len()..])?;
+    for key in keys {
+        if let Some(out) = deliver(ctx, key, &opts)? {
+            return Ok(Reply::Array(vec![Reply::bulk(key), Reply::Array(out)]));
+        }
+    }
+    Ok(match opts.block {
+        Some(timeout) => ctx.block(keys, timeout, Reply::NilArray),
+        None => Reply::NilArray,
+    })
 }
 
 /// QACK queue id [id ...]: acknowledges leased messages; answers how many were leased.
@@ -579,6 +629,17 @@ const CATS_BLOCKING: &[&str] = &["@write", "@queue", "@slow", "@blocking"];
 pub const COMMANDS: &[Command] = &[
     one_key("qpush", -3, W_DENY, qpush, CATS, "Enqueues a message (with dedup ID, delay, priority, TTL); answers its ID."),
     one_key("qpop", -2, W_BLOCK, qpop, CATS_BLOCKING, "Delivers ready messages under a lease (or NOACK), optionally waiting for one."),
+    Command {
+        name: "qmpop",
+        arity: -3,
+        flags: W_BLOCK,
+        first_key: 0,
+        last_key: 0,
+        step: 1,
+        route: super::Route::Key(qmpop),
+        categories: CATS_BLOCKING,
+        summary: "Delivers ready messages of the first of several queues that has some, optionally waiting for one.",
+    },
     one_key("qack", -3, W, qack, CATS, "Acknowledges leased messages."),
     one_key("qnack", -3, W, qnack, CATS, "Hands a leased message back: redeliver, count a failure, or dead-letter."),
     one_key("qextend", 4, W, qextend, CATS, "Extends the lease of a leased message."),

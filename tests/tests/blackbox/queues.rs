@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Value};
-use strand_tests::commands::{err, q, start};
+use strand_tests::commands::{cmd, err, q, start};
 use strand_tests::{send_async, wait_blocked, Server};
 
 /// One delivered message: (id, payload, attempt).
@@ -175,6 +175,38 @@ fn blocked_pops_wake_on_pushes_in_order_and_on_due_messages() {
     assert!(started.elapsed() >= Duration::from_millis(250), "served before it was due");
     // And a timeout answers a nil array.
     assert_eq!(send_async(s.port, &["QPOP", "empty", "BLOCK", "100"]).recv_timeout(Duration::from_secs(5)).unwrap(), "*-1\r\n");
+}
+
+/// QMPOP: the first queue with ready messages, in the order given; BLOCK
+/// waits on all of them; keys on two shards answer CROSSSLOT, as LMPOP.
+#[test]
+fn qmpop_serves_the_first_queue_with_messages_and_blocks_on_all() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.client();
+    assert_eq!(q::<Value>(&mut c, &["QMPOP", "2", "{j}hi", "{j}lo"]), Value::Nil);
+    q::<String>(&mut c, &["QPUSH", "{j}lo", "low-1"]);
+    q::<String>(&mut c, &["QPUSH", "{j}lo", "low-2"]);
+    let (queue, got): (String, Vec<Delivery>) = q(&mut c, &["QMPOP", "2", "{j}hi", "{j}lo", "COUNT", "5", "LEASE", "60000"]);
+    assert_eq!(queue, "{j}lo");
+    assert_eq!(got.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(), ["low-1", "low-2"]);
+    q::<String>(&mut c, &["QPUSH", "{j}lo", "low-3"]);
+    q::<String>(&mut c, &["QPUSH", "{j}hi", "high-1"]);
+    let (queue, got): (String, Vec<Delivery>) = q(&mut c, &["QMPOP", "2", "{j}hi", "{j}lo", "NOACK"]);
+    assert_eq!((queue.as_str(), got[0].1.as_str()), ("{j}hi", "high-1"), "the first queue listed goes first");
+    // A blocked QMPOP wakes on a push to its second queue.
+    let w = send_async(s.port, &["QMPOP", "2", "{j}hi", "{j}idle", "BLOCK", "0"]);
+    wait_blocked(&mut c, 1);
+    q::<String>(&mut c, &["QPUSH", "{j}idle", "woke"]);
+    let got = w.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(got.contains("{j}idle") && got.contains("woke"), "{got:?}");
+    assert_eq!(send_async(s.port, &["QMPOP", "1", "{j}none", "BLOCK", "100"]).recv_timeout(Duration::from_secs(5)).unwrap(), "*-1\r\n");
+    assert_eq!(err(&mut c, &["QMPOP", "0", "{j}hi"]), "ERR numkeys should be greater than 0");
+    assert_eq!(err(&mut c, &["QMPOP", "3", "{j}hi", "{j}lo"]), "ERR syntax error");
+    assert_eq!(err(&mut c, &["QMPOP", "1", "{j}hi", "COUNT"]), "ERR syntax error");
+    let other = (0..100)
+        .map(|i| format!("q{i}"))
+        .find(|k| cmd(&["QMPOP", "2", "{j}hi", k]).query::<Value>(&mut c).is_err_and(|e| e.code() == Some("CROSSSLOT")));
+    assert!(other.is_some(), "queues on two shards answer CROSSSLOT");
 }
 
 #[test]
