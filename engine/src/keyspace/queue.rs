@@ -80,11 +80,20 @@ pub struct Config {
     pub overflow: Overflow,
     /// How long a deduplication ID is remembered, in ms.
     pub dedup_window_ms: u64,
+    /// Every write to the queue is synced to disk before its reply, whatever `--appendfsync` says.
+    pub strict: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_deliveries: 10, lease_ms: 30_000, max_len: 0, overflow: Overflow::RejectPublish, dedup_window_ms: 300_000 }
+        Config {
+            max_deliveries: 10,
+            lease_ms: 30_000,
+            max_len: 0,
+            overflow: Overflow::RejectPublish,
+            dedup_window_ms: 300_000,
+            strict: false,
+        }
     }
 }
 
@@ -630,25 +639,31 @@ impl<'a> QueueChange<'a> {
     }
 }
 
+/// The bit of a config's overflow byte that says `strict`.
+const STRICT_BIT: u8 = 0x80;
+
 fn encode_config(c: &Config, w: &mut Writer<'_>) {
     w.u32(c.max_deliveries);
     w.u64(c.lease_ms);
     w.u64(c.max_len);
-    w.u8(match c.overflow {
+    // The overflow byte's top bit carries `strict` (older records have it clear).
+    let overflow = match c.overflow {
         Overflow::DropHead => 0,
         Overflow::RejectPublish => 1,
-    });
+    };
+    w.u8(overflow | if c.strict { STRICT_BIT } else { 0 });
     w.u64(c.dedup_window_ms);
 }
 
 fn decode_config(r: &mut Reader<'_>) -> Result<Config, DecodeError> {
     let (max_deliveries, lease_ms, max_len) = (r.u32()?, r.u64()?, r.u64()?);
-    let overflow = match r.u8()? {
+    let byte = r.u8()?;
+    let overflow = match byte & !STRICT_BIT {
         0 => Overflow::DropHead,
         1 => Overflow::RejectPublish,
         _ => return Err(DecodeError::Invalid("unknown queue overflow policy")),
     };
-    Ok(Config { max_deliveries, lease_ms, max_len, overflow, dedup_window_ms: r.u64()? })
+    Ok(Config { max_deliveries, lease_ms, max_len, overflow, dedup_window_ms: r.u64()?, strict: byte & STRICT_BIT != 0 })
 }
 
 fn encode_state(s: State, w: &mut Writer<'_>) {
@@ -902,6 +917,7 @@ mod tests {
             QueueOp::Redrive(vec![7]),
             QueueOp::PurgeDead,
             QueueOp::Configure(Config::default()),
+            QueueOp::Configure(Config { strict: true, overflow: Overflow::DropHead, ..Config::default() }),
         ] {
             roundtrip(&QueueChange { at: 77, op });
         }

@@ -199,6 +199,9 @@ struct Inner {
     pending: VecDeque<Pending>,
     written_lsn: u64,
     durable_lsn: u64,
+    /// The newest record that must be synced before its reply whatever the
+    /// policy ([`Log::require_sync`]: a queue with strict durability).
+    strict_lsn: u64,
     failed: Option<Failure>,
     flusher: Option<Waker>,
     waiters: Vec<Waker>,
@@ -249,6 +252,7 @@ impl Log {
             pending: VecDeque::new(),
             written_lsn: durable,
             durable_lsn: durable,
+            strict_lsn: 0,
             failed: None,
             flusher: None,
             waiters: Vec::new(),
@@ -301,7 +305,15 @@ impl Log {
     /// [`MAX_UNWRITTEN`] bytes wait to be written.
     pub fn must_wait(&self) -> bool {
         let inner = self.inner.borrow();
-        inner.cfg.fsync == FsyncPolicy::Always || inner.unwritten() > MAX_UNWRITTEN
+        inner.cfg.fsync == FsyncPolicy::Always || inner.unwritten() > MAX_UNWRITTEN || inner.strict_lsn > inner.durable_lsn
+    }
+
+    /// Asks that the records up to `lsn` be synced before the replies that
+    /// wait for them, whatever the policy: the flusher syncs after the group
+    /// that holds them, and [`Log::durable`] waits for that sync.
+    pub fn require_sync(&self, lsn: u64) {
+        let mut inner = self.inner.borrow_mut();
+        inner.strict_lsn = inner.strict_lsn.max(lsn);
     }
 
     /// The longest fdatasync since the last call (the latency monitor's
@@ -407,7 +419,7 @@ impl Log {
             let mut inner = self.inner.borrow_mut();
             let done = match inner.cfg.fsync {
                 FsyncPolicy::Always => inner.durable_lsn >= lsn,
-                _ => inner.written_lsn >= lsn,
+                _ => inner.written_lsn >= lsn && inner.durable_lsn >= lsn.min(inner.strict_lsn),
             };
             if done {
                 Poll::Ready(Ok(()))
@@ -569,7 +581,7 @@ impl Log {
 
     /// Writes the buffers of `group` in order, taking each off the front
     /// once it is in its file (so a retry starts where the failure was),
-    /// then syncs under `always`.
+    /// then syncs under `always` or when a record asked for it ([`Log::require_sync`]).
     async fn write_group(&self, file: &mut Option<(u64, DmaFile)>, group: &mut VecDeque<Pending>) -> Result<(), Failure> {
         let policy = self.policy();
         let mut written = false;
@@ -593,7 +605,8 @@ impl Log {
             group.pop_front();
         }
         let synced = std::time::Instant::now();
-        if policy == FsyncPolicy::Always && written {
+        let sync = written && (policy == FsyncPolicy::Always || self.inner.borrow().strict_lsn > self.inner.borrow().durable_lsn);
+        if sync {
             if let Some((_, f)) = file.as_ref() {
                 self.sync_file(f, "fdatasync").await?;
             }
@@ -602,7 +615,7 @@ impl Log {
         let mut inner = self.inner.borrow_mut();
         inner.inflight_bytes = 0;
         inner.stats.flushes += 1;
-        if policy == FsyncPolicy::Always && written {
+        if sync {
             inner.stats.fsyncs += 1;
             inner.stats.fsync_latency.record(sync_time);
             inner.sync_peak = inner.sync_peak.max(sync_time);

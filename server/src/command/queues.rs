@@ -16,7 +16,8 @@
 //! Durability follows `--appendfsync`: under `always` a push is durable
 //! before its confirm and a lease before its messages go out (so attempt
 //! counts are exact across a crash); under `everysec` they ride the next
-//! group commit.
+//! group commit. A queue with `QCONFIG queue DURABILITY strict` has every
+//! write synced before its reply under any policy (`Log::require_sync`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -89,6 +90,12 @@ fn peek<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a Queue>, Reply> {
 fn write(ctx: &mut Ctx<'_>, key: &[u8], op: QueueOp<'_>) -> Result<(), Reply> {
     change(ctx, key, Change::Queue(QueueChange { at: ctx.now, op }))?;
     note_deadline(ctx, key);
+    // A strict queue's writes are synced before their replies, whatever --appendfsync says.
+    if peek(ctx, key)?.is_some_and(|q| q.config.strict) {
+        if let Some(log) = ctx.shard.ks.log() {
+            log.require_sync(log.last_lsn());
+        }
+    }
     Ok(())
 }
 
@@ -511,6 +518,7 @@ fn config_reply(c: &Config) -> Vec<(Reply, Reply)> {
         (Reply::bulk("maxlen"), Reply::Int(c.max_len as i64)),
         (Reply::bulk("overflow"), Reply::bulk(overflow)),
         (Reply::bulk("dedup-window"), Reply::Int(c.dedup_window_ms as i64)),
+        (Reply::bulk("durability"), Reply::bulk(if c.strict { "strict" } else { "default" })),
     ]
 }
 
@@ -565,6 +573,13 @@ fn qconfig_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             b"lease" => c.lease_ms = non_negative(value, "LEASE")?.max(1),
             b"maxlen" => c.max_len = non_negative(value, "MAXLEN")?,
             b"dedup-window" => c.dedup_window_ms = non_negative(value, "DEDUP-WINDOW")?,
+            b"durability" => {
+                c.strict = match value.to_ascii_lowercase().as_slice() {
+                    b"strict" => true,
+                    b"default" => false,
+                    _ => return Err(Reply::error("ERR DURABILITY must be strict or default")),
+                }
+            }
             b"overflow" => {
                 c.overflow = match value.to_ascii_lowercase().as_slice() {
                     b"drop-head" => Overflow::DropHead,

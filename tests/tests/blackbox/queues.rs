@@ -209,6 +209,44 @@ fn qmpop_serves_the_first_queue_with_messages_and_blocks_on_all() {
     assert!(other.is_some(), "queues on two shards answer CROSSSLOT");
 }
 
+fn log_fsyncs(c: &mut Connection) -> i64 {
+    let info: String = q(c, &["INFO", "persistence"]);
+    info.lines().find_map(|l| l.strip_prefix("log_fsyncs:")).and_then(|v| v.trim().parse().ok()).expect("INFO has log_fsyncs")
+}
+
+/// `QCONFIG q DURABILITY strict`: under `--appendfsync no`, which never
+/// syncs on its own, each write to that queue is synced before its reply;
+/// other queues are not.
+#[test]
+fn a_strict_queue_syncs_each_write_before_its_reply_under_any_policy() {
+    let mut s = Server::start(&["--shards", "1", "--appendfsync", "no", "--enable-debug-command", "yes"]);
+    let mut c = s.client();
+    q::<String>(&mut c, &["QPUSH", "plain", "a"]);
+    q::<()>(&mut c, &["QCONFIG", "strict", "DURABILITY", "strict"]);
+    let base = log_fsyncs(&mut c);
+    q::<String>(&mut c, &["QPUSH", "plain", "b"]);
+    q::<String>(&mut c, &["SET", "k", "v"]);
+    assert_eq!(log_fsyncs(&mut c), base, "under `no` a plain write is not synced");
+    q::<String>(&mut c, &["QPUSH", "strict", "m"]);
+    assert!(log_fsyncs(&mut c) > base, "the strict push was answered before a sync");
+    let before = log_fsyncs(&mut c);
+    let got = pop(&mut c, &["QPOP", "strict"]);
+    assert_eq!(q::<i64>(&mut c, &["QACK", "strict", &got[0].0]), 1);
+    assert!(log_fsyncs(&mut c) >= before + 2, "the lease and the ack were each synced");
+    // The reply waits for the sync: a slow fdatasync delays it.
+    q::<()>(&mut c, &["DEBUG", "FAULT", "SYNC", "SLOW", "COUNT", "1"]);
+    let started = Instant::now();
+    q::<String>(&mut c, &["QPUSH", "strict", "slow"]);
+    assert!(started.elapsed() >= Duration::from_millis(90), "answered before the (slow) sync finished");
+    assert_eq!(err(&mut c, &["QCONFIG", "strict", "DURABILITY", "sometimes"]), "ERR DURABILITY must be strict or default");
+    s.kill();
+    s.restart();
+    let mut c = s.client();
+    let config: HashMap<String, Value> = q(&mut c, &["QCONFIG", "strict"]);
+    assert_eq!(config.get("durability"), Some(&Value::BulkString(b"strict".to_vec())), "{config:?}");
+    assert_eq!(info_int(&mut c, "strict", "ready"), 1, "the synced push survived");
+}
+
 #[test]
 fn queue_state_survives_sigkill_and_checkpoints() {
     let mut s = Server::start(&["--appendfsync", "always"]);
