@@ -203,13 +203,20 @@ fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let now = ctx.now;
     let mut out = Vec::new();
     for (&key, want) in keys.iter().zip(&wants) {
-        let (served, delivery) = {
+        let (served, delivery, known) = {
             let (s, g) = group_of(peek(ctx, key)?, key, group, " in XREADGROUP with GROUP option")?;
-            match want {
+            let known = g.consumers.contains_key(consumer);
+            let (served, delivery) = match want {
                 None => deliver_new(s, g, group, consumer, count, r.noack, r.claim, now),
                 Some(after) => deliver_history(s, g, group, consumer, *after, count, now),
-            }
+            };
+            (served, delivery, known)
         };
+        // A reader the group does not know yet is created first, with its
+        // own record, as Redis does (and notifies `xgroup-createconsumer`).
+        if !known {
+            stream_change(ctx, key, StreamChange::ConsumerCreate { group, consumer })?;
+        }
         match delivery {
             Some(d) => stream_change(ctx, key, StreamChange::Deliver(d))?,
             None => touch_consumer(ctx, key, group, consumer, now),

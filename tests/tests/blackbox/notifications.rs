@@ -167,3 +167,21 @@ fn every_type_names_its_events_and_emptied_keys_report_del() {
     let want: Vec<(String, String)> = want.iter().map(|(k, e)| (format!("__keyspace@0__:{k}"), e.to_string())).collect();
     assert_eq!(got, want);
 }
+
+/// Stream events as Redis names them, including the consumer an XREADGROUP
+/// creates and strand's XCFGSET.
+#[test]
+fn stream_events_name_the_consumer_a_read_creates() {
+    let s = Server::start(&["--notify-keyspace-events", "KEA"]);
+    let mut c = s.client();
+    let mut events = Sub::new(&s, "__keyevent@0__:*");
+    let _: () = q(&mut c, &["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]);
+    let _: redis::Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", ">"]);
+    let _: String = q(&mut c, &["XADD", "st", "*", "f", "v"]);
+    let _: redis::Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", ">"]);
+    let _: redis::Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "st", ">"]);
+    let _: () = q(&mut c, &["XCFGSET", "st", "RETENTION-MS", "60000"]);
+    let got: Vec<String> = (0..5).map(|_| events.event().0).collect();
+    let want = ["xgroup-create", "xgroup-createconsumer", "xadd", "xgroup-createconsumer", "xcfgset"];
+    assert_eq!(got, want.map(|e| format!("__keyevent@0__:{e}")));
+}
