@@ -40,7 +40,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -52,6 +52,7 @@ use crate::dispatch::{Msg, OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
 use crate::transaction::Watched;
+use strand_engine::bus::epochs::Gate;
 use strand_engine::keyspace::tx::{Recovered, TxTag};
 
 /// Process-wide bookkeeping of cross-shard transactions, for crash
@@ -60,11 +61,8 @@ use strand_engine::keyspace::tx::{Recovered, TxTag};
 /// Touched once at the start and end of each cross-shard transaction and by
 /// checkpoints, never by other commands.
 pub struct Epochs {
-    /// The next transaction's id: unique among every part and abort in the logs.
-    next_id: AtomicU64,
-    epoch: AtomicU64,
-    running: AtomicU64,
-    pausers: AtomicU64,
+    /// Transaction ids and epochs, and the gate checkpoints close (loom-checked in the engine).
+    gate: Gate,
     /// Start-up: per shard, what its recovery found (None: not yet; Some(None): it failed).
     board: Mutex<Vec<Option<Option<Recovered>>>>,
 }
@@ -75,13 +73,7 @@ const CUT_PATIENCE: Duration = Duration::from_secs(5);
 impl Epochs {
     /// Bookkeeping for `shards` shards.
     pub fn new(shards: usize) -> Epochs {
-        Epochs {
-            next_id: AtomicU64::new(1),
-            epoch: AtomicU64::new(1),
-            running: AtomicU64::new(0),
-            pausers: AtomicU64::new(0),
-            board: Mutex::new(vec![None; shards]),
-        }
+        Epochs { gate: Gate::default(), board: Mutex::new(vec![None; shards]) }
     }
 
     /// Start-up: leaves what shard `id`'s recovery found (None: it failed)
@@ -100,9 +92,8 @@ impl Epochs {
                 let all: Option<Vec<Recovered>> = all.into_iter().collect();
                 if let Some(all) = &all {
                     let top = all.iter().map(Recovered::max_epoch).max().unwrap_or(0);
-                    self.epoch.fetch_max(top + 1, Ordering::SeqCst);
                     let ids = all.iter().flat_map(|r| r.parts.iter().map(|p| p.id).chain(r.aborts.iter().copied()));
-                    self.next_id.fetch_max(ids.max().unwrap_or(0) + 1, Ordering::SeqCst);
+                    self.gate.raise(top, ids.max().unwrap_or(0));
                 }
                 return all;
             }
@@ -114,12 +105,9 @@ impl Epochs {
     /// A transaction begins (waiting while a checkpoint begins): its id, its epoch, and a guard that ends it.
     async fn enter(&self) -> (u64, u64, Running<'_>) {
         loop {
-            self.running.fetch_add(1, Ordering::SeqCst);
-            if self.pausers.load(Ordering::SeqCst) == 0 {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                return (id, self.epoch.load(Ordering::SeqCst), Running(self));
+            if let Some((id, epoch)) = self.gate.try_enter() {
+                return (id, epoch, Running(self));
             }
-            self.running.fetch_sub(1, Ordering::SeqCst);
             strand_engine::runtime::sleep(Duration::from_micros(200)).await;
         }
     }
@@ -128,10 +116,10 @@ impl Epochs {
     /// epoch moves on. Returns the new epoch and a guard that lets
     /// transactions start again; Err if they did not end in time.
     pub async fn cut(&self) -> Result<(u64, Paused<'_>), String> {
-        self.pausers.fetch_add(1, Ordering::SeqCst);
+        self.gate.pause();
         let paused = Paused(self);
         let since = std::time::Instant::now();
-        while self.running.load(Ordering::SeqCst) != 0 {
+        while !self.gate.drained() {
             if since.elapsed() > CUT_PATIENCE {
                 return Err(format!(
                     "ERR cross-shard transactions did not end within {} s for the checkpoint to begin",
@@ -140,7 +128,7 @@ impl Epochs {
             }
             strand_engine::runtime::sleep(Duration::from_micros(200)).await;
         }
-        Ok((self.epoch.fetch_add(1, Ordering::SeqCst) + 1, paused))
+        Ok((self.gate.advance(), paused))
     }
 }
 
@@ -149,7 +137,7 @@ struct Running<'a>(&'a Epochs);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.gate.exit();
     }
 }
 
@@ -158,7 +146,7 @@ pub struct Paused<'a>(&'a Epochs);
 
 impl Drop for Paused<'_> {
     fn drop(&mut self) {
-        self.0.pausers.fetch_sub(1, Ordering::SeqCst);
+        self.0.gate.resume();
     }
 }
 

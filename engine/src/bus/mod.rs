@@ -16,6 +16,7 @@
 //! It never blocks: a full ring hands the message back to the caller, who
 //! waits with [`Outbox::send`].
 
+pub mod epochs;
 mod ring;
 mod sync;
 
