@@ -19,10 +19,13 @@ use std::collections::BTreeSet;
 use strand_engine::keyspace::stream::StreamChange;
 use strand_engine::keyspace::{Change, Keyspace, Op, Value, DATABASES};
 
-/// The streams of one shard that have retention, by (db, key).
+/// A stream as the registry names it: database and key.
+type StreamKey = (u8, Vec<u8>);
+
+/// The streams of one shard that have retention.
 #[derive(Debug, Default)]
 pub struct Registry {
-    keys: BTreeSet<(u8, Vec<u8>)>,
+    keys: BTreeSet<StreamKey>,
 }
 
 impl Registry {
@@ -59,28 +62,29 @@ impl Registry {
 /// drops at `now`; forgets keys that are gone or lost their retention.
 /// Returns the entries trimmed.
 pub fn tick(st: &mut crate::shard::ShardState, now: u64) -> u64 {
-    let mut trimmed = 0;
-    let mut gone = Vec::new();
-    let keys: Vec<(u8, Vec<u8>)> = st.stream_retention.keys.iter().cloned().collect();
-    for (db, key) in keys {
-        let count = match st.ks.peek(db as usize, &key, now).map(|e| &e.value) {
-            Some(Value::Stream(s)) if s.retention.is_set() => s.retention_trim(now, 0),
-            _ => {
-                gone.push((db, key));
-                continue;
-            }
-        };
-        if count == 0 {
-            continue;
+    // First only look (most ticks find nothing to do), then write.
+    // (db, key) and how many entries to trim; None: the key left the registry.
+    let mut due: Vec<(StreamKey, Option<u64>)> = Vec::new();
+    for (db, key) in &st.stream_retention.keys {
+        match st.ks.peek(*db as usize, key, now).map(|e| &e.value) {
+            Some(Value::Stream(s)) if s.retention.is_set() => match s.retention_trim(now, 0) {
+                0 => {}
+                count => due.push(((*db, key.clone()), Some(count))),
+            },
+            _ => due.push(((*db, key.clone()), None)),
         }
+    }
+    let mut trimmed = 0;
+    for ((db, key), count) in due {
+        let Some(count) = count else {
+            st.stream_retention.keys.remove(&(db, key));
+            continue;
+        };
         let op = Op::Coll { db, key: &key, change: Change::Stream(StreamChange::Trim { count }) };
         if st.ks.write(op, now).is_err() {
             break; // the log refuses writes: the next tick tries again
         }
         trimmed += count;
-    }
-    for k in gone {
-        st.stream_retention.keys.remove(&k);
     }
     trimmed
 }
