@@ -637,7 +637,7 @@ pub const COMMANDS: &[Command] = &[
     one_key("xdel", -3, W_FAST, xdel, WRITE_FAST, "Returns the number of messages after removing them from a stream."),
     one_key("xtrim", -4, W, xtrim, WRITE_SLOW, "Deletes messages from the beginning of a stream."),
     one_key("xsetid", -3, W_DENY_FAST, xsetid, WRITE_FAST, "An internal command for replicating stream values."),
-    one_key("xcfgset", -2, W_FAST, super::stream_config::xcfgset, WRITE_FAST, "Sets the IDMP configuration parameters for a stream."),
+    one_key("xcfgset", -2, W_FAST, super::stream_config::xcfgset, WRITE_FAST, "Sets a stream's IDMP limits (Redis 8.6) and its retention by age and size (strand's own)."),
     Command {
         name: "xread",
         arity: -4,
