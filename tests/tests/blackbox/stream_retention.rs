@@ -103,3 +103,40 @@ fn retention_survives_sigkill_and_checkpoints_and_the_timer_resumes() {
     assert_eq!((m["retention-ms"], m["retention-bytes"], m["length"]), (3_600_000, 4096, 1), "loaded from a checkpoint");
     assert_eq!(info(&mut c, "b")["retention-ms"], 800);
 }
+
+/// Bytes of a server's log segments and checkpoints on disk.
+fn data_bytes_on_disk(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for shard in std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("shard-")) {
+        for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".seg") || name.ends_with(".ckp") {
+                total += f.metadata().unwrap().len();
+            }
+        }
+    }
+    total
+}
+
+/// What retention trims leaves the disk too: checkpoints hold only what
+/// the stream keeps, and the segments that held the trimmed entries are
+/// removed whole behind them (Kafka's segment deletion).
+#[test]
+fn trimmed_entries_leave_the_disk_with_their_segments() {
+    let s = Server::start(&["--shards", "1", "--segment-size", "64kb"]);
+    let mut c = s.client();
+    q::<String>(&mut c, &["XADD", "s", "*", "f", "v"]);
+    q::<()>(&mut c, &["XCFGSET", "s", "RETENTION-BYTES", "20000"]);
+    let value = "x".repeat(1000);
+    let mut p = redis::pipe();
+    for _ in 0..3000 {
+        p.cmd("XADD").arg("s").arg("*").arg("f").arg(&value).ignore();
+    }
+    p.query::<()>(&mut c).unwrap();
+    assert!(info(&mut c, "s")["data-bytes"] <= 20_000);
+    q::<()>(&mut c, &["SAVE"]);
+    q::<String>(&mut c, &["XADD", "s", "*", "f", "after"]);
+    q::<()>(&mut c, &["SAVE"]);
+    let on_disk = data_bytes_on_disk(&s.dir);
+    assert!(on_disk < 512 * 1024, "3 MB written, 20 KB kept, but {on_disk} bytes of segments and checkpoints stay on disk");
+}
