@@ -86,24 +86,20 @@ fn peek<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a Queue>, Reply> {
 }
 
 /// Writes one queue change stamped with the command's time, then notes the
-/// queue's next deadline for the timer.
+/// queue's next deadline for the timer; a strict queue's record is synced
+/// before the reply, whatever `--appendfsync` says.
 fn write(ctx: &mut Ctx<'_>, key: &[u8], op: QueueOp<'_>) -> Result<(), Reply> {
     change(ctx, key, Change::Queue(QueueChange { at: ctx.now, op }))?;
-    note_deadline(ctx, key);
-    // A strict queue's writes are synced before their replies, whatever --appendfsync says.
-    if peek(ctx, key)?.is_some_and(|q| q.config.strict) {
-        if let Some(log) = ctx.shard.ks.log() {
-            log.require_sync(log.last_lsn());
-        }
-    }
-    Ok(())
-}
-
-fn note_deadline(ctx: &mut Ctx<'_>, key: &[u8]) {
-    if let Ok(Some(t)) = peek(ctx, key).map(|q| q.and_then(Queue::next_event)) {
+    let Some(q) = peek(ctx, key)? else { return Ok(()) };
+    let (next, strict) = (q.next_event(), q.config.strict);
+    if let Some(t) = next {
         let db = db8(ctx);
         ctx.shard.queue_timers.note(t, db, key);
     }
+    if let (true, Some(log)) = (strict, ctx.shard.ks.log()) {
+        log.require_sync(log.last_lsn());
+    }
+    Ok(())
 }
 
 /// The queue at `key` as of the command's time: when a deadline has
