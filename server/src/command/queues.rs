@@ -205,6 +205,10 @@ fn qpush_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let now = ctx.now;
     if let Some(q) = settled(ctx, key)? {
         if let Some(first) = p.dedup.and_then(|d| q.dedup(d, now)) {
+            // The first push may still be on its way to disk: a (settle)
+            // record makes this reply wait for it as the policy says, so a
+            // retry is never confirmed before the message it names is durable.
+            write(ctx, key, QueueOp::Settle)?;
             return Ok(id_reply(first));
         }
         let c = q.config;

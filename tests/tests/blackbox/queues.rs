@@ -247,6 +247,21 @@ fn a_strict_queue_syncs_each_write_before_its_reply_under_any_policy() {
     assert_eq!(info_int(&mut c, "strict", "ready"), 1, "the synced push survived");
 }
 
+/// A retried push (same dedup ID) answers the first message's ID only once
+/// that message is durable as the policy says: under `always` its reply
+/// waits for a sync, as the first push's did (here a slow injected one).
+#[test]
+fn a_duplicate_push_is_confirmed_only_once_durable() {
+    let s = Server::start(&["--shards", "1", "--appendfsync", "always", "--enable-debug-command", "yes"]);
+    let mut c = s.client();
+    let id: String = q(&mut c, &["QPUSH", "q", "m", "ID", "d1"]);
+    q::<()>(&mut c, &["DEBUG", "FAULT", "SYNC", "SLOW", "COUNT", "1"]);
+    let started = Instant::now();
+    assert_eq!(q::<String>(&mut c, &["QPUSH", "q", "again", "ID", "d1"]), id);
+    assert!(started.elapsed() >= Duration::from_millis(90), "the retry was confirmed without waiting for a sync");
+    assert_eq!(q::<i64>(&mut c, &["QLEN", "q"]), 1);
+}
+
 #[test]
 fn queue_state_survives_sigkill_and_checkpoints() {
     let mut s = Server::start(&["--appendfsync", "always"]);
