@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|all]   (default: all;
+#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]   (default: all;
 #   timeseries and search are not in all: they read ../shared/data/tsdata/node-1s.jsonl.zst
 #   (or $TSDATA) and ../shared/data/search (or $SEARCHDATA); soak (4 minutes) and kvcompare are not in all either)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
@@ -277,6 +277,46 @@ soak() {
 # A short kv run with strand-bench's --compare: strand with its defaults
 # (appendfsync everysec) beside redis-server with its AOF on everysec, for
 # COMPARE_SECONDS (20), keys drawn KEY_PATTERN (zipfian; or uniform).
+# The tiered policy: a data set 4x maxmemory. Index bytes per key, GET latency
+# of cold and hot keys (1 and 50 connections) and a 90% GET / 10% SET
+# workload, beside redis-server holding everything in memory; fio's 4 KiB
+# random reads on the same disk for scale.
+tiered() {
+    local bench=${BENCH:-target/release/strand-bench} keys=${TIER_KEYS:-400000} secs=${TIER_SECONDS:-10}
+    echo "## tiered: $keys keys of 1000 bytes (~$((keys / 1000)) MB) with --maxmemory $((keys / 4000))mb; redis-server without a limit"
+    start_strand --appendfsync everysec --maxmemory $((keys / 4000))mb
+    start_redis --save '' --appendonly yes --appendfsync everysec
+    local v
+    v=$(head -c 1000 /dev/zero | tr '\0' v)
+    for port in $SPORT $RPORT; do
+        awk -v n="$keys" -v v="$v" 'BEGIN { for (i = 0; i < n; i++) { k = sprintf("key:%012d", i); printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1000\r\n%s\r\n", length(k), k, v } }' |
+            redis-cli -p $port --pipe >/dev/null
+    done
+    redis-cli -p $SPORT info everything | grep -E '^(used_memory|used_memory_index|maxmemory|tiered_keys|tier_disk_bytes|tier_segments):' | tr -d '\r'
+    echo "db keys: $(redis-cli -p $SPORT dbsize); index bytes per key: $(redis-cli -p $SPORT info memory | awk -F: -v k="$(redis-cli -p $SPORT dbsize)" '/^used_memory_index:/ { printf "%.1f", $2 / k }')"
+    # Cold reads from the device, not from the page cache (root only).
+    sync; echo 3 2>/dev/null >/proc/sys/vm/drop_caches || echo "(page cache not dropped: not root)"
+    echo "### GET, uniform over all keys (mostly cold): 1 connection, then 50"
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 1 --threads 1 --duration "$secs" --ratio 0:1 --keyspace "$keys" --report-interval 0
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 --duration "$secs" --ratio 0:1 --keyspace "$keys" --report-interval 0
+    echo "### GET of 1000 keys (hot after their first read): 1 connection, then 50"
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 1 --threads 1 --duration "$secs" --ratio 0:1 --keyspace 1000 --report-interval 0
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 --duration "$secs" --ratio 0:1 --keyspace 1000 --report-interval 0
+    echo "### 90% GET / 10% SET, uniform over all keys, 50 connections"
+    "$bench" -p $SPORT --compare 127.0.0.1:$RPORT -c 50 --duration "$secs" --ratio 1:9 -d 1000 --keyspace "$keys" --report-interval 0
+    redis-cli -p $SPORT info stats | grep -E '^tier_(reads|read_errors|bytes_read):' | tr -d '\r'
+    stop_all
+    if command -v fio >/dev/null; then
+        echo "### fio 4 KiB random reads, O_DIRECT, io_uring, same disk"
+        for depth in 1 32; do
+            fio --name=rr --filename="$WORK/fio.dat" --size=1g --rw=randread --bs=4k --direct=1 --ioengine=io_uring --iodepth=$depth \
+                --runtime="$secs" --time_based --output-format=json 2>/dev/null |
+                python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; p=j["clat_ns"]["percentile"]; print("iodepth '$depth': %.0f IOPS, clat p50 %.1f us, p99 %.1f us" % (j["iops"], p["50.000000"]/1e3, p["99.000000"]/1e3))'
+        done
+        rm -f "$WORK/fio.dat"
+    fi
+}
+
 kvcompare() {
     local bench=${BENCH:-target/release/strand-bench}
     start_strand
@@ -293,6 +333,7 @@ kvcompare() {
 case "${1:-all}" in
     soak) soak ;;
     kvcompare) kvcompare ;;
+    tiered) tiered ;;
     throughput) throughput ;;
     search) search ;;
     timeseries) timeseries ;;
@@ -303,5 +344,5 @@ case "${1:-all}" in
     streams) streams ;;
     queues) queues ;;
     all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]" >&2; exit 2 ;;
 esac

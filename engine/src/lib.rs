@@ -28,3 +28,4 @@ pub mod runtime;
 pub mod search;
 pub mod series;
 pub mod slot;
+pub mod tier;

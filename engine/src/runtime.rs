@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-pub use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+pub use glommio::io::{BufferedFile, DmaBuffer, DmaFile, OpenOptions};
 pub use glommio::net::{TcpListener, TcpStream};
 pub use glommio::GlommioError as Error;
 pub use glommio::TaskQueueHandle;

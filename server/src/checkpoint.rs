@@ -135,6 +135,8 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
     let bytes_before = log.stats().bytes_written;
     let result = write(shard, &log, lsn, time_ms, rate, tx_epoch).await;
     let mut st = shard.state.borrow_mut();
+    let tier_refs = st.ks.take_tier_refs();
+    let tier = st.ks.tier().cloned();
     st.ks.snapshot_end();
     let c = &mut st.checkpoints;
     c.running = false;
@@ -152,7 +154,12 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
             st.lastsave = time_ms / 1000;
             drop(st);
             tracing::info!(shard = shard.id, file = %path.display(), lsn, bytes, entries, ms = started.elapsed().as_millis() as u64, "checkpoint written");
-            prune(&log, previous)
+            prune(&log, previous)?;
+            if let (Some(tier), Some((refs, head))) = (tier, tier_refs) {
+                let sparse = tier.after_checkpoint(refs, head);
+                crate::tiering::compact(shard, sparse);
+            }
+            Ok(())
         }
         Err(e) => {
             c.failed += 1;
@@ -221,6 +228,14 @@ async fn write(
     if let Err(e) = crate::coordinator::sync_everywhere(shard).await {
         w.abandon().await;
         return Err(e);
+    }
+    // The cold values it refers to, too.
+    let tier = shard.state.borrow().ks.tier().cloned();
+    if let Some(tier) = tier {
+        if let Err(e) = tier.sync_all().await {
+            w.abandon().await;
+            return Err(e.to_string());
+        }
     }
     let (path, size) = w.finish().await?;
     Ok((path, size, entries))

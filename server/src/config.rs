@@ -322,9 +322,13 @@ impl Config {
             busy_reply_threshold: pick!(busy_reply_threshold).unwrap_or(5000),
             maxmemory: mem("maxmemory", pick!(maxmemory), 0)?,
             maxmemory_policy: match pick!(maxmemory_policy) {
-                Some(s) => {
-                    Policy::parse(&s).ok_or_else(|| format!("invalid maxmemory-policy '{s}': expected one of {}", policy_names()))?
-                }
+                Some(s) => match Policy::parse(&s) {
+                    Some(Policy::Tiered) if !persistence => return Err(format!("invalid maxmemory-policy '{s}': {TIERED_NEEDS_LOG}")),
+                    Some(p) => p,
+                    None => return Err(format!("invalid maxmemory-policy '{s}': expected one of {}", policy_names())),
+                },
+                // Values that do not fit stay on disk, when there is a disk.
+                None if persistence => Policy::Tiered,
                 None => Policy::NoEviction,
             },
             maxmemory_samples: match pick!(maxmemory_samples) {
@@ -476,8 +480,12 @@ impl Config {
             "compaction-rate" => self.compaction_rate = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
             "maxmemory" => self.maxmemory = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
             "maxmemory-policy" => {
-                self.maxmemory_policy =
-                    Policy::parse(value).ok_or_else(|| invalid(&format!("argument(s) must be one of the following: {}", policy_names())))?
+                let policy = Policy::parse(value)
+                    .ok_or_else(|| invalid(&format!("argument(s) must be one of the following: {}", policy_names())))?;
+                if policy == Policy::Tiered && !self.persistence {
+                    return Err(invalid(TIERED_NEEDS_LOG));
+                }
+                self.maxmemory_policy = policy;
             }
             "maxmemory-samples" => self.maxmemory_samples = int_in(value, 1, 64).map_err(|e| invalid(&e))? as usize,
             "lfu-log-factor" => self.lfu_log_factor = int_in(value, 0, i32::MAX as i64).map_err(|e| invalid(&e))? as u32,
@@ -564,6 +572,9 @@ fn output_limits(value: Option<String>) -> Result<crate::limits::ObufLimits, Str
 }
 
 /// The eviction policies, as Redis lists them in its CONFIG SET error.
+/// Why `tiered` is refused with `--persistence off`.
+const TIERED_NEEDS_LOG: &str = "tiered keeps cold values on disk, and needs persistence on";
+
 fn policy_names() -> String {
     Policy::names().collect::<Vec<_>>().join(", ")
 }

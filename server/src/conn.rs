@@ -66,6 +66,8 @@ pub struct ConnState {
     pub watched: Vec<crate::transaction::Watched>,
     /// DISCARD or RESET asked to drop the WATCHes (done after the batch).
     pub unwatch_later: bool,
+    /// The next command was deferred for its cold keys once already: run it now.
+    pub cold_retry: bool,
     /// Pub/sub subscriptions.
     pub subs: crate::command::pubsub::Subscriptions,
 }
@@ -87,6 +89,7 @@ impl ConnState {
             multi: None,
             watched: Vec::new(),
             unwatch_later: false,
+            cold_retry: false,
             subs: Default::default(),
         }
     }
@@ -103,6 +106,9 @@ enum Deferred {
     /// A command naming a key that a cross-shard transaction has locked: it
     /// is left in the buffer, and read again once the lock goes.
     Locked(&'static Command, Vec<Vec<u8>>),
+    /// A command naming keys of this shard whose values are in the cold
+    /// tier: it is left in the buffer, and read again once they are back in memory.
+    Cold(Vec<(Vec<u8>, strand_engine::tier::ColdRef)>),
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -321,14 +327,14 @@ async fn run<S: ClientStream>(shard: &Rc<Shard>, st: &mut ConnState, stream: &mu
                         args.clear();
                         args.extend(ranges.iter().map(|&(s, l)| &buf[base + s..base + s + l]));
                         deferred = handle(shard, st, &mut batch, &args);
-                        if !matches!(deferred, Some(Deferred::Locked(..))) {
+                        if !matches!(deferred, Some(Deferred::Locked(..) | Deferred::Cold(_))) {
                             start += consumed;
                         }
                     }
                     Ok(Parsed::Inline { consumed, args: owned }) => {
                         let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                         deferred = handle(shard, st, &mut batch, &inline);
-                        if !matches!(deferred, Some(Deferred::Locked(..))) {
+                        if !matches!(deferred, Some(Deferred::Locked(..) | Deferred::Cold(_))) {
                             start += consumed;
                         }
                     }
@@ -365,6 +371,10 @@ async fn run<S: ClientStream>(shard: &Rc<Shard>, st: &mut ConnState, stream: &mu
             if let Some(Deferred::Locked(cmd, owned)) = &deferred {
                 let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                 shard.wait_unlocked(cmd, st.db, &args).await;
+            } else if let Some(Deferred::Cold(keys)) = deferred {
+                crate::tiering::warm(shard, st.db, keys).await;
+                // Read again, it runs even if a read failed (and answers the error).
+                st.cold_retry = true;
             } else if let Some(d) = deferred {
                 let Some(reply) = run_deferred(shard, st, stream, d, &mut buf, &mut end).await? else {
                     return Ok(Exit::Closed);
@@ -572,6 +582,12 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
         _ if crate::coordinator::spans_shards(shard, cmd, args) => Some(Deferred::Cross(cmd, id, owned())),
         _ if shard.has_locks() && shard.names_locked(cmd, st.db, args) => Some(Deferred::Locked(cmd, owned())),
         _ => {
+            if !std::mem::take(&mut st.cold_retry) {
+                let cold = crate::tiering::cold_keys(&shard.state.borrow(), cmd, st.db, args);
+                if !cold.is_empty() {
+                    return Some(Deferred::Cold(cold));
+                }
+            }
             batch.route(shard, cmd, id, args, st.db, st.id, st.proto);
             None
         }
@@ -614,7 +630,7 @@ async fn run_deferred<S: ClientStream>(
     end: &mut usize,
 ) -> std::io::Result<Option<Reply>> {
     let (cmd, owned) = match d {
-        Deferred::Locked(..) => unreachable!("a locked command is read again, not run"),
+        Deferred::Locked(..) | Deferred::Cold(_) => unreachable!("a locked or cold command is read again, not run"),
         Deferred::Cross(cmd, id, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
             let started = shard.begin();

@@ -148,6 +148,13 @@ impl Shard {
         may_block: bool,
     ) -> (Reply, Option<Block>) {
         let mut st = self.state.borrow_mut();
+        let cmd = match call {
+            Call::Command(id) | Call::Part(id) => crate::command::table::by_id(id),
+            _ => None,
+        };
+        if let Some(refused) = crate::tiering::resident(&mut st, cmd, db, args) {
+            return (refused, None);
+        }
         let now = st.frozen_now.unwrap_or_else(|| st.ks.now());
         st.stats.commands += 1;
         let cmd = crate::notify::enabled(st.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
@@ -187,8 +194,30 @@ impl Shard {
 
     /// Serves one message from another shard.
     pub fn serve(self: &Rc<Self>, msg: Msg) {
+        self.serve_checked(msg, true);
+    }
+
+    /// [`Shard::serve`]; with `warm`, a batch naming cold keys of this shard
+    /// has them read back first, without stalling the shard (see [`crate::tiering`]).
+    fn serve_checked(self: &Rc<Self>, msg: Msg, warm: bool) {
         let Some(msg) = self.through_locks(msg) else { return };
         let (cmds, reply) = match msg {
+            Msg::Batch { cmds, reply } if warm && !matches!(&cmds[..], [c] if c.blocking) => {
+                let cold = self.cold_keys_of(&cmds);
+                if cold.is_empty() {
+                    (cmds, reply)
+                } else {
+                    let me = self.clone();
+                    strand_engine::runtime::spawn(async move {
+                        for (db, keys) in cold {
+                            crate::tiering::warm(&me, db, keys).await;
+                        }
+                        // The locks are checked again: one may have been taken meanwhile.
+                        me.serve_checked(Msg::Batch { cmds, reply }, false);
+                    });
+                    return;
+                }
+            }
             Msg::Batch { cmds, reply } => (cmds, reply),
             Msg::Adopt(conn) => {
                 strand_engine::runtime::spawn(crate::conn::adopt(self.clone(), *conn));
@@ -273,6 +302,26 @@ impl Shard {
         }
     }
 }
+
+impl Shard {
+    /// The cold keys a batch from another shard names, by database.
+    fn cold_keys_of(&self, cmds: &[RemoteCmd]) -> Vec<(usize, ColdKeys)> {
+        let st = self.state.borrow();
+        let mut out: Vec<(usize, ColdKeys)> = Vec::new();
+        for c in cmds {
+            let (Call::Command(id) | Call::Part(id)) = c.call else { continue };
+            let Some(cmd) = crate::command::table::by_id(id) else { continue };
+            let keys = c.args.with(|a| crate::tiering::cold_keys(&st, cmd, c.db as usize, a));
+            if !keys.is_empty() {
+                out.push((c.db as usize, keys));
+            }
+        }
+        out
+    }
+}
+
+/// Keys and where their cold values are.
+type ColdKeys = Vec<(Vec<u8>, strand_engine::tier::ColdRef)>;
 
 /// Where a part of a command's reply is.
 enum Part {

@@ -43,6 +43,22 @@ fn persistence(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
     out.push(int("persistence", "checkpoint_bytes_written", c.bytes_written));
 }
 
+/// The cold tier (`tiered` policy): how much is on disk and how often it is read.
+fn tiering(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
+    let t = s.ks.tier().map(|t| t.stats()).unwrap_or_default();
+    let (segments, disk) = s.ks.tier().map_or((0, 0), |t| t.disk());
+    out.push(int("memory", "tiered_keys", s.ks.cold_keys() as u64));
+    out.push(int("memory", "tier_segments", segments as u64));
+    out.push(int("memory", "tier_disk_bytes", disk));
+    out.push(int("stats", "tiered_out_values", s.ks.stats().tiered_out));
+    out.push(int("stats", "tier_bytes_written", t.bytes_written));
+    out.push(int("stats", "tier_reads", t.reads));
+    out.push(int("stats", "tier_bytes_read", t.bytes_read));
+    out.push(int("stats", "tier_read_errors", t.read_errors));
+    out.push(int("stats", "tier_records_moved", t.moved));
+    out.push(int("stats", "tier_segments_removed", t.segments_removed));
+}
+
 /// Per command: `name.calls`, `name.nanos`, `name.rejected`, `name.failed`
 /// (summed over shards), the latency histogram as text (merged), and errors by kind.
 fn command_stats(s: &crate::shard::ShardState, out: &mut Vec<Reply>) {
@@ -125,6 +141,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     out.push(int("stats", "tls_handshake_failures", s.stats.tls_handshake_failures));
     out.push(int("stats", "expired_keys", ks.expired_keys));
     out.push(int("stats", "evicted_keys", ks.evicted_keys));
+    tiering(s, &mut out);
     out.push(int("stats", "keyspace_hits", ks.hits));
     out.push(int("stats", "keyspace_misses", ks.misses));
     out.push(int("stats", "total_error_replies", s.cmdstats.total_errors));

@@ -37,6 +37,7 @@ pub mod resp;
 pub mod scripting;
 pub mod shard;
 pub mod stats;
+pub mod tiering;
 pub mod tls;
 pub mod transaction;
 pub mod watchdog;

@@ -819,6 +819,9 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
             slot.wrote.store(true, Ordering::Release);
         }
     }
+    if let Some(refused) = crate::tiering::resident(ctx.shard, Some(cmd), ctx.db, args) {
+        return Ok(refused);
+    }
     ctx.shard.stats.commands += 1;
     // Keyspace notifications name the command the script called, not EVAL.
     let outer = ctx.cmd.as_ref().map(|_| String::from_utf8_lossy(args[0]).to_ascii_lowercase());

@@ -351,6 +351,10 @@ fn recover(id: usize, config: &Config, skip: &HashSet<u64>) -> Result<Replayed, 
     let t = Instant::now();
     let (base, checkpoint) =
         crate::checkpoint::load_newest(id, &dir, &mut ks).map_err(|e| format!("recovery of shard {id} failed: {e}"))?;
+    // Before replay: a record may change a string the checkpoint left cold.
+    let tier = strand_engine::tier::Tier::open(&dir, id as u32, config.segment_size)
+        .map_err(|e| format!("opening the cold tier of shard {id} in {}: {e}", dir.display()))?;
+    ks.set_tier(Some(tier));
     ks.skip_tx(skip.clone());
     let rec = strand_engine::log::recovery::recover(&dir, base, |r| {
         let kind = r.header.kind;

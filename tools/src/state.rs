@@ -52,6 +52,10 @@ pub fn load(n: u32, dir: &Path) -> Result<State, String> {
             Err(e) => damaged.push((path, e.to_string())),
         }
     }
+    // Replay may change strings the checkpoint left in the cold tier: they are read from there.
+    let tier = strand_engine::tier::Tier::open(dir, n, strand_engine::tier::MAX_SEGMENT_SIZE as u64)
+        .map_err(|e| format!("opening the cold tier in {}: {e}", dir.display()))?;
+    ks.set_tier(Some(tier));
     let mut pos = SegmentPosition::new(dir);
     let mut progress = Progress::new(format!("shard-{n:03} replay"), pos.total());
     let rec = recovery::recover(dir, base, |r| {

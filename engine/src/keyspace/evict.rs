@@ -70,10 +70,14 @@ pub enum Policy {
     VolatileRandom,
     /// The key whose TTL ends soonest.
     VolatileTtl,
+    /// strand's own: nothing is deleted; the least recently used string
+    /// values move to the cold tier on disk ([`super::cold`]) and are read
+    /// back when used. Needs the log (persistence on).
+    Tiered,
 }
 
-/// In the order Redis lists them.
-const POLICIES: [(Policy, &str); 8] = [
+/// In the order Redis lists them, then strand's own.
+const POLICIES: [(Policy, &str); 9] = [
     (Policy::VolatileLru, "volatile-lru"),
     (Policy::VolatileLfu, "volatile-lfu"),
     (Policy::VolatileRandom, "volatile-random"),
@@ -82,6 +86,7 @@ const POLICIES: [(Policy, &str); 8] = [
     (Policy::AllKeysLfu, "allkeys-lfu"),
     (Policy::AllKeysRandom, "allkeys-random"),
     (Policy::NoEviction, "noeviction"),
+    (Policy::Tiered, "tiered"),
 ];
 
 impl Policy {
@@ -154,6 +159,8 @@ pub struct DbBytes {
     pub values: usize,
     /// Σ key bytes in the expiry index.
     pub expire_keys: usize,
+    /// Entries whose value is cold ([`super::Value::Cold`]).
+    pub cold: usize,
 }
 
 /// Heap bytes of one expiry-index element, besides its key bytes.
@@ -239,6 +246,15 @@ pub fn touch(e: &mut Entry, now_ms: u64, limits: &Limits) {
     e.access = tick(now_ms);
 }
 
+/// Whether the entry under `key` may be picked by `policy`.
+fn eligible(policy: Policy, key: &[u8], e: &Entry) -> bool {
+    match policy {
+        Policy::Tiered => Keyspace::tierable(key, e),
+        p if p.volatile() => e.expire_ms != 0,
+        _ => true,
+    }
+}
+
 /// The eviction score of an entry under `policy` (higher: evict sooner).
 fn score(policy: Policy, limits: &Limits, e: &Entry, now_ms: u64) -> u64 {
     match policy {
@@ -289,7 +305,15 @@ impl Keyspace {
                 return Room::Evicting;
             }
             let Some((db, key)) = self.pick_victim(now) else { return Room::Full };
-            if !self.evict(db, &key, now) {
+            if self.mem.limits.policy == Policy::Tiered {
+                match self.move_to_tier(db, &key) {
+                    Ok(true) => self.stats.tiered_out += 1,
+                    Ok(false) => return Room::Full,
+                    // The tier's writer is behind: it catches up in the background.
+                    Err(crate::tier::TierError::Busy) => return Room::Evicting,
+                    Err(_) => return Room::Full,
+                }
+            } else if !self.evict(db, &key, now) {
                 return Room::Full;
             }
             evicted += 1;
@@ -315,17 +339,20 @@ impl Keyspace {
         if policy.random() {
             return self.random_victim(now);
         }
-        for _ in 0..4 {
+        // Under `tiered` most sampled keys may be cold already: sample longer before giving up.
+        let rounds = if policy == Policy::Tiered { 32 } else { 4 };
+        for _ in 0..rounds {
             self.rescore_pool(now);
             let mut sampled = 0;
             for db in 0..self.dbs.len() {
                 sampled += self.populate(db, now);
             }
-            if sampled == 0 && self.mem.pool.is_empty() {
+            // (Under `tiered`, a round can sample only cold keys by chance: sample again.)
+            if sampled == 0 && self.mem.pool.is_empty() && policy != Policy::Tiered {
                 return None;
             }
             while let Some(c) = self.mem.pool.pop() {
-                let live = self.dbs[c.db as usize].dict.get(&c.key).is_some_and(|e| !policy.volatile() || e.expire_ms != 0);
+                let live = self.dbs[c.db as usize].dict.get(&c.key).is_some_and(|e| eligible(policy, &c.key, e));
                 if live {
                     return Some((c.db, c.key));
                 }
@@ -339,7 +366,7 @@ impl Keyspace {
         let limits = self.mem.limits;
         let dbs = &self.dbs;
         self.mem.pool.retain_mut(|c| match dbs[c.db as usize].dict.get(&c.key) {
-            Some(e) if !limits.policy.volatile() || e.expire_ms != 0 => {
+            Some(e) if eligible(limits.policy, &c.key, e) => {
                 c.score = score(limits.policy, &limits, e, now);
                 true
             }
@@ -363,7 +390,11 @@ impl Keyspace {
                 }
             }
         } else {
-            d.dict.sample(limits.samples, &mut rng, |k, e| found.push((score(limits.policy, &limits, e, now), SmallBytes::new(k))));
+            d.dict.sample(limits.samples, &mut rng, |k, e| {
+                if eligible(limits.policy, k, e) {
+                    found.push((score(limits.policy, &limits, e, now), SmallBytes::new(k)));
+                }
+            });
         }
         let n = found.len();
         for (s, k) in found {

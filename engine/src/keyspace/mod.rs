@@ -11,6 +11,7 @@
 //! the server gives it the shard's [`Log`], or none for a pure cache.
 
 pub mod change;
+pub mod cold;
 pub mod evict;
 pub mod hash;
 pub mod idmp;
@@ -93,6 +94,8 @@ pub struct KeyspaceStats {
     pub misses: u64,
     /// Keys evicted to fit the memory budget.
     pub evicted_keys: u64,
+    /// Values moved to the cold tier to fit the memory budget (`tiered`).
+    pub tiered_out: u64,
 }
 
 /// Why a write was refused.
@@ -147,6 +150,7 @@ impl Db {
             self.search.on_change(key, None);
         }
         self.bytes.values -= e.value.heap_bytes();
+        self.bytes.cold -= usize::from(matches!(e.value, Value::Cold(_)));
         if e.expire_ms != 0 {
             self.unindex_expire(e.expire_ms, key);
         }
@@ -158,12 +162,14 @@ impl Db {
         entry.snapped.set(self.phase);
         let deadline = entry.expire_ms;
         self.bytes.values += entry.value.heap_bytes();
+        self.bytes.cold += usize::from(matches!(entry.value, Value::Cold(_)));
         let labels = series_labels(&entry.value).cloned();
         if let Some(old) = self.dict.insert(key, entry) {
             if let Some(l) = series_labels(&old.value) {
                 self.labels.remove(key, l);
             }
             self.bytes.values -= old.value.heap_bytes();
+            self.bytes.cold -= usize::from(matches!(old.value, Value::Cold(_)));
             if old.expire_ms != 0 && old.expire_ms != deadline {
                 self.unindex_expire(old.expire_ms, key);
             }
@@ -177,6 +183,16 @@ impl Db {
         if deadline != 0 {
             self.index_expire(deadline, key);
         }
+    }
+
+    /// Swaps a string's value between its in-memory and its cold form
+    /// (the same data: no index, label or expiry changes).
+    fn replace_value(&mut self, key: &[u8], value: Value) {
+        let Some(e) = self.dict.get_mut(key) else { return };
+        debug_assert_eq!(e.value.kind(), value.kind());
+        let old = std::mem::replace(&mut e.value, value);
+        self.bytes.values = self.bytes.values + e.value.heap_bytes() - old.heap_bytes();
+        self.bytes.cold = self.bytes.cold + usize::from(matches!(e.value, Value::Cold(_))) - usize::from(matches!(old, Value::Cold(_)));
     }
 
     fn index_expire(&mut self, deadline: u64, key: &[u8]) {
@@ -257,6 +273,10 @@ pub struct Keyspace {
     mem: evict::Memory,
     /// The running snapshot, if any.
     snapshot: Option<snapshot::Snapshot>,
+    /// Where cold string values go under the `tiered` policy ([`cold`]).
+    tier: Option<crate::tier::Tier>,
+    /// Tier segments (and live bytes) a loaded checkpoint referred to, until [`Keyspace::set_tier`].
+    loaded_tier_refs: std::collections::BTreeMap<u32, u64>,
 }
 
 /// Which key events the keyspace records for notifications.
@@ -326,6 +346,8 @@ impl Keyspace {
             events: Vec::new(),
             mem: Default::default(),
             snapshot: None,
+            tier: None,
+            loaded_tier_refs: Default::default(),
         }
     }
 
@@ -354,8 +376,19 @@ impl Keyspace {
         self.stats = KeyspaceStats::default();
     }
 
-    /// Looks a key up for a command: expired keys are removed first, the access is recorded.
+    /// Looks a key up for a command: expired keys are removed first, the
+    /// access is recorded, and a cold string is read back into memory.
     pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_with(db, key, now, true)
+    }
+
+    /// [`Keyspace::lookup`] for commands that need the key's type, TTL or
+    /// existence but not its bytes: a cold string stays cold.
+    pub fn lookup_meta(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_with(db, key, now, false)
+    }
+
+    fn lookup_with(&mut self, db: usize, key: &[u8], now: u64, resolve: bool) -> Option<&mut Entry> {
         // One probe classifies the key; a hit pays a second for the mutable
         // borrow (returning it from the first would need Polonius).
         let live = match self.dbs[db].dict.get(key) {
@@ -372,6 +405,9 @@ impl Keyspace {
                 self.events.push(KeyEvent { kind: KeyEventKind::Miss, db: db as u8, key: SmallBytes::new(key) });
             }
             return None;
+        }
+        if resolve {
+            let _ = self.resident_or_log(db, key);
         }
         let limits = self.mem.limits();
         let e = self.dbs[db].dict.get_mut(key)?;
@@ -671,6 +707,9 @@ impl Keyspace {
                 }
             }
             Op::Append { db, key, data } => {
+                if !self.resident_or_log(db as usize, key) {
+                    return;
+                }
                 let d = self.db_mut(db, &[key], now);
                 let (old, expire) = match d.dict.get(key) {
                     Some(Entry { value: Value::Str(s), expire_ms, .. }) => (&s[..], *expire_ms),
@@ -682,6 +721,9 @@ impl Keyspace {
                 d.insert(key, Entry::new(Value::Str(v.into()), expire, now));
             }
             Op::SetRange { db, key, offset, data } => {
+                if !self.resident_or_log(db as usize, key) {
+                    return;
+                }
                 let d = self.db_mut(db, &[key], now);
                 let (mut v, expire) = match d.dict.get(key) {
                     Some(Entry { value: Value::Str(s), expire_ms, .. }) => (s.to_vec(), *expire_ms),
@@ -702,6 +744,10 @@ impl Keyspace {
                 }
             }
             Op::Rename { db, src, dst } => {
+                // A cold record is checked against its key and database: it moves hot.
+                if !self.resident_or_log(db as usize, src) {
+                    return;
+                }
                 let d = self.db_mut(db, &[src, dst], now);
                 if let Some(e) = d.remove(src) {
                     d.remove(dst);
@@ -709,6 +755,9 @@ impl Keyspace {
                 }
             }
             Op::Copy { src_db, src, dst_db, dst } => {
+                if !self.resident_or_log(src_db as usize, src) {
+                    return;
+                }
                 self.expire_if_needed(src_db, src, now);
                 self.expire_if_needed(dst_db, dst, now);
                 if let Some(e) = self.dbs[src_db as usize].dict.get(src).cloned() {
@@ -718,6 +767,9 @@ impl Keyspace {
                 }
             }
             Op::Move { db, key, dst_db } => {
+                if !self.resident_or_log(db as usize, key) {
+                    return;
+                }
                 self.expire_if_needed(db, key, now);
                 self.expire_if_needed(dst_db, key, now);
                 if let Some(e) = self.dbs[db as usize].remove(key) {

@@ -50,10 +50,17 @@ pub(super) struct Snapshot {
     out: Vec<u8>,
     /// Entries in `out`.
     entries: u32,
+    /// Live bytes per tier segment that the written cold entries refer to.
+    pub(super) tier_refs: std::collections::BTreeMap<u32, u64>,
+    /// The tier's head segment when the snapshot began.
+    pub(super) tier_head: u32,
 }
 
 impl Snapshot {
     fn write(&mut self, db: usize, key: &[u8], e: &Entry) {
+        if let super::Value::Cold(r) = &e.value {
+            *self.tier_refs.entry(r.seg).or_default() += (crate::tier::HEADER + key.len()) as u64 + r.len as u64;
+        }
         self.write_op(&Op::Store { db: db as u8, key, value: Cow::Borrowed(&e.value), expire_ms: e.expire_ms });
     }
 
@@ -81,7 +88,8 @@ impl Keyspace {
         for d in &mut self.dbs {
             d.phase = !d.phase;
         }
-        let mut snap = Snapshot { lsn, db: 0, cursor: 0, out: Vec::new(), entries: 0 };
+        let tier_head = self.tier.as_ref().map_or(0, |t| t.head());
+        let mut snap = Snapshot { lsn, db: 0, cursor: 0, out: Vec::new(), entries: 0, tier_refs: Default::default(), tier_head };
         // Index definitions first, so loading indexes the hashes as they come.
         for (db, d) in self.dbs.iter().enumerate() {
             for schema in d.search.schemas() {
@@ -200,6 +208,11 @@ impl Keyspace {
             let kind = if len & SEARCH_BIT != 0 { kinds::SEARCH } else { kinds::STORE };
             let op = Op::decode(kind, r.take((len & !SEARCH_BIT) as usize)?)?;
             check_dbs(&op)?;
+            if let Op::Store { key, value, .. } = &op {
+                if let super::Value::Cold(c) = **value {
+                    *self.loaded_tier_refs.entry(c.seg).or_default() += (crate::tier::HEADER + key.len()) as u64 + c.len as u64;
+                }
+            }
             self.apply(&op, time_ms);
             seen += 1;
         }

@@ -19,6 +19,7 @@ use super::stream::Stream;
 use super::sug::SugDict;
 use super::zset::ZSet;
 use crate::series::Series;
+use crate::tier::ColdRef;
 
 /// A value.
 #[derive(Debug, Clone)]
@@ -41,6 +42,10 @@ pub enum Value {
     Series(Box<Series>),
     /// A suggestion dictionary (FT.SUGADD and friends).
     Sug(Box<SugDict>),
+    /// A string whose bytes are in the cold tier ([`crate::tier`]), not in
+    /// memory. Commands never see one: the keyspace reads it back first
+    /// ([`super::Keyspace::make_resident`]).
+    Cold(ColdRef),
 }
 
 /// The types a value can have, as TYPE and SCAN TYPE name them.
@@ -126,6 +131,9 @@ const STREAM_IDMP_TAG: u8 = 9;
 /// if the flag is 1, then the retention (ms, bytes). A stream without any
 /// keeps [`Type::Stream`]'s tag, so older checkpoints read the same.
 const STREAM_EXT_TAG: u8 = 10;
+/// The tag of a cold string in a checkpoint: its tier segment u32, record
+/// offset u32 and value length u32 ([`ColdRef`]).
+const COLD_TAG: u8 = 11;
 
 fn has_extensions(s: &Stream) -> bool {
     s.idmp.is_some() || s.retention.is_set()
@@ -135,7 +143,7 @@ impl Value {
     /// The value's type.
     pub fn kind(&self) -> Type {
         match self {
-            Value::Str(_) => Type::Str,
+            Value::Str(_) | Value::Cold(_) => Type::Str,
             Value::Hash(_) => Type::Hash,
             Value::List(_) => Type::List,
             Value::Set(_) => Type::Set,
@@ -157,7 +165,7 @@ impl Value {
     /// which knows Redis's int/embstr/raw rules).
     pub fn collection_encoding(&self) -> Option<&'static str> {
         match self {
-            Value::Str(_) => None,
+            Value::Str(_) | Value::Cold(_) => None,
             Value::Hash(_) | Value::Set(_) => Some("hashtable"),
             Value::List(_) => Some("deque"),
             Value::ZSet(z) => Some(z.encoding()),
@@ -172,6 +180,7 @@ impl Value {
     pub fn len(&self) -> usize {
         match self {
             Value::Str(s) => s.len(),
+            Value::Cold(r) => r.len as usize,
             Value::Hash(h) => h.len(),
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
@@ -197,6 +206,7 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_bytes(),
+            Value::Cold(_) => 0,
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_bytes(),
@@ -213,6 +223,7 @@ impl Value {
         let b = |s: &[u8]| 4 + s.len();
         1 + match self {
             Value::Str(s) => b(s),
+            Value::Cold(_) => 12,
             Value::Hash(h) => 4 + h.iter().map(|(f, v)| b(f) + b(v)).sum::<usize>(),
             Value::List(l) => 4 + l.iter().map(|e| b(e)).sum::<usize>(),
             Value::Set(s) => 4 + s.iter().map(|(m, _)| b(m)).sum::<usize>(),
@@ -229,10 +240,16 @@ impl Value {
     pub fn encode(&self, w: &mut Writer<'_>) {
         match self {
             Value::Stream(s) if has_extensions(s) => w.u8(STREAM_EXT_TAG),
+            Value::Cold(_) => w.u8(COLD_TAG),
             _ => w.u8(self.kind().tag()),
         }
         match self {
             Value::Str(s) => w.bytes(s),
+            Value::Cold(r) => {
+                w.u32(r.seg);
+                w.u32(r.off);
+                w.u32(r.len);
+            }
             Value::Hash(h) => {
                 w.u32(h.len() as u32);
                 for (f, v) in h.iter() {
@@ -277,6 +294,13 @@ impl Value {
         let tag = r.u8()?;
         if tag == Type::Str.tag() {
             return Ok(Value::Str(SmallBytes::new(r.bytes()?)));
+        }
+        if tag == COLD_TAG {
+            let cold = ColdRef { seg: r.u32()?, off: r.u32()?, len: r.u32()? };
+            if !crate::tier::fits(0, cold.len as usize) || cold.off < crate::tier::BLOCK {
+                return Err(DecodeError::Invalid("cold string reference out of range"));
+            }
+            return Ok(Value::Cold(cold));
         }
         if tag == Type::Stream.tag() || tag == STREAM_IDMP_TAG || tag == STREAM_EXT_TAG {
             let mut s = Stream::decode(r)?;

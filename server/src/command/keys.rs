@@ -11,7 +11,7 @@
 use strand_engine::keyspace::{Entry, Op, Value, DATABASES};
 
 use super::glob::{glob_match, matches_all};
-use super::strings::{as_str, db8, expire_time_error, int_arg, lookup_notouch, parse_i64, parse_int, write};
+use super::strings::{as_str, db8, expire_time_error, int_arg, lookup_meta_notouch, lookup_notouch, parse_i64, parse_int, write};
 use super::{arity_error, err, flags, Command, Ctx, Merge, Route};
 use crate::reply::Reply;
 
@@ -45,7 +45,7 @@ pub fn unlink(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 
 /// [EXISTS](https://redis.io/commands/exists/): how many of the keys exist (repeats count again).
 pub fn exists(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    let n = args[1..].iter().filter(|key| lookup_notouch(&mut ctx.shard.ks, ctx.db, key, ctx.now).is_some()).count();
+    let n = args[1..].iter().filter(|key| lookup_meta_notouch(&mut ctx.shard.ks, ctx.db, key, ctx.now).is_some()).count();
     Reply::Int(n as i64)
 }
 
@@ -57,7 +57,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 
 /// [TYPE](https://redis.io/commands/type/): the type of a key's value, `none` if missing.
 pub fn type_(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    let name = lookup_notouch(&mut ctx.shard.ks, ctx.db, args[1], ctx.now).map_or("none", |e| e.value.type_name());
+    let name = lookup_meta_notouch(&mut ctx.shard.ks, ctx.db, args[1], ctx.now).map_or("none", |e| e.value.type_name());
     Reply::simple(name)
 }
 
@@ -168,7 +168,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 /// left (or the deadline, `absolute`) in ms or rounded seconds.
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> Reply {
     let now = ctx.now;
-    let Some(e) = lookup_notouch(&mut ctx.shard.ks, ctx.db, key, now) else {
+    let Some(e) = lookup_meta_notouch(&mut ctx.shard.ks, ctx.db, key, now) else {
         return Reply::Int(-2);
     };
     let Some(left) = e.ttl_ms(now) else {

@@ -126,8 +126,17 @@ pub(crate) fn write(ctx: &mut Ctx<'_>, op: Op<'_>) -> Result<(), Reply> {
 /// hit/miss counters like [`Keyspace::lookup`], but the access time and LFU
 /// counter are left as they were.
 pub(crate) fn lookup_notouch<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: u64) -> Option<&'a Entry> {
+    notouch(ks, db, key, now, true)
+}
+
+/// [`lookup_notouch`] for type, TTL and existence: a cold string stays cold.
+pub(crate) fn lookup_meta_notouch<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: u64) -> Option<&'a Entry> {
+    notouch(ks, db, key, now, false)
+}
+
+fn notouch<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: u64, value: bool) -> Option<&'a Entry> {
     let saved = ks.peek(db, key, now).map(|e| (e.access, e.freq));
-    let e = ks.lookup(db, key, now)?;
+    let e = if value { ks.lookup(db, key, now)? } else { ks.lookup_meta(db, key, now)? };
     if let Some((access, freq)) = saved {
         e.access = access;
         e.freq = freq;

@@ -38,6 +38,7 @@ mod stream_idmp;
 mod stream_retention;
 mod streams;
 mod strings;
+mod tiering;
 mod timeseries;
 mod tls;
 mod transactions;

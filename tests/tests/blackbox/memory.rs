@@ -162,7 +162,7 @@ fn config_set_maxmemory_evicts_on_the_next_writes() {
     assert_eq!(
         err(&mut c, &["CONFIG", "SET", "maxmemory-policy", "lru"]),
         "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: \
-         volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+         volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction, tiered"
     );
     q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1mb", "maxmemory-policy", "allkeys-lru"]);
     let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut c).unwrap();

@@ -1,0 +1,203 @@
+//! The `tiered` policy: a data set larger than `--maxmemory` stays whole,
+//! hot values in memory and cold ones in the shard's cold tier on disk,
+//! read back when used; across checkpoints, SIGTERM and SIGKILL; damaged
+//! cold values answered with an error that names the file; the tier's
+//! files compacted and deleted as values are overwritten.
+#![allow(clippy::unwrap_used)]
+
+use redis::Connection;
+use strand_tests::commands::{err, q};
+use strand_tests::Server;
+
+/// The value of key `i` (`len` bytes, different for every key and round).
+fn value(i: usize, round: usize, len: usize) -> Vec<u8> {
+    let seed = format!("{i}:{round}:");
+    seed.bytes().cycle().take(len).collect()
+}
+
+/// INFO's integer fields.
+fn info(c: &mut Connection) -> std::collections::HashMap<String, i64> {
+    let text: String = q(c, &["INFO", "everything"]);
+    text.lines().filter_map(|l| l.split_once(':')).filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?))).collect()
+}
+
+/// SETs keys `k0..kn` to their values of `round`, pipelined.
+fn write_all(c: &mut Connection, n: usize, round: usize, len: usize) {
+    for start in (0..n).step_by(256) {
+        let mut p = redis::pipe();
+        for i in start..(start + 256).min(n) {
+            p.cmd("SET").arg(format!("k{i}")).arg(value(i, round, len)).ignore();
+        }
+        let () = p.query(c).unwrap();
+    }
+}
+
+/// GETs every key in a scrambled order and checks each value of `round`.
+fn check_all(c: &mut Connection, n: usize, round: usize, len: usize) {
+    let order: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
+    for part in order.chunks(256) {
+        let mut p = redis::pipe();
+        for i in part {
+            p.cmd("GET").arg(format!("k{i}"));
+        }
+        let got: Vec<Option<Vec<u8>>> = p.query(c).unwrap();
+        for (i, v) in part.iter().zip(got) {
+            let shown = v.as_ref().map(|v| String::from_utf8_lossy(&v[..v.len().min(24)]).into_owned());
+            assert!(v.as_deref() == Some(&value(*i, round, len)[..]), "k{i} read back wrong (round {round}): {shown:?}");
+        }
+    }
+}
+
+fn tiered(extra: &[&str]) -> Server {
+    let mut args = vec!["--maxmemory", "8mb", "--appendfsync", "no"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[test]
+fn a_data_set_four_times_the_budget_reads_back_across_restarts() {
+    // STRAND_TIER_MB scales it up (the figure: 400 with --maxmemory 100mb).
+    let mb: usize = std::env::var("STRAND_TIER_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
+    let budget = format!("{}mb", mb / 4);
+    let (len, n) = (2048, mb * 512);
+    let mut s = Server::start(&["--maxmemory", &budget, "--appendfsync", "no"]);
+    let mut c = s.client();
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "maxmemory-policy"])[1], "tiered", "tiered is the default with persistence on");
+    write_all(&mut c, n, 0, len);
+    let i = info(&mut c);
+    assert!(i["used_memory"] <= i["maxmemory"] + (1 << 20), "used_memory {} over maxmemory {}", i["used_memory"], i["maxmemory"]);
+    assert!(i["tiered_keys"] as usize > n / 2, "only {} of {n} keys are cold", i["tiered_keys"]);
+    assert!(i["tier_disk_bytes"] as usize >= i["tiered_keys"] as usize * len, "{i:?}");
+    assert_eq!(i["evicted_keys"], 0);
+    assert_eq!(q::<usize>(&mut c, &["DBSIZE"]), n);
+    check_all(&mut c, n, 0, len);
+    assert!(info(&mut c)["tier_reads"] as usize >= n / 2);
+
+    // A checkpoint refers to cold values; SIGTERM writes another; both restarts read everything.
+    let _: () = q(&mut c, &["SAVE"]);
+    drop(c);
+    assert!(s.stop());
+    s.restart();
+    let mut c = s.client();
+    let i = info(&mut c);
+    assert!(i["tiered_keys"] as usize > n / 2, "a restart from a checkpoint leaves cold keys cold: {}", i["tiered_keys"]);
+    assert!(i["used_memory"] <= i["maxmemory"] + (1 << 20), "used_memory {} after restart", i["used_memory"]);
+    check_all(&mut c, n, 0, len);
+
+    // Overwrite half, then SIGKILL: the log holds those, the checkpoint the rest.
+    write_all(&mut c, n / 2, 1, len);
+    drop(c);
+    // Under appendfsync no a reply does not wait for the write: give the last millisecond of writes time to reach the file.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    s.restart();
+    let mut c = s.client();
+    check_all(&mut c, n / 2, 1, len);
+    for i in n / 2..n {
+        let v: Vec<u8> = q(&mut c, &["GET", &format!("k{i}")]);
+        assert_eq!(v, value(i, 0, len), "k{i} after SIGKILL");
+    }
+}
+
+#[test]
+fn commands_see_cold_values_as_strings() {
+    let s = tiered(&["--shards", "1"]);
+    let mut c = s.client();
+    write_all(&mut c, 8192, 0, 2048);
+    assert!(info(&mut c)["tiered_keys"] > 1000);
+    // Most keys are cold now: every kind of access sees the string.
+    let key = |i: usize| format!("k{}", (i * 7919) % 8192);
+    for i in 0..200 {
+        let k = key(i);
+        let v = value((i * 7919) % 8192, 0, 2048);
+        match i % 8 {
+            0 => assert_eq!(q::<usize>(&mut c, &["STRLEN", &k]), 2048),
+            1 => assert_eq!(q::<Vec<u8>>(&mut c, &["GETRANGE", &k, "10", "19"]), v[10..20].to_vec()),
+            2 => {
+                assert_eq!(q::<usize>(&mut c, &["APPEND", &k, "xyz"]), 2051);
+                assert_eq!(q::<Vec<u8>>(&mut c, &["GETRANGE", &k, "-3", "-1"]), b"xyz".to_vec());
+            }
+            3 => {
+                let _: usize = q(&mut c, &["SETRANGE", &k, "2", "AB"]);
+                assert_eq!(q::<Vec<u8>>(&mut c, &["GETRANGE", &k, "0", "3"]), [&v[..2], b"AB"].concat());
+            }
+            4 => {
+                let got: Vec<Vec<u8>> = q(&mut c, &["EVAL", "return {redis.call('GET', KEYS[1])}", "1", &k]);
+                assert_eq!(got, vec![v]);
+            }
+            5 => {
+                let mut p = redis::pipe();
+                p.atomic().cmd("GET").arg(&k).cmd("STRLEN").arg(&k);
+                let (got, len): (Vec<u8>, usize) = p.query(&mut c).unwrap();
+                assert_eq!((got, len), (v, 2048));
+            }
+            6 => {
+                let _: () = q(&mut c, &["RENAME", &k, &format!("renamed{i}")]);
+                assert_eq!(q::<Vec<u8>>(&mut c, &["GET", &format!("renamed{i}")]), v);
+            }
+            _ => {
+                let _: bool = q(&mut c, &["COPY", &k, &format!("copy{i}")]);
+                assert_eq!(q::<Vec<u8>>(&mut c, &["GETDEL", &format!("copy{i}")]), v);
+                assert_eq!(q::<Vec<u8>>(&mut c, &["GETDEL", &k]), v);
+            }
+        }
+    }
+    assert!(info(&mut c)["tier_reads"] > 0);
+}
+
+#[test]
+fn tiered_needs_persistence() {
+    let s = Server::start(&["--persistence", "off", "--shards", "1"]);
+    let mut c = s.client();
+    let e = err(&mut c, &["CONFIG", "SET", "maxmemory-policy", "tiered"]);
+    assert!(e.contains("needs persistence on"), "{e}");
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "maxmemory-policy"])[1], "noeviction");
+}
+
+#[test]
+fn a_damaged_cold_value_is_an_error_naming_its_file() {
+    let s = tiered(&["--shards", "1"]);
+    let mut c = s.client();
+    write_all(&mut c, 8192, 0, 2048);
+    // The tier's writer writes within milliseconds.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Flip bytes in the middle of every record of the first tier segment.
+    let path = s.dir.join("shard-000").join("00000001.cold");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes[4096..].iter_mut().step_by(1024) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let mut errors = 0;
+    for i in 0..8192 {
+        match redis::cmd("GET").arg(format!("k{i}")).query::<Option<Vec<u8>>>(&mut c) {
+            Ok(v) => assert_eq!(v.unwrap(), value(i, 0, 2048), "k{i}: a damaged value must never be returned"),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.contains("00000001.cold") && e.contains("checksum mismatch"), "{e}");
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > 100, "{errors} errors");
+    // The first read failed in the background, the second in the command.
+    assert!(info(&mut c)["tier_read_errors"] >= errors);
+}
+
+#[test]
+fn overwritten_cold_values_free_their_segments() {
+    let s = tiered(&["--shards", "1", "--segment-size", "1mb", "--checkpoint-interval", "0"]);
+    let mut c = s.client();
+    for round in 0..6 {
+        write_all(&mut c, 8192, round, 2048);
+        let _: String = q(&mut c, &["SAVE"]);
+    }
+    for _ in 0..20 {
+        let _: String = q(&mut c, &["SAVE"]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let i = info(&mut c);
+    assert!(i["tier_segments_removed"] > 0, "{i:?}");
+    let live = i["tiered_keys"] * 2048;
+    assert!(i["tier_disk_bytes"] < 3 * live + (4 << 20), "tier on disk {} for {live} live bytes", i["tier_disk_bytes"]);
+    check_all(&mut c, 8192, 5, 2048);
+}
