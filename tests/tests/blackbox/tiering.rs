@@ -201,3 +201,87 @@ fn overwritten_cold_values_free_their_segments() {
     assert!(i["tier_disk_bytes"] < 3 * live + (4 << 20), "tier on disk {} for {live} live bytes", i["tier_disk_bytes"]);
     check_all(&mut c, 8192, 5, 2048);
 }
+
+/// SIGKILL while values move to the tier, checkpoints refer to it and
+/// sparse tier files are compacted and deleted: after each restart every
+/// acknowledged write reads back (under `appendfsync always`), the write in
+/// flight at the kill either old or new.
+#[test]
+fn sigkill_during_tiering_and_its_compaction_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let (keys, len) = (3000usize, 2048usize);
+    let mut s = Server::start(&[
+        "--shards",
+        "1",
+        "--maxmemory",
+        "2mb",
+        "--appendfsync",
+        "always",
+        "--segment-size",
+        "1mb",
+        "--checkpoint-interval",
+        "1",
+    ]);
+    // acked[i]: the last round of key i the server confirmed; pending[i]: a round sent, not yet confirmed.
+    let acked = Arc::new(Mutex::new(vec![None::<usize>; keys]));
+    let mut round = 0;
+    for cycle in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(Mutex::new(vec![None::<usize>; keys]));
+        let writer = {
+            let (stop, acked, pending, port) = (stop.clone(), acked.clone(), pending.clone(), s.port);
+            let first = round;
+            std::thread::spawn(move || {
+                let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else { return first };
+                let Ok(mut c) = client.get_connection() else { return first };
+                let mut round = first;
+                while !stop.load(Ordering::SeqCst) {
+                    round += 1;
+                    let batch: Vec<usize> = (0..64).map(|j| (round * 64 + j * 47) % keys).collect();
+                    let mut p = redis::pipe();
+                    for &i in &batch {
+                        pending.lock().unwrap()[i] = Some(round);
+                        p.cmd("SET").arg(format!("k{i}")).arg(value(i, round, len)).ignore();
+                    }
+                    if p.query::<()>(&mut c).is_err() {
+                        return round;
+                    }
+                    let mut a = acked.lock().unwrap();
+                    for &i in &batch {
+                        a[i] = Some(round);
+                        pending.lock().unwrap()[i] = None;
+                    }
+                }
+                round
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(1500 + 700 * cycle as u64));
+        s.kill();
+        stop.store(true, Ordering::SeqCst);
+        round = writer.join().unwrap() + 1;
+        s.restart();
+        let mut c = s.client();
+        let acked = acked.lock().unwrap();
+        let pending = pending.lock().unwrap();
+        for i in 0..keys {
+            let got: Option<Vec<u8>> = q(&mut c, &["GET", &format!("k{i}")]);
+            let ok = |r: Option<usize>| match r {
+                Some(r) => got.as_deref() == Some(&value(i, r, len)[..]),
+                None => got.is_none(),
+            };
+            assert!(
+                ok(acked[i]) || (pending[i].is_some() && ok(pending[i])),
+                "cycle {cycle}: k{i} lost its acknowledged round {:?}",
+                acked[i]
+            );
+        }
+        let i = info(&mut c);
+        assert!(i["tiered_keys"] > 0 || cycle == 0, "cycle {cycle}: {i:?}");
+    }
+    let i = info(&mut s.client());
+    eprintln!(
+        "tier after the cycles: {} segments, {} bytes on disk, {} removed",
+        i["tier_segments"], i["tier_disk_bytes"], i["tier_segments_removed"]
+    );
+}
