@@ -18,6 +18,9 @@ pub enum DecodeError {
     /// A field holds a value out of range.
     #[error("invalid field: {0}")]
     Invalid(&'static str),
+    /// A record changes a string whose value is in the cold tier, and it could not be read back.
+    #[error("the cold value the record changes could not be read: {0}")]
+    Unreadable(String),
 }
 
 /// Writes fields into a slice sized in advance. Panics if the size was wrong (a bug, not input).

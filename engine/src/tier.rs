@@ -381,9 +381,9 @@ impl Tier {
 
     /// Reads a cold value back without waiting on I/O asynchronously (a
     /// blocking `pread`); for the rare paths that cannot wait ([`Tier::read`] otherwise).
-    pub fn read_sync(&self, r: ColdRef, db: u8, key: &[u8]) -> Result<Vec<u8>, TierError> {
+    pub fn read_sync(&self, r: ColdRef, key: &[u8]) -> Result<Vec<u8>, TierError> {
         let total = HEADER + key.len() + r.len as usize;
-        if let Some(pending) = self.read_pending(r, db, key, total) {
+        if let Some(pending) = self.read_pending(r, key, total) {
             return pending;
         }
         let file = {
@@ -403,31 +403,31 @@ impl Tier {
         let Some(file) = file else { unreachable!("opened above") };
         let mut bytes = vec![0u8; total];
         let read = file.read_exact_at(&mut bytes, r.off as u64).map_err(|e| format!("read of {total} bytes: {e}"));
-        self.finish_read(r, db, key, read.map(|()| &bytes[..]))
+        self.finish_read(r, key, read.map(|()| &bytes[..]))
     }
 
     /// The record if it still waits in memory (checked and counted).
-    fn read_pending(&self, r: ColdRef, db: u8, key: &[u8], total: usize) -> Option<Result<Vec<u8>, TierError>> {
+    fn read_pending(&self, r: ColdRef, key: &[u8], total: usize) -> Option<Result<Vec<u8>, TierError>> {
         let mut i = self.inner.borrow_mut();
         let bytes = i.pending_bytes(r, total)?;
-        let result = i.verified(r, db, key, &bytes);
+        let result = i.verified(r, key, &bytes);
         Some(i.count(result))
     }
 
     /// Checks and counts what a read of `r` brought back.
-    fn finish_read(&self, r: ColdRef, db: u8, key: &[u8], read: Result<&[u8], String>) -> Result<Vec<u8>, TierError> {
+    fn finish_read(&self, r: ColdRef, key: &[u8], read: Result<&[u8], String>) -> Result<Vec<u8>, TierError> {
         let mut i = self.inner.borrow_mut();
         let result = match read {
-            Ok(b) => i.verified(r, db, key, b),
+            Ok(b) => i.verified(r, key, b),
             Err(what) => Err(i.read_error(r, what)),
         };
         i.count(result)
     }
 
     /// Reads a cold value back through io_uring; the shard serves others meanwhile.
-    pub async fn read(&self, r: ColdRef, db: u8, key: &[u8]) -> Result<Vec<u8>, TierError> {
+    pub async fn read(&self, r: ColdRef, key: &[u8]) -> Result<Vec<u8>, TierError> {
         let total = HEADER + key.len() + r.len as usize;
-        if let Some(pending) = self.read_pending(r, db, key, total) {
+        if let Some(pending) = self.read_pending(r, key, total) {
             return pending;
         }
         let file = {
@@ -456,9 +456,9 @@ impl Tier {
             }
         };
         match file.read_at(r.off as u64, total).await {
-            Ok(b) if b.len() == total => self.finish_read(r, db, key, Ok(&b)),
-            Ok(b) => self.finish_read(r, db, key, Err(format!("short read: {} of {total} bytes", b.len()))),
-            Err(e) => self.finish_read(r, db, key, Err(format!("read of {total} bytes: {e}"))),
+            Ok(b) if b.len() == total => self.finish_read(r, key, Ok(&b)),
+            Ok(b) => self.finish_read(r, key, Err(format!("short read: {} of {total} bytes", b.len()))),
+            Err(e) => self.finish_read(r, key, Err(format!("read of {total} bytes: {e}"))),
         }
     }
 
@@ -739,8 +739,8 @@ impl Inner {
         TierError::Read { file: segment_path(&self.dir, r.seg), offset: r.off as u64, what }
     }
 
-    /// The value of a record read for `r` under `db`/`key`, once its header and checksum agree.
-    fn verified(&self, r: ColdRef, db: u8, key: &[u8], b: &[u8]) -> Result<Vec<u8>, TierError> {
+    /// The value of a record read for `r` under `key`, once its checksum, lengths and key agree.
+    fn verified(&self, r: ColdRef, key: &[u8], b: &[u8]) -> Result<Vec<u8>, TierError> {
         let seed = self.segs.get(&r.seg).map_or(0, |s| s.seed);
         let bad = |what: &str| Err(self.read_error(r, what.to_string()));
         if b.len() != HEADER + key.len() + r.len as usize {
@@ -753,7 +753,9 @@ impl Inner {
             return bad("checksum mismatch");
         }
         let (value_len, key_len) = (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), u16::from_le_bytes([b[4], b[5]]) as usize);
-        if value_len != r.len || key_len != key.len() || b[6] != db || k != key {
+        // The database byte is checked by the checksum, not compared: SWAPDB
+        // moves keys between databases without rewriting their records.
+        if value_len != r.len || key_len != key.len() || k != key {
             return bad("the record belongs to another key");
         }
         Ok(v.to_vec())
@@ -790,7 +792,7 @@ mod tests {
             let mut refs = Vec::new();
             for i in 0..600 {
                 let r = tier.put((i % 16) as u8, &key(i), &value(i)).unwrap();
-                assert_eq!(tier.read(r, (i % 16) as u8, &key(i)).await.unwrap(), value(i), "pending {i}");
+                assert_eq!(tier.read(r, &key(i)).await.unwrap(), value(i), "pending {i}");
                 refs.push(r);
                 if i % 50 == 0 {
                     runtime::sleep(Duration::from_millis(3)).await;
@@ -799,9 +801,9 @@ mod tests {
             tier.sync_all().await.unwrap();
             assert!(tier.head() > 5, "segments rolled: head {}", tier.head());
             for (i, r) in refs.iter().enumerate() {
-                assert_eq!(tier.read(*r, (i % 16) as u8, &key(i)).await.unwrap(), value(i), "async {i}");
-                assert_eq!(tier.read_sync(*r, (i % 16) as u8, &key(i)).unwrap(), value(i), "sync {i}");
-                assert!(tier.read(*r, (i % 16) as u8, b"other").await.is_err());
+                assert_eq!(tier.read(*r, &key(i)).await.unwrap(), value(i), "async {i}");
+                assert_eq!(tier.read_sync(*r, &key(i)).unwrap(), value(i), "sync {i}");
+                assert!(tier.read(*r, b"other").await.is_err());
             }
             let mut seen = Vec::new();
             for seg in 1..=tier.head() {
@@ -815,7 +817,7 @@ mod tests {
             let again = Tier::open(&path, 3, 64 << 10).unwrap();
             assert!(again.head() > tier.head());
             for (i, r) in refs.iter().enumerate().step_by(7) {
-                assert_eq!(again.read(*r, (i % 16) as u8, &key(i)).await.unwrap(), value(i));
+                assert_eq!(again.read(*r, &key(i)).await.unwrap(), value(i));
             }
         });
     }
@@ -840,7 +842,7 @@ mod tests {
                 let reader = Tier::open(&path, 0, 1 << 20).unwrap();
                 let mut failed = 0;
                 for (i, r) in refs.iter().enumerate() {
-                    match reader.read(*r, 0, &key(i)).await {
+                    match reader.read(*r, &key(i)).await {
                         Ok(v) => assert_eq!(v, value(i), "round {round}: damaged bytes returned for {i}"),
                         Err(e) => {
                             assert!(e.to_string().contains(&file.display().to_string()), "{e}");

@@ -154,12 +154,14 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
             st.lastsave = time_ms / 1000;
             drop(st);
             tracing::info!(shard = shard.id, file = %path.display(), lsn, bytes, entries, ms = started.elapsed().as_millis() as u64, "checkpoint written");
-            prune(&log, previous)?;
+            let pruned = prune(&log, previous);
+            // Whether or not pruning went through, this checkpoint is on disk and
+            // the newest: the tier's account of what the kept ones refer to moves on.
             if let (Some(tier), Some((refs, head))) = (tier, tier_refs) {
                 let sparse = tier.after_checkpoint(refs, head);
                 crate::tiering::compact(shard, sparse);
             }
-            Ok(())
+            pruned
         }
         Err(e) => {
             c.failed += 1;

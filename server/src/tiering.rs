@@ -63,7 +63,7 @@ pub fn cold_keys(st: &ShardState, cmd: &Command, db: usize, args: &[&[u8]]) -> V
 /// command then meets it again in [`resident`], which answers the error.
 pub async fn warm(shard: &Shard, db: usize, keys: Vec<(Vec<u8>, strand_engine::tier::ColdRef)>) {
     let Some(tier) = shard.state.borrow().ks.tier().cloned() else { return };
-    let reads = keys.iter().map(|(k, r)| tier.read(*r, db as u8, k));
+    let reads = keys.iter().map(|(k, r)| tier.read(*r, k));
     let values = futures::future::join_all(reads).await;
     let mut st = shard.state.borrow_mut();
     let now = st.ks.now();

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use crate::bytes::{SmallBytes, INLINE};
 use crate::tier::{self, ColdRef, Scanned, Tier, TierError};
 
-use super::{Entry, Keyspace, Value};
+use super::{Entry, Keyspace, Op, Value};
 
 impl Keyspace {
     /// Attaches the shard's cold tier (after recovery; None: no tiering).
@@ -114,9 +114,22 @@ impl Keyspace {
         let Some(tier) = self.tier.clone() else {
             return Err(TierError::Failed("a key refers to the cold tier, but this shard has none".into()));
         };
-        let value = tier.read_sync(r, db as u8, key)?;
+        let value = tier.read_sync(r, key)?;
         self.install(db, key, r, &value);
         Ok(())
+    }
+
+    /// Before replay applies `op`: reads back the cold values it changes in
+    /// place or moves (APPEND, SETRANGE, RENAME, COPY, MOVE); an error stops
+    /// recovery rather than apply the op to a value it cannot see.
+    pub(super) fn resident_for(&mut self, op: &Op<'_>) -> Result<(), TierError> {
+        match op {
+            Op::Append { db, key, .. } | Op::SetRange { db, key, .. } | Op::Move { db, key, .. } => self.make_resident(*db as usize, key),
+            Op::Rename { db, src, .. } => self.make_resident(*db as usize, src),
+            Op::Copy { src_db, src, .. } => self.make_resident(*src_db as usize, src),
+            Op::Group(ops) => ops.iter().try_for_each(|o| self.resident_for(o)),
+            _ => Ok(()),
+        }
     }
 
     /// [`Keyspace::make_resident`] where no error can be returned: false
@@ -138,18 +151,17 @@ impl Keyspace {
 
     /// Compaction of a tier segment: moves one record it holds to the
     /// tier's head if its key still refers to it. Ok(true) if it moved.
+    /// The record names the database it was written from; SWAPDB may have
+    /// moved the key since, so the others are looked at too.
     pub fn move_record(&mut self, rec: &Scanned) -> Result<bool, TierError> {
         let Some(tier) = self.tier.clone() else { return Ok(false) };
-        let db = rec.db as usize;
-        if db >= self.dbs.len() {
-            return Ok(false);
-        }
-        let d = &mut self.dbs[db];
-        if !matches!(d.dict.get(&rec.key), Some(Entry { value: Value::Cold(r), .. }) if *r == rec.at) {
-            return Ok(false);
-        }
-        let r = tier.put(rec.db, &rec.key, &rec.value)?;
-        d.replace_value(&rec.key, Value::Cold(r));
+        let first = rec.db as usize % self.dbs.len();
+        let holder = (0..self.dbs.len())
+            .map(|i| (first + i) % self.dbs.len())
+            .find(|&db| matches!(self.dbs[db].dict.get(&rec.key), Some(Entry { value: Value::Cold(r), .. }) if *r == rec.at));
+        let Some(db) = holder else { return Ok(false) };
+        let r = tier.put(db as u8, &rec.key, &rec.value)?;
+        self.dbs[db].replace_value(&rec.key, Value::Cold(r));
         tier.count_moved();
         Ok(true)
     }

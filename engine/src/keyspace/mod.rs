@@ -666,6 +666,7 @@ impl Keyspace {
         }
         let op = Op::decode(kind, payload)?;
         check_dbs(&op)?;
+        self.resident_for(&op).map_err(|e| DecodeError::Unreadable(e.to_string()))?;
         self.clock.observe(time_ms);
         self.apply(&op, time_ms);
         Ok(())
