@@ -250,6 +250,9 @@ fn register(shard: &Shard, stream: &TcpStream) -> (u64, Rc<RefCell<ClientInfo>>)
         resp: 2,
         created_ms: now,
         last_cmd_ms: now,
+        // A new connection is not idle: without this, the client sweep could
+        // close it between accept and its first read (Redis sets lastinteraction here too).
+        last_io_ms: now,
         last_cmd: "NULL".into(),
         ..ClientInfo::default()
     };
