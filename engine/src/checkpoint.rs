@@ -14,15 +14,19 @@
 //! offset 0     block 0: CheckpointHeader (64 bytes), the rest of the block zero
 //! offset 4096  chunks, back to back, each:
 //!                ChunkHeader (16 bytes): len u32, entries u32, checksum u64
-//!                len payload bytes (whole entries, encoded by the view)
+//!                len payload bytes: whole entries, encoded by the view,
+//!                  or (version 2, top bit of `entries` set) one zstd frame
+//!                  holding them, with its content size in the frame header
 //!              the last chunk has len 0 and entries = the total entry count:
 //!              the end mark; zeros follow up to the next 4096-byte boundary
 //! ```
 //!
-//! A chunk's checksum is xxh3-64 over its payload and its `len` and `entries`
-//! fields, seeded with the file's random seed plus the chunk's index, so a
-//! chunk that is damaged, lost, repeated or moved never validates. All
-//! integers are little-endian.
+//! A chunk's checksum is xxh3-64 over its payload as stored (compressed or
+//! not) and its `len` and `entries` fields, seeded with the file's random
+//! seed plus the chunk's index, so a chunk that is damaged, lost, repeated
+//! or moved never validates, and nothing damaged reaches the decompressor.
+//! A chunk is stored compressed only when that makes it smaller. Version 1
+//! files (no compression) are still read. All integers are little-endian.
 
 use std::path::{Path, PathBuf};
 
@@ -36,8 +40,17 @@ use crate::runtime::{self, DmaBuffer, DmaFile};
 /// The magic bytes at the start of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"STRNDCKP";
 
-/// On-disk format version.
-pub const VERSION: u32 = 1;
+/// On-disk format version written (2: chunks may be zstd frames).
+pub const VERSION: u32 = 2;
+
+/// The oldest version still read.
+const OLDEST_VERSION: u32 = 1;
+
+/// The top bit of a chunk's `entries`: its payload is a zstd frame (version 2).
+const COMPRESSED: u32 = 1 << 31;
+
+/// Bytes handed to the compressor between yields to the shard's other tasks.
+const COMPRESS_STEP: usize = 64 << 10;
 
 /// Bytes written per request.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -99,7 +112,7 @@ impl CheckpointHeader {
         if xxh3_64(&h.as_bytes()[..HEADER_LEN - 8]) != h.checksum.get() {
             return Err("checkpoint header checksum mismatch");
         }
-        if h.version.get() != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&h.version.get()) {
             return Err("unsupported checkpoint format version");
         }
         Ok(h)
@@ -237,8 +250,16 @@ pub fn load(path: &Path, mut apply: impl FnMut(Chunk<'_>) -> Result<(), String>)
         if chunk_checksum(seed, index, clen, count, payload) != chunk.checksum.get() {
             return Err(damaged(pos, "chunk checksum mismatch"));
         }
+        let (count, packed) = match header.version.get() {
+            1 => (count, false),
+            _ => (count & !COMPRESSED, count & COMPRESSED != 0),
+        };
         if clen == 0 {
-            if count as u64 != entries & u32::MAX as u64 {
+            if packed {
+                return Err(damaged(pos, "the end mark is flagged as compressed"));
+            }
+            let mask = if header.version.get() == 1 { u32::MAX } else { COMPRESSED - 1 };
+            if count as u64 != entries & mask as u64 {
                 return Err(damaged(pos, &format!("end mark counts {count} entries, chunks held {entries}")));
             }
             return Ok(Loaded {
@@ -250,6 +271,13 @@ pub fn load(path: &Path, mut apply: impl FnMut(Chunk<'_>) -> Result<(), String>)
                 tx_epoch: header.tx_epoch.get(),
             });
         }
+        let unpacked;
+        let payload = if packed {
+            unpacked = decompress(payload).map_err(|reason| damaged(pos, &reason))?;
+            &unpacked[..]
+        } else {
+            payload
+        };
         apply(Chunk { payload, entries: count, time_ms: header.time_ms.get() }).map_err(|reason| CheckpointError::Entry {
             path: path.into(),
             offset: pos as u64,
@@ -259,6 +287,38 @@ pub fn load(path: &Path, mut apply: impl FnMut(Chunk<'_>) -> Result<(), String>)
         pos = start + clen as usize;
     }
     unreachable!("the chunk loop only ends by returning")
+}
+
+/// The entries of a compressed chunk (its checksum already verified).
+fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
+    let size = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(n)) if n <= u32::MAX as u64 => n as usize,
+        Ok(Some(n)) => return Err(format!("compressed chunk claims {n} bytes, over 4 GiB")),
+        Ok(None) | Err(_) => return Err("compressed chunk without a readable content size".into()),
+    };
+    let out = zstd::bulk::decompress(frame, size).map_err(|e| format!("compressed chunk does not decompress: {e}"))?;
+    if out.len() != size {
+        return Err(format!("compressed chunk holds {} bytes, its frame says {size}", out.len()));
+    }
+    Ok(out)
+}
+
+/// `payload` as one zstd frame at `level`, compressed in steps with a yield
+/// between them so the shard's requests run; None when that is not smaller.
+async fn compress(payload: &[u8], level: i32) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Write;
+    let err = |e: std::io::Error| format!("zstd compression of a checkpoint chunk: {e}");
+    let mut enc = zstd::stream::write::Encoder::new(Vec::with_capacity(payload.len() / 2), level).map_err(err)?;
+    enc.include_contentsize(true).map_err(err)?;
+    enc.set_pledged_src_size(Some(payload.len() as u64)).map_err(err)?;
+    for (i, step) in payload.chunks(COMPRESS_STEP).enumerate() {
+        if i > 0 {
+            runtime::yield_now().await;
+        }
+        enc.write_all(step).map_err(err)?;
+    }
+    let frame = enc.finish().map_err(err)?;
+    Ok((frame.len() < payload.len()).then_some(frame))
 }
 
 /// Writes one checkpoint file, chunk by chunk, then [`Writer::finish`]es it.
@@ -275,6 +335,8 @@ pub struct Writer {
     pos: u64,
     chunks: u64,
     entries: u64,
+    /// zstd level of the chunks (0: stored as they are).
+    level: i32,
 }
 
 impl Writer {
@@ -287,7 +349,13 @@ impl Writer {
         let header = CheckpointHeader::new(shard, lsn, time_ms, seed, tx_epoch);
         buf.as_bytes_mut()[..BLOCK].fill(0);
         buf.as_bytes_mut()[..HEADER_LEN].copy_from_slice(header.as_bytes());
-        Ok(Writer { dir: shard_dir.into(), lsn, seed, file, buf, buf_len: BLOCK, pos: 0, chunks: 0, entries: 0 })
+        Ok(Writer { dir: shard_dir.into(), lsn, seed, file, buf, buf_len: BLOCK, pos: 0, chunks: 0, entries: 0, level: 0 })
+    }
+
+    /// Compresses the chunks that follow with zstd at `level` (0: off; 1 to 22).
+    pub fn compression(mut self, level: i32) -> Writer {
+        self.level = level;
+        self
     }
 
     /// Bytes of the file so far (written or buffered).
@@ -295,13 +363,20 @@ impl Writer {
         self.pos + self.buf_len as u64
     }
 
-    /// Appends a chunk of `entries` whole entries.
+    /// Appends a chunk of `entries` whole entries (fewer than 2^31).
     pub async fn chunk(&mut self, payload: &[u8], entries: u32) -> Result<(), String> {
         if payload.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(payload.len()).map_err(|_| format!("checkpoint chunk of {} bytes is over 4 GiB", payload.len()))?;
-        self.frame(len, entries, payload).await?;
+        if entries >= COMPRESSED {
+            return Err(format!("checkpoint chunk of {entries} entries: at most {} fit one chunk", COMPRESSED - 1));
+        }
+        u32::try_from(payload.len()).map_err(|_| format!("checkpoint chunk of {} bytes is over 4 GiB", payload.len()))?;
+        let frame = if self.level > 0 { compress(payload, self.level).await? } else { None };
+        match &frame {
+            Some(f) => self.frame(f.len() as u32, entries | COMPRESSED, f).await?,
+            None => self.frame(payload.len() as u32, entries, payload).await?,
+        }
         self.entries += entries as u64;
         Ok(())
     }
@@ -355,7 +430,7 @@ impl Writer {
     /// caller must have made the log durable up to the checkpoint's LSN first.
     /// Returns the final path and the file size.
     pub async fn finish(mut self) -> Result<(PathBuf, u64), String> {
-        let total = (self.entries & u32::MAX as u64) as u32;
+        let total = (self.entries & (COMPRESSED - 1) as u64) as u32;
         self.frame(0, total, &[]).await?;
         if self.buf_len > 0 {
             self.write_buffer().await?;
@@ -389,9 +464,14 @@ mod tests {
 
     /// Writes a checkpoint of the given chunks; returns its path.
     fn write(dir: &Path, lsn: u64, chunks: Vec<(Vec<u8>, u32)>) -> PathBuf {
+        write_at_level(dir, lsn, chunks, 0)
+    }
+
+    /// Writes a checkpoint of the given chunks with zstd at `level` (0: off).
+    fn write_at_level(dir: &Path, lsn: u64, chunks: Vec<(Vec<u8>, u32)>, level: i32) -> PathBuf {
         let dir = dir.to_path_buf();
         on_executor(move || async move {
-            let mut w = Writer::create(&dir, 7, lsn, 1234, 0).await.unwrap();
+            let mut w = Writer::create(&dir, 7, lsn, 1234, 0).await.unwrap().compression(level);
             for (bytes, n) in &chunks {
                 w.chunk(bytes, *n).await.unwrap();
             }
@@ -449,6 +529,46 @@ mod tests {
         bad[b..b + first.len()].copy_from_slice(&first);
         std::fs::write(&path, &bad).unwrap();
         assert!(read(&path).is_err());
+    }
+
+    /// Chunks that shrink are stored as zstd frames, those that do not are
+    /// stored as they are, and both read back as written.
+    #[test]
+    fn compressed_chunks_come_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: Vec<u8> = (0..300_000u32).flat_map(|i| format!("key:{} ", i % 977).into_bytes()).collect();
+        let noise: Vec<u8> = (0..200_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8).collect();
+        let chunks = vec![(text.clone(), 3), (noise.clone(), 1), (b"tiny".to_vec(), 1), (text, 2)];
+        let path = write_at_level(dir.path(), 11, chunks.clone(), 1);
+        let size = std::fs::metadata(&path).unwrap().len() as usize;
+        let raw: usize = chunks.iter().map(|c| c.0.len()).sum();
+        assert!(size < raw / 2, "compressible chunks were not compressed: {size} bytes for {raw}");
+        let (loaded, got) = read(&path).unwrap();
+        assert_eq!(got, chunks);
+        assert_eq!(loaded.entries, 7);
+        // Damage inside a compressed frame is caught by the checksum, before decompression.
+        let good = std::fs::read(&path).unwrap();
+        for at in (BLOCK..BLOCK + 2000).step_by(37) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(read(&path).is_err(), "flip at {at} went unnoticed");
+        }
+    }
+
+    /// A file of format version 1 (before compression) still loads.
+    #[test]
+    fn version_one_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), 12, vec![(b"old entries".to_vec(), 2)]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut h = CheckpointHeader::decode(&bytes).unwrap();
+        h.version = U32::new(1);
+        h.checksum = U64::new(xxh3_64(&h.as_bytes()[..HEADER_LEN - 8]));
+        bytes[..HEADER_LEN].copy_from_slice(h.as_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let (loaded, got) = read(&path).unwrap();
+        assert_eq!((loaded.entries, got), (2, vec![(b"old entries".to_vec(), 2)]));
     }
 
     #[test]

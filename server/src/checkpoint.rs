@@ -200,7 +200,8 @@ async fn write(
     rate: u64,
     tx_epoch: u64,
 ) -> Result<(PathBuf, u64, u64), String> {
-    let mut w = file::Writer::create(&log.dir(), log.shard(), lsn, time_ms, tx_epoch).await?;
+    let level = shard.state.borrow().config.checkpoint_compression;
+    let mut w = file::Writer::create(&log.dir(), log.shard(), lsn, time_ms, tx_epoch).await?.compression(level);
     let started = Instant::now();
     let mut entries = 0u64;
     loop {

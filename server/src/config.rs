@@ -134,6 +134,9 @@ pub struct Flags {
     /// Most bytes per second a background checkpoint writes; 0: no limit [default: 256mb]
     #[arg(long)]
     pub compaction_rate: Option<String>,
+    /// zstd level of checkpoint chunks, 1 (fast) to 19 (small); 0 stores them uncompressed [default: 1]
+    #[arg(long)]
+    pub checkpoint_compression: Option<i32>,
     /// Port for Prometheus metrics over HTTP at /metrics, on the --bind address; 0: off [default: 0]
     #[arg(long)]
     pub metrics_port: Option<u16>,
@@ -206,6 +209,8 @@ pub struct Config {
     pub compaction_threshold: f64,
     /// compaction-rate, in bytes per second (0: no limit).
     pub compaction_rate: u64,
+    /// checkpoint-compression: the zstd level of checkpoint chunks (0: off).
+    pub checkpoint_compression: i32,
     /// metrics-port (0: no metrics listener).
     pub metrics_port: u16,
     /// slowlog-log-slower-than, in microseconds (negative: off, 0: every command).
@@ -340,6 +345,7 @@ impl Config {
             checkpoint_interval: pick!(checkpoint_interval).unwrap_or(3600),
             compaction_threshold: threshold(pick!(compaction_threshold).unwrap_or(0.5))?,
             compaction_rate: mem("compaction-rate", pick!(compaction_rate), 256 << 20)?,
+            checkpoint_compression: zstd_level(pick!(checkpoint_compression).unwrap_or(1))?,
             metrics_port: pick!(metrics_port).unwrap_or(0),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
@@ -412,6 +418,7 @@ impl Config {
             ("checkpoint-interval".into(), self.checkpoint_interval.to_string()),
             ("compaction-threshold".into(), self.compaction_threshold.to_string()),
             ("compaction-rate".into(), self.compaction_rate.to_string()),
+            ("checkpoint-compression".into(), self.checkpoint_compression.to_string()),
             ("maxmemory".into(), self.maxmemory.to_string()),
             ("maxmemory-policy".into(), self.maxmemory_policy.name().into()),
             ("maxmemory-samples".into(), self.maxmemory_samples.to_string()),
@@ -478,6 +485,10 @@ impl Config {
                 self.compaction_threshold = threshold(v).map_err(|e| invalid(&e))?;
             }
             "compaction-rate" => self.compaction_rate = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
+            "checkpoint-compression" => {
+                let v: i32 = value.parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+                self.checkpoint_compression = zstd_level(v).map_err(|e| invalid(&e))?;
+            }
             "maxmemory" => self.maxmemory = parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?,
             "maxmemory-policy" => {
                 let policy = Policy::parse(value)
@@ -594,6 +605,14 @@ fn threshold(v: f64) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("invalid compaction-threshold {v}: expected a fraction from 0 (off) up to, not including, 1"))
+    }
+}
+
+fn zstd_level(v: i32) -> Result<i32, String> {
+    if (0..=19).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("invalid checkpoint-compression {v}: expected a zstd level from 1 to 19, or 0 for none"))
     }
 }
 

@@ -124,7 +124,7 @@ async fn shard(n: u32, dir: &Path) -> Result<(), String> {
     let total: u64 = (0..strand_engine::keyspace::DATABASES).map(|db| state.ks.dbsize(db) as u64).sum();
     let time_ms = state.ks.now();
     // Epoch 0 is safe: the replayed log held no cross-shard transaction parts.
-    let mut w = checkpoint::Writer::create(dir, n, lsn, time_ms, 0).await?;
+    let mut w = checkpoint::Writer::create(dir, n, lsn, time_ms, 0).await?.compression(1);
     let mut progress = Progress::items(format!("shard-{n:03} checkpoint"), total);
     state.ks.snapshot_begin();
     let mut entries = 0u64;

@@ -100,8 +100,10 @@ fn checkpoint_and_tail_give_the_same_keyspace_as_a_full_replay() {
     let args = ["--compaction-threshold", "0", "--appendfsync", "always", "--compaction-rate", "64kb"];
     let mut s = Server::start_in(dir.path(), &args);
     let mut c = s.client();
-    for i in 0..3000 {
-        let _: () = c.set(format!("bulk{i}"), "b".repeat(50)).unwrap();
+    // Values that compress poorly, so the paced (compressed) checkpoint still takes a while.
+    for i in 0..3000u64 {
+        let noise: String = (0..4).map(|k| format!("{:016x}", (i * 4 + k).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+        let _: () = c.set(format!("bulk{i}"), noise).unwrap();
     }
     mixed_writes(&mut c, 0, 3000);
     let started: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
@@ -320,4 +322,51 @@ fn save_bgsave_lastsave_and_shutdown_behave_as_in_redis() {
     let mut c = cache.client();
     let e = redis::cmd("SAVE").query::<String>(&mut c).unwrap_err();
     assert!(e.to_string().contains("persistence is off"), "{e}");
+}
+
+/// Checkpoint chunks are zstd frames by default (`--checkpoint-compression
+/// 1`), stored as they are with 0, and a restart loads either.
+#[test]
+fn checkpoints_are_compressed_unless_asked_not_to() {
+    let dir = data_dir();
+    let mut s = Server::start_in(dir.path(), &["--shards", "1"]);
+    let mut c = s.client();
+    let value = |i: u32| format!("{i}:{}", "compressible ".repeat(80));
+    for i in 0..2000 {
+        let _: () = c.set(format!("k{i}"), value(i)).unwrap();
+    }
+    let level: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("checkpoint-compression").query(&mut c).unwrap();
+    assert_eq!(level, ["checkpoint-compression", "1"]);
+    let e = redis::cmd("CONFIG").arg("SET").arg("checkpoint-compression").arg("20").query::<()>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("zstd level"), "{e}");
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    let raw = 2000 * value(0).len() as u64;
+    let size = |dir: &Path| files_with(dir, ".ckp").iter().map(|f| std::fs::metadata(f).unwrap().len()).max().unwrap();
+    assert!(size(dir.path()) < raw / 10, "compressed checkpoint of {} bytes for {raw} bytes of values", size(dir.path()));
+
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("checkpoint-compression").arg("0").query(&mut c).unwrap();
+    let _: () = c.set("k-last", "plain").unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    assert!(size(dir.path()) > raw, "uncompressed checkpoint of {} bytes for {raw} bytes of values", size(dir.path()));
+    drop(c);
+    s.kill();
+    // The newest (uncompressed) checkpoint holds everything; then damage it so the compressed one is loaded.
+    for damage in [false, true] {
+        if damage {
+            let newest = files_with(dir.path(), ".ckp").into_iter().max_by_key(|f| std::fs::metadata(f).unwrap().len()).unwrap();
+            let mut bytes = std::fs::read(&newest).unwrap();
+            bytes[4096 + 100] ^= 1;
+            std::fs::write(&newest, bytes).unwrap();
+        }
+        s.restart();
+        let mut c = s.client();
+        let loaded = info_u64(&mut c, "recovery_checkpoint_entries");
+        assert_eq!(loaded, if damage { 2000 } else { 2001 }, "log:\n{}", s.log_text());
+        for i in (0..2000).step_by(37) {
+            assert_eq!(c.get::<_, String>(format!("k{i}")).unwrap(), value(i));
+        }
+        assert_eq!(c.get::<_, String>("k-last").unwrap(), "plain");
+        drop(c);
+        s.kill();
+    }
 }
