@@ -180,20 +180,28 @@ pub(crate) fn read_replies(stream: &mut TcpStream, n: usize, mut f: impl FnMut(&
     Ok(errors)
 }
 
-/// Appends whatever the socket holds right now, without waiting.
+/// Appends whatever the socket holds right now, without waiting. It reads
+/// with `MSG_DONTWAIT` rather than making the socket non-blocking: the
+/// socket shares its file status flags with the clone that sends, which
+/// would then fail with EAGAIN on a full send buffer.
 fn drain_ready(stream: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8]) -> Result<(), String> {
-    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let result = loop {
-        match stream.read(chunk) {
-            Ok(0) => break Ok(()),
-            Ok(r) => buf.extend_from_slice(&chunk[..r]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(format!("reading replies: {e}")),
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: `chunk` is valid for writes of its length for the whole call.
+        let r = unsafe { libc::recv(stream.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT) };
+        match r {
+            0 => return Ok(()),
+            r if r > 0 => buf.extend_from_slice(&chunk[..r as usize]),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                match e.kind() {
+                    std::io::ErrorKind::WouldBlock => return Ok(()),
+                    std::io::ErrorKind::Interrupted => continue,
+                    _ => return Err(format!("reading replies: {e}")),
+                }
+            }
         }
-    };
-    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    result
+    }
 }
 
 fn count_errors(v: &Value<'_>) -> u64 {

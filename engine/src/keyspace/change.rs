@@ -474,11 +474,10 @@ fn apply_series(change: &Change<'_>, s: &mut crate::series::Series) {
             s.delete_range(*from, *to);
         }
         Change::TsRule { dest, agg, bucket_ms, align_ms } => {
-            s.rules.retain(|r| &r.dest[..] != *dest);
-            s.rules.push(crate::series::Rule { dest: SmallBytes::new(dest), agg: *agg, bucket_ms: *bucket_ms, align_ms: *align_ms });
+            s.add_rule(crate::series::Rule { dest: SmallBytes::new(dest), agg: *agg, bucket_ms: *bucket_ms, align_ms: *align_ms });
         }
-        Change::TsUnrule(dest) => s.rules.retain(|r| &r.dest[..] != *dest),
-        Change::TsSource(src) => s.source = src.map(SmallBytes::new),
+        Change::TsUnrule(dest) => s.remove_rule(dest),
+        Change::TsSource(src) => s.set_source(*src),
         other => debug_assert!(false, "{other:?} applied to a time series"),
     }
 }

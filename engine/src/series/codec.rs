@@ -426,27 +426,68 @@ impl Dod {
 }
 
 /// A chunk that takes appends: Gorilla's interleaved timestamps and values.
-#[derive(Debug, Default, Clone, PartialEq)]
+///
+/// It keeps only the bits and the encoders' state that the bits do not
+/// already say (the first timestamp is the first 64 bits; the previous
+/// timestamp and value are the last sample), so an open chunk costs 64
+/// bytes besides its bits: every series has one. It also holds its
+/// series' newest sample after a seal empties it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpenChunk {
     w: BitWriter,
-    dod: Dod,
-    xor: Xor,
+    /// Samples held.
     count: u32,
-    first: i64,
+    /// Xor's window: leading zeros ([`NO_WINDOW`]: none yet) and trailing zeros.
+    lead: u8,
+    trail: u8,
+    /// The last timestamp, the delta before it, and the last value's bits.
     last: i64,
+    delta: i64,
+    prev_bits: u64,
+}
+
+/// [`OpenChunk::lead`] before a window is set.
+const NO_WINDOW: u8 = u8::MAX;
+
+impl Default for OpenChunk {
+    fn default() -> OpenChunk {
+        OpenChunk { w: BitWriter::new(), count: 0, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
+    }
 }
 
 impl OpenChunk {
     /// Appends a sample; its timestamp must be after the last one's.
     pub fn push(&mut self, ts: i64, v: f64) {
         debug_assert!(self.count == 0 || ts > self.last, "open chunk appends out of order");
-        if self.count == 0 {
-            self.first = ts;
-        }
-        self.dod.put(&mut self.w, ts);
-        self.xor.put(&mut self.w, v);
+        let started = self.count > 0;
+        let mut dod = Dod { prev: self.last, delta: self.delta, n: self.count as u64 };
+        let lead = if self.lead == NO_WINDOW || !started { u32::MAX } else { self.lead as u32 };
+        let mut xor = Xor { prev: self.prev_bits, lead, trail: self.trail as u32, started };
+        dod.put(&mut self.w, ts);
+        xor.put(&mut self.w, v);
+        self.delta = dod.delta;
+        self.prev_bits = xor.prev;
+        self.lead = if xor.lead == u32::MAX { NO_WINDOW } else { xor.lead as u8 };
+        self.trail = xor.trail as u8;
         self.last = ts;
         self.count += 1;
+    }
+
+    /// An empty chunk that remembers `last` as its series' newest sample
+    /// (what [`OpenChunk::last_sample`] answers until the next push).
+    pub fn after(last: Option<Sample>) -> OpenChunk {
+        let mut c = OpenChunk::default();
+        if let Some((t, v)) = last {
+            c.last = t;
+            c.prev_bits = v.to_bits();
+        }
+        c
+    }
+
+    /// The newest sample pushed, or the one given to [`OpenChunk::after`]
+    /// (meaningless for a chunk that never had either).
+    pub fn last_sample(&self) -> Sample {
+        (self.last, f64::from_bits(self.prev_bits))
     }
 
     /// Samples held.
@@ -461,7 +502,8 @@ impl OpenChunk {
 
     /// First and last timestamps (meaningless when empty).
     pub fn span(&self) -> (i64, i64) {
-        (self.first, self.last)
+        let first = BitReader::new(self.w.bytes()).read(64).map_or(self.last, |b| b as i64);
+        (first, self.last)
     }
 
     /// Bytes of encoded data.
@@ -493,7 +535,7 @@ impl OpenChunk {
 
     /// An open chunk holding `samples` (sorted by timestamp, no repeats).
     pub fn from_samples(samples: &[Sample]) -> OpenChunk {
-        let mut c = OpenChunk::default();
+        let mut c = OpenChunk::after(None);
         samples.iter().for_each(|&(t, v)| c.push(t, v));
         c
     }

@@ -34,6 +34,9 @@ use codec::{OpenChunk, Sample};
 pub const OPEN_SAMPLES: usize = 128;
 /// Samples a sealed chunk holds at most.
 pub const SEALED_SAMPLES: usize = 16384;
+/// Set in the sample count of an open chunk written in the sealed form
+/// (smaller on disk; older files hold the Gorilla bytes).
+const OPEN_AS_SEALED: u32 = 1 << 31;
 /// RedisTimeSeries's default CHUNK_SIZE in bytes.
 pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
 
@@ -295,19 +298,25 @@ impl Sealed {
     }
 }
 
+/// A series' compaction links.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Links {
+    /// Compaction rules with this series as their source.
+    rules: Vec<Rule>,
+    /// The series whose rule writes into this one.
+    source: Option<SmallBytes>,
+}
+
 /// A time series.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     /// Settings.
     pub config: Config,
-    /// Compaction rules with this series as their source.
-    pub rules: Vec<Rule>,
-    /// The series whose rule writes into this one.
-    pub source: Option<SmallBytes>,
+    /// Its compaction rules and source, boxed: most series have neither.
+    links: Option<Box<Links>>,
     sealed: Vec<Sealed>,
+    /// The open chunk; it also knows the newest sample when it is empty.
     open: OpenChunk,
-    /// The newest sample.
-    last: Option<Sample>,
 }
 
 impl Series {
@@ -316,9 +325,53 @@ impl Series {
         Series { config, ..Series::default() }
     }
 
+    /// Compaction rules with this series as their source.
+    pub fn rules(&self) -> &[Rule] {
+        self.links.as_ref().map_or(&[], |l| &l.rules)
+    }
+
+    /// The series whose rule writes into this one.
+    pub fn source(&self) -> Option<&[u8]> {
+        self.links.as_ref()?.source.as_deref()
+    }
+
+    /// Adds a rule, replacing any to the same destination.
+    pub fn add_rule(&mut self, rule: Rule) {
+        let links = self.links.get_or_insert_with(Box::default);
+        links.rules.retain(|r| r.dest != rule.dest);
+        links.rules.push(rule);
+    }
+
+    /// Removes the rule to `dest`, if any.
+    pub fn remove_rule(&mut self, dest: &[u8]) {
+        if let Some(l) = &mut self.links {
+            l.rules.retain(|r| &r.dest[..] != dest);
+        }
+        self.tidy_links();
+    }
+
+    /// Sets (or clears) the series whose rule writes into this one.
+    pub fn set_source(&mut self, source: Option<&[u8]>) {
+        match source {
+            Some(s) => self.links.get_or_insert_with(Box::default).source = Some(SmallBytes::new(s)),
+            None => {
+                if let Some(l) = &mut self.links {
+                    l.source = None;
+                }
+                self.tidy_links();
+            }
+        }
+    }
+
+    fn tidy_links(&mut self) {
+        if self.links.as_ref().is_some_and(|l| l.rules.is_empty() && l.source.is_none()) {
+            self.links = None;
+        }
+    }
+
     /// The newest sample.
     pub fn last(&self) -> Option<Sample> {
-        self.last
+        (!self.is_empty()).then(|| self.open.last_sample())
     }
 
     /// The oldest sample a read shows.
@@ -334,7 +387,7 @@ impl Series {
 
     /// Whether it holds no samples.
     pub fn is_empty(&self) -> bool {
-        self.last.is_none()
+        self.sealed.is_empty() && self.open.is_empty()
     }
 
     /// Chunks (sealed and open).
@@ -358,18 +411,18 @@ impl Series {
     pub fn heap_bytes(&self) -> usize {
         let sealed = self.sealed.capacity() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.len()).sum::<usize>();
         let labels = self.config.labels.heap_bytes();
-        let rules = self.rules.capacity() * std::mem::size_of::<Rule>() + self.rules.iter().map(|r| r.dest.heap_bytes()).sum::<usize>();
-        std::mem::size_of::<Series>()
-            + sealed
-            + self.open.heap_bytes()
-            + labels
-            + rules
-            + self.source.as_ref().map_or(0, |s| s.heap_bytes())
+        let links = self.links.as_ref().map_or(0, |l| {
+            std::mem::size_of::<Links>()
+                + l.rules.capacity() * std::mem::size_of::<Rule>()
+                + l.rules.iter().map(|r| r.dest.heap_bytes()).sum::<usize>()
+                + l.source.as_ref().map_or(0, |s| s.heap_bytes())
+        });
+        std::mem::size_of::<Series>() + sealed + self.open.heap_bytes() + labels + links
     }
 
     /// Samples older than this are hidden and dropped (retention).
     pub fn cutoff(&self) -> i64 {
-        match (self.last, self.config.retention_ms) {
+        match (self.last(), self.config.retention_ms) {
             (Some((t, _)), r) if r > 0 => t.saturating_sub(r.min(i64::MAX as u64) as i64),
             _ => i64::MIN,
         }
@@ -405,11 +458,10 @@ impl Series {
     /// (the command resolved duplicates), then applies retention.
     pub fn upsert(&mut self, samples: &[Sample]) {
         for &(ts, v) in samples {
-            match self.last {
+            match self.last() {
                 Some((l, _)) if ts <= l => self.rewrite(ts, ts, Some((ts, v))),
                 _ => {
                     self.open.push(ts, v);
-                    self.last = Some((ts, v));
                     if self.open.len() >= OPEN_SAMPLES || self.open.data_bytes() >= self.config.chunk_size as usize {
                         self.seal();
                     }
@@ -471,16 +523,9 @@ impl Series {
             }
             self.open = OpenChunk::from_samples(&s);
         }
-        self.last = self.open_last().or_else(|| self.sealed.last().and_then(|c| c.samples().last().copied()));
-    }
-
-    fn open_last(&self) -> Option<Sample> {
         if self.open.is_empty() {
-            return None;
+            self.open = OpenChunk::after(self.sealed.last().and_then(|c| c.samples().last().copied()));
         }
-        let mut s = Vec::with_capacity(self.open.len());
-        self.open.decode_into(&mut s).ok()?;
-        s.last().copied()
     }
 
     /// Seals the open chunk: merged into the last sealed chunk while that stays small enough.
@@ -489,7 +534,7 @@ impl Series {
         if self.open.decode_into(&mut samples).is_err() || samples.is_empty() {
             return;
         }
-        self.open = OpenChunk::default();
+        self.open = OpenChunk::after(samples.last().copied());
         let limit = self.config.chunk_size.max(64) as usize;
         if let Some(prev) = self.sealed.last_mut() {
             if prev.count as usize + samples.len() <= SEALED_SAMPLES && prev.data.len() < limit {
@@ -521,34 +566,51 @@ impl Series {
         let b = |s: &[u8]| 4 + s.len();
         self.config.encoded_len()
             + 4
-            + self.rules.iter().map(|r| b(&r.dest) + 1 + 8 + 8).sum::<usize>()
+            + self.rules().iter().map(|r| b(&r.dest) + 1 + 8 + 8).sum::<usize>()
             + 1
-            + self.source.as_ref().map_or(0, |s| b(s))
+            + self.source().map_or(0, b)
             + 4
             + self.sealed.iter().map(|c| b(&c.data)).sum::<usize>()
             + 4
-            + b(self.open.parts().1)
+            + b(&self.open_record().1)
+    }
+
+    /// The open chunk as [`Series::encode`] writes it: its sample count and
+    /// Gorilla bytes, or, when smaller, the count with [`OPEN_AS_SEALED`]
+    /// set and the samples in the sealed form.
+    fn open_record(&self) -> (u32, std::borrow::Cow<'_, [u8]>) {
+        let (n, bytes) = self.open.parts();
+        let mut samples = Vec::with_capacity(n as usize);
+        if n == 0 || self.open.decode_into(&mut samples).is_err() {
+            return (n, bytes.into());
+        }
+        let sealed = codec::encode(&samples);
+        if sealed.len() < bytes.len() {
+            (n | OPEN_AS_SEALED, sealed.into())
+        } else {
+            (n, bytes.into())
+        }
     }
 
     /// Writes the whole series (checkpoints): settings, rules, source, chunks.
     pub fn encode(&self, w: &mut Writer<'_>) {
         self.config.encode(w);
-        w.u32(self.rules.len() as u32);
-        for r in &self.rules {
+        w.u32(self.rules().len() as u32);
+        for r in self.rules() {
             w.bytes(&r.dest);
             w.u8(r.agg.tag());
             w.u64(r.bucket_ms);
             w.u64(r.align_ms as u64);
         }
-        w.u8(self.source.is_some() as u8);
-        if let Some(s) = &self.source {
+        w.u8(self.source().is_some() as u8);
+        if let Some(s) = self.source() {
             w.bytes(s);
         }
         w.u32(self.sealed.len() as u32);
         self.sealed.iter().for_each(|c| w.bytes(&c.data));
-        let (n, bytes) = self.open.parts();
+        let (n, bytes) = self.open_record();
         w.u32(n);
-        w.bytes(bytes);
+        w.bytes(&bytes);
     }
 
     /// Reads a series written by [`Series::encode`], checking that every chunk decodes in order.
@@ -578,9 +640,21 @@ impl Series {
             sealed.push(chunk);
         }
         let count = r.u32()?;
-        let open = OpenChunk::from_parts(count, r.bytes()?)?;
-        let mut series = Series { config, rules, source, sealed, open, last: None };
-        series.last = series.open_last().or_else(|| series.sealed.last().and_then(|c| c.samples().last().copied()));
+        let bytes = r.bytes()?;
+        let open = if count & OPEN_AS_SEALED != 0 {
+            let mut s = Vec::new();
+            codec::decode(bytes, &mut s)?;
+            let chunk = Sealed::new_checked(&s, bytes, prev)?;
+            if chunk.count != count & !OPEN_AS_SEALED {
+                return Err(DecodeError::Invalid("open chunk sample count differs from its data"));
+            }
+            OpenChunk::from_samples(&s)
+        } else {
+            OpenChunk::from_parts(count, bytes)?
+        };
+        let open = if open.is_empty() { OpenChunk::after(sealed.last().and_then(|c| c.samples().last().copied())) } else { open };
+        let links = (!rules.is_empty() || source.is_some()).then(|| Box::new(Links { rules, source }));
+        let series = Series { config, links, sealed, open };
         Ok(series)
     }
 }
@@ -644,6 +718,29 @@ mod tests {
             check(&s, &want);
             assert!(s.chunk_count() > 1);
         }
+    }
+
+    /// The open chunk goes to checkpoints in whichever form is smaller, and both forms read back.
+    #[test]
+    fn open_chunks_are_written_in_the_smaller_form() {
+        let encoded = |s: &Series| {
+            let mut buf = vec![0u8; s.encoded_len()];
+            s.encode(&mut Writer::new(&mut buf));
+            let back = Series::decode(&mut Reader::new(&buf)).unwrap();
+            assert_eq!(&back, s);
+            buf.len()
+        };
+        let mut one = Series::new(Config::default());
+        one.upsert(&[(1_795_903_076_378, 0.5)]);
+        assert!(one.open_record().0 & OPEN_AS_SEALED == 0, "one sample stays in the Gorilla form");
+        encoded(&one);
+        let mut steady = Series::new(Config::default());
+        let samples: Vec<Sample> = (0..OPEN_SAMPLES as i64 - 1).map(|i| (1_000 * i, (i / 5) as f64 * 4096.0)).collect();
+        steady.upsert(&samples);
+        let (n, bytes) = steady.open_record();
+        assert_eq!(n, (OPEN_SAMPLES as u32 - 1) | OPEN_AS_SEALED);
+        assert!(bytes.len() < steady.open.data_bytes() / 2, "{} sealed bytes, {} Gorilla", bytes.len(), steady.open.data_bytes());
+        encoded(&steady);
     }
 
     #[test]

@@ -327,8 +327,8 @@ fn bucket_value(src: &Series, writes: &[Sample], rule: &Rule, start: i64) -> Opt
 /// forward still reaches the rules).
 fn compact(ctx: &mut Ctx<'_>, key: &[u8], prev_last: Option<i64>, times: &[i64], writes: &[Sample]) -> Result<(), Reply> {
     let Some(src) = typed::peek::<Series>(ctx, key)? else { return Ok(()) };
-    let mut updates = Vec::with_capacity(src.rules.len());
-    for rule in &src.rules {
+    let mut updates = Vec::with_capacity(src.rules().len());
+    for rule in src.rules() {
         let (mut put, mut gone) = (Vec::new(), Vec::new());
         for b in touched_buckets(rule, prev_last, times) {
             match bucket_value(src, writes, rule, b) {
@@ -514,14 +514,14 @@ fn createrule_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         return Err(tsdb("the source key and destination key should be different"));
     }
     let s = typed::peek::<Series>(ctx, src)?.ok_or_else(no_key)?;
-    if s.source.is_some() {
+    if s.source().is_some() {
         return Err(tsdb("the source key is itself the destination of a rule"));
     }
     let d = typed::peek::<Series>(ctx, dst)?.ok_or_else(no_key)?;
-    if d.source.is_some() {
+    if d.source().is_some() {
         return Err(tsdb("the destination key already has a src rule"));
     }
-    if !d.rules.is_empty() {
+    if !d.rules().is_empty() {
         return Err(tsdb("the destination key already has a dst rule"));
     }
     grouped(ctx, |ctx| {
@@ -539,10 +539,10 @@ pub fn deleterule(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 fn deleterule_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let (src, dst) = (args[1], args[2]);
     let s = typed::peek::<Series>(ctx, src)?.ok_or_else(no_key)?;
-    if !s.rules.iter().any(|r| &r.dest[..] == dst) {
+    if !s.rules().iter().any(|r| &r.dest[..] == dst) {
         return Err(tsdb("compaction rule does not exist"));
     }
-    let dest_is_ours = matches!(typed::peek::<Series>(ctx, dst), Ok(Some(d)) if d.source.as_deref() == Some(src));
+    let dest_is_ours = matches!(typed::peek::<Series>(ctx, dst), Ok(Some(d)) if d.source() == Some(src));
     grouped(ctx, |ctx| {
         change(ctx, src, Change::TsUnrule(dst))?;
         if dest_is_ours {
@@ -569,9 +569,9 @@ fn read<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<&'a Series, Reply> {
 
 /// LATEST: for a rule's destination, the aggregate of the source's newest (still open) bucket.
 pub(crate) fn latest(ctx: &Ctx<'_>, key: &[u8], s: &Series) -> Option<Sample> {
-    let src_key = s.source.as_ref()?;
+    let src_key = s.source()?;
     let src = typed::peek::<Series>(ctx, src_key).ok()??;
-    let rule = src.rules.iter().find(|r| &r.dest[..] == key)?;
+    let rule = src.rules().iter().find(|r| &r.dest[..] == key)?;
     let b = rule.bucket_of(src.last()?.0);
     Some((b, bucket_value(src, &[], rule, b)?)).filter(|p| s.last().is_none_or(|l| p.0 > l.0))
 }
@@ -767,7 +767,7 @@ fn info_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let f = |k: &str, v: Reply| (Reply::simple(k.to_string()), v);
     let ts_or_zero = |x: Option<Sample>| Reply::Int(x.map_or(0, |x| x.0));
     let rules = s
-        .rules
+        .rules()
         .iter()
         .map(|r| {
             Reply::Array(vec![
@@ -789,7 +789,7 @@ fn info_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         f("chunkType", Reply::simple(if c.uncompressed { "uncompressed" } else { "compressed" })),
         f("duplicatePolicy", c.duplicate.map_or(Reply::Nil, |d| Reply::simple(d.name()))),
         f("labels", labels_reply(c.labels.iter())),
-        f("sourceKey", s.source.as_ref().map_or(Reply::Nil, Reply::bulk)),
+        f("sourceKey", s.source().map_or(Reply::Nil, Reply::bulk)),
         f("rules", Reply::Array(rules)),
         f("ignoreMaxTimeDiff", Reply::Int(c.ignore_ms as i64)),
         f("ignoreMaxValDiff", Reply::Double(c.ignore_value)),
