@@ -368,6 +368,15 @@ pub fn split_keys<'a>(cmd: &Command, args: &[&'a [u8]], owner: &dyn Fn(&[u8]) ->
     groups
 }
 
+/// Whether a command whose keys come in groups of `step` (MSET, TS.MADD)
+/// ends with a partial group. Such a command is not split across shards:
+/// one shard runs it whole and its handler answers the arity error before
+/// anything is written, where split parts would write on the other shards.
+pub fn uneven(cmd: &Command, args: &[&[u8]]) -> bool {
+    let step = cmd.step.max(1) as usize;
+    step > 1 && !args.len().saturating_sub(cmd.first_key.max(0) as usize).is_multiple_of(step)
+}
+
 /// The commands of one read, in order, and the messages for other shards.
 pub struct Batch {
     slots: Vec<Slot>,
@@ -497,7 +506,7 @@ impl Batch {
         owner: &dyn Fn(&[u8]) -> usize,
     ) -> (Vec<Part>, Join) {
         let groups = split_keys(cmd, args, owner);
-        if groups.len() <= 1 {
+        if groups.len() <= 1 || uneven(cmd, args) {
             let to = groups.first().map_or(shard.id, |g| g.shard);
             return (vec![self.part(shard, to, h, Call::Command(id), db, caller, args)], None);
         }

@@ -441,6 +441,8 @@ fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
     };
     match cmd.route {
         Route::Conn(f) => Placement::Conn(f),
+        // A partial last group: one shard answers the arity error, nothing is written.
+        Route::Split(h, _) | Route::Key(h) if crate::dispatch::uneven(cmd, args) => Placement::Shard(h, spans().0),
         Route::Split(h, merge) => match spans() {
             (_, true) => split(h, merge),
             (first, false) => Placement::Shard(h, first),

@@ -196,6 +196,16 @@ fn madd_incrby_del_alter_info() {
          -ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode\r\n"
     );
     assert_eq!(range(&mut c, &["TS.RANGE", "a", "-", "+"]), vec![(1, 1.0)]);
+    // A partial last triple is an arity error for the whole command: no shard writes its part,
+    // in a pipeline or inside MULTI.
+    let partial = ["TS.MADD", "a", "50", "1", "b", "50", "2", "c", "50", "3", "d", "50"];
+    assert_eq!(raw.cmd(&partial), "-ERR wrong number of arguments for 'ts.madd' command\r\n");
+    assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&partial), "+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["EXEC"]), "*1\r\n-ERR wrong number of arguments for 'ts.madd' command\r\n");
+    for k in ["a", "b", "c", "d"] {
+        assert!(range(&mut c, &["TS.RANGE", k, "50", "50"]).is_empty(), "{k} took a sample of a malformed TS.MADD");
+    }
 
     assert_eq!(q::<i64>(&mut c, &["TS.INCRBY", "n", "5", "TIMESTAMP", "100", "LABELS", "kind", "counter"]), 100);
     assert_eq!(q::<i64>(&mut c, &["TS.INCRBY", "n", "2.5", "TIMESTAMP", "100"]), 100);
