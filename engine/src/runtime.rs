@@ -93,6 +93,28 @@ pub async fn create_dma_file(path: &std::path::Path) -> Result<DmaFile, Error<()
     OpenOptions::new().create(true).truncate(true).read(true).write(true).dma_open(path).await
 }
 
+/// Makes glommio decide, for the device that holds `dir`, whether O_DIRECT
+/// I/O may use the polled ring, on a block of real data. glommio decides
+/// once per device and thread, with a read at offset 0 of the first file
+/// opened for O_DIRECT; when that file is empty or preallocated the read
+/// never reaches the device and passes, and devices without poll queues
+/// (virtio disks) then refuse every polled read with EOPNOTSUPP. Call it on
+/// the shard's thread before any other O_DIRECT file on that device opens.
+pub async fn settle_polling(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(".polling-probe");
+    {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&[0x5a; 4096])?;
+        f.sync_all()?;
+    }
+    let opened = DmaFile::open(&path).await;
+    if let Ok(f) = opened {
+        let _ = f.close().await;
+    }
+    std::fs::remove_file(&path)
+}
+
 /// Sleeps without blocking the shard.
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;

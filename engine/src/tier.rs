@@ -43,14 +43,14 @@
 //! head ([`Tier::scan_segment`] reads them back), after which the next two
 //! checkpoints let the file go.
 //!
-//! **Reads** go through io_uring too, but buffered (glommio's
-//! `BufferedFile`), not O_DIRECT: glommio decides per device whether
-//! O_DIRECT reads use the polled ring by probing a read, and a probe that
-//! happens on an empty file (as the log's first segment is) passes on
-//! devices that then refuse polled reads with EOPNOTSUPP (seen on this
-//! virtio disk). The page cache also keeps recently read cold values near,
-//! outside `used_memory`. Reads check the record's checksum, lengths,
-//! database and key, and name the file and offset when something is wrong.
+//! **Reads** go through io_uring with O_DIRECT: glommio reads the 4 KiB
+//! blocks that hold the record into an aligned buffer, and the shard goes
+//! on serving meanwhile. (glommio decides per device and thread whether
+//! O_DIRECT I/O uses the polled ring by probing a read; the server settles
+//! that probe on a block of real data first, `runtime::settle_polling`.)
+//! Compaction's whole-segment scans read buffered, with the kernel's
+//! read-ahead. Reads check the record's checksum, lengths, database and
+//! key, and name the file and offset when something is wrong.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -144,7 +144,7 @@ struct Segment {
     /// For writing (O_DIRECT), in the segment being filled.
     dma: Option<Rc<DmaFile>>,
     /// For reading through io_uring (see the module comment on why not O_DIRECT).
-    reader: Option<Rc<BufferedFile>>,
+    reader: Option<Rc<DmaFile>>,
     std: Option<Rc<std::fs::File>>,
 }
 
@@ -441,7 +441,7 @@ impl Tier {
             Some(f) => f,
             None => {
                 let path = segment_path(&self.inner.borrow().dir, r.seg);
-                let opened = BufferedFile::open(&path).await;
+                let opened = DmaFile::open(&path).await;
                 let mut i = self.inner.borrow_mut();
                 match opened {
                     Ok(f) => {
@@ -767,8 +767,17 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a glommio executor whose polled-I/O probe is settled, as a shard's is.
     fn on_executor<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(f: impl FnOnce() -> F + Send + 'static) -> T {
-        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(move || async move { f().await }).unwrap().join().unwrap()
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(move || async move {
+                let probe = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+                runtime::settle_polling(probe.path()).await.unwrap();
+                f().await
+            })
+            .unwrap()
+            .join()
+            .unwrap()
     }
 
     fn value(i: usize) -> Vec<u8> {

@@ -447,6 +447,16 @@ async fn recover_whole(id: usize, config: &Config, shared: &Shared) -> Result<(K
 pub async fn run(start: ShardStart) -> Result<(), String> {
     let ShardStart { id, config, shared, outbox, receiver, gate, tls } = start;
     shared.heartbeats.register(id);
+    if config.persistence {
+        let dir = strand_engine::log::segment::shard_dir(&config.dir, id as u32);
+        let settled = match std::fs::create_dir_all(&dir) {
+            Ok(()) => strand_engine::runtime::settle_polling(&dir).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = settled {
+            tracing::warn!(shard = id, dir = %dir.display(), error = %e, "could not probe the disk for polled I/O; glommio will probe on the first log file");
+        }
+    }
     let result = recover_whole(id, &config, &shared).await;
     gate.report(result.as_ref().err().cloned());
     let (mut ks, recovery) = result?;
