@@ -1,6 +1,6 @@
 //! Fuzz bodies: what must hold for any input to the parts of strand that
 //! read untrusted bytes. The RESP parser reads a socket; record replay,
-//! segment recovery and checkpoint loading read a disk.
+//! segment recovery, checkpoint loading and cold tier reads read a disk.
 //!
 //! Each body takes arbitrary bytes, drives the real code with them and
 //! panics when a property fails; returning means the input was handled.
@@ -214,6 +214,35 @@ pub fn checkpoint_file(data: &[u8]) {
         }
         Err(_) => {}
     }
+}
+
+/// Bytes before the file in a [`tier_read`] input: offset u32, value length u32, key length u8.
+pub const TIER_PICK: usize = 9;
+
+/// Cold tier reads: `data` is a pick ([`TIER_PICK`] bytes: a record's
+/// offset and value length, little-endian, folded into the ranges that
+/// checkpoint loading accepts, and a key length) followed by a whole cold
+/// segment file, read back the way start-up replay reads a cold value (the
+/// key is the file's bytes where the record's key would be). Nothing may
+/// panic, and a read that succeeds returns exactly the bytes that follow a
+/// record header and that key at that offset: never other bytes. Returns
+/// whether the read succeeded.
+pub fn tier_read(data: &[u8]) -> bool {
+    use strand_engine::tier::{self, ColdRef, Tier};
+    let Some((pick, file)) = data.split_first_chunk::<TIER_PICK>() else { return false };
+    let word = |i: usize| u32::from_le_bytes([pick[i], pick[i + 1], pick[i + 2], pick[i + 3]]);
+    let room = (file.len() as u32).saturating_sub(tier::BLOCK);
+    let off = tier::BLOCK + word(0) % room.max(1);
+    let len = word(4) % (tier::MAX_VALUE as u32 + 1);
+    let key_at = off as usize + tier::HEADER;
+    let key = file.get(key_at..key_at + pick[8] as usize).unwrap_or(&[]);
+    let dir = scratch_dir();
+    std::fs::write(tier::segment_path(dir.path(), 1), file).expect("writing the scratch segment");
+    let Ok(t) = Tier::open(dir.path(), 0, 1 << 20) else { return false };
+    let Ok(value) = t.read_sync(ColdRef { seg: 1, off, len }, key) else { return false };
+    let at = key_at + key.len();
+    assert_eq!(Some(&value[..]), file.get(at..at + len as usize), "a cold read returned bytes that are not the record's value");
+    true
 }
 
 /// A temporary directory for one input (page cache only: nothing here is O_DIRECT).
