@@ -22,13 +22,14 @@ use crate::shard::ShardState;
 /// Commands that never read the bytes of the strings they name (they
 /// replace or delete them, or look at their type or TTL): a cold value
 /// stays cold for them. (RENAME, MOVE and COPY read it: a tier record is
-/// checked against its key and database.) SET's GET option reads, and is served by the
-/// keyspace's own read-back ([`strand_engine::keyspace::Keyspace::lookup`]).
-fn reads_values(cmd: &Command) -> bool {
+/// checked against its key and database.) SET with its GET option reads.
+fn reads_values(cmd: &Command, args: &[&[u8]]) -> bool {
+    if cmd.name == "set" {
+        return args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+    }
     !matches!(
         cmd.name,
-        "set"
-            | "setex"
+        "setex"
             | "psetex"
             | "setnx"
             | "del"
@@ -51,7 +52,7 @@ fn reads_values(cmd: &Command) -> bool {
 
 /// The keys of `args` (run as `cmd` in `db`) that are cold on this shard.
 pub fn cold_keys(st: &ShardState, cmd: &Command, db: usize, args: &[&[u8]]) -> Vec<(Vec<u8>, strand_engine::tier::ColdRef)> {
-    if st.ks.cold_keys_in(db) == 0 || !reads_values(cmd) {
+    if st.ks.cold_keys_in(db) == 0 || !reads_values(cmd, args) {
         return Vec::new();
     }
     let keys = cmd.keys_of(args).into_iter().filter_map(|i| args.get(i).copied());
@@ -84,7 +85,7 @@ pub fn resident(st: &mut ShardState, cmd: Option<&Command>, db: usize, args: &[&
     if st.ks.cold_keys_in(db) == 0 {
         return None;
     }
-    let cmd = cmd.or_else(|| crate::command::lookup(args)).filter(|c| reads_values(c))?;
+    let cmd = cmd.or_else(|| crate::command::lookup(args)).filter(|c| reads_values(c, args))?;
     for i in cmd.keys_of(args) {
         let Some(key) = args.get(i) else { continue };
         if let Err(e) = st.ks.make_resident(db, key) {

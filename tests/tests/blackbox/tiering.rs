@@ -188,6 +188,23 @@ fn a_damaged_cold_value_is_an_error_naming_its_file() {
         }
     }
     assert!(errors > 100, "{errors} errors");
+    // SET ... GET reads the old value: a damaged one is the same error, and the SET does not happen.
+    let mut set_get_errors = 0;
+    for i in 0..8192 {
+        let key = format!("k{i}");
+        match redis::cmd("SET").arg(&key).arg("new").arg("GET").query::<Option<Vec<u8>>>(&mut c) {
+            Ok(v) => assert_eq!(v.unwrap(), value(i, 0, 2048), "{key}: a damaged value must never be returned"),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.contains("could not be read from the cold tier") && e.contains("checksum mismatch"), "{key}: {e}");
+                set_get_errors += 1;
+                let still: redis::Value = redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
+                assert_eq!(still, redis::Value::SimpleString("string".into()), "{key}");
+                assert!(redis::cmd("GET").arg(&key).query::<Vec<u8>>(&mut c).is_err(), "{key}: the failed SET ... GET wrote");
+            }
+        }
+    }
+    assert_eq!(set_get_errors, errors, "SET ... GET met the same damaged values as GET");
     // The first read failed in the background, the second in the command.
     assert!(info(&mut c)["tier_read_errors"] >= errors);
 }
