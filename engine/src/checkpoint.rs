@@ -428,19 +428,38 @@ impl Writer {
 
     /// Writes the end mark, syncs, and renames the file into place; the
     /// caller must have made the log durable up to the checkpoint's LSN first.
-    /// Returns the final path and the file size.
+    /// Returns the final path and the file size. On failure the temporary
+    /// file is removed.
     pub async fn finish(mut self) -> Result<(PathBuf, u64), String> {
+        match self.write_end().await {
+            Ok(size) => self.publish(size).await,
+            Err(e) => {
+                self.abandon().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The end mark and the buffered tail, written and synced; the file's size.
+    async fn write_end(&mut self) -> Result<u64, String> {
         let total = (self.entries & (COMPRESSED - 1) as u64) as u32;
         self.frame(0, total, &[]).await?;
         if self.buf_len > 0 {
             self.write_buffer().await?;
             self.pos += self.buf_len as u64;
         }
-        let size = align_up(self.pos);
         self.file.fdatasync().await.map_err(|e| format!("fdatasync of checkpoint {}: {e}", self.lsn))?;
+        Ok(align_up(self.pos))
+    }
+
+    /// Closes the synced file and renames it into place.
+    async fn publish(self, size: u64) -> Result<(PathBuf, u64), String> {
         let _ = self.file.close().await;
         let (tmp, path) = (temp_path(&self.dir, self.lsn), checkpoint_path(&self.dir, self.lsn));
-        std::fs::rename(&tmp, &path).map_err(|e| format!("rename {} to {}: {e}", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("rename {} to {}: {e}", tmp.display(), path.display())
+        })?;
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync directory {}: {e}", self.dir.display()))?;
         Ok((path, size))
     }

@@ -631,10 +631,10 @@ impl Log {
     async fn write_pending(&self, f: &DmaFile, p: &Pending) -> Result<(), Failure> {
         let at = |e: &dyn std::fmt::Display| Failure::retry(format!("write of {} bytes at offset {}: {e}", p.len, p.pos));
         let n = match faults::check(faults::Target::Write, self.shard()) {
-            None => f.write_rc_at(p.buf.clone(), p.pos).await.map_err(|e| at(&e))?,
+            None => self.write_whole(f, p).await?,
             Some(faults::Kind::Slow) => {
                 sleep(faults::SLOW).await;
-                f.write_rc_at(p.buf.clone(), p.pos).await.map_err(|e| at(&e))?
+                self.write_whole(f, p).await?
             }
             Some(kind @ (faults::Kind::Eio | faults::Kind::Enospc)) => return Err(at(&faults::error(kind))),
             Some(kind) => {
@@ -660,6 +660,26 @@ impl Log {
             return Err(Failure::retry(format!("short write at offset {}: {n} of {} bytes", p.pos, p.len)));
         }
         Ok(())
+    }
+
+    /// Writes `p`; after a short write (a disk filling up) writes the rest at
+    /// once, which completes it or fails with the reason (ENOSPC). Returns
+    /// the bytes written.
+    async fn write_whole(&self, f: &DmaFile, p: &Pending) -> Result<usize, Failure> {
+        let n = f
+            .write_rc_at(p.buf.clone(), p.pos)
+            .await
+            .map_err(|e| Failure::retry(format!("write of {} bytes at offset {}: {e}", p.len, p.pos)))?;
+        if n == 0 || n >= p.len || !n.is_multiple_of(BLOCK) {
+            return Ok(n);
+        }
+        let (pos, len) = (p.pos + n as u64, p.len - n);
+        let mut rest = runtime::dma_buffer(len);
+        rest.as_bytes_mut().copy_from_slice(&p.buf.as_bytes()[n..p.len]);
+        let m = f.write_at(rest, pos).await.map_err(|e| {
+            Failure::retry(format!("write of {len} bytes at offset {pos} (the rest after a short write of {n} of {} bytes): {e}", p.len))
+        })?;
+        Ok(n + m)
     }
 
     /// fdatasync of `f`; a failure is fatal (see the module comment).
