@@ -1,6 +1,6 @@
 //! Micro-benchmarks of full-text search postings
-//! (`strand_engine::search::postings`): appending postings (varint blocks of
-//! 128 with skip data), reading a list back with a cursor, with and without
+//! (`strand_engine::search::postings`): appending postings (bit-packed blocks
+//! of 128 with skip data, a varint tail), reading a list back with a cursor, with and without
 //! positions, and intersecting two lists by leapfrogging `Cursor::seek`, as
 //! an AND of two words does.
 //!

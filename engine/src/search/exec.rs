@@ -753,8 +753,37 @@ impl<'a> Scoring<'a> {
         }
     }
 
+    /// An upper bound of [`Scoring::raw`] that decodes no new postings
+    /// block: each term counts with the highest frequency of the block
+    /// where `id` would be (see [`Cursor::max_freq_at`]). Every term's
+    /// contribution grows with the frequency, and sums and maxima of larger
+    /// parts are larger (rounding included: it is monotonic), so the bound
+    /// holds. Merged unions and tags are cheap to score exactly, and are.
+    fn bound(&self, live: &mut Live<'a>, doc: &Doc, id: u32) -> f64 {
+        match live {
+            Live::Zero => 0.0,
+            Live::Sum(c) => c.iter_mut().map(|l| self.bound(l, doc, id)).sum(),
+            Live::Max(c) => c.iter_mut().map(|l| self.bound(l, doc, id)).fold(0.0, f64::max),
+            Live::Terms { cursors, first, .. } => {
+                let mut s = 0.0;
+                for (idf, c) in cursors.iter_mut() {
+                    let Some(f) = c.max_freq_at(id) else { continue };
+                    let t = if f == 0 { 0.0 } else { self.term(*idf, f64::from(f), doc).max(0.0) };
+                    s = if *first { f64::max(s, t) } else { s + t };
+                }
+                s
+            }
+            Live::Merged { .. } | Live::Tags(_) => self.raw(live, doc, id).max(0.0),
+        }
+    }
+
     fn score(&self, live: &mut Live<'a>, doc: &Doc, id: u32) -> f64 {
         let raw = self.raw(live, doc, id);
+        self.finish(raw, doc)
+    }
+
+    /// A document's score from its raw score (monotonic in `raw` for a document score ≥ 0).
+    fn finish(&self, raw: f64, doc: &Doc) -> f64 {
         match self.scorer {
             Scorer::Bm25Std | Scorer::Bm25 => doc.score * raw,
             Scorer::TfIdf => doc.score * raw / f64::from(doc.max_freq.max(1)),
@@ -949,12 +978,32 @@ impl Index {
         for id in docs {
             let Some(doc) = self.doc(id) else { continue };
             total += 1;
-            let mut score = if req.sort.is_some() && req.top == 0 { 0.0 } else { s.score(&mut live, doc, id) };
+            if req.top == 0 {
+                continue;
+            }
+            // Block-max pruning: once the heap is full, a document whose
+            // bound falls below the worst kept score is counted, not scored.
+            // (A tie could still win on its key, so only strictly below.)
+            let worst = (req.sort.is_none() && heap.len() == req.top && doc.score > 0.0).then(|| heap.peek()).flatten();
+            if let Some(w) = worst {
+                if s.finish(s.bound(&mut live, doc, id), doc).total_cmp(&w.key.1).is_lt() {
+                    continue;
+                }
+            }
+            let mut score = s.score(&mut live, doc, id);
             if let Some(sl) = slop.as_mut() {
                 score /= sl.of(id);
             }
-            if req.top == 0 {
-                continue;
+            if let Some(w) = worst {
+                // Most survivors of the bound still lose: compare before building a hit.
+                let loses = match score.total_cmp(&w.key.1) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => *doc.key >= *w.hit.key,
+                    std::cmp::Ordering::Greater => false,
+                };
+                if loses {
+                    continue;
+                }
             }
             let sort = req.sort.map(|(f, _)| doc.sort.iter().find(|(n, _)| *n as usize == f).map(|(_, v)| v.clone()));
             let r = Ranked {
@@ -996,6 +1045,63 @@ fn collect_terms(ix: &Index, plan: &Plan, out: &mut Vec<String>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Block-max pruning changes nothing: the top 10 of every query and
+    /// scorer equal the first 10 of the full ranking, scores included.
+    #[test]
+    fn pruned_top_k_equals_the_full_ranking() {
+        use super::super::query::{parse, ParseOptions};
+        use super::super::schema::{Field, Schema};
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut title = Field::new(b"title", Kind::Text);
+        title.weight = 2.0;
+        let schema = Schema {
+            name: "i".into(),
+            prefixes: vec![],
+            stopwords: None,
+            score: 1.0,
+            fields: vec![title, Field::new(b"body", Kind::Text), Field::new(b"tag", Kind::Tag)],
+        };
+        let mut ix = Index::new(schema);
+        let mut rng = StdRng::seed_from_u64(0xb10c);
+        let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda", "running", "runner"];
+        // Skewed word choice, so lists span many blocks and frequencies vary.
+        let word = |rng: &mut StdRng| words[(rng.gen::<f64>().powi(3) * words.len() as f64) as usize];
+        for d in 0..3000 {
+            let title: Vec<&str> = (0..rng.gen_range(0..4)).map(|_| word(&mut rng)).collect();
+            let body: Vec<&str> = (0..rng.gen_range(1..60)).map(|_| word(&mut rng)).collect();
+            let (title, body, tag) = (title.join(" "), body.join(" "), ["x", "y", "z"][d % 3]);
+            let fields = [("title", title.as_str()), ("body", body.as_str()), ("tag", tag)];
+            ix.add(format!("d{d}").as_bytes(), |f| fields.iter().find(|(n, _)| n.as_bytes() == f).map(|(_, v)| v.as_bytes())).unwrap();
+            if d % 7 == 0 {
+                ix.remove(format!("d{}", d / 2).as_bytes());
+            }
+        }
+        let queries = [
+            "alpha",
+            "kappa",
+            "alpha beta",
+            "alpha | kappa",
+            "gamma -beta",
+            "run*",
+            "@title:alpha",
+            "\"alpha beta\"",
+            "(delta | iota) epsilon",
+            "@tag:{x} alpha",
+            "lambda ~alpha",
+        ];
+        for q in queries {
+            let node = parse(q, &ParseOptions::default()).unwrap();
+            let stats = ix.stats(&ix.query_terms(&node));
+            for scorer in [Scorer::Bm25Std, Scorer::Bm25, Scorer::TfIdf, Scorer::TfIdfDocNorm, Scorer::DisMax] {
+                let full = ix.search(&node, &stats, &Request { scorer, top: 100_000, ..Request::default() }).unwrap();
+                let top = ix.search(&node, &stats, &Request { scorer, top: 10, ..Request::default() }).unwrap();
+                assert_eq!(top.total, full.total, "{q} {scorer:?}");
+                assert_eq!(top.hits, full.hits[..full.hits.len().min(10)], "{q} {scorer:?}");
+            }
+        }
+    }
 
     #[test]
     fn levenshtein_bounds() {

@@ -44,7 +44,9 @@ pub struct Doc {
     pub max_freq: u32,
     /// Document score (the index's SCORE).
     pub score: f64,
-    terms: Box<[u32]>,
+    /// Its term ids (to count it out of them when it goes), sorted, as
+    /// varint gaps: a document holds dozens of terms.
+    terms: Box<[u8]>,
     tags: Box<[(u16, u32)]>,
     pub(super) numbers: Box<[(u16, f64)]>,
     /// SORTABLE values by field number.
@@ -184,6 +186,66 @@ impl Scan {
     }
 }
 
+/// Sorted ids as LEB128 gaps.
+fn encode_ids(mut ids: Vec<u32>) -> Box<[u8]> {
+    ids.sort_unstable();
+    let mut out = Vec::with_capacity(ids.len() * 2);
+    let mut prev = 0u32;
+    for id in ids {
+        let mut v = id - prev;
+        prev = id;
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    out.into_boxed_slice()
+}
+
+/// The ids of [`encode_ids`].
+fn decode_ids(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let (mut at, mut prev) = (0, 0u32);
+    std::iter::from_fn(move || {
+        let (mut v, mut shift) = (0u32, 0);
+        loop {
+            let byte = *b.get(at)?;
+            at += 1;
+            v |= u32::from(byte & 0x7f) << shift;
+            if byte < 0x80 || shift >= 28 {
+                break;
+            }
+            shift += 7;
+        }
+        prev = prev.wrapping_add(v);
+        Some(prev)
+    })
+}
+
+/// Where an index's heap bytes go (estimates: allocator overhead is not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Postings lists, positions included.
+    pub postings: usize,
+    /// Of those, the positions.
+    pub positions: usize,
+    /// The term table and the dictionary (terms are kept three times: table, ordered map, hash map).
+    pub terms: usize,
+    /// The document table and the key map.
+    pub docs: usize,
+    /// Tag lists.
+    pub tags: usize,
+    /// Numeric trees.
+    pub numbers: usize,
+}
+
+impl Footprint {
+    /// Everything.
+    pub fn total(&self) -> usize {
+        self.postings + self.terms + self.docs + self.tags + self.numbers
+    }
+}
+
 /// Why a document was not indexed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IndexError {
@@ -286,20 +348,28 @@ impl Index {
 
     /// Approximate heap bytes of the index.
     pub fn heap_bytes(&self) -> usize {
-        let postings: usize = self.terms.iter().map(|t| t.postings.heap_bytes() + t.text.len() + 48).sum();
+        self.footprint().total()
+    }
+
+    /// Approximate heap bytes of the index, by part.
+    pub fn footprint(&self) -> Footprint {
+        let postings: usize = self.terms.iter().map(|t| t.postings.heap_bytes()).sum();
+        let positions: usize = self.terms.iter().map(|t| t.postings.position_bytes()).sum();
+        let terms = self.terms.capacity() * std::mem::size_of::<Term>()
+            + self.terms.iter().map(|t| t.text.len() * 3).sum::<usize>()
+            + (self.dict.len() * 2) * (std::mem::size_of::<(Box<str>, u32)>() + 8);
         let docs: usize = self
             .docs
             .iter()
             .map(|d| {
                 std::mem::size_of::<Option<Doc>>()
-                    + d.as_ref().map_or(0, |d| {
-                        d.key.len() * 2 + 40 + d.terms.len() * 4 + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32
-                    })
+                    + d.as_ref()
+                        .map_or(0, |d| d.key.len() * 2 + 40 + d.terms.len() + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32)
             })
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.lists.iter().map(|l| l.docs.capacity() * 4 + 48).sum::<usize>()).sum();
         let numbers: usize = self.numbers.iter().map(|n| n.len() * 24).sum();
-        postings + docs + tags + numbers
+        Footprint { postings, positions, terms, docs, tags, numbers }
     }
 
     /// Indexes (or re-indexes) the hash at `key`; `field` reads a hash field.
@@ -410,7 +480,7 @@ impl Index {
             len,
             max_freq,
             score: self.schema.score,
-            terms: term_ids.into(),
+            terms: encode_ids(term_ids),
             tags: tag_ids.into(),
             numbers: numbers.into(),
             sort: sort.into(),
@@ -439,7 +509,7 @@ impl Index {
         let Some(doc) = self.docs.get_mut(id as usize).and_then(Option::take) else { return false };
         self.live -= 1;
         self.total_len -= u64::from(doc.len);
-        for &t in doc.terms.iter() {
+        for t in decode_ids(&doc.terms) {
             let term = &mut self.terms[t as usize];
             term.live -= 1;
             term.dead += 1;
@@ -481,16 +551,7 @@ impl Index {
         }
         let remap = |d: u32| map.get(d as usize).copied().filter(|&m| m != u32::MAX);
         for term in &mut self.terms {
-            let mut out = Postings::default();
-            let mut c = term.postings.cursor();
-            while let Some(p) = c.next() {
-                if let Some(m) = remap(p.doc) {
-                    let (freq, fields) = (p.freq, p.fields);
-                    out.push(m, freq, fields, c.positions());
-                }
-            }
-            out.shrink();
-            term.postings = out;
+            term.postings.rebuild(remap);
             term.dead = 0;
         }
         for tf in &mut self.tags {

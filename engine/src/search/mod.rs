@@ -29,7 +29,7 @@ pub mod query;
 pub mod schema;
 pub mod spell;
 
-pub use index::{Index, Scan};
+pub use index::{Footprint, Index, Scan};
 pub use schema::Schema;
 
 use std::collections::{BTreeMap, BTreeSet};
