@@ -496,7 +496,7 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     let receiver_shard = shard.clone();
     runtime::spawn_into(receive(receiver_shard, receiver), bus_queue)?;
     runtime::spawn(expire(shard.clone()));
-    runtime::spawn(search_scans(shard.clone()));
+    runtime::spawn(search_background(shard.clone()));
     runtime::spawn(crate::limits::sweep(shard.clone()));
     crate::checkpoint::spawn(crate::checkpoint::auto(shard.clone()));
     let (forward, events) = futures::channel::mpsc::unbounded();
@@ -600,17 +600,22 @@ async fn receive(shard: Rc<crate::dispatch::Shard>, mut rx: strand_engine::bus::
     }
 }
 
-/// Search indexes defined over existing keys index them here, a slice at a
-/// time between requests (FT.INFO shows `indexing` and `percent_indexed`).
-async fn search_scans(shard: Rc<crate::dispatch::Shard>) {
-    const SLICE: usize = 1_000;
+/// Search indexes' background work, a slice at a time between requests:
+/// indexing the keys that existed when an index was defined (FT.INFO shows
+/// `indexing` and `percent_indexed`), then cleaning dead postings and
+/// renumbering ids (FT.INFO `cleaning`; see `strand_engine::search::clean`).
+async fn search_background(shard: Rc<crate::dispatch::Shard>) {
+    /// Keys a scan slice visits.
+    const SCAN_SLICE: usize = 1_000;
+    /// Postings a cleaning slice reads (about a millisecond).
+    const CLEAN_SLICE: usize = 50_000;
     loop {
         runtime::sleep(Duration::from_millis(10)).await;
         loop {
             let more = {
                 let mut st = shard.state.borrow_mut();
                 let now = st.ks.now();
-                st.ks.search_scan_step(now, SLICE)
+                st.ks.search_scan_step(now, SCAN_SLICE) || st.ks.search_clean_step(CLEAN_SLICE)
             };
             if !more {
                 break;

@@ -869,6 +869,15 @@ impl Keyspace {
         self.dbs.iter().any(|d| d.search.scanning())
     }
 
+    /// Goes on cleaning the search indexes (dead postings, renumbering),
+    /// about `budget` postings; false once none has cleaning left.
+    pub fn search_clean_step(&mut self, budget: usize) -> bool {
+        if let Some(d) = self.dbs.iter_mut().find(|d| d.search.cleaning()) {
+            d.search.clean_step(budget);
+        }
+        self.dbs.iter().any(|d| d.search.cleaning())
+    }
+
     /// Finishes every background scan at once (start-up, after recovery, and tests).
     pub fn search_scan_all(&mut self, now: u64) {
         while self.search_scan_step(now, usize::MAX) {}

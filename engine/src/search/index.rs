@@ -5,10 +5,8 @@
 //! Each gets a document id when it is indexed; ids only grow, so postings
 //! are only appended to. Re-indexing a key (any write to the hash) removes
 //! the old document and adds a new one with a fresh id. A removed document
-//! leaves dead postings behind: each term counts its dead postings and
-//! rewrites its list when half of it is dead, and when dead ids outnumber
-//! live ones every list is renumbered (the map keeps order, so lists stay
-//! sorted). Every cost is amortized O(1) per write; no background task.
+//! leaves dead postings behind, which reads skip; [`super::clean`] drops
+//! them and renumbers the ids in the background.
 //!
 //! Statistics for scoring are exact for the live documents: document count,
 //! summed lengths, and per term the number of live documents holding it.
@@ -18,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::analysis::{tokens, Stems, StopWords};
+use super::clean::{half_dead, Cleaner};
 use super::postings::Postings;
 use super::schema::{Kind, Schema};
 
@@ -60,7 +59,10 @@ pub(super) struct Term {
     pub(super) postings: Postings,
     /// Live documents holding it (document frequency).
     pub(super) live: u32,
-    dead: u32,
+    /// Dead postings in its list.
+    pub(super) dead: u32,
+    /// Whether it waits in the cleaner's queue.
+    pub(super) queued: bool,
 }
 
 /// The documents holding one tag value.
@@ -69,7 +71,10 @@ pub(super) struct TagList {
     pub(super) docs: Vec<u32>,
     /// Live documents with the value (its document frequency when a tag query is scored).
     pub(super) live: u32,
-    dead: u32,
+    /// Dead documents in `docs`.
+    pub(super) dead: u32,
+    /// Whether it waits in the cleaner's queue.
+    pub(super) queued: bool,
 }
 
 /// A tag field's values.
@@ -102,9 +107,9 @@ pub struct Index {
     pub schema: Schema,
     pub(super) stop: StopWords,
     pub(super) stems: Stems,
-    /// Documents by id; None once removed.
-    pub(super) docs: Vec<Option<Doc>>,
-    by_key: HashMap<Box<[u8]>, u32>,
+    /// Documents by id; None once removed (boxed: a dead id costs one word).
+    pub(super) docs: Vec<Option<Box<Doc>>>,
+    pub(super) by_key: HashMap<Box<[u8]>, u32>,
     /// Terms in order, for prefixes and fuzzy matching.
     pub(super) dict: BTreeMap<Box<str>, u32>,
     /// The same terms hashed, for the indexing path (seeded: words come from clients).
@@ -114,7 +119,7 @@ pub struct Index {
     pub(super) tags: Vec<TagField>,
     /// Per schema field: (value key, doc) (numeric fields only).
     pub(super) numbers: Vec<BTreeSet<(u64, u32)>>,
-    live: u32,
+    pub(super) live: u32,
     total_len: u64,
     /// Documents that could not be indexed (a numeric field that is not a number).
     pub failures: u64,
@@ -122,6 +127,8 @@ pub struct Index {
     pub scan: Option<Scan>,
     /// FT.SYNUPDATE's groups: a query word also matches its group's words.
     pub synonyms: Synonyms,
+    /// Dead postings and ids waiting to be cleaned.
+    pub(super) clean: Cleaner,
 }
 
 /// Synonym groups (FT.SYNUPDATE): group id → words, and word → groups.
@@ -275,6 +282,7 @@ impl Index {
             failures: 0,
             scan: None,
             synonyms: Synonyms::default(),
+            clean: Cleaner::default(),
         }
     }
 
@@ -338,12 +346,12 @@ impl Index {
     /// The live document of `key`.
     pub fn doc_of(&self, key: &[u8]) -> Option<&Doc> {
         let id = *self.by_key.get(key)?;
-        self.docs.get(id as usize)?.as_ref()
+        self.docs.get(id as usize)?.as_deref()
     }
 
     /// The document with id `id`, if live.
     pub fn doc(&self, id: u32) -> Option<&Doc> {
-        self.docs.get(id as usize).and_then(Option::as_ref)
+        self.docs.get(id as usize).and_then(Option::as_deref)
     }
 
     /// Approximate heap bytes of the index.
@@ -362,9 +370,16 @@ impl Index {
             .docs
             .iter()
             .map(|d| {
-                std::mem::size_of::<Option<Doc>>()
-                    + d.as_ref()
-                        .map_or(0, |d| d.key.len() * 2 + 40 + d.terms.len() + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32)
+                std::mem::size_of::<Option<Box<Doc>>>()
+                    + d.as_ref().map_or(0, |d| {
+                        std::mem::size_of::<Doc>()
+                            + d.key.len() * 2
+                            + 40
+                            + d.terms.len()
+                            + d.tags.len() * 8
+                            + d.numbers.len() * 16
+                            + d.sort.len() * 32
+                    })
             })
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.lists.iter().map(|l| l.docs.capacity() * 4 + 48).sum::<usize>()).sum();
@@ -450,6 +465,8 @@ impl Index {
         }
         let mut term_ids = Vec::with_capacity(forward.len());
         let mut max_freq = 0;
+        // During a renumbering the document also has a new id, for the lists already rebuilt.
+        let new_id = self.clean.renumber.as_ref().map(|r| r.next_new);
         for (word, (freq, fields, positions)) in forward {
             max_freq = max_freq.max(freq);
             let t = self.term_id(word);
@@ -457,6 +474,15 @@ impl Index {
             term.postings.push(id, freq, fields, &positions);
             term.live += 1;
             term_ids.push(t);
+            if let (Some(r), Some(new)) = (self.clean.renumber.as_mut(), new_id) {
+                if let Some((shadow, _)) = r.shadow(t) {
+                    shadow.push(new, freq, fields, &positions);
+                }
+            }
+        }
+        if let Some(r) = self.clean.renumber.as_mut() {
+            r.to_new.push(r.next_new);
+            r.next_new += 1;
         }
         let mut tag_ids = Vec::with_capacity(tags.len());
         tags.sort();
@@ -475,7 +501,7 @@ impl Index {
         for &(n, x) in &numbers {
             self.numbers[n as usize].insert((num_key(x), id));
         }
-        self.docs.push(Some(Doc {
+        self.docs.push(Some(Box::new(Doc {
             key: key.into(),
             len,
             max_freq,
@@ -484,7 +510,7 @@ impl Index {
             tags: tag_ids.into(),
             numbers: numbers.into(),
             sort: sort.into(),
-        }));
+        })));
         self.by_key.insert(key.into(), id);
         self.live += 1;
         self.total_len += u64::from(len);
@@ -512,65 +538,39 @@ impl Index {
         for t in decode_ids(&doc.terms) {
             let term = &mut self.terms[t as usize];
             term.live -= 1;
+            // A list already rebuilt by a renumbering counts in its shadow; the old list goes at the swap.
+            if let Some(r) = self.clean.renumber.as_mut() {
+                if let Some((shadow, dead)) = r.shadow(t) {
+                    *dead += 1;
+                    debug_assert!(*dead <= shadow.len(), "more dead postings than postings");
+                    continue;
+                }
+                if let Some(p) = r.building.as_mut() {
+                    p.removed(t, id);
+                }
+            }
+            if let Some(p) = self.clean.rewriting.as_mut() {
+                p.removed(t, id);
+            }
             term.dead += 1;
-            if term.dead >= 8 && term.dead * 2 >= term.postings.len() {
-                let docs = &self.docs;
-                term.postings.retain(|d| docs.get(d as usize).is_some_and(Option::is_some));
-                term.dead = 0;
+            if !term.queued && half_dead(term.dead, term.postings.len()) {
+                term.queued = true;
+                self.clean.terms.push(t);
             }
         }
         for &(n, tid) in doc.tags.iter() {
             let list = &mut self.tags[n as usize].lists[tid as usize];
             list.live -= 1;
             list.dead += 1;
-            if list.dead >= 8 && list.dead as usize * 2 >= list.docs.len() {
-                let docs = &self.docs;
-                list.docs.retain(|&d| docs.get(d as usize).is_some_and(Option::is_some));
-                list.dead = 0;
+            if !list.queued && half_dead(list.dead, list.docs.len() as u32) {
+                list.queued = true;
+                self.clean.tags.push((n, tid));
             }
         }
         for &(n, x) in doc.numbers.iter() {
             self.numbers[n as usize].remove(&(num_key(x), id));
         }
-        let dead = self.docs.len() - self.live as usize;
-        if dead >= 1024 && dead > self.live as usize {
-            self.renumber();
-        }
         true
-    }
-
-    /// Gives the live documents ids 0..live, in their order, and rewrites every list.
-    fn renumber(&mut self) {
-        let mut map = vec![u32::MAX; self.docs.len()];
-        let mut next = 0u32;
-        for (old, d) in self.docs.iter().enumerate() {
-            if d.is_some() {
-                map[old] = next;
-                next += 1;
-            }
-        }
-        let remap = |d: u32| map.get(d as usize).copied().filter(|&m| m != u32::MAX);
-        for term in &mut self.terms {
-            term.postings.rebuild(remap);
-            term.dead = 0;
-        }
-        for tf in &mut self.tags {
-            for list in &mut tf.lists {
-                list.docs = list.docs.iter().filter_map(|&d| remap(d)).collect();
-                list.dead = 0;
-            }
-        }
-        for set in &mut self.numbers {
-            *set = set.iter().filter_map(|&(k, d)| remap(d).map(|m| (k, m))).collect();
-        }
-        self.docs.retain(Option::is_some);
-        for (id, d) in self.docs.iter().enumerate() {
-            if let Some(d) = d {
-                if let Some(slot) = self.by_key.get_mut(&d.key) {
-                    *slot = id as u32;
-                }
-            }
-        }
     }
 
     /// Removes every document (FLUSHDB keeps no data; the definition stays).
@@ -641,8 +641,11 @@ mod tests {
         for round in 0..30 {
             for k in 0..100 {
                 add(&mut ix, &format!("d:{k}"), &[("body", &format!("word{k} round{round} common")), ("n", &k.to_string())]).unwrap();
+                // The background cleaner, in small slices between writes.
+                ix.clean_step(64);
             }
         }
+        while ix.clean_step(64) {}
         assert_eq!(ix.num_docs(), 100);
         assert!(ix.docs.len() < 3000, "ids were renumbered");
         assert_eq!(ix.doc_freq("common"), 100);
@@ -652,5 +655,74 @@ mod tests {
             assert!(ix.doc_of(format!("d:{k}").as_bytes()).is_some());
         }
         assert_eq!(ix.numbers[3].len(), 100);
+        assert!(!ix.cleaning());
+    }
+
+    /// Writes, removals and cleaning slices interleaved at random (so
+    /// renumberings run with writes in the middle): every query answers as
+    /// an index built fresh from the live documents does, and once the
+    /// cleaner is done no dead posting is left.
+    #[test]
+    fn cleaning_in_slices_keeps_answers_equal_to_a_fresh_index() {
+        use super::super::exec::{Request, Scorer};
+        use super::super::query::{parse, ParseOptions};
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(0xc1ea);
+        let words = ["red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "running", "runner"];
+        let mut ix = Index::new(schema());
+        let mut live: HashMap<String, Vec<(&str, String)>> = HashMap::new();
+        let compare = |ix: &Index, live: &HashMap<String, Vec<(&str, String)>>| {
+            let mut fresh = Index::new(schema());
+            for (k, f) in live {
+                fresh.add(k.as_bytes(), |n| f.iter().find(|(x, _)| x.as_bytes() == n).map(|(_, v)| v.as_bytes())).unwrap();
+            }
+            assert_eq!(ix.num_docs(), fresh.num_docs());
+            assert_eq!(ix.total_len(), fresh.total_len());
+            for q in ["red", "green blue", "run*", "-red", "@tag:{a}", "@n:[10 40]", "\"black white\"", "yellow | cyan"] {
+                let node = parse(q, &ParseOptions::default()).unwrap();
+                let stats = fresh.stats(&fresh.query_terms(&node));
+                let req = Request { scorer: Scorer::Bm25Std, top: 20, ..Request::default() };
+                let (a, b) = (ix.search(&node, &stats, &req).unwrap(), fresh.search(&node, &stats, &req).unwrap());
+                assert_eq!((a.total, a.hits), (b.total, b.hits), "{q}");
+            }
+            fresh
+        };
+        for step in 0..6000 {
+            let k = format!("d:{}", rng.gen_range(0..300));
+            if rng.gen_bool(0.2) {
+                ix.remove(k.as_bytes());
+                live.remove(&k);
+            } else {
+                let body: Vec<&str> = (0..rng.gen_range(1..12)).map(|_| words[rng.gen_range(0..words.len())]).collect();
+                let f = vec![
+                    ("title", words[rng.gen_range(0..words.len())].to_string()),
+                    ("body", body.join(" ")),
+                    ("tag", ["a", "b", "a,b"][rng.gen_range(0..3)].to_string()),
+                    ("n", rng.gen_range(0..50).to_string()),
+                ];
+                add(&mut ix, &k, &f.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>()).unwrap();
+                live.insert(k, f);
+            }
+            if rng.gen_bool(0.3) {
+                ix.clean_step(rng.gen_range(1..200));
+            }
+            if step % 1000 == 999 {
+                compare(&ix, &live);
+            }
+        }
+        while ix.clean_step(100) {}
+        compare(&ix, &live);
+        // The dead counts are exact, and no list is left half dead.
+        for term in &ix.terms {
+            let mut c = term.postings.cursor();
+            let mut dead = 0;
+            while let Some(p) = c.next() {
+                dead += u32::from(ix.doc(p.doc).is_none());
+            }
+            assert_eq!(term.dead, dead, "dead postings of {}", term.text);
+            assert!(!half_dead(dead, term.postings.len()), "{} is left half dead", term.text);
+        }
+        assert!(ix.docs.len() <= 2 * live.len() + super::super::clean::RENUMBER_FLOOR, "ids were renumbered");
     }
 }

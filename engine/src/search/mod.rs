@@ -13,6 +13,7 @@
 //! - [`schema`]: an index definition and its bytes.
 //! - [`postings`]: compressed postings lists with skip data.
 //! - [`index`]: one index: documents, terms, tags, numbers.
+//! - [`clean`]: dropping dead postings and renumbering ids, in the background.
 //! - [`exec`]: running a query: matching, scoring, top k.
 //! - [`highlight`]: HIGHLIGHT and SUMMARIZE over returned fields.
 //! - [`spell`]: edit distances (FT.SPELLCHECK, FT.SUGGET FUZZY).
@@ -21,6 +22,7 @@
 //! (FT.DICTADD / FT.DICTDEL), changed by `Op::Search` records too.
 
 pub mod analysis;
+pub mod clean;
 pub mod exec;
 pub mod highlight;
 pub mod index;
@@ -130,6 +132,20 @@ impl Indexes {
             ix.scan = Some(scan);
         }
         self.scanning()
+    }
+
+    /// Goes on cleaning the first index with dead postings or ids (about
+    /// `budget` postings); returns whether any index still has some.
+    pub fn clean_step(&mut self, budget: usize) -> bool {
+        if let Some(ix) = self.list.iter_mut().find(|i| i.cleaning()) {
+            ix.clean_step(budget);
+        }
+        self.cleaning()
+    }
+
+    /// Whether any index has cleaning left.
+    pub fn cleaning(&self) -> bool {
+        self.list.iter().any(Index::cleaning)
     }
 
     /// Drops an index; false if there is none by that name.

@@ -385,16 +385,38 @@ impl Postings {
     /// Rewrites the list with each document mapped by `map` (None: dropped);
     /// the map must keep the order of the documents it keeps.
     pub fn rebuild(&mut self, map: impl Fn(u32) -> Option<u32>) {
+        *self = self.rebuilt(map);
+    }
+
+    /// A copy with each document mapped by `map`, as [`Postings::rebuild`].
+    pub fn rebuilt(&self, map: impl Fn(u32) -> Option<u32>) -> Postings {
         let mut out = Postings::default();
-        let mut c = self.cursor();
-        while let Some(p) = c.next() {
-            if let Some(doc) = map(p.doc) {
-                let (freq, fields) = (p.freq, p.fields);
-                out.push(doc, freq, fields, c.positions());
-            }
-        }
+        self.copy_from(0, usize::MAX, &mut out, map);
         out.shrink();
-        *self = out;
+        out
+    }
+
+    /// Appends to `out` the postings of documents `from` and after, each
+    /// mapped by `map` (None: left out; the map must keep order), reading
+    /// at most `max` of them: a long list is copied a slice at a time.
+    /// Returns how many it read and the document to go on from (None: the
+    /// list is done).
+    pub fn copy_from(&self, from: u32, max: usize, out: &mut Postings, map: impl Fn(u32) -> Option<u32>) -> (usize, Option<u32>) {
+        let mut c = self.cursor();
+        let mut read = 0;
+        let mut at = c.seek(from).map(|p| p.doc);
+        while let Some(doc) = at {
+            if read == max {
+                return (read, Some(doc));
+            }
+            read += 1;
+            if let Some(to) = map(doc) {
+                let (freq, fields) = (c.cur.freq, c.cur.fields);
+                out.push(to, freq, fields, c.positions());
+            }
+            at = c.next().map(|p| p.doc);
+        }
+        (read, None)
     }
 
     /// Frees spare capacity.

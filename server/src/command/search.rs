@@ -325,7 +325,7 @@ fn info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         (Reply::bulk(b"indexing"), Reply::Int(i64::from(ix.scan.is_some()))),
         (Reply::bulk(b"percent_indexed"), Reply::bulk(format!("{}", ix.scan.map_or(1.0, |s| s.fraction())).as_bytes())),
         (Reply::bulk(b"number_of_uses"), Reply::Int(0)),
-        (Reply::bulk(b"cleaning"), Reply::Int(0)),
+        (Reply::bulk(b"cleaning"), Reply::Int(i64::from(ix.cleaning()))),
     ])
 }
 
@@ -359,6 +359,12 @@ fn merge_info(parts: Vec<Reply>) -> Reply {
     for (k, v) in acc.iter_mut() {
         if matches!(k, Reply::Bulk(b) if b == b"percent_indexed") {
             *v = Reply::bulk(format!("{least}").as_bytes());
+        }
+        // Flags, not counters: 1 when any shard is at it.
+        if matches!(k, Reply::Bulk(b) if b == b"indexing" || b == b"cleaning") {
+            if let Reply::Int(n) = v {
+                *n = (*n).min(1);
+            }
         }
     }
     // The number of terms is not additive (shards share words): report the largest.

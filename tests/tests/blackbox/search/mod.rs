@@ -326,6 +326,51 @@ fn an_index_over_existing_keys_is_built_in_the_background() {
     assert_eq!(keys(&mut c, &["FT.SEARCH", "i", "common"]).0, 12_000);
 }
 
+/// Under updates, dead postings and ids are cleaned in the background:
+/// FT.INFO shows `cleaning` until it is done, the ids are renumbered, and
+/// the index answers exactly as one built afresh over the same keys.
+#[test]
+fn the_background_cleaner_renumbers_ids_under_updates() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.client();
+    let _: String = q(&mut c, SCHEMA);
+    let mut rng = StdRng::seed_from_u64(5);
+    let (keys_n, rounds) = (400, 8);
+    for _ in 0..rounds {
+        let mut pipe = redis::pipe();
+        for k in 0..keys_n {
+            let body: Vec<String> = (0..rng.gen_range(1..8)).map(|_| format!("w{}", rng.gen_range(0..12))).collect();
+            let (tag, n) = (format!("t{}", rng.gen_range(0..4)), rng.gen_range(0..100).to_string());
+            pipe.cmd("HSET").arg(format!("k:{k}")).arg("body").arg(body.join(" ")).arg("t").arg(tag).arg("n").arg(n).ignore();
+        }
+        let () = pipe.query(&mut c).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let now = info(&mut c, "i");
+        if now["cleaning"] == Value::Int(0) {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "still cleaning: {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(done["num_docs"], Value::Int(keys_n));
+    // 3,200 ids were given; renumbering leaves at most twice the live ones plus the threshold per shard.
+    let Value::Int(ids) = done["max_doc_id"] else { panic!("{done:?}") };
+    assert!(ids < rounds * keys_n / 2, "ids were not renumbered: {ids}");
+    // A second index over the same keys, built afresh by the background scan.
+    let mut fresh: Vec<&str> = SCHEMA.to_vec();
+    fresh[1] = "j";
+    let _: String = q(&mut c, &fresh);
+    while info(&mut c, "j")["indexing"] != Value::Int(0) {
+        assert!(std::time::Instant::now() < deadline, "still indexing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for query in ["w1", "w2 w3", "w4 | w5", "-w6", "@t:{t1}", "@n:[10 50]", "*"] {
+        assert_eq!(scored(&mut c, &["FT.SEARCH", "i", query]), scored(&mut c, &["FT.SEARCH", "j", query]), "{query}");
+    }
+}
+
 #[test]
 fn highlight_and_summarize_mark_what_the_query_matched() {
     let s = Server::start(&[]);
