@@ -1,6 +1,7 @@
 //! Fuzz bodies: what must hold for any input to the parts of strand that
-//! read untrusted bytes. The RESP parser reads a socket; record replay,
-//! segment recovery, checkpoint loading and cold tier reads read a disk.
+//! read untrusted bytes. The RESP parser and the search query language read
+//! a socket; record replay, segment recovery, checkpoint loading and cold
+//! tier reads read a disk.
 //!
 //! Each body takes arbitrary bytes, drives the real code with them and
 //! panics when a property fails; returning means the input was handled.
@@ -255,4 +256,71 @@ pub fn sealed_record(seed: u64, kind: u8, lsn: u64, time_ms: u64, payload: &[u8]
     let mut out = vec![0u8; HEADER_LEN + payload.len()];
     record::encode_into(&mut out, seed, RecordHeader::new(kind, 0, lsn, time_ms, payload.len()), payload);
     out
+}
+
+/// The documents of the index [`search_query`] runs queries on.
+fn search_index() -> strand_engine::search::Index {
+    use strand_engine::search::schema::{Field, Kind};
+    let mut title = Field::new(b"title", Kind::Text);
+    title.weight = 2.0;
+    let mut n = Field::new(b"n", Kind::Numeric);
+    n.sortable = true;
+    let fields = vec![title, Field::new(b"body", Kind::Text), Field::new(b"tag", Kind::Tag), n];
+    let schema = strand_engine::search::Schema { name: "f".into(), prefixes: vec![], stopwords: None, score: 1.0, fields };
+    let mut ix = strand_engine::search::Index::new(schema);
+    let words = ["hello", "world", "running", "runner", "search", "index", "fuzz", "café", "naïve", "x"];
+    for d in 0..600u32 {
+        let pick = |k: u32| words[((d.wrapping_mul(2_654_435_761).rotate_left(k)) % words.len() as u32) as usize];
+        let body: Vec<&str> = (0..(d % 23 + 1)).map(|k| pick(k * 5)).collect();
+        let (title, body, tag, num) = (pick(1), body.join(" "), ["a", "b", "a,b", "c d"][d as usize % 4], (d % 97).to_string());
+        let fields = [("title", title), ("body", body.as_str()), ("tag", tag), ("n", num.as_str())];
+        // Indexing our own well-formed documents cannot fail.
+        let _ = ix.add(format!("d{d}").as_bytes(), |f| fields.iter().find(|(k, _)| k.as_bytes() == f).map(|(_, v)| v.as_bytes()));
+        if d % 5 == 0 {
+            ix.remove(format!("d{}", d / 2).as_bytes());
+        }
+    }
+    while ix.clean_step(1000) {}
+    ix
+}
+
+/// The search query language and its execution, over a query in `data`
+/// (any bytes, read as UTF-8 with replacement):
+/// - parsing (with and without `$params`, stop-words, VERBATIM) never
+///   panics, and neither does printing the tree (FT.EXPLAIN);
+/// - a query that parses runs on a small index under every scorer without
+///   panicking; it returns at most `top` hits, best first, no more than it
+///   counts; and its top 10 are exactly the first 10 of the full ranking
+///   (block-max pruning skips only documents that cannot make the cut).
+pub fn search_query(data: &[u8]) {
+    use strand_engine::search::exec::{Request, Scorer};
+    use strand_engine::search::query::{parse, ParseOptions};
+    thread_local! {
+        static INDEX: strand_engine::search::Index = search_index();
+    }
+    let text = String::from_utf8_lossy(data);
+    let params = [("p".to_string(), "hello".to_string()), ("n".to_string(), "42".to_string())];
+    let options = [
+        ParseOptions::default(),
+        ParseOptions { params: &params, no_stopwords: true, ..ParseOptions::default() },
+        ParseOptions { params: &params, verbatim: true, ..ParseOptions::default() },
+    ];
+    for opts in &options {
+        let Ok(node) = parse(&text, opts) else { continue };
+        let _ = node.to_string();
+        INDEX.with(|ix| {
+            let stats = ix.stats(&ix.query_terms(&node));
+            for scorer in [Scorer::Bm25Std, Scorer::Bm25, Scorer::TfIdf, Scorer::TfIdfDocNorm, Scorer::DisMax, Scorer::DocScore] {
+                let full = Request { scorer, top: 100_000, ..Request::default() };
+                let Ok(all) = ix.search(&node, &stats, &full) else { return };
+                assert!(all.hits.len() == all.total, "{text:?}: {} hits of {} counted", all.hits.len(), all.total);
+                assert!(all.hits.windows(2).all(|w| w[0].score >= w[1].score), "{text:?}: hits out of order");
+                let top = ix.search(&node, &stats, &Request { scorer, top: 10, ..Request::default() });
+                let top = top.unwrap_or_else(|e| panic!("{text:?}: ran once, failed with top 10: {e}"));
+                assert_eq!(top.total, all.total, "{text:?} {scorer:?}: counts differ");
+                assert_eq!(top.hits, all.hits[..all.total.min(10)], "{text:?} {scorer:?}: top 10 differ from the full ranking");
+            }
+            let _ = ix.matching(&node, &Request::default());
+        });
+    }
 }

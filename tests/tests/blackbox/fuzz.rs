@@ -395,3 +395,79 @@ fn cold_reads_never_return_other_bytes_from_a_mutated_tier_file() {
         assert!(!(touched && read.unwrap_or(false)), "round {round}: the damaged record at {} read back as good", r.0);
     }
 }
+
+/// Queries built from the language's pieces at random (words, prefixes,
+/// fuzzy terms, phrases, fields, tags, ranges, params, operators, stray
+/// brackets and quotes, non-ASCII) through [`fuzz::search_query`].
+#[test]
+fn random_search_queries_parse_run_and_rank_like_the_full_ranking() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let pieces = [
+        "hello",
+        "world",
+        "run*",
+        "runn*",
+        "%serch%",
+        "%%indx%%",
+        "\"hello world\"",
+        "\"running",
+        "@title:",
+        "@body|title:",
+        "@tag:{a}",
+        "@tag:{a | b*}",
+        "@tag:{c\\ d}",
+        "@n:[10 20]",
+        "@n:[(10 +inf]",
+        "@n:[-inf (5]",
+        "$p",
+        "$n",
+        "$missing",
+        "|",
+        "-",
+        "~",
+        "(",
+        ")",
+        "{",
+        "}",
+        "[",
+        "]",
+        "*",
+        "café",
+        "naïve",
+        "x",
+        "the",
+        "a",
+        ":",
+        "\\",
+        "\"",
+        "@",
+        "%",
+        "=>",
+        "{$yield_distance_as: d}",
+        "@n:[$n $n]",
+        "-(hello | world)",
+        "~fuzz",
+        "((",
+        "))",
+        "  ",
+        "\t",
+        "\n",
+    ];
+    let mut rng = StdRng::seed_from_u64(0x5ea4c4);
+    let mut corpus = Vec::new();
+    for _ in 0..3_000 {
+        let mut query = String::new();
+        for _ in 0..rng.gen_range(1..7) {
+            query.push_str(pieces[rng.gen_range(0..pieces.len())]);
+            if rng.gen_bool(0.7) {
+                query.push(' ');
+            }
+        }
+        fuzz::search_query(query.as_bytes());
+        if corpus.len() < 200 {
+            corpus.push(query.into_bytes());
+        }
+    }
+    seed_corpus("search_query", corpus);
+}
