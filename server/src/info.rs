@@ -128,7 +128,7 @@ pub fn shard_info(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     let used = s.ks.used_memory() as u64;
     out.push(int("memory", "used_memory", used));
     out.push(int("memory", "used_memory_index", s.ks.index_bytes() as u64));
-    // Search indexes: reported, not yet counted in used_memory or the maxmemory budget.
+    // Search indexes: part of used_memory (and so of the maxmemory budget), also shown on their own.
     out.push(int("memory", "used_memory_search", s.ks.search_bytes() as u64));
     let ks = s.ks.stats();
     out.push(int("stats", "total_connections_received", s.stats.connections));

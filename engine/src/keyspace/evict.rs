@@ -283,9 +283,15 @@ impl Keyspace {
     }
 
     /// Bytes the dataset holds: every database's dict (buckets, nodes with
-    /// their entries, keys), values and expiry index. O(databases).
+    /// their entries, keys), values, expiry index and search indexes.
+    /// O(databases + indexes).
     pub fn used_memory(&self) -> usize {
-        self.dbs.iter().map(|d| d.dict.heap_bytes() + d.bytes.values + d.expires.len() * EXPIRE_ENTRY_BYTES + d.bytes.expire_keys).sum()
+        self.dbs
+            .iter()
+            .map(|d| {
+                d.dict.heap_bytes() + d.bytes.values + d.expires.len() * EXPIRE_ENTRY_BYTES + d.bytes.expire_keys + d.search.heap_bytes()
+            })
+            .sum()
     }
 
     /// Whether the shard holds more than its budget.

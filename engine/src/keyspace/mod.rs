@@ -883,7 +883,7 @@ impl Keyspace {
         while self.search_scan_step(now, usize::MAX) {}
     }
 
-    /// Approximate heap bytes of every search index (walks them: for INFO, not per command).
+    /// Approximate heap bytes of every search index (kept up to date; part of [`Keyspace::used_memory`]).
     pub fn search_bytes(&self) -> usize {
         self.dbs.iter().map(|d| d.search.heap_bytes()).sum()
     }

@@ -29,7 +29,7 @@
 //! May touch: the [`Index`]'s lists, document table and maps (it is part of
 //! the index; the caller drives it with a budget).
 
-use super::index::Index;
+use super::index::{tag_list_bytes, Index};
 use super::postings::Postings;
 
 /// A list is rewritten once this many of its postings are dead and they are at least half of it.
@@ -93,6 +93,17 @@ pub(super) struct Renumber {
     pub(super) building: Option<Partial>,
 }
 
+impl Cleaner {
+    /// Heap bytes of the copies in progress, the shadows and the graveyard.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let r = self.renumber.as_ref();
+        let shadows = r.map_or(0, |r| {
+            r.shadows.iter().map(|(p, _)| p.heap_bytes()).sum::<usize>() + r.building.as_ref().map_or(0, |p| p.out.heap_bytes())
+        });
+        shadows + self.rewriting.as_ref().map_or(0, |p| p.out.heap_bytes()) + self.graveyard.iter().map(Postings::heap_bytes).sum::<usize>()
+    }
+}
+
 impl Renumber {
     /// The shadow of term `t`, if it is rebuilt already.
     pub(super) fn shadow(&mut self, t: u32) -> Option<&mut (Postings, u32)> {
@@ -124,6 +135,7 @@ impl Index {
         while spent < budget {
             let Some(old) = self.clean.graveyard.pop() else { break };
             spent += (old.len() as usize).max(1);
+            self.account(old.heap_bytes(), 0);
         }
         if spent < budget && self.clean.renumber.is_none() && self.renumber_due() {
             spent += self.start_renumber();
@@ -154,15 +166,19 @@ impl Index {
         };
         let docs = &self.docs;
         let Some(term) = self.terms.get_mut(p.term as usize) else { return 1 };
+        let mut grown = (p.out.heap_bytes(), 0);
         let (read, more) = term.postings.copy_from(p.next, budget, &mut p.out, |d| docs.get(d as usize)?.as_ref().map(|_| d));
         match more {
             Some(next) => {
                 p.next = next;
+                grown.1 = p.out.heap_bytes();
                 self.clean.rewriting = Some(p);
             }
             None => {
                 p.out.shrink();
-                term.postings = p.out;
+                grown.1 = p.out.heap_bytes();
+                let old = std::mem::replace(&mut term.postings, p.out);
+                grown.0 += old.heap_bytes();
                 term.dead = p.dead;
                 term.queued = half_dead(term.dead, term.postings.len());
                 if term.queued {
@@ -170,6 +186,7 @@ impl Index {
                 }
             }
         }
+        self.account(grown.0, grown.1);
         read.max(1)
     }
 
@@ -178,17 +195,22 @@ impl Index {
         let docs = &self.docs;
         let Some(list) = self.tags.get_mut(n as usize).and_then(|f| f.lists.get_mut(v as usize)) else { return 0 };
         list.queued = false;
-        let len = list.docs.len();
+        let (len, before) = (list.docs.len(), tag_list_bytes(list));
         list.docs.retain(|&d| docs.get(d as usize).is_some_and(Option::is_some));
         list.docs.shrink_to_fit();
         list.dead = 0;
+        let after = tag_list_bytes(list);
+        self.account(before, after);
         len.max(1)
     }
 
     /// Ranks the live ids; returns the slots read. Rewrites of single
     /// lists stop: the shadows leave dead postings out anyway.
     fn start_renumber(&mut self) -> usize {
-        let rewriting = self.clean.rewriting.take().map(|p| p.term);
+        let rewriting = self.clean.rewriting.take().map(|p| {
+            self.account(p.out.heap_bytes(), 0);
+            p.term
+        });
         for t in std::mem::take(&mut self.clean.terms).into_iter().chain(rewriting) {
             if let Some(term) = self.terms.get_mut(t as usize) {
                 term.queued = false;
@@ -221,17 +243,18 @@ impl Index {
         let mut p = r.building.take().unwrap_or(Partial { term: t as u32, ..Partial::default() });
         let (docs, to_new) = (&self.docs, &r.to_new);
         let map = |d: u32| docs.get(d as usize)?.as_ref().and(to_new.get(d as usize).copied());
+        let before = p.out.heap_bytes();
         let (read, more) = term.postings.copy_from(p.next, budget, &mut p.out, map);
         match more {
-            Some(next) => {
-                p.next = next;
-                r.building = Some(p);
-            }
-            None => {
-                p.out.shrink();
-                r.shadows.push((p.out, p.dead));
-            }
+            Some(next) => p.next = next,
+            None => p.out.shrink(),
         }
+        let after = p.out.heap_bytes();
+        match more {
+            Some(_) => r.building = Some(p),
+            None => r.shadows.push((p.out, p.dead)),
+        }
+        self.account(before, after);
         read.max(1)
     }
 
@@ -252,6 +275,8 @@ impl Index {
         let map = |d: u32| r.to_new.get(d as usize).copied().filter(|&m| m != u32::MAX);
         let old = std::mem::take(&mut self.docs);
         let slots = old.len();
+        let slot = std::mem::size_of::<Option<Box<super::index::Doc>>>();
+        self.account(slots * slot, r.next_new as usize * slot);
         self.docs = (0..r.next_new).map(|_| None).collect();
         for (id, doc) in old.into_iter().enumerate() {
             if let (Some(doc), Some(m)) = (doc, map(id as u32)) {
@@ -263,9 +288,10 @@ impl Index {
         for id in self.by_key.values_mut() {
             *id = map(*id).unwrap_or(u32::MAX);
         }
+        self.clean.tags.clear();
+        let tags_before = self.tag_bytes();
         let docs = &self.docs;
         let live = |d: &u32| docs.get(*d as usize).is_some_and(Option::is_some);
-        self.clean.tags.clear();
         for tf in &mut self.tags {
             for list in &mut tf.lists {
                 list.docs = list.docs.iter().filter_map(|&d| map(d)).filter(live).collect();
@@ -273,6 +299,8 @@ impl Index {
                 list.queued = false;
             }
         }
+        let tags_after = self.tag_bytes();
+        self.account(tags_before, tags_after);
         for set in &mut self.numbers {
             *set = set.iter().filter_map(|&(k, d)| map(d).map(|m| (k, m))).collect();
         }

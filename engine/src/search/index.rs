@@ -129,6 +129,8 @@ pub struct Index {
     pub synonyms: Synonyms,
     /// Dead postings and ids waiting to be cleaned.
     pub(super) clean: Cleaner,
+    /// Heap bytes, kept up to date ([`Index::heap_bytes`]).
+    bytes: usize,
 }
 
 /// Synonym groups (FT.SYNUPDATE): group id → words, and word → groups.
@@ -229,6 +231,26 @@ fn decode_ids(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
+/// A document's slot in the table.
+const DOC_SLOT: usize = std::mem::size_of::<Option<Box<Doc>>>();
+/// An entry of a numeric tree.
+const NUMBER_BYTES: usize = 24;
+
+/// Heap bytes of a document and its entry in the key map.
+fn doc_bytes(d: &Doc) -> usize {
+    std::mem::size_of::<Doc>() + d.key.len() * 2 + 40 + d.terms.len() + d.tags.len() * 8 + d.numbers.len() * 16 + d.sort.len() * 32
+}
+
+/// Heap bytes of a term's text (kept three times: table, ordered map, hash map) and its two map entries.
+fn term_bytes(text: &str) -> usize {
+    text.len() * 3 + 2 * (std::mem::size_of::<(Box<str>, u32)>() + 8)
+}
+
+/// Heap bytes of a tag list.
+pub(super) fn tag_list_bytes(l: &TagList) -> usize {
+    l.docs.capacity() * 4 + 48
+}
+
 /// Where an index's heap bytes go (estimates: allocator overhead is not counted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Footprint {
@@ -244,12 +266,14 @@ pub struct Footprint {
     pub tags: usize,
     /// Numeric trees.
     pub numbers: usize,
+    /// Lists being rebuilt by the cleaner, and old ones waiting to be freed.
+    pub cleaning: usize,
 }
 
 impl Footprint {
     /// Everything.
     pub fn total(&self) -> usize {
-        self.postings + self.terms + self.docs + self.tags + self.numbers
+        self.postings + self.terms + self.docs + self.tags + self.numbers + self.cleaning
     }
 }
 
@@ -283,6 +307,7 @@ impl Index {
             scan: None,
             synonyms: Synonyms::default(),
             clean: Cleaner::default(),
+            bytes: 0,
         }
     }
 
@@ -354,37 +379,31 @@ impl Index {
         self.docs.get(id as usize).and_then(Option::as_deref)
     }
 
-    /// Approximate heap bytes of the index.
+    /// Approximate heap bytes of the index, kept up to date by every
+    /// change (O(1): what `used_memory` and the maxmemory budget count).
+    /// It equals [`Index::footprint`]'s total, which walks everything.
     pub fn heap_bytes(&self) -> usize {
-        self.footprint().total()
+        self.bytes
     }
 
-    /// Approximate heap bytes of the index, by part.
+    /// Approximate heap bytes of the index, by part (walks it all).
     pub fn footprint(&self) -> Footprint {
         let postings: usize = self.terms.iter().map(|t| t.postings.heap_bytes()).sum();
         let positions: usize = self.terms.iter().map(|t| t.postings.position_bytes()).sum();
-        let terms = self.terms.capacity() * std::mem::size_of::<Term>()
-            + self.terms.iter().map(|t| t.text.len() * 3).sum::<usize>()
-            + (self.dict.len() * 2) * (std::mem::size_of::<(Box<str>, u32)>() + 8);
-        let docs: usize = self
-            .docs
-            .iter()
-            .map(|d| {
-                std::mem::size_of::<Option<Box<Doc>>>()
-                    + d.as_ref().map_or(0, |d| {
-                        std::mem::size_of::<Doc>()
-                            + d.key.len() * 2
-                            + 40
-                            + d.terms.len()
-                            + d.tags.len() * 8
-                            + d.numbers.len() * 16
-                            + d.sort.len() * 32
-                    })
-            })
-            .sum();
-        let tags: usize = self.tags.iter().map(|t| t.lists.iter().map(|l| l.docs.capacity() * 4 + 48).sum::<usize>()).sum();
-        let numbers: usize = self.numbers.iter().map(|n| n.len() * 24).sum();
-        Footprint { postings, positions, terms, docs, tags, numbers }
+        let terms = self.terms.capacity() * std::mem::size_of::<Term>() + self.terms.iter().map(|t| term_bytes(&t.text)).sum::<usize>();
+        let docs: usize = self.docs.iter().map(|d| DOC_SLOT + d.as_deref().map_or(0, doc_bytes)).sum();
+        let numbers: usize = self.numbers.iter().map(|n| n.len() * NUMBER_BYTES).sum();
+        Footprint { postings, positions, terms, docs, tags: self.tag_bytes(), numbers, cleaning: self.clean.heap_bytes() }
+    }
+
+    /// Heap bytes of the tag lists.
+    pub(super) fn tag_bytes(&self) -> usize {
+        self.tags.iter().flat_map(|t| &t.lists).map(tag_list_bytes).sum()
+    }
+
+    /// Adds `after` and takes `before` from the byte count.
+    pub(super) fn account(&mut self, before: usize, after: usize) {
+        self.bytes = (self.bytes + after).saturating_sub(before);
     }
 
     /// Indexes (or re-indexes) the hash at `key`; `field` reads a hash field.
@@ -471,14 +490,19 @@ impl Index {
             max_freq = max_freq.max(freq);
             let t = self.term_id(word);
             let term = &mut self.terms[t as usize];
+            let mut grown = (term.postings.heap_bytes(), 0);
             term.postings.push(id, freq, fields, &positions);
+            grown.1 = term.postings.heap_bytes();
             term.live += 1;
             term_ids.push(t);
             if let (Some(r), Some(new)) = (self.clean.renumber.as_mut(), new_id) {
                 if let Some((shadow, _)) = r.shadow(t) {
+                    grown.0 += shadow.heap_bytes();
                     shadow.push(new, freq, fields, &positions);
+                    grown.1 += shadow.heap_bytes();
                 }
             }
+            self.account(grown.0, grown.1);
         }
         if let Some(r) = self.clean.renumber.as_mut() {
             r.to_new.push(r.next_new);
@@ -491,17 +515,25 @@ impl Index {
             let tf = &mut self.tags[n as usize];
             let next = tf.lists.len() as u32;
             let tid = *tf.values.entry(t.into_boxed_str()).or_insert(next);
-            if tid == next {
-                tf.lists.push(TagList::default());
-            }
-            tf.lists[tid as usize].docs.push(id);
-            tf.lists[tid as usize].live += 1;
+            let before = match tf.lists.get(tid as usize) {
+                Some(l) => tag_list_bytes(l),
+                None => {
+                    tf.lists.push(TagList::default());
+                    0
+                }
+            };
+            let list = &mut tf.lists[tid as usize];
+            list.docs.push(id);
+            list.live += 1;
+            let after = tag_list_bytes(list);
+            self.account(before, after);
             tag_ids.push((n, tid));
         }
         for &(n, x) in &numbers {
             self.numbers[n as usize].insert((num_key(x), id));
         }
-        self.docs.push(Some(Box::new(Doc {
+        self.bytes += numbers.len() * NUMBER_BYTES;
+        let doc = Box::new(Doc {
             key: key.into(),
             len,
             max_freq,
@@ -510,7 +542,9 @@ impl Index {
             tags: tag_ids.into(),
             numbers: numbers.into(),
             sort: sort.into(),
-        })));
+        });
+        self.bytes += DOC_SLOT + doc_bytes(&doc);
+        self.docs.push(Some(doc));
         self.by_key.insert(key.into(), id);
         self.live += 1;
         self.total_len += u64::from(len);
@@ -525,7 +559,9 @@ impl Index {
         let text: Box<str> = word.into_boxed_str();
         self.dict.insert(text.clone(), t);
         self.lookup.insert(text.clone(), t);
+        let (before, grown) = (self.terms.capacity(), term_bytes(&text));
         self.terms.push(Term { text, ..Term::default() });
+        self.account(before * std::mem::size_of::<Term>(), self.terms.capacity() * std::mem::size_of::<Term>() + grown);
         t
     }
 
@@ -533,6 +569,7 @@ impl Index {
     pub fn remove(&mut self, key: &[u8]) -> bool {
         let Some(id) = self.by_key.remove(key) else { return false };
         let Some(doc) = self.docs.get_mut(id as usize).and_then(Option::take) else { return false };
+        self.bytes = self.bytes.saturating_sub(doc_bytes(&doc) + doc.numbers.len() * NUMBER_BYTES);
         self.live -= 1;
         self.total_len -= u64::from(doc.len);
         for t in decode_ids(&doc.terms) {
@@ -707,12 +744,16 @@ mod tests {
             if rng.gen_bool(0.3) {
                 ix.clean_step(rng.gen_range(1..200));
             }
+            if step % 97 == 0 {
+                assert_eq!(ix.heap_bytes(), ix.footprint().total(), "the byte count kept up to date equals a walk, step {step}");
+            }
             if step % 1000 == 999 {
                 compare(&ix, &live);
             }
         }
         while ix.clean_step(100) {}
         compare(&ix, &live);
+        assert_eq!(ix.heap_bytes(), ix.footprint().total());
         // The dead counts are exact, and no list is left half dead.
         for term in &ix.terms {
             let mut c = term.postings.cursor();

@@ -371,6 +371,37 @@ fn the_background_cleaner_renumbers_ids_under_updates() {
     }
 }
 
+/// INFO's `used_memory` (what maxmemory budgets) counts the search
+/// indexes: defining one adds exactly `used_memory_search`, dropping it
+/// takes it back.
+#[test]
+fn search_indexes_count_in_used_memory() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.client();
+    let mut pipe = redis::pipe();
+    for i in 0..2_000 {
+        pipe.cmd("HSET").arg(format!("k:{i}")).arg("body").arg(format!("w{} w{} common", i % 7, i % 13)).arg("n").arg(i).ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+    let memory = |c: &mut Connection| {
+        let text: String = q(c, &["INFO", "memory"]);
+        let field =
+            |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).and_then(|v| v.trim().parse::<i64>().ok()).unwrap();
+        (field("used_memory"), field("used_memory_search"))
+    };
+    let (before, none) = memory(&mut c);
+    assert_eq!(none, 0);
+    let _: String = q(&mut c, SCHEMA);
+    while info(&mut c, "i")["indexing"] != Value::Int(0) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (after, search) = memory(&mut c);
+    assert!(search > 100_000, "an index over 2,000 documents takes {search} bytes?");
+    assert_eq!(after - before, search, "used_memory grew by the index");
+    let _: String = q(&mut c, &["FT.DROPINDEX", "i"]);
+    assert_eq!(memory(&mut c), (before, 0), "and shrinks back when it is dropped");
+}
+
 #[test]
 fn highlight_and_summarize_mark_what_the_query_matched() {
     let s = Server::start(&[]);
