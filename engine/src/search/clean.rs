@@ -263,6 +263,8 @@ impl Index {
         let Some(r) = self.clean.renumber.take() else { return 0 };
         debug_assert_eq!(r.shadows.len(), self.terms.len(), "every term rebuilt before the swap");
         debug_assert_eq!(r.to_new.len(), self.docs.len(), "every document has a new id");
+        // Lists queued meanwhile were old lists; the shadows' counts decide afresh.
+        self.clean.terms.clear();
         self.clean.graveyard.reserve_exact(self.terms.len());
         for (t, (term, (postings, dead))) in self.terms.iter_mut().zip(r.shadows).enumerate() {
             self.clean.graveyard.push(std::mem::replace(&mut term.postings, postings));

@@ -746,6 +746,11 @@ mod tests {
             }
             if step % 97 == 0 {
                 assert_eq!(ix.heap_bytes(), ix.footprint().total(), "the byte count kept up to date equals a walk, step {step}");
+                let mut queued = ix.clean.terms.clone();
+                queued.sort_unstable();
+                queued.dedup();
+                assert_eq!(queued.len(), ix.clean.terms.len(), "a term is queued once, step {step}");
+                assert!(queued.iter().all(|&t| ix.terms[t as usize].queued), "queued terms are marked, step {step}");
             }
             if step % 1000 == 999 {
                 compare(&ix, &live);
