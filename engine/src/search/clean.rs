@@ -22,9 +22,12 @@
 //! the shadows that hold it. When the last term is rebuilt, the shadows
 //! replace the lists (the old ones are freed in later slices) and the
 //! document table, key map, tag lists and numeric trees are mapped to the
-//! new ids: that last step costs O(documents + tag postings), never
-//! O(all postings). Dead postings need no rewrite while a renumbering runs:
-//! the shadows leave them out.
+//! new ids: that last step costs O(terms + documents + tag postings +
+//! numeric entries · log), never O(all postings), and is the one slice the
+//! budget does not bound (14 ms on the 63,675-document Debian corpus).
+//! Starting a renumbering (ranking the ids) and rewriting one tag list are
+//! single steps too. Dead postings need no rewrite while a renumbering
+//! runs: the shadows leave them out.
 //!
 //! May touch: the [`Index`]'s lists, document table and maps (it is part of
 //! the index; the caller drives it with a budget).

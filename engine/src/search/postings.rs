@@ -24,8 +24,9 @@
 //! costs one small allocation.
 //!
 //! Document ids only grow (an updated document gets a new id), so a list is
-//! only ever appended to; dead postings are dropped by [`Postings::retain`]
-//! when the index decides enough of a list is dead.
+//! only ever appended to; dead postings are dropped by copying a list
+//! without them ([`Postings::copy_from`], a slice at a time: the index's
+//! background cleaner, `super::clean`, decides when).
 
 /// Postings per block.
 pub const BLOCK: usize = 128;
@@ -148,7 +149,9 @@ fn read_bits(data: &[u8], bit: usize, w: u8) -> u32 {
         None => {
             let mut word = [0u8; 8];
             let avail = data.len().saturating_sub(byte).min(8);
-            word[..avail].copy_from_slice(&data[byte..byte + avail]);
+            if let Some(tail) = data.get(byte..byte + avail) {
+                word[..avail].copy_from_slice(tail);
+            }
             u64::from_le_bytes(word)
         }
     };
