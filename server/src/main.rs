@@ -12,6 +12,12 @@ use strand_engine::runtime::{self, ExecutorConfig};
 use strand_server::config::{Config, Flags};
 use strand_server::shard::{self, ShardStart, Shared, StartGate};
 
+/// mimalloc's per-thread heaps suit shards that allocate and free on their own
+/// thread; a reply built on one shard and freed on another goes back to its
+/// heap without a lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Memory glommio registers with io_uring per shard for DMA buffers.
 const IO_MEMORY: usize = 8 << 20;
 
