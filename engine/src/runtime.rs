@@ -146,6 +146,8 @@ pub struct ExecutorConfig {
     pub io_memory: usize,
     /// How often long-running tasks are asked to yield.
     pub preempt: Duration,
+    /// How long an idle executor keeps polling before it sleeps (zero: not at all).
+    pub spin_before_park: Duration,
 }
 
 /// Starts a thread pinned to `cfg.cpu` that runs the future made by `make`
@@ -156,12 +158,15 @@ where
     F: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cfg.cpu))
+    let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cfg.cpu))
         .name(&cfg.name)
         .io_memory(cfg.io_memory)
-        .preempt_timer(cfg.preempt)
-        .spawn(make)
-        .map_err(|e| e.to_string())
+        .preempt_timer(cfg.preempt);
+    let builder = match cfg.spin_before_park.is_zero() {
+        true => builder,
+        false => builder.spin_before_park(cfg.spin_before_park),
+    };
+    builder.spawn(make).map_err(|e| e.to_string())
 }
 
 /// The online CPUs, sorted.

@@ -106,6 +106,7 @@ fn serve(config: Config, users: strand_server::acl::Users, tls: Option<futures_r
             cpu: cpus[id % cpus.len()],
             io_memory: IO_MEMORY,
             preempt: Duration::from_millis(1),
+            spin_before_park: Duration::from_micros(config.spin_before_park),
         };
         let guard = ExitGuard(exited.clone());
         let handle = runtime::start_executor(&exec, move || async move {

@@ -222,3 +222,35 @@ fn connections_stay_put_when_migration_is_off() {
     }
     assert_eq!(info_field(&mut c, "connections_migrated"), 0);
 }
+
+#[test]
+fn spinning_shards_answer_cross_shard_pipelines_in_order() {
+    let s = Server::start(&["--spin-before-park", "200"]);
+    let mut c = s.client();
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.cmd("SET").arg(format!("spin:{i}")).arg(i).ignore();
+    }
+    for i in 0..2000 {
+        pipe.cmd("GET").arg(format!("spin:{i}"));
+    }
+    let got: Vec<i64> = pipe.query(&mut c).unwrap();
+    assert_eq!(got, (0..2000).collect::<Vec<i64>>());
+    let conf: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("spin-before-park").query(&mut c).unwrap();
+    assert_eq!(conf, ["spin-before-park", "200"]);
+    let err = redis::cmd("CONFIG").arg("SET").arg("spin-before-park").arg("0").query::<()>(&mut c).unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+}
+
+#[test]
+fn a_spin_window_over_a_second_is_refused_at_start() {
+    let dir = strand_tests::data_dir();
+    let out = std::process::Command::new(strand_tests::binary())
+        .args(["--spin-before-park", "1000001", "--port", &strand_tests::free_port().to_string()])
+        .args(["--dir", dir.path().join("d").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spin-before-park 1000001"), "{err}");
+}
