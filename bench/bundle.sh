@@ -16,7 +16,12 @@ shift || true
 rm -rf "$dir" && mkdir -p "$dir/bin" "$dir/lib"
 cp target/release/strand target/release/strand-bench "$dir/bin/"
 for t in redis-server redis-benchmark redis-cli; do cp "$(command -v $t)" "$dir/bin/"; done
-for b in "$@"; do cp "$b" "$dir/bin/"; done
+for b in "$@"; do
+    case $(basename "$b") in
+        strand | strand-bench | redis-*) echo "bundle: $b would replace a packed tool; copy it under another name (strand-before)" >&2; exit 1 ;;
+    esac
+    cp "$b" "$dir/bin/"
+done
 strip "$dir"/bin/strand* 2>/dev/null || true
 for b in "$dir"/bin/*; do ldd "$b" | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'; done | sort -u |
     while read -r lib; do cp -L "$lib" "$dir/lib/"; done
