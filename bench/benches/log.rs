@@ -60,7 +60,7 @@ impl Bench {
         if let Err(e) = self.log.durable(lsn).await {
             panic!("log write failed (does {} support O_DIRECT?): {e}", self.log.dir().display());
         }
-        if let Err(e) = self.log.remove_through(lsn) {
+        if let Err(e) = self.log.remove_through(lsn).await {
             panic!("{e}");
         }
     }

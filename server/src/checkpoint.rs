@@ -134,41 +134,43 @@ pub async fn take(shard: &Rc<Shard>, paced: bool) -> Result<(), String> {
     };
     let bytes_before = log.stats().bytes_written;
     let result = write(shard, &log, lsn, time_ms, rate, tx_epoch).await;
-    let mut st = shard.state.borrow_mut();
-    let tier_refs = st.ks.take_tier_refs();
-    let tier = st.ks.tier().cloned();
-    st.ks.snapshot_end();
-    let c = &mut st.checkpoints;
-    c.running = false;
-    c.last = Some(Instant::now());
-    c.last_ok = result.is_ok();
-    match result {
-        Ok((path, bytes, entries)) => {
-            c.taken += 1;
-            c.log_bytes_base = bytes_before + c.replayed;
-            c.last_duration = started.elapsed();
-            c.entries = entries;
-            let previous = std::mem::replace(&mut c.lsn, lsn);
-            c.bytes = bytes;
-            c.bytes_written += bytes;
-            st.lastsave = time_ms / 1000;
-            drop(st);
-            tracing::info!(shard = shard.id, file = %path.display(), lsn, bytes, entries, ms = started.elapsed().as_millis() as u64, "checkpoint written");
-            let pruned = prune(&log, previous);
-            // Whether or not pruning went through, this checkpoint is on disk and
-            // the newest: the tier's account of what the kept ones refer to moves on.
-            if let (Some(tier), Some((refs, head))) = (tier, tier_refs) {
-                let sparse = tier.after_checkpoint(refs, head);
-                crate::tiering::compact(shard, sparse);
+    let (previous, tier, tier_refs) = {
+        let mut st = shard.state.borrow_mut();
+        let tier_refs = st.ks.take_tier_refs();
+        let tier = st.ks.tier().cloned();
+        st.ks.snapshot_end();
+        let c = &mut st.checkpoints;
+        c.running = false;
+        c.last = Some(Instant::now());
+        c.last_ok = result.is_ok();
+        match result {
+            Ok((path, bytes, entries)) => {
+                c.taken += 1;
+                c.log_bytes_base = bytes_before + c.replayed;
+                c.last_duration = started.elapsed();
+                c.entries = entries;
+                let previous = std::mem::replace(&mut c.lsn, lsn);
+                c.bytes = bytes;
+                c.bytes_written += bytes;
+                st.lastsave = time_ms / 1000;
+                tracing::info!(shard = shard.id, file = %path.display(), lsn, bytes, entries, ms = started.elapsed().as_millis() as u64, "checkpoint written");
+                (previous, tier, tier_refs)
             }
-            pruned
+            Err(e) => {
+                c.failed += 1;
+                tracing::error!(shard = shard.id, error = %e, "checkpoint failed");
+                return Err(format!("ERR checkpoint of shard {} failed: {e}", shard.id));
+            }
         }
-        Err(e) => {
-            c.failed += 1;
-            tracing::error!(shard = shard.id, error = %e, "checkpoint failed");
-            Err(format!("ERR checkpoint of shard {} failed: {e}", shard.id))
-        }
+    };
+    let pruned = prune(&log, previous).await;
+    // Whether or not pruning went through, this checkpoint is on disk and
+    // the newest: the tier's account of what the kept ones refer to moves on.
+    if let (Some(tier), Some((refs, head))) = (tier, tier_refs) {
+        let sparse = tier.after_checkpoint(refs, head);
+        crate::tiering::compact(shard, sparse);
     }
+    pruned
 }
 
 /// Starts the snapshot: the log, its LSN, the time and the pace; None if nothing changed since the newest checkpoint.
@@ -259,14 +261,21 @@ async fn pace(started: Instant, written: u64, rate: u64) {
 
 /// After a checkpoint: keeps the two newest checkpoint files, and removes the
 /// segments whose records the older of the two (`previous`) holds.
-fn prune(log: &strand_engine::log::Log, previous: u64) -> Result<(), String> {
+/// The unlinks run on the blocking thread: a large file takes long to free.
+async fn prune(log: &strand_engine::log::Log, previous: u64) -> Result<(), String> {
     let dir = log.dir();
     let list = file::list(&dir).map_err(|e| format!("ERR listing checkpoints in {}: {e}", dir.display()))?;
-    for (_, path) in list.iter().skip(2) {
-        std::fs::remove_file(path).map_err(|e| format!("ERR removing {}: {e}", path.display()))?;
-    }
+    let old: Vec<PathBuf> = list.into_iter().skip(2).map(|(_, path)| path).collect();
+    // A checkpoint taken meanwhile may prune too: a file already gone is fine.
+    runtime::blocking(move || {
+        old.iter().try_for_each(|path| match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("ERR removing {}: {e}", path.display())),
+            _ => Ok(()),
+        })
+    })
+    .await?;
     if previous > 0 {
-        log.remove_through(previous).map_err(|e| format!("ERR {e}"))?;
+        log.remove_through(previous).await.map_err(|e| format!("ERR {e}"))?;
     }
     Ok(())
 }

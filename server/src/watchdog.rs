@@ -18,13 +18,14 @@
 //! never signalled. Each rescue is logged and counted in INFO
 //! (`executor_rescues`).
 //!
-//! It is not only a start-up matter: under sustained writes the lost wake-up
-//! shows around checkpoints (`redis-benchmark -t mset -P 16` against
-//! `--appendfsync everysec` on 2 cores: two or three per two million MSETs,
-//! in glommio 0.9 as published and as patched in `vendor/`). Each one froze
-//! the shard for the whole of [`STALL`], which was 250 ms and set the p99.9;
-//! the state check is what lets it be 60 ms without signalling starved
-//! threads. The cause inside glommio is not found yet.
+//! Why the state check: a shard blocked in a synchronous system call (an
+//! unlink of a 256 MiB segment took 0.25 s here) also has a still heartbeat
+//! and no CPU. Before the check, every log segment removed after a
+//! checkpoint under `redis-benchmark -t mset -P 16` was "rescued" with a
+//! signal and logged as a lost wake-up; such calls now run on the blocking
+//! thread (`runtime::blocking`), and a thread in D state or waiting for a CPU
+//! (R) is never signalled. That is what lets [`STALL`] be 60 ms (it was
+//! 250 ms).
 //!
 //! May touch: the heartbeat counters, `/proc/self/task/<tid>/stat`, and
 //! signals to shard threads. Nothing else.

@@ -346,7 +346,7 @@ impl Log {
     /// Removes every segment file whose records all have LSNs up to `lsn`,
     /// which a durable checkpoint holds. The newest segment on disk always
     /// stays, so the log's chain of headers goes on. Returns how many were removed.
-    pub fn remove_through(&self, lsn: u64) -> Result<u64, String> {
+    pub async fn remove_through(&self, lsn: u64) -> Result<u64, String> {
         let (dir, doomed) = {
             let mut inner = self.inner.borrow_mut();
             let mut doomed = Vec::new();
@@ -359,18 +359,14 @@ impl Log {
             inner.stats.segments_on_disk = inner.on_disk.len() as u64;
             (inner.cfg.dir.clone(), doomed)
         };
-        for seq in &doomed {
-            let path = segment::segment_path(&dir, *seq);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("remove {}: {e}", path.display())),
-                _ => {}
-            }
-            self.inner.borrow_mut().stats.segments_removed += 1;
+        if doomed.is_empty() {
+            return Ok(0);
         }
-        if !doomed.is_empty() {
-            sync_path(&dir).map_err(|e| format!("fsync directory {}: {e}", dir.display()))?;
-        }
-        Ok(doomed.len() as u64)
+        // Unlinking a full segment frees its extents and can take a quarter of
+        // a second: off the shard's thread, so requests go on meanwhile.
+        let (removed, result) = runtime::blocking(move || remove_segments(&dir, &doomed)).await;
+        self.inner.borrow_mut().stats.segments_removed += removed;
+        result.map(|()| removed)
     }
 
     /// Appends a record whose payload of `len` bytes is written by `fill`.
@@ -441,7 +437,13 @@ impl Log {
         let file = self.current_file_path();
         if let Some(path) = file {
             let injected = faults::check(faults::Target::Sync, self.shard()).filter(|k| *k != faults::Kind::Slow);
-            let synced = injected.map_or_else(|| sync_path(&path), |k| Err(faults::error(k)));
+            let synced = match injected {
+                Some(k) => Err(faults::error(k)),
+                None => {
+                    let p = path.clone();
+                    runtime::blocking(move || sync_path(&p)).await
+                }
+            };
             if let Err(e) = synced {
                 return Err(self.fail(Failure::fatal(format!("fsync {}: {e}", path.display()))));
             }
@@ -725,7 +727,8 @@ impl Log {
         block.as_bytes_mut().copy_from_slice(&header.to_block());
         file.write_at(block, 0).await.map_err(|e| ctx("write header of", &e))?;
         self.sync_file(&file, &format!("sync {}", path.display())).await?;
-        sync_path(&dir).map_err(|e| Failure::fatal(format!("fsync directory {}: {e}", dir.display())))?;
+        let d = dir.clone();
+        runtime::blocking(move || sync_path(&d)).await.map_err(|e| Failure::fatal(format!("fsync directory {}: {e}", dir.display())))?;
         {
             let mut inner = self.inner.borrow_mut();
             inner.new_segments.pop_front();
@@ -930,4 +933,19 @@ fn new_seed() -> u64 {
 
 fn sync_path(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()
+}
+
+/// Removes segment files `doomed` from `dir` (one already gone is fine),
+/// then syncs the directory; how many went, and the first error. Runs on
+/// the blocking thread.
+fn remove_segments(dir: &Path, doomed: &[u64]) -> (u64, Result<(), String>) {
+    let mut removed = 0;
+    for seq in doomed {
+        let path = segment::segment_path(dir, *seq);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return (removed, Err(format!("remove {}: {e}", path.display()))),
+            _ => removed += 1,
+        }
+    }
+    (removed, sync_path(dir).map_err(|e| format!("fsync directory {}: {e}", dir.display())))
 }
