@@ -642,7 +642,10 @@ async fn run_deferred<S: ClientStream>(
         Deferred::Cross(cmd, id, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
             let started = shard.begin();
-            let reply = crate::coordinator::mset(shard, cmd, id, st.db, st.id, &args).await;
+            let reply = match cmd.name {
+                "mset" | "msetnx" => crate::coordinator::mset(shard, cmd, id, st.db, st.id, &args).await,
+                _ => crate::moves::run(shard, cmd, id, st.db, st.id, &args).await,
+            };
             shard.account(Call::Command(id), started, st.id, &args, &reply);
             return Ok(Some(reply));
         }

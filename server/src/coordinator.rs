@@ -429,7 +429,20 @@ pub struct Participant {
 /// checks, no WATCH, no memory budget) each shard applies its part as soon
 /// as it grants the locks, which saves a round: the keys stay locked until
 /// every shard has applied, so it is as atomic as the three-round way.
-pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl FnOnce(&[Vec<Reply>]) -> bool) -> Outcome {
+pub async fn run(shard: &Rc<Shard>, parts: Vec<Participant>, decide: impl FnOnce(&[Vec<Reply>]) -> bool) -> Outcome {
+    run_planned(shard, parts, |checks, _| decide(checks)).await
+}
+
+/// [`run`] where the checks' replies also decide what each participant
+/// writes: `plan` sees them, and may replace the commands, per participant
+/// in shard order (a cross-shard move writes what its source's check read).
+/// A participant that writes logs its part even when `plan` leaves it no
+/// commands.
+pub async fn run_planned(
+    shard: &Rc<Shard>,
+    mut parts: Vec<Participant>,
+    plan: impl FnOnce(&[Vec<Reply>], &mut [Vec<RemoteCmd>]) -> bool,
+) -> Outcome {
     parts.sort_by_key(|p| p.shard);
     debug_assert!(parts.windows(2).all(|w| w[0].shard < w[1].shard), "one part per shard");
     let shared = shard.shared.clone();
@@ -446,11 +459,12 @@ pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl Fn
     let mut held = Vec::with_capacity(parts.len());
     let mut checks = Vec::with_capacity(parts.len());
     let mut stop = None;
+    let mut targets = Vec::with_capacity(parts.len());
     let mut cmds = Vec::with_capacity(parts.len());
     for p in parts {
-        let tag = tag_for(&p);
+        targets.push((p.shard, tag_for(&p)));
+        cmds.push(p.cmds);
         let granted = lock(shard, tx, p.shard, p.part, None).await;
-        cmds.push((p.shard, p.cmds, tag));
         match granted {
             Some(Granted::Ready(replies) | Granted::Applied(replies)) => {
                 held.push(p.shard);
@@ -472,12 +486,13 @@ pub async fn run(shard: &Rc<Shard>, mut parts: Vec<Participant>, decide: impl Fn
             }
         }
     }
-    let stop = stop.or_else(|| (!decide(&checks)).then_some(Outcome::Declined));
+    let stop = stop.or_else(|| (!plan(&checks, &mut cmds)).then_some(Outcome::Declined));
     if let Some(outcome) = stop {
         // Nothing was applied, so there is nothing to wait for.
         let _ = release_all(shard, tx, &held, false).await;
         return outcome;
     }
+    let cmds = targets.into_iter().zip(cmds).map(|((to, tag), c)| (to, c, tag)).collect();
     let replies = apply_all(shard, tx, cmds).await;
     if let Err(e) = release_all(shard, tx, &held, true).await {
         return Outcome::Done(replies.into_iter().map(|r| vec![Reply::error(e.clone()); r.len()]).collect());
@@ -613,9 +628,10 @@ pub async fn sync_everywhere(shard: &Rc<Shard>) -> Result<(), String> {
 /// How long a checkpoint waits for another shard to sync its log.
 const SYNC_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Whether a command the coordinator runs across shards (MSET, MSETNX) has keys on several shards.
+/// Whether a command the coordinator runs across shards (MSET, MSETNX, and
+/// the moves of [`crate::moves`]) has keys on several shards.
 pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
-    if shard.outbox.shards() == 1 || !matches!(cmd.name, "mset" | "msetnx") {
+    if shard.outbox.shards() == 1 || !(matches!(cmd.name, "mset" | "msetnx") || crate::moves::moves(cmd.name)) {
         return false;
     }
     let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));

@@ -29,6 +29,7 @@ pub mod dispatch;
 pub mod info;
 pub mod limits;
 pub mod metrics;
+pub mod moves;
 pub mod notify;
 pub mod oom;
 pub mod pubsub;

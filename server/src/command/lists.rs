@@ -1,9 +1,10 @@
 //! List commands: <https://redis.io/commands/?group=list>.
 //!
 //! Every handler runs on the shard that owns its key(s); the commands with
-//! several keys (LMOVE, RPOPLPUSH, BLPOP ..., and LMPOP/BLMPOP, whose keys a
+//! several keys (BLMOVE, BLPOP ..., and LMPOP/BLMPOP, whose keys a
 //! `numkeys` argument counts) need them all on one shard, else the
-//! dispatcher answers CROSSSLOT.
+//! dispatcher answers CROSSSLOT. LMOVE and RPOPLPUSH between shards run in
+//! [`crate::moves`].
 //!
 //! Reads go through [`Keyspace::lookup`] where Redis uses `lookupKeyRead`
 //! (LLEN, LINDEX, LRANGE, LPOS) and through [`Keyspace::peek`] where it

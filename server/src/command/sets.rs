@@ -1,8 +1,9 @@
 //! Set commands: <https://redis.io/commands/?group=set>.
 //!
 //! Every handler runs on the shard that owns its key(s): the commands over
-//! several sets (SINTER, SMOVE, SUNIONSTORE ...) need all their keys on one
-//! shard, else the dispatcher answers CROSSSLOT. Reads go through
+//! several sets (SINTER, SUNIONSTORE ...) need all their keys on one shard,
+//! else the dispatcher answers CROSSSLOT; SMOVE between shards runs in
+//! [`crate::moves`]. Reads go through
 //! [`Keyspace::lookup`](strand_engine::keyspace::Keyspace::lookup) where Redis
 //! uses `lookupKeyRead`; writes look keys up with `peek` (`lookupKeyWrite`).
 //! Each write is decided in full before it is logged: SPOP logs the members

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::Connection;
-use strand_tests::commands::{cmd, err, error_text, q, start};
+use strand_tests::commands::{err, q, start};
 
 fn set(c: &mut Connection, key: &str, value: &str) {
     q::<()>(c, &["SET", key, value]);
@@ -482,25 +482,21 @@ fn rename_and_renamenx() {
 }
 
 #[test]
-fn rename_across_shards_works_or_is_refused_cleanly() {
+fn rename_across_shards_moves_the_value_and_its_ttl() {
     let (_s, mut c) = start();
+    let map = strand_engine::slot::SlotMap::new(2);
+    let mut apart = 0;
     for i in 0..20 {
         let src = format!("src:{i}");
         let dst = format!("dst:{i}");
-        set(&mut c, &src, &format!("v{i}"));
-        match cmd(&["RENAME", &src, &dst]).query::<String>(&mut c) {
-            Ok(ok) => {
-                assert_eq!(ok, "OK");
-                assert!(!exists(&mut c, &src));
-                assert_eq!(get(&mut c, &dst), Some(format!("v{i}")));
-            }
-            Err(e) => {
-                assert!(error_text(&e).starts_with("CROSSSLOT"), "RENAME {src} {dst}: {e}");
-                assert_eq!(get(&mut c, &src), Some(format!("v{i}")));
-                assert!(!exists(&mut c, &dst));
-            }
-        }
+        apart += usize::from(map.shard_of(src.as_bytes()) != map.shard_of(dst.as_bytes()));
+        q::<()>(&mut c, &["SET", &src, &format!("v{i}"), "EX", "100"]);
+        assert_eq!(q::<String>(&mut c, &["RENAME", &src, &dst]), "OK");
+        assert!(!exists(&mut c, &src));
+        assert_eq!(get(&mut c, &dst), Some(format!("v{i}")));
+        assert!((99..=100).contains(&ttl(&mut c, &dst)), "RENAME {src} {dst} keeps the TTL");
     }
+    assert!(apart >= 5, "only {apart} of the pairs live on different shards");
 }
 
 #[test]
@@ -543,22 +539,14 @@ fn copy() {
 }
 
 #[test]
-fn copy_across_shards_works_or_is_refused_cleanly() {
+fn copy_across_shards_copies() {
     let (_s, mut c) = start();
     for i in 0..20 {
         let src = format!("src:{i}");
         let dst = format!("dst:{i}");
         set(&mut c, &src, &format!("v{i}"));
-        match cmd(&["COPY", &src, &dst]).query::<i64>(&mut c) {
-            Ok(n) => {
-                assert_eq!(n, 1);
-                assert_eq!(get(&mut c, &dst), Some(format!("v{i}")));
-            }
-            Err(e) => {
-                assert!(error_text(&e).starts_with("CROSSSLOT"), "COPY {src} {dst}: {e}");
-                assert!(!exists(&mut c, &dst));
-            }
-        }
+        assert_eq!(q::<i64>(&mut c, &["COPY", &src, &dst]), 1, "COPY {src} {dst}");
+        assert_eq!(get(&mut c, &dst), Some(format!("v{i}")));
         assert_eq!(get(&mut c, &src), Some(format!("v{i}")));
     }
 }

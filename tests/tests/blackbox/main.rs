@@ -23,6 +23,7 @@ mod lists;
 mod lists_blocking;
 mod memory;
 mod metrics;
+mod moves;
 mod notifications;
 mod observability;
 mod pipeline;

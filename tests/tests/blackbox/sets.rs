@@ -399,7 +399,6 @@ fn commands_over_several_keys_need_them_on_one_shard() {
         &["SINTERSTORE", &x, &y],
         &["SUNIONSTORE", &x, &x, &y],
         &["SDIFFSTORE", &y, &x],
-        &["SMOVE", &x, &y, "1"],
     ] {
         let e = err(&mut c, args);
         assert!(e.starts_with("CROSSSLOT"), "{args:?}: {e}");

@@ -28,7 +28,7 @@ const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const MIN_MAX: &str = "ERR min or max is not a float";
 const LEX: &str = "ERR min or max not valid string range item";
 const CROSSSLOT: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, multi-key reads and deletes, and MULTI/EXEC)";
+    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, multi-key reads and deletes, and MULTI/EXEC)";
 
 /// A reply that is an array of bulk strings (members, or members and scores as text).
 fn strs(c: &mut Connection, args: &[&str]) -> Vec<String> {
