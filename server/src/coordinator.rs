@@ -13,15 +13,20 @@
 //! 2. **Apply** (or abort, when a watched key changed, a shard is out of
 //!    memory, or a check says no). Every shard runs its part as one write
 //!    group: one log record per shard.
-//! 3. **Release.** Every shard unlocks T's keys and serves what waited for
-//!    them; under `appendfsync always` it answers once its part is durable,
-//!    and T's reply waits for all of them.
+//! 3. **Release.** Each shard unlocks T's keys and serves what waited for
+//!    them. Every lock of T is held by the time any part is applied, so a
+//!    shard unlocks as soon as it has applied its own part (the apply and
+//!    the release are one message); when replies wait for the log
+//!    (`appendfsync always`), every shard applies first, then each unlocks
+//!    and answers once its part is durable, and T's reply waits for all.
 //!
 //! While a key is locked no other command touches it: a connection of the
 //! shard that meets a locked key stops its pipeline there and waits, and a
 //! batch from another shard that names one is held, in arrival order, until
-//! the lock goes. Every shard has applied T before any shard unlocks, so no
-//! command sees T's writes on one shard without its writes on the others.
+//! the lock goes. A key is locked from before T applies anything anywhere
+//! until T has applied its part on that key's shard (two-phase locking), so
+//! a command that sees T's writes on one shard and then looks at another
+//! shard T wrote finds them there too.
 //! Commands that name no key (DBSIZE, KEYS, SCAN, FLUSHALL) do not wait
 //! for locks, and may see a transaction applied on one shard and not yet on
 //! another.
@@ -286,13 +291,16 @@ impl Shard {
                 self.grant_waiting();
                 None
             }
-            Msg::Apply { tx, cmds, tag, reply } => {
+            Msg::Apply { tx, cmds, tag, release, reply } => {
                 let holds = self.locks.borrow().holders.contains_key(&tx);
                 let replies = match holds {
                     true => self.run_grouped(&cmds, tag.as_ref()),
                     false => vec![Reply::error(not_holder(self.id, tx)); cmds.len()],
                 };
                 let _ = reply.send(Applied { replies });
+                if release {
+                    self.release(tx, None);
+                }
                 None
             }
             Msg::Release { tx, reply } => {
@@ -493,7 +501,15 @@ pub async fn run_planned(
         return outcome;
     }
     let cmds = targets.into_iter().zip(cmds).map(|((to, tag), c)| (to, c, tag)).collect();
-    let replies = apply_all(shard, tx, cmds).await;
+    // Every lock is held now, so each shard may unlock as soon as it has
+    // applied its part (two-phase locking: a command that meets a key still
+    // locked on another shard waits there, and finds the part applied).
+    // When replies wait for the log, the parts are released together, each
+    // answering once durable.
+    if !shard.state.borrow().ks.log().is_some_and(|l| l.must_wait()) {
+        return Outcome::Done(apply_all(shard, tx, cmds, true).await);
+    }
+    let replies = apply_all(shard, tx, cmds, false).await;
     if let Err(e) = release_all(shard, tx, &held, true).await {
         return Outcome::Done(replies.into_iter().map(|r| vec![Reply::error(e.clone()); r.len()]).collect());
     }
@@ -533,8 +549,10 @@ async fn run_eager(shard: &Rc<Shard>, tx: u64, parts: Vec<Participant>, tag_for:
     Outcome::Done(replies)
 }
 
-/// Sends every remote part its commands, runs the local one meanwhile, and gathers the replies in order.
-async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>, Option<TxTag>)>) -> Vec<Vec<Reply>> {
+/// Sends every remote part its commands, runs the local one meanwhile, and
+/// gathers the replies in order; with `release`, each shard unlocks right
+/// after it has applied.
+async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>, Option<TxTag>)>, release: bool) -> Vec<Vec<Reply>> {
     let mut waiting = Vec::with_capacity(cmds.len());
     let mut local = None;
     for (i, (to, c, tag)) in cmds.into_iter().enumerate() {
@@ -544,12 +562,15 @@ async fn apply_all(shard: &Rc<Shard>, tx: u64, cmds: Vec<(usize, Vec<RemoteCmd>,
         }
         let n = c.len();
         let (reply, rx) = oneshot::channel();
-        shard.outbox.send(to, Msg::Apply { tx, cmds: c, tag, reply }).await;
+        shard.outbox.send(to, Msg::Apply { tx, cmds: c, tag, release, reply }).await;
         waiting.push((i, to, n, rx));
     }
     let mut out: Vec<Vec<Reply>> = vec![Vec::new(); waiting.len() + usize::from(local.is_some())];
     if let Some((i, c, tag)) = local {
         out[i] = shard.run_grouped(&c, tag.as_ref());
+        if release {
+            shard.release(tx, None);
+        }
     }
     for (i, to, n, rx) in waiting {
         out[i] = match rx.await {

@@ -43,11 +43,13 @@ pub enum Msg {
         apply: Option<(Vec<RemoteCmd>, Option<strand_engine::keyspace::tx::TxTag>)>,
         reply: oneshot::Sender<crate::coordinator::Granted>,
     },
-    /// A lock holder's commands for this shard, run as one write group.
+    /// A lock holder's commands for this shard, run as one write group
+    /// (with `release`, the keys are unlocked right after).
     Apply {
         tx: u64,
         cmds: Vec<RemoteCmd>,
         tag: Option<strand_engine::keyspace::tx::TxTag>,
+        release: bool,
         reply: oneshot::Sender<crate::coordinator::Applied>,
     },
     /// A checkpoint elsewhere asks this shard to make its log durable up to now.
