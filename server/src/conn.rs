@@ -602,6 +602,62 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     }
 }
 
+/// Whether the keys of a command held as owned arguments live on more than one shard.
+fn owned_apart(shard: &Shard, cmd: &Command, owned: &[Vec<u8>]) -> bool {
+    let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    shard.outbox.shards() > 1 && crate::coordinator::keys_apart(shard, cmd, &args)
+}
+
+/// BLMOVE or BRPOPLPUSH between lists on different shards: tries the move
+/// (a cross-shard transaction, which a client going away does not cut
+/// short), and while the source is empty waits on its shard for an element
+/// (a wait the client's going away ends), until the timeout.
+async fn blocking_move<S: ClientStream>(
+    shard: &Rc<Shard>,
+    st: &mut ConnState,
+    stream: &mut S,
+    cmd: &'static Command,
+    owned: Vec<Vec<u8>>,
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let started = shard.begin();
+    let call = command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
+    let (lmove, timeout) = match crate::moves::blocking_parts(cmd, &args) {
+        Ok(parts) => parts,
+        Err(e) => {
+            shard.account(call, started, st.id, &args, &e);
+            return Ok(Some(e));
+        }
+    };
+    let lmove: Vec<&[u8]> = lmove.iter().map(Vec::as_slice).collect();
+    let Some((id, lmove_cmd)) = command::table::lookup_id(&lmove) else {
+        return Ok(Some(Reply::error("ERR LMOVE is missing from the command table")));
+    };
+    let deadline = timeout.map(|t| strand_engine::clock::unix_ms().saturating_add(t));
+    let reply = loop {
+        let reply = crate::moves::run(shard, lmove_cmd, id, st.db, st.id, &lmove).await;
+        let now = strand_engine::clock::unix_ms();
+        if !matches!(reply, Reply::Nil) || deadline.is_some_and(|d| now >= d) {
+            break reply;
+        }
+        let left = deadline.map(|d| d - now);
+        let wait = crate::moves::wait_for_element(shard, st.db, st.id, args[1], left);
+        st.info.borrow_mut().blocked = true;
+        let waited = wait_blocked(stream, wait, buf, end).await;
+        st.info.borrow_mut().blocked = false;
+        match waited? {
+            None => return Ok(None),
+            Some(Reply::Nil) => break Reply::Nil,
+            Some(_) => {}
+        }
+    };
+    st.info.borrow_mut().last_io_ms = strand_engine::clock::unix_ms();
+    shard.account(call, started, st.id, &args, &reply);
+    Ok(Some(reply))
+}
+
 /// Waits for bytes from the client while writing out pub/sub messages as they arrive.
 async fn read_or_deliver<S: ClientStream>(st: &mut ConnState, stream: &mut S, buf: &mut [u8]) -> std::io::Result<usize> {
     use futures::StreamExt;
@@ -668,6 +724,9 @@ async fn run_deferred<S: ClientStream>(
             let call = command::table::lookup_id(&args).map_or(Call::Untracked, |(id, _)| Call::Command(id));
             shard.account(call, started, st.id, &args, &reply);
             return Ok(Some(reply));
+        }
+        Deferred::Blocking(cmd, owned) if crate::moves::blocking_moves(cmd.name) && owned_apart(shard, cmd, &owned) => {
+            return blocking_move(shard, st, stream, cmd, owned, buf, end).await;
         }
         Deferred::Blocking(cmd, owned) => (cmd, owned),
     };

@@ -655,6 +655,11 @@ pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
     if shard.outbox.shards() == 1 || !(matches!(cmd.name, "mset" | "msetnx") || crate::moves::moves(cmd.name)) {
         return false;
     }
+    keys_apart(shard, cmd, args)
+}
+
+/// Whether the keys `cmd` names live on more than one shard.
+pub fn keys_apart(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
     let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
     let first = owners.next();
     owners.any(|o| Some(o) != first)

@@ -595,6 +595,20 @@ pub fn blocking(
     if owners.any(|s| s != to) {
         return ready(Reply::error(err::CROSSSLOT));
     }
+    blocking_on(shard, to, handler, call, args, db, caller)
+}
+
+/// [`blocking`] with its handler, run on shard `to`.
+pub fn blocking_on(
+    shard: &Rc<Shard>,
+    to: usize,
+    handler: ShardFn,
+    call: Call,
+    args: &[&[u8]],
+    db: usize,
+    caller: u64,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
+    let ready = |r: Reply| -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> { Box::pin(std::future::ready(r)) };
     if to == shard.id {
         let before = shard.last_lsn();
         return match shard.exec_blocking(handler, call, db, caller, args) {

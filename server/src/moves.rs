@@ -20,8 +20,11 @@
 //! Nothing here touches a shard's state except through the handlers below,
 //! which run on the owning shard like any command.
 //!
-//! Left as CROSSSLOT: the blocking forms (BLMOVE, BRPOPLPUSH) when their
-//! keys live apart, the *STORE commands, and these commands inside
+//! BLMOVE and BRPOPLPUSH try the move; when the source is empty the
+//! connection waits on the source's shard for an element ([`wait_for_element`],
+//! which pops nothing) and tries again, until the timeout.
+//!
+//! Left as CROSSSLOT: the *STORE commands, and these commands inside
 //! MULTI/EXEC or scripts. A time series with compaction rules stays on its
 //! shard (its rules name keys of that shard).
 
@@ -44,6 +47,57 @@ use crate::stats::Call;
 /// The commands this module runs when their two keys live on different shards.
 pub fn moves(name: &str) -> bool {
     matches!(name, "rename" | "renamenx" | "copy" | "lmove" | "rpoplpush" | "smove")
+}
+
+/// The blocking moves this module runs when their two keys live on different shards.
+pub fn blocking_moves(name: &str) -> bool {
+    matches!(name, "blmove" | "brpoplpush")
+}
+
+/// A blocking move's LMOVE (the move each try makes) and its timeout
+/// (None: forever), or the error the same-shard form answers for its
+/// arguments.
+pub fn blocking_parts(cmd: &Command, args: &[&[u8]]) -> Result<(Vec<Vec<u8>>, Option<u64>), Reply> {
+    let (from, to, timeout): (&[u8], &[u8], &[u8]) = match (cmd.name, args.len()) {
+        ("blmove", 6) => {
+            side(args[3])?;
+            side(args[4])?;
+            (args[3], args[4], args[5])
+        }
+        ("brpoplpush", 4) => (b"right", b"left", args[3]),
+        _ => return Err(crate::command::arity_error(cmd.name)),
+    };
+    let timeout = crate::command::timeout_arg(timeout)?;
+    Ok(([&b"lmove"[..], args[1], args[2], from, to].iter().map(|a| a.to_vec()).collect(), timeout))
+}
+
+/// Waits on the source's shard until the list `src` has an element, or
+/// holds another type (the next try answers WRONGTYPE): OK; nil when
+/// `timeout_ms` passes first. Dropping the future (the client went away)
+/// ends the wait.
+pub fn wait_for_element(
+    shard: &Rc<Shard>,
+    db: usize,
+    caller: u64,
+    src: &[u8],
+    timeout_ms: Option<u64>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
+    let to = shard.shared.slots.shard_of(src);
+    let timeout = timeout_ms.unwrap_or(0).to_string();
+    crate::dispatch::blocking_on(shard, to, until_element, Call::Untracked, &[b"blmove", src, timeout.as_bytes()], db, caller)
+}
+
+/// Blocking check: `[_, key, timeout_ms]` → OK once the key holds a
+/// non-empty list or another type; waits otherwise (0: forever), nil at the timeout.
+fn until_element(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    match typed::peek::<List>(ctx, args[1]) {
+        Ok(Some(l)) if l.front().is_some() => Reply::Ok,
+        Err(_) => Reply::Ok,
+        _ => {
+            let ms = std::str::from_utf8(args[2]).ok().and_then(|t| t.parse::<u64>().ok()).filter(|&t| t > 0);
+            ctx.block(&[args[1]], ms, Reply::Nil)
+        }
+    }
 }
 
 /// What the coordinator needs to build one shard's commands.

@@ -651,6 +651,7 @@ fn arity_errors() {
     }
 }
 
+/// (LMOVE, RPOPLPUSH, BLMOVE and BRPOPLPUSH run across shards: `moves.rs`.)
 #[test]
 fn keys_on_different_shards_are_crossslot() {
     let (_s, mut c) = start();
@@ -662,8 +663,6 @@ fn keys_on_different_shards_are_crossslot() {
         &["LMPOP", "2", &b, &a, "LEFT"],
         &["BLPOP", &a, &b, "0"],
         &["BRPOP", &b, &a, "0"],
-        &["BLMOVE", &a, &b, "LEFT", "LEFT", "0"],
-        &["BRPOPLPUSH", &a, &b, "0"],
         &["BLMPOP", "0", "2", &a, &b, "LEFT"],
         &["BLMPOP", "0", "2", &b, &a, "LEFT"],
     ];

@@ -13,7 +13,8 @@ use std::time::Duration;
 use redis::Connection;
 use strand_engine::slot::SlotMap;
 use strand_tests::commands::{err, q, start};
-use strand_tests::Server;
+use strand_tests::raw::Raw;
+use strand_tests::{send_async, wait_blocked, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -72,6 +73,62 @@ fn list_moves_across_shards() {
 fn other_of(k: &str) -> String {
     let map = SlotMap::new(2);
     (0..).map(|i| format!("other{i}")).find(|o| map.shard_of(o.as_bytes()) != map.shard_of(k.as_bytes())).unwrap()
+}
+
+#[test]
+fn blocking_moves_across_shards_wait_for_a_push() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = pair("bl");
+    // An element there: moved at once.
+    q::<()>(&mut c, &["RPUSH", &a, "now"]);
+    assert_eq!(q::<String>(&mut c, &["BRPOPLPUSH", &a, &b, "1"]), "now");
+    // None: the client waits on the source's shard until a push.
+    let waiting = send_async(s.port, &["BLMOVE", &a, &b, "LEFT", "RIGHT", "0"]);
+    wait_blocked(&mut c, 1);
+    q::<()>(&mut c, &["RPUSH", &a, "later"]);
+    assert_eq!(waiting.recv_timeout(Duration::from_secs(10)).unwrap(), "$5\r\nlater\r\n");
+    assert_eq!(lrange(&mut c, &b), ["now", "later"]);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", &a]), 0);
+    // A BLPOP waiting first on the source takes the element; the move waits on.
+    let popper = send_async(s.port, &["BLPOP", &a, "0"]);
+    wait_blocked(&mut c, 1);
+    let mover = send_async(s.port, &["BRPOPLPUSH", &a, &b, "0"]);
+    wait_blocked(&mut c, 2);
+    q::<()>(&mut c, &["RPUSH", &a, "first"]);
+    assert!(popper.recv_timeout(Duration::from_secs(10)).unwrap().contains("first"));
+    wait_blocked(&mut c, 1);
+    q::<()>(&mut c, &["RPUSH", &a, "second"]);
+    assert_eq!(mover.recv_timeout(Duration::from_secs(10)).unwrap(), "$6\r\nsecond\r\n");
+    assert_eq!(lrange(&mut c, &b), ["second", "now", "later"]);
+    // The timeout: nil.
+    let started = std::time::Instant::now();
+    assert_eq!(q::<Option<String>>(&mut c, &["BLMOVE", &a, &b, "LEFT", "LEFT", "0.2"]), None);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // Errors, as on one shard.
+    assert_eq!(err(&mut c, &["BLMOVE", &a, &b, "UP", "LEFT", "0"]), "ERR syntax error");
+    assert_eq!(err(&mut c, &["BRPOPLPUSH", &a, &b, "-1"]), "ERR timeout is negative");
+    assert_eq!(err(&mut c, &["BRPOPLPUSH", &a, &b, "x"]), "ERR timeout is not a float or out of range");
+    q::<()>(&mut c, &["SET", &b, "string"]);
+    q::<()>(&mut c, &["RPUSH", &a, "x"]);
+    assert_eq!(err(&mut c, &["BLMOVE", &a, &b, "LEFT", "LEFT", "0"]), WRONGTYPE);
+    assert_eq!(lrange(&mut c, &a), ["x"]);
+}
+
+#[test]
+fn a_blocking_move_whose_client_leaves_takes_nothing() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = pair("gone");
+    let mut r = Raw::new(&s);
+    r.send(&["BRPOPLPUSH", &a, &b, "0"]);
+    wait_blocked(&mut c, 1);
+    drop(r);
+    wait_blocked(&mut c, 0);
+    q::<()>(&mut c, &["RPUSH", &a, "kept"]);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(lrange(&mut c, &a), ["kept"]);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", &b]), 0);
 }
 
 #[test]
