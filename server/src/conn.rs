@@ -608,11 +608,10 @@ fn owned_apart(shard: &Shard, cmd: &Command, owned: &[Vec<u8>]) -> bool {
     shard.outbox.shards() > 1 && crate::coordinator::keys_apart(shard, cmd, &args)
 }
 
-/// BLMOVE or BRPOPLPUSH between lists on different shards: tries the move
-/// (a cross-shard transaction, which a client going away does not cut
-/// short), and while the source is empty waits on its shard for an element
-/// (a wait the client's going away ends), until the timeout.
-async fn blocking_move<S: ClientStream>(
+/// A blocking command whose keys live on several shards: BLMOVE and
+/// BRPOPLPUSH ([`blocking_move`]), XREAD and XREADGROUP ([`stream_read`]).
+/// None if the client went away while it waited.
+async fn blocking_across<S: ClientStream>(
     shard: &Rc<Shard>,
     st: &mut ConnState,
     stream: &mut S,
@@ -624,38 +623,86 @@ async fn blocking_move<S: ClientStream>(
     let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let started = shard.begin();
     let call = command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
-    let (lmove, timeout) = match crate::moves::blocking_parts(cmd, &args) {
+    let reply = match cmd.name {
+        "xread" | "xreadgroup" => match stream_read(shard, st, cmd, &args).await {
+            Ok(r) => Some(r),
+            Err(wait) => wait_shown(st, stream, wait, buf, end).await?,
+        },
+        _ => blocking_move(shard, st, stream, cmd, &args, buf, end).await?,
+    };
+    let Some(reply) = reply else { return Ok(None) };
+    st.info.borrow_mut().last_io_ms = strand_engine::clock::unix_ms();
+    shard.account(call, started, st.id, &args, &reply);
+    Ok(Some(reply))
+}
+
+/// [`wait_blocked`], with the client shown as blocked meanwhile.
+async fn wait_shown<S: ClientStream>(
+    st: &mut ConnState,
+    stream: &mut S,
+    pending: impl std::future::Future<Output = Reply> + Unpin,
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    st.info.borrow_mut().blocked = true;
+    let waited = wait_blocked(stream, pending, buf, end).await;
+    st.info.borrow_mut().blocked = false;
+    waited
+}
+
+/// BLMOVE or BRPOPLPUSH between lists on different shards: tries the move
+/// (a cross-shard transaction, which a client going away does not cut
+/// short), and while the source is empty waits on its shard for an element
+/// (a wait the client's going away ends), until the timeout.
+async fn blocking_move<S: ClientStream>(
+    shard: &Rc<Shard>,
+    st: &mut ConnState,
+    stream: &mut S,
+    cmd: &'static Command,
+    args: &[&[u8]],
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    let (lmove, timeout) = match crate::moves::blocking_parts(cmd, args) {
         Ok(parts) => parts,
-        Err(e) => {
-            shard.account(call, started, st.id, &args, &e);
-            return Ok(Some(e));
-        }
+        Err(e) => return Ok(Some(e)),
     };
     let lmove: Vec<&[u8]> = lmove.iter().map(Vec::as_slice).collect();
     let Some((id, lmove_cmd)) = command::table::lookup_id(&lmove) else {
         return Ok(Some(Reply::error("ERR LMOVE is missing from the command table")));
     };
     let deadline = timeout.map(|t| strand_engine::clock::unix_ms().saturating_add(t));
-    let reply = loop {
+    loop {
         let reply = crate::moves::run(shard, lmove_cmd, id, st.db, st.id, &lmove).await;
         let now = strand_engine::clock::unix_ms();
         if !matches!(reply, Reply::Nil) || deadline.is_some_and(|d| now >= d) {
-            break reply;
+            return Ok(Some(reply));
         }
-        let left = deadline.map(|d| d - now);
-        let wait = crate::moves::wait_for_element(shard, st.db, st.id, args[1], left);
-        st.info.borrow_mut().blocked = true;
-        let waited = wait_blocked(stream, wait, buf, end).await;
-        st.info.borrow_mut().blocked = false;
-        match waited? {
-            None => return Ok(None),
-            Some(Reply::Nil) => break Reply::Nil,
-            Some(_) => {}
+        let wait = crate::moves::wait_for_element(shard, st.db, st.id, args[1], deadline.map(|d| d - now));
+        // Woken or timed out, the next try decides (a shard's timer may fire a millisecond early).
+        if wait_shown(st, stream, wait, buf, end).await?.is_none() {
+            return Ok(None);
         }
+    }
+}
+
+/// XREAD or XREADGROUP over streams on several shards
+/// ([`crate::stream_reads`]): the answer, or with BLOCK and nothing yet,
+/// the wait (which ends when dropped).
+async fn stream_read(
+    shard: &Rc<Shard>,
+    st: &ConnState,
+    cmd: &'static Command,
+    args: &[&[u8]],
+) -> Result<Reply, std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>> {
+    let split = match crate::stream_reads::split(shard, cmd, args) {
+        Ok(split) => split,
+        Err(e) => return Ok(e),
     };
-    st.info.borrow_mut().last_io_ms = strand_engine::clock::unix_ms();
-    shard.account(call, started, st.id, &args, &reply);
-    Ok(Some(reply))
+    match crate::stream_reads::try_now(shard, cmd, &split, st.db, st.id).await {
+        Some(r) => Ok(r),
+        None => Err(crate::stream_reads::wait(shard, cmd, split, st.db, st.id)),
+    }
 }
 
 /// Waits for bytes from the client while writing out pub/sub messages as they arrive.
@@ -725,8 +772,10 @@ async fn run_deferred<S: ClientStream>(
             shard.account(call, started, st.id, &args, &reply);
             return Ok(Some(reply));
         }
-        Deferred::Blocking(cmd, owned) if crate::moves::blocking_moves(cmd.name) && owned_apart(shard, cmd, &owned) => {
-            return blocking_move(shard, st, stream, cmd, owned, buf, end).await;
+        Deferred::Blocking(cmd, owned)
+            if (crate::moves::blocking_moves(cmd.name) || crate::stream_reads::reads(cmd.name)) && owned_apart(shard, cmd, &owned) =>
+        {
+            return blocking_across(shard, st, stream, cmd, owned, buf, end).await;
         }
         Deferred::Blocking(cmd, owned) => (cmd, owned),
     };

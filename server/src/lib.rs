@@ -38,6 +38,7 @@ pub mod resp;
 pub mod scripting;
 pub mod shard;
 pub mod stats;
+pub mod stream_reads;
 pub mod tiering;
 pub mod tls;
 pub mod transaction;

@@ -183,11 +183,11 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     reply(xreadgroup_inner(ctx, args))
 }
 
-fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
-    let r = ReadArgs::parse(args, true)?;
-    let (group, consumer) = r.group.ok_or_else(|| Reply::error("ERR Missing GROUP option for XREADGROUP"))?;
+/// What XREADGROUP reads from each of its streams, checked before anything
+/// is served: None for `>`, Some(id) for the consumer's history after id;
+/// NOGROUP, WRONGTYPE or a bad ID otherwise.
+fn xreadgroup_wants(ctx: &mut Ctx<'_>, r: &ReadArgs<'_>, args: &[&[u8]], group: &[u8]) -> Result<Vec<Option<StreamId>>, Reply> {
     let keys = r.keys(args);
-    // None: `>`; Some(id): the consumer's history after id.
     let mut wants = Vec::with_capacity(keys.len());
     for (&key, &arg) in keys.iter().zip(r.ids(args)) {
         group_of(read(ctx, key)?, key, group, " in XREADGROUP with GROUP option")?;
@@ -199,6 +199,25 @@ fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
             _ => Some(parse_strict_id(arg)?),
         });
     }
+    Ok(wants)
+}
+
+/// XREADGROUP's checks alone (the same arguments): OK when it would serve
+/// without an error. An XREADGROUP over several shards runs it on each
+/// first, so that no shard delivers when another would refuse.
+pub fn xreadgroup_check(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let checked = ReadArgs::parse(args, true).and_then(|r| {
+        let (group, _) = r.group.ok_or_else(|| Reply::error("ERR Missing GROUP option for XREADGROUP"))?;
+        xreadgroup_wants(ctx, &r, args, group)
+    });
+    checked.map_or_else(|e| e, |_| Reply::Ok)
+}
+
+fn xreadgroup_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    let r = ReadArgs::parse(args, true)?;
+    let (group, consumer) = r.group.ok_or_else(|| Reply::error("ERR Missing GROUP option for XREADGROUP"))?;
+    let keys = r.keys(args);
+    let wants = xreadgroup_wants(ctx, &r, args, group)?;
     let count = if r.count == 0 { usize::MAX } else { r.count as usize };
     let now = ctx.now;
     let mut out = Vec::new();

@@ -36,6 +36,7 @@ mod server;
 mod sets;
 mod storage_faults;
 mod stream_idmp;
+mod stream_reads;
 mod stream_retention;
 mod streams;
 mod strings;

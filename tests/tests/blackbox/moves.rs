@@ -104,7 +104,8 @@ fn blocking_moves_across_shards_wait_for_a_push() {
     // The timeout: nil.
     let started = std::time::Instant::now();
     assert_eq!(q::<Option<String>>(&mut c, &["BLMOVE", &a, &b, "LEFT", "LEFT", "0.2"]), None);
-    assert!(started.elapsed() >= Duration::from_millis(200));
+    // (Less a little: the server's clock counts whole milliseconds.)
+    assert!(started.elapsed() >= Duration::from_millis(195), "{:?}", started.elapsed());
     // Errors, as on one shard.
     assert_eq!(err(&mut c, &["BLMOVE", &a, &b, "UP", "LEFT", "0"]), "ERR syntax error");
     assert_eq!(err(&mut c, &["BRPOPLPUSH", &a, &b, "-1"]), "ERR timeout is negative");

@@ -1,0 +1,134 @@
+//! XREAD and XREADGROUP over streams on different shards (the server's
+//! `stream_reads` module): answers in the order of the request, COUNT per
+//! stream, BLOCK woken by an append on either shard, and XREADGROUP that
+//! delivers nothing anywhere when one shard refuses.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use redis::{Connection, Value};
+use strand_engine::slot::SlotMap;
+use strand_tests::commands::{err, q};
+use strand_tests::raw::Raw;
+use strand_tests::{send_async, wait_blocked, Server};
+
+/// Two stream keys on different shards (2 shards).
+fn apart(prefix: &str) -> (String, String) {
+    let map = SlotMap::new(2);
+    let a = format!("{prefix}:a");
+    let b = (0..).map(|i| format!("{prefix}:b{i}")).find(|b| map.shard_of(b.as_bytes()) != map.shard_of(a.as_bytes())).unwrap();
+    (a, b)
+}
+
+/// The stream names of an XREAD reply and the entry IDs under each.
+fn streams(v: Value) -> Vec<(String, Vec<String>)> {
+    let Value::Array(items) = v else { panic!("not an array: {v:?}") };
+    items
+        .into_iter()
+        .map(|s| {
+            let Value::Array(pair) = s else { panic!("not a pair: {s:?}") };
+            let name: String = redis::from_redis_value(&pair[0]).unwrap();
+            let Value::Array(entries) = &pair[1] else { panic!("no entries: {pair:?}") };
+            let ids = entries
+                .iter()
+                .map(|e| match e {
+                    Value::Array(e) => redis::from_redis_value::<String>(&e[0]).unwrap(),
+                    other => panic!("not an entry: {other:?}"),
+                })
+                .collect();
+            (name, ids)
+        })
+        .collect()
+}
+
+fn xadd(c: &mut Connection, key: &str, id: &str) {
+    q::<String>(c, &["XADD", key, id, "f", "v"]);
+}
+
+#[test]
+fn xread_across_shards_answers_in_the_order_asked() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = apart("r");
+    xadd(&mut c, &a, "1-1");
+    xadd(&mut c, &a, "1-2");
+    xadd(&mut c, &b, "2-1");
+    let got = streams(q(&mut c, &["XREAD", "STREAMS", &b, &a, "0", "0"]));
+    assert_eq!(got, [(b.clone(), vec!["2-1".to_string()]), (a.clone(), vec!["1-1".to_string(), "1-2".to_string()])]);
+    let got = streams(q(&mut c, &["XREAD", "COUNT", "1", "STREAMS", &a, &b, "0", "0"]));
+    assert_eq!(got, [(a.clone(), vec!["1-1".to_string()]), (b.clone(), vec!["2-1".to_string()])]);
+    // Only the streams with news answer; none: a nil array.
+    let got = streams(q(&mut c, &["XREAD", "STREAMS", &a, &b, "1-1", "2-1"]));
+    assert_eq!(got, [(a.clone(), vec!["1-2".to_string()])]);
+    assert_eq!(q::<Value>(&mut c, &["XREAD", "STREAMS", &a, &b, "$", "$"]), Value::Nil);
+    // Errors as on one shard.
+    q::<()>(&mut c, &["SET", &b, "string"]);
+    assert_eq!(err(&mut c, &["XREAD", "STREAMS", &a, &b, "0", "0"]), "WRONGTYPE Operation against a key holding the wrong kind of value");
+    assert_eq!(err(&mut c, &["XREAD", "STREAMS", &a, &b, "0"]).split(' ').next(), Some("ERR"));
+    assert_eq!(err(&mut c, &["XREAD", "COUNT", "x", "STREAMS", &a, &b, "0", "0"]), "ERR value is not an integer or out of range");
+}
+
+#[test]
+fn xread_block_across_shards_wakes_on_either_shard() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = apart("w");
+    xadd(&mut c, &a, "1-1");
+    for (wake, id) in [(&b, "5-1"), (&a, "6-1")] {
+        let reply = send_async(s.port, &["XREAD", "BLOCK", "0", "STREAMS", &a, &b, "$", "$"]);
+        wait_blocked(&mut c, 2);
+        xadd(&mut c, wake, id);
+        let text = reply.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(text.contains(wake.as_str()) && text.contains(id), "{text}");
+        wait_blocked(&mut c, 0);
+    }
+    // The timeout: nil, and no wait is left behind.
+    let started = std::time::Instant::now();
+    assert_eq!(q::<Value>(&mut c, &["XREAD", "BLOCK", "200", "STREAMS", &a, &b, "$", "$"]), Value::Nil);
+    // (Less a little: the server's clock counts whole milliseconds.)
+    assert!(started.elapsed() >= Duration::from_millis(195), "{:?}", started.elapsed());
+    wait_blocked(&mut c, 0);
+    // A client that leaves ends its waits on both shards.
+    let mut r = Raw::new(&s);
+    r.send(&["XREAD", "BLOCK", "0", "STREAMS", &a, &b, "$", "$"]);
+    wait_blocked(&mut c, 2);
+    drop(r);
+    wait_blocked(&mut c, 0);
+}
+
+#[test]
+fn xreadgroup_across_shards_delivers_everywhere_or_nowhere() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = apart("g");
+    for k in [&a, &b] {
+        q::<()>(&mut c, &["XGROUP", "CREATE", k, "grp", "0", "MKSTREAM"]);
+    }
+    xadd(&mut c, &a, "1-1");
+    xadd(&mut c, &b, "1-1");
+    let got = streams(q(&mut c, &["XREADGROUP", "GROUP", "grp", "c1", "STREAMS", &b, &a, ">", ">"]));
+    assert_eq!(got, [(b.clone(), vec!["1-1".to_string()]), (a.clone(), vec!["1-1".to_string()])]);
+    let pending = |c: &mut Connection, k: &str| q::<Vec<Value>>(c, &["XPENDING", k, "grp"])[0].clone();
+    assert_eq!(pending(&mut c, &a), Value::Int(1));
+    assert_eq!(pending(&mut c, &b), Value::Int(1));
+    // One shard without the group: NOGROUP, and the other delivers nothing.
+    let map = SlotMap::new(2);
+    let x = (0..).map(|i| format!("nogroup{i}")).find(|x| map.shard_of(x.as_bytes()) != map.shard_of(a.as_bytes())).unwrap();
+    xadd(&mut c, &x, "1-1");
+    xadd(&mut c, &a, "2-1");
+    let e = err(&mut c, &["XREADGROUP", "GROUP", "grp", "c1", "STREAMS", &a, &x, ">", ">"]);
+    assert!(e.starts_with("NOGROUP"), "{e}");
+    assert_eq!(pending(&mut c, &a), Value::Int(1), "nothing was delivered");
+    // BLOCK: woken by an append on either shard; the history form reads back.
+    let reply = send_async(s.port, &["XREADGROUP", "GROUP", "grp", "c2", "BLOCK", "0", "STREAMS", &b, &a, ">", ">"]);
+    let text = reply.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(text.contains("2-1"), "the entry already there is served at once: {text}");
+    let reply = send_async(s.port, &["XREADGROUP", "GROUP", "grp", "c2", "BLOCK", "0", "STREAMS", &b, &a, ">", ">"]);
+    wait_blocked(&mut c, 2);
+    xadd(&mut c, &b, "3-1");
+    let text = reply.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(text.contains("3-1"), "{text}");
+    let got = streams(q(&mut c, &["XREADGROUP", "GROUP", "grp", "c2", "STREAMS", &a, &b, "0", "0"]));
+    assert_eq!(got, [(a.clone(), vec!["2-1".to_string()]), (b.clone(), vec!["3-1".to_string()])]);
+}
