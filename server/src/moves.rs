@@ -34,8 +34,9 @@ use std::rc::Rc;
 use strand_engine::codec::{Reader, Writer};
 use strand_engine::keyspace::list::List;
 use strand_engine::keyspace::set::Set;
-use strand_engine::keyspace::{Op, Value, DATABASES};
+use strand_engine::keyspace::{Op, Value};
 
+use crate::command::lists::parse_side;
 use crate::command::strings::{db8, write};
 use crate::command::table::CmdId;
 use crate::command::{err, typed, Command, Ctx, ShardFn};
@@ -60,8 +61,8 @@ pub fn blocking_moves(name: &str) -> bool {
 pub fn blocking_parts(cmd: &Command, args: &[&[u8]]) -> Result<(Vec<Vec<u8>>, Option<u64>), Reply> {
     let (from, to, timeout): (&[u8], &[u8], &[u8]) = match (cmd.name, args.len()) {
         ("blmove", 6) => {
-            side(args[3])?;
-            side(args[4])?;
+            parse_side(args[3])?;
+            parse_side(args[4])?;
             (args[3], args[4], args[5])
         }
         ("brpoplpush", 4) => (b"right", b"left", args[3]),
@@ -185,8 +186,8 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
 fn parse(cmd: &Command, db: u8, args: &[&[u8]]) -> Result<Move, Reply> {
     match cmd.name {
         "rename" | "renamenx" if args.len() == 3 => Ok(Move::Rename { nx: cmd.name == "renamenx" }),
-        "copy" if args.len() >= 3 => copy_options(db, &args[3..]),
-        "lmove" if args.len() == 5 => Ok(Move::List { from_left: side(args[3])?, to_left: side(args[4])? }),
+        "copy" if args.len() >= 3 => crate::command::keys::copy_options(db, &args[3..]).map(|(db, replace)| Move::Copy { db, replace }),
+        "lmove" if args.len() == 5 => Ok(Move::List { from_left: parse_side(args[3])?, to_left: parse_side(args[4])? }),
         "rpoplpush" if args.len() == 3 => Ok(Move::List { from_left: false, to_left: true }),
         "smove" if args.len() == 4 => Ok(Move::Member(args[3].to_vec())),
         _ => Err(crate::command::arity_error(cmd.name)),
@@ -217,34 +218,6 @@ enum Move {
     },
     /// SMOVE's member.
     Member(Vec<u8>),
-}
-
-/// COPY's options after the two keys: `DB n` and `REPLACE`.
-fn copy_options(db: u8, opts: &[&[u8]]) -> Result<Move, Reply> {
-    let (mut db, mut replace) = (db, false);
-    let mut j = 0;
-    while j < opts.len() {
-        if opts[j].eq_ignore_ascii_case(b"replace") {
-            replace = true;
-        } else if opts[j].eq_ignore_ascii_case(b"db") && j + 1 < opts.len() {
-            let n = crate::command::strings::parse_i64(opts[j + 1]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
-            db = u8::try_from(n).ok().filter(|&d| (d as usize) < DATABASES).ok_or_else(|| Reply::error(err::DB_INDEX))?;
-            j += 1;
-        } else {
-            return Err(Reply::error(err::SYNTAX));
-        }
-        j += 1;
-    }
-    Ok(Move::Copy { db, replace })
-}
-
-/// LEFT (true) or RIGHT (false), as LMOVE reads them.
-fn side(arg: &[u8]) -> Result<bool, Reply> {
-    match arg {
-        a if a.eq_ignore_ascii_case(b"left") => Ok(true),
-        a if a.eq_ignore_ascii_case(b"right") => Ok(false),
-        _ => Err(Reply::error(err::SYNTAX)),
-    }
 }
 
 /// Commands for one shard: a handler and its arguments with the key left
@@ -320,11 +293,8 @@ fn decide(m: &Move, found: Option<&Reply>, there: Option<&Reply>) -> Decision {
 
 /// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key is missing.
 fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    let key = args[1];
-    if let Err(e) = ctx.shard.ks.make_resident(ctx.db, key) {
-        return Reply::error(format!("ERR the value of key '{}' could not be read from the cold tier: {e}", String::from_utf8_lossy(key)));
-    }
-    let Some(e) = ctx.shard.ks.peek(ctx.db, key, ctx.now) else { return Reply::Nil };
+    // A cold value was made resident before this ran (`tiering::resident`: RENAME and COPY read values).
+    let Some(e) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now) else { return Reply::Nil };
     if let Value::Series(s) = &e.value {
         if !s.rules().is_empty() || s.source().is_some() {
             return Reply::error(

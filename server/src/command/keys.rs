@@ -357,22 +357,28 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     reply(copy_inner(ctx, args))
 }
 
-fn copy_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
-    let src_db = db8(ctx);
-    let mut dst_db = src_db;
-    let mut replace = false;
-    let mut j = 3;
-    while j < args.len() {
-        if args[j].eq_ignore_ascii_case(b"replace") {
+/// COPY's options after its two keys (`DB n`, `REPLACE`): the destination
+/// database (`db` when not given) and whether to replace.
+pub(crate) fn copy_options(db: u8, opts: &[&[u8]]) -> Result<(u8, bool), Reply> {
+    let (mut dst_db, mut replace) = (db, false);
+    let mut j = 0;
+    while j < opts.len() {
+        if opts[j].eq_ignore_ascii_case(b"replace") {
             replace = true;
-        } else if args[j].eq_ignore_ascii_case(b"db") && j + 1 < args.len() {
-            dst_db = db_index(args[j + 1])?;
+        } else if opts[j].eq_ignore_ascii_case(b"db") && j + 1 < opts.len() {
+            dst_db = db_index(opts[j + 1])?;
             j += 1;
         } else {
             return Err(Reply::error(err::SYNTAX));
         }
         j += 1;
     }
+    Ok((dst_db, replace))
+}
+
+fn copy_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
+    let src_db = db8(ctx);
+    let (dst_db, replace) = copy_options(src_db, &args[3..])?;
     let (src, dst) = (args[1], args[2]);
     if src_db == dst_db && src == dst {
         return Err(Reply::error(SAME_OBJECT));

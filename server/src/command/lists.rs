@@ -51,7 +51,7 @@ fn write_list<'a>(ctx: &'a Ctx<'_>, key: &[u8]) -> Result<Option<&'a List>, Repl
 }
 
 /// Redis's `getListPositionFromObjectOrReply`: LEFT (true) or RIGHT (false).
-fn parse_side(arg: &[u8]) -> Result<bool, Reply> {
+pub(crate) fn parse_side(arg: &[u8]) -> Result<bool, Reply> {
     if arg.eq_ignore_ascii_case(b"left") {
         Ok(true)
     } else if arg.eq_ignore_ascii_case(b"right") {
