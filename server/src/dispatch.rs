@@ -598,6 +598,38 @@ pub fn blocking(
     blocking_on(shard, to, handler, call, args, db, caller)
 }
 
+/// Runs one part of a command on shard `to` as a client's command runs
+/// there: it waits while a cross-shard transaction holds one of its keys,
+/// reads cold keys back, and answers once its writes are durable when the
+/// log says replies wait. `handler` runs with `args`, whose keys are found
+/// as command `id`'s; its time counts as a part of that command.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_part(shard: &Rc<Shard>, to: usize, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    if to != shard.id {
+        let cmd = RemoteCmd { handler, call: Call::Part(id), db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
+        return send_one(shard, to, cmd).await;
+    }
+    if let Some(cmd) = crate::command::table::by_id(id) {
+        shard.wait_unlocked(cmd, db, args).await;
+    }
+    let before = shard.last_lsn();
+    let reply = shard.exec(handler, Call::Part(id), db, caller, args);
+    let after = shard.last_lsn();
+    if after > before && !reply.is_error() {
+        if let Err(e) = shard.wait_durable(after).await {
+            return Reply::error(e);
+        }
+    }
+    reply
+}
+
+/// Sends one command to shard `to` and waits for its reply.
+pub async fn send_one(shard: &Shard, to: usize, cmd: RemoteCmd) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    shard.outbox.send(to, Msg::Batch { cmds: vec![cmd], reply: tx }).await;
+    rx.await.ok().and_then(|v| v.into_iter().next()).unwrap_or_else(|| Reply::error(format!("ERR shard {to} did not answer")))
+}
+
 /// [`blocking`] with its handler, run on shard `to`.
 pub fn blocking_on(
     shard: &Rc<Shard>,

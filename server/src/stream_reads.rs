@@ -27,6 +27,7 @@ use std::rc::Rc;
 
 use futures::FutureExt;
 
+use crate::command::table::CmdId;
 use crate::command::{Command, Route, ShardFn};
 use crate::dispatch::Shard;
 use crate::reply::Reply;
@@ -112,20 +113,22 @@ pub fn split(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Result<Split, Repl
     })
 }
 
-fn handler(cmd: &Command) -> Result<ShardFn, Reply> {
-    match cmd.route {
-        Route::Key(h) => Ok(h),
+/// The command's handler and id.
+fn handler(cmd: &Command) -> Result<(ShardFn, CmdId), Reply> {
+    match (cmd.route, crate::command::table::id_of(cmd.name)) {
+        (Route::Key(h), Some(id)) => Ok((h, id)),
         _ => Err(Reply::error(format!("ERR '{}' cannot run across shards", cmd.name))),
     }
 }
 
-/// Runs `h` with each part's arguments without BLOCK at once, each on its shard.
-async fn on_each(shard: &Rc<Shard>, s: &Split, h: ShardFn, db: usize, caller: u64) -> Vec<Reply> {
+/// Runs `h` with each part's arguments without BLOCK at once, each on its
+/// shard as a part of command `id` (so a locked stream is waited for).
+async fn on_each(shard: &Rc<Shard>, s: &Split, h: ShardFn, id: CmdId, db: usize, caller: u64) -> Vec<Reply> {
     let runs = s.parts.iter().map(|p| {
         let args: Vec<&[u8]> = p.now.iter().map(Vec::as_slice).collect();
         let to = p.shard;
         let shard = shard.clone();
-        async move { crate::transaction::run_on(&shard, to, h, db, caller, &args).await }
+        async move { crate::dispatch::run_part(&shard, to, h, id, db, caller, &args).await }
     });
     futures::future::join_all(runs).await
 }
@@ -151,12 +154,12 @@ fn merge(s: &Split, parts: Vec<Reply>) -> Reply {
 /// The answer when no part waits: the checks (XREADGROUP), then the reads
 /// without BLOCK. None: nothing came and BLOCK was asked, so the caller waits with [`wait`].
 pub async fn try_now(shard: &Rc<Shard>, cmd: &Command, s: &Split, db: usize, caller: u64) -> Option<Reply> {
-    let h = match handler(cmd) {
+    let (h, id) = match handler(cmd) {
         Ok(h) => h,
         Err(e) => return Some(e),
     };
     if s.group {
-        let checks = on_each(shard, s, crate::command::stream_groups::xreadgroup_check, db, caller).await;
+        let checks = on_each(shard, s, crate::command::stream_groups::xreadgroup_check, id, db, caller).await;
         if let Some(e) = checks.into_iter().find(Reply::is_error) {
             return Some(e);
         }
@@ -165,7 +168,7 @@ pub async fn try_now(shard: &Rc<Shard>, cmd: &Command, s: &Split, db: usize, cal
     if s.blocks && !s.group {
         return None;
     }
-    let reply = merge(s, on_each(shard, s, h, db, caller).await);
+    let reply = merge(s, on_each(shard, s, h, id, db, caller).await);
     match (&reply, s.blocks) {
         (Reply::NilArray, true) => None,
         _ => Some(reply),
@@ -176,7 +179,7 @@ pub async fn try_now(shard: &Rc<Shard>, cmd: &Command, s: &Split, db: usize, cal
 /// parts answered by then join it. Dropping the future ends every wait.
 pub fn wait(shard: &Rc<Shard>, cmd: &Command, s: Split, db: usize, caller: u64) -> Pin<Box<dyn Future<Output = Reply>>> {
     let h = match handler(cmd) {
-        Ok(h) => h,
+        Ok((h, _)) => h,
         Err(e) => return Box::pin(std::future::ready(e)),
     };
     let waits: Vec<_> = s

@@ -154,10 +154,8 @@ pub async fn run_on(shard: &Rc<Shard>, to: usize, handler: ShardFn, db: usize, c
     if to == shard.id {
         return shard.exec(handler, crate::stats::Call::Untracked, db, caller, args);
     }
-    let (tx, rx) = oneshot::channel();
     let cmd = RemoteCmd { handler, call: crate::stats::Call::Untracked, db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
-    shard.outbox.send(to, Msg::Batch { cmds: vec![cmd], reply: tx }).await;
-    rx.await.ok().and_then(|v| v.into_iter().next()).unwrap_or_else(|| Reply::error(format!("ERR shard {to} did not answer")))
+    crate::dispatch::send_one(shard, to, cmd).await
 }
 
 /// [MULTI](https://redis.io/commands/multi/): starts queueing.
