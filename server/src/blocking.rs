@@ -11,9 +11,11 @@
 //! never both. A waiter whose client went away (its reply channel closed)
 //! is dropped without running, so nothing is popped for nobody.
 //!
-//! Every key of a blocking command lives on one shard (the dispatcher
-//! answers CROSSSLOT otherwise), so a push from any connection, on any
-//! shard, runs on the shard where the waiters are.
+//! A waiter lives on the shard that owns its keys, so a push from any
+//! connection, on any shard, runs on the shard where the waiters are. A
+//! command whose keys live on several shards (XREAD, BLPOP, BLMOVE ...)
+//! parks one waiter on each ([`crate::stream_reads`], [`crate::pops`],
+//! [`crate::moves`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;

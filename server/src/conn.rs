@@ -609,8 +609,9 @@ fn owned_apart(shard: &Shard, cmd: &Command, owned: &[Vec<u8>]) -> bool {
 }
 
 /// A blocking command whose keys live on several shards: BLMOVE and
-/// BRPOPLPUSH ([`blocking_move`]), XREAD and XREADGROUP ([`stream_read`]).
-/// None if the client went away while it waited.
+/// BRPOPLPUSH ([`blocking_move`]), XREAD and XREADGROUP ([`stream_read`]),
+/// the pops over several keys ([`pop_across`], which also runs LMPOP and
+/// ZMPOP). None if the client went away while it waited.
 async fn blocking_across<S: ClientStream>(
     shard: &Rc<Shard>,
     st: &mut ConnState,
@@ -628,6 +629,7 @@ async fn blocking_across<S: ClientStream>(
             Ok(r) => Some(r),
             Err(wait) => wait_shown(st, stream, wait, buf, end).await?,
         },
+        name if crate::pops::pops(name) => pop_across(shard, st, stream, cmd, &args, buf, end).await?,
         _ => blocking_move(shard, st, stream, cmd, &args, buf, end).await?,
     };
     let Some(reply) = reply else { return Ok(None) };
@@ -672,16 +674,79 @@ async fn blocking_move<S: ClientStream>(
         return Ok(Some(Reply::error("ERR LMOVE is missing from the command table")));
     };
     let deadline = timeout.map(|t| strand_engine::clock::unix_ms().saturating_add(t));
+    let (db, caller) = (st.db, st.id);
+    let attempt = || async {
+        let reply = crate::moves::run(shard, lmove_cmd, id, db, caller, &lmove).await;
+        (!matches!(reply, Reply::Nil)).then_some(reply)
+    };
+    if let Some(reply) = attempt().await {
+        return Ok(Some(reply));
+    }
+    let wait = |ms| crate::moves::wait_for_element(shard, db, caller, args[1], ms);
+    wait_and_retry(st, stream, buf, end, deadline, attempt, wait).await
+}
+
+/// A pop over keys on several shards ([`crate::pops`]): tries them in
+/// order, and for a blocking form waits while none had anything, until the
+/// timeout.
+async fn pop_across<S: ClientStream>(
+    shard: &Rc<Shard>,
+    st: &mut ConnState,
+    stream: &mut S,
+    cmd: &'static Command,
+    args: &[&[u8]],
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    let started = strand_engine::clock::unix_ms();
+    let plan = match crate::pops::plan(shard, cmd, args) {
+        Ok(plan) => plan,
+        Err(e) => return Ok(Some(e)),
+    };
+    let (db, caller) = (st.db, st.id);
+    let attempt = || crate::pops::try_once(shard, &plan, db, caller);
+    if let Some(reply) = attempt().await {
+        return Ok(Some(reply));
+    }
+    // The first try answered any syntax error, so the timeout parses.
+    let deadline = match crate::pops::timeout(cmd, args) {
+        Ok(Some(t)) => t.map(|t| started.saturating_add(t)),
+        Ok(None) => return Ok(Some(Reply::NilArray)),
+        Err(e) => return Ok(Some(e)),
+    };
+    let wait = |ms| crate::pops::wait(shard, &plan, db, caller, ms);
+    wait_and_retry(st, stream, buf, end, deadline, attempt, wait).await
+}
+
+/// After a try of a blocking command across shards took nothing: waits
+/// (`wait` with the time left) and tries again, until a try answers or the
+/// deadline passes (a nil array then, as a blocked command's timeout on one
+/// shard). None if the client went away while it waited.
+async fn wait_and_retry<S, T, W>(
+    st: &mut ConnState,
+    stream: &mut S,
+    buf: &mut [u8],
+    end: &mut usize,
+    deadline: Option<u64>,
+    attempt: impl Fn() -> T,
+    wait: impl Fn(Option<u64>) -> W,
+) -> std::io::Result<Option<Reply>>
+where
+    S: ClientStream,
+    T: std::future::Future<Output = Option<Reply>>,
+    W: std::future::Future<Output = Reply> + Unpin,
+{
     loop {
-        let reply = crate::moves::run(shard, lmove_cmd, id, st.db, st.id, &lmove).await;
         let now = strand_engine::clock::unix_ms();
-        if !matches!(reply, Reply::Nil) || deadline.is_some_and(|d| now >= d) {
-            return Ok(Some(reply));
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(Some(Reply::NilArray));
         }
-        let wait = crate::moves::wait_for_element(shard, st.db, st.id, args[1], deadline.map(|d| d - now));
         // Woken or timed out, the next try decides (a shard's timer may fire a millisecond early).
-        if wait_shown(st, stream, wait, buf, end).await?.is_none() {
+        if wait_shown(st, stream, wait(deadline.map(|d| d - now)), buf, end).await?.is_none() {
             return Ok(None);
+        }
+        if let Some(reply) = attempt().await {
+            return Ok(Some(reply));
         }
     }
 }
@@ -745,6 +810,9 @@ async fn run_deferred<S: ClientStream>(
         Deferred::Cross(cmd, id, owned) => {
             let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
             let started = shard.begin();
+            if crate::pops::pops(cmd.name) {
+                return blocking_across(shard, st, stream, cmd, owned, buf, end).await;
+            }
             let reply = match cmd.name {
                 "mset" | "msetnx" => crate::coordinator::mset(shard, cmd, id, st.db, st.id, &args).await,
                 _ => crate::moves::run(shard, cmd, id, st.db, st.id, &args).await,
@@ -773,7 +841,8 @@ async fn run_deferred<S: ClientStream>(
             return Ok(Some(reply));
         }
         Deferred::Blocking(cmd, owned)
-            if (crate::moves::blocking_moves(cmd.name) || crate::stream_reads::reads(cmd.name)) && owned_apart(shard, cmd, &owned) =>
+            if (crate::moves::blocking_moves(cmd.name) || crate::stream_reads::reads(cmd.name) || crate::pops::pops(cmd.name))
+                && owned_apart(shard, cmd, &owned) =>
         {
             return blocking_across(shard, st, stream, cmd, owned, buf, end).await;
         }

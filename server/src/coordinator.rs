@@ -652,7 +652,9 @@ const SYNC_PATIENCE: Duration = Duration::from_secs(30);
 /// Whether a command the coordinator runs across shards (MSET, MSETNX, and
 /// the moves of [`crate::moves`]) has keys on several shards.
 pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
-    if shard.outbox.shards() == 1 || !(matches!(cmd.name, "mset" | "msetnx") || crate::moves::moves(cmd.name)) {
+    if shard.outbox.shards() == 1
+        || !(matches!(cmd.name, "mset" | "msetnx") || crate::moves::moves(cmd.name) || crate::pops::pops(cmd.name))
+    {
         return false;
     }
     keys_apart(shard, cmd, args)

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod moves;
 pub mod notify;
 pub mod oom;
+pub mod pops;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

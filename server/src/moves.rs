@@ -84,21 +84,7 @@ pub fn wait_for_element(
     timeout_ms: Option<u64>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
     let to = shard.shared.slots.shard_of(src);
-    let timeout = timeout_ms.unwrap_or(0).to_string();
-    crate::dispatch::blocking_on(shard, to, until_element, Call::Untracked, &[b"blmove", src, timeout.as_bytes()], db, caller)
-}
-
-/// Blocking check: `[_, key, timeout_ms]` → OK once the key holds a
-/// non-empty list or another type; waits otherwise (0: forever), nil at the timeout.
-fn until_element(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    match typed::peek::<List>(ctx, args[1]) {
-        Ok(Some(l)) if l.front().is_some() => Reply::Ok,
-        Err(_) => Reply::Ok,
-        _ => {
-            let ms = std::str::from_utf8(args[2]).ok().and_then(|t| t.parse::<u64>().ok()).filter(|&t| t > 0);
-            ctx.block(&[args[1]], ms, Reply::Nil)
-        }
-    }
+    crate::pops::wait_on(shard, to, crate::pops::Kind::List, &[src.to_vec()], db, caller, timeout_ms)
 }
 
 /// What the coordinator needs to build one shard's commands.

@@ -328,6 +328,23 @@ pub fn send_async(port: u16, args: &[&str]) -> std::sync::mpsc::Receiver<String>
     rx
 }
 
+/// `n` keys named `prefix{i}`, each on another shard (of `shards`) than the
+/// one before it.
+pub fn alternating_keys(prefix: &str, n: usize, shards: usize) -> Vec<String> {
+    let map = strand_engine::slot::SlotMap::new(shards);
+    let mut out: Vec<String> = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}{i}");
+        if out.last().is_none_or(|p| map.shard_of(p.as_bytes()) != map.shard_of(k.as_bytes())) {
+            out.push(k);
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
+
 /// Waits until INFO says `n` clients are blocked.
 pub fn wait_blocked(c: &mut redis::Connection, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,10 +1,11 @@
 //! List commands: <https://redis.io/commands/?group=list>.
 //!
-//! Every handler runs on the shard that owns its key(s); the commands with
+//! Every handler runs on the shard that owns its key(s). The commands with
 //! several keys (BLMOVE, BLPOP ..., and LMPOP/BLMPOP, whose keys a
-//! `numkeys` argument counts) need them all on one shard, else the
-//! dispatcher answers CROSSSLOT. LMOVE and RPOPLPUSH between shards run in
-//! [`crate::moves`].
+//! `numkeys` argument counts) run here when they all live on one shard;
+//! across shards, LMOVE, RPOPLPUSH, BLMOVE and BRPOPLPUSH run in
+//! [`crate::moves`], and BLPOP, BRPOP, LMPOP and BLMPOP in [`crate::pops`],
+//! which runs these same handlers on each shard's share of the keys.
 //!
 //! Reads go through [`Keyspace::lookup`] where Redis uses `lookupKeyRead`
 //! (LLEN, LINDEX, LRANGE, LPOS) and through [`Keyspace::peek`] where it

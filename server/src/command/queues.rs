@@ -316,8 +316,8 @@ fn deliver(ctx: &mut Ctx<'_>, key: &[u8], o: &PopOptions) -> Result<Option<Vec<R
 /// QMPOP numkeys queue [queue ...] [COUNT n] [LEASE ms] [BLOCK ms] [NOACK]:
 /// QPOP from the first of the queues (in the order given) that has ready
 /// messages, answered as `[queue, [[id, payload, attempt] ...]]`; BLOCK
-/// waits for a push to any of them. The queues must live on one shard (a
-/// `{hash tag}`), as LMPOP's lists.
+/// waits for a push to any of them. Queues on several shards are served by
+/// [`crate::pops`], which runs this on each shard's share of them.
 pub fn qmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     reply(qmpop_inner(ctx, args))
 }
@@ -338,6 +338,24 @@ fn qmpop_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         Some(timeout) => ctx.block(keys, timeout, Reply::NilArray),
         None => Reply::NilArray,
     })
+}
+
+/// QMPOP's BLOCK: None if it does not block, else its timeout (None: forever).
+/// Used where QMPOP's queues live on several shards ([`crate::pops`]).
+pub fn qmpop_block(args: &[&[u8]]) -> Result<Option<Option<u64>>, Reply> {
+    let n = usize::try_from(int_arg(args[1])?).map_err(|_| Reply::error("ERR numkeys should be greater than 0"))?;
+    let opts = args.get(2 + n..).ok_or_else(|| Reply::error(err::SYNTAX))?;
+    Ok(PopOptions::parse(opts)?.block)
+}
+
+/// Whether the queue at `key` has a message to deliver now (or a deadline
+/// due, which delivering settles first), or holds another type.
+pub fn has_ready(ctx: &Ctx<'_>, key: &[u8]) -> bool {
+    match peek(ctx, key) {
+        Ok(Some(q)) => q.ready_ids().next().is_some() || q.next_event().is_some_and(|t| t <= ctx.now),
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 /// QACK queue id [id ...]: acknowledges leased messages; answers how many were leased.

@@ -24,7 +24,9 @@
 //! first/last/step; their entries name the first key for COMMAND INFO, and
 //! the dispatcher finds all of them (with the *STORE destination) through
 //! [`super::NUMKEYS`], so they reach the shard that owns every one of
-//! them, or CROSSSLOT. (Redis marks them `movablekeys`.)
+//! them, or CROSSSLOT. (Redis marks them `movablekeys`.) The pops (ZMPOP,
+//! BZMPOP, BZPOPMIN, BZPOPMAX) over sets on several shards run in
+//! [`crate::pops`] instead, which runs these handlers on each shard's share.
 //!
 //! BZPOPMIN, BZPOPMAX and BZMPOP answer at once when a set has members;
 //! otherwise they call [`Ctx::block`], and the dispatcher runs them again

@@ -23,8 +23,6 @@ use strand_tests::{redis_server_available, RedisServer, Server};
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
-const CROSSSLOT: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, multi-key reads and deletes, and MULTI/EXEC)";
 
 fn lrange(c: &mut Connection, key: &str) -> Vec<String> {
     q(c, &["LRANGE", key, "0", "-1"])
@@ -38,14 +36,6 @@ fn rpush(c: &mut Connection, key: &str, elems: &[&str]) -> i64 {
     let mut args = vec!["RPUSH", key];
     args.extend_from_slice(elems);
     q(c, &args)
-}
-
-/// Two keys that live on different shards of a 2-shard server.
-fn keys_on_two_shards() -> (String, String) {
-    let map = strand_engine::slot::SlotMap::new(2);
-    let a = "a".to_string();
-    let b = (0..).map(|i| format!("b{i}")).find(|k| map.shard_of(k.as_bytes()) != map.shard_of(a.as_bytes())).unwrap();
-    (a, b)
 }
 
 // ---------------------------------------------------------------- raw replies
@@ -651,32 +641,8 @@ fn arity_errors() {
     }
 }
 
-/// (LMOVE, RPOPLPUSH, BLMOVE and BRPOPLPUSH run across shards: `moves.rs`.)
-#[test]
-fn keys_on_different_shards_are_crossslot() {
-    let (_s, mut c) = start();
-    let (a, b) = keys_on_two_shards();
-    rpush(&mut c, &a, &["x"]);
-    rpush(&mut c, &b, &["y"]);
-    let calls: &[&[&str]] = &[
-        &["LMPOP", "2", &a, &b, "LEFT"],
-        &["LMPOP", "2", &b, &a, "LEFT"],
-        &["BLPOP", &a, &b, "0"],
-        &["BRPOP", &b, &a, "0"],
-        &["BLMPOP", "0", "2", &a, &b, "LEFT"],
-        &["BLMPOP", "0", "2", &b, &a, "LEFT"],
-    ];
-    for args in calls {
-        assert_eq!(err(&mut c, args), CROSSSLOT, "{args:?}");
-    }
-    assert_eq!(lrange(&mut c, &a), ["x"]);
-    assert_eq!(lrange(&mut c, &b), ["y"]);
-    // Each key alone works on its own shard.
-    let v: (String, Vec<String>) = q(&mut c, &["LMPOP", "1", &b, "LEFT"]);
-    assert_eq!(v.1, ["y"]);
-    let v: (String, String) = q(&mut c, &["BLPOP", &a, "0"]);
-    assert_eq!(v.1, "x");
-}
+// (LMOVE, RPOPLPUSH, BLMOVE and BRPOPLPUSH run across shards: `moves.rs`;
+// LMPOP, BLPOP, BRPOP and BLMPOP: `pops.rs`.)
 
 #[test]
 fn lists_in_other_databases_are_separate() {

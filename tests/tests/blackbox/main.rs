@@ -27,6 +27,7 @@ mod moves;
 mod notifications;
 mod observability;
 mod pipeline;
+mod pops;
 mod protocol;
 mod pubsub;
 mod queues;
