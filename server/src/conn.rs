@@ -586,7 +586,13 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
             None
         }
         Route::Async(a) => Some(Deferred::Async(a, owned())),
-        _ if cmd.flags & flags::BLOCKING != 0 => Some(Deferred::Blocking(cmd, owned())),
+        _ if cmd.flags & flags::BLOCKING != 0 => match blocking_now(shard, st, batch, cmd, id, args) {
+            Some(reply) => {
+                batch.push_reply(reply, st.proto);
+                None
+            }
+            None => Some(Deferred::Blocking(cmd, owned())),
+        },
         _ if crate::coordinator::spans_shards(shard, cmd, args) => Some(Deferred::Cross(cmd, id, owned())),
         _ if shard.has_locks() && shard.names_locked(cmd, st.db, args) => Some(Deferred::Locked(cmd, owned())),
         _ => {
@@ -600,6 +606,43 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
             None
         }
     }
+}
+
+/// A blocking command (BLPOP, XREAD BLOCK, QPOP BLOCK ...) whose keys this
+/// shard owns, free of locks and resident, answered in the pipeline when
+/// it finds something at once, as any command; None when it must run as a
+/// deferred command (it would wait, or its keys are elsewhere). A run that
+/// finds nothing changes nothing, and the deferred run tries again. Either
+/// way the batch is aimed at the keys' shard, so a connection that keeps
+/// blocking on another shard's keys moves there.
+fn blocking_now(
+    shard: &Shard,
+    st: &ConnState,
+    batch: &mut Batch,
+    cmd: &Command,
+    id: command::table::CmdId,
+    args: &[&[u8]],
+) -> Option<Reply> {
+    let Route::Key(handler) = cmd.route else { return None };
+    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let owner = owners.next()?;
+    if owners.any(|o| o != owner) {
+        return None;
+    }
+    batch.aim(owner);
+    if owner != shard.id || (shard.has_locks() && shard.names_locked(cmd, st.db, args)) {
+        return None;
+    }
+    if !crate::tiering::cold_keys(&shard.state.borrow(), cmd, st.db, args).is_empty() {
+        return None;
+    }
+    let started = shard.begin();
+    let reply = shard.exec(handler, Call::Untracked, st.db, st.id, args);
+    if matches!(reply, Reply::Nil | Reply::NilArray) {
+        return None;
+    }
+    shard.account(Call::Command(id), started, st.id, args, &reply);
+    Some(reply)
 }
 
 /// Whether the keys of a command held as owned arguments live on more than one shard.

@@ -414,7 +414,8 @@ impl Batch {
         self.target
     }
 
-    fn aim(&mut self, to: usize) {
+    /// Notes that a command of the batch goes to shard `to`.
+    pub fn aim(&mut self, to: usize) {
         self.target = match self.target {
             Target::None => Target::One(to),
             Target::One(s) if s == to => Target::One(s),
