@@ -668,10 +668,7 @@ async fn blocking_across<S: ClientStream>(
     let started = shard.begin();
     let call = command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
     let reply = match cmd.name {
-        "xread" | "xreadgroup" => match stream_read(shard, st, cmd, &args).await {
-            Ok(r) => Some(r),
-            Err(wait) => wait_shown(st, stream, wait, buf, end).await?,
-        },
+        "xread" | "xreadgroup" => stream_read(shard, st, stream, cmd, &args, buf, end).await?,
         name if crate::pops::pops(name) => pop_across(shard, st, stream, cmd, &args, buf, end).await?,
         _ => blocking_move(shard, st, stream, cmd, &args, buf, end).await?,
     };
@@ -795,22 +792,35 @@ where
 }
 
 /// XREAD or XREADGROUP over streams on several shards
-/// ([`crate::stream_reads`]): the answer, or with BLOCK and nothing yet,
-/// the wait (which ends when dropped).
-async fn stream_read(
+/// ([`crate::stream_reads`]): the answer now, or with BLOCK and nothing yet,
+/// the wait (XREAD), or waits that deliver nothing and reads again
+/// (XREADGROUP), until the timeout.
+async fn stream_read<S: ClientStream>(
     shard: &Rc<Shard>,
-    st: &ConnState,
+    st: &mut ConnState,
+    stream: &mut S,
     cmd: &'static Command,
     args: &[&[u8]],
-) -> Result<Reply, std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>> {
+    buf: &mut [u8],
+    end: &mut usize,
+) -> std::io::Result<Option<Reply>> {
+    let started = strand_engine::clock::unix_ms();
     let split = match crate::stream_reads::split(shard, cmd, args) {
         Ok(split) => split,
-        Err(e) => return Ok(e),
+        Err(e) => return Ok(Some(e)),
     };
-    match crate::stream_reads::try_now(shard, cmd, &split, st.db, st.id).await {
-        Some(r) => Ok(r),
-        None => Err(crate::stream_reads::wait(shard, cmd, split, st.db, st.id)),
+    let (db, caller) = (st.db, st.id);
+    if let Some(reply) = crate::stream_reads::try_now(shard, cmd, &split, db, caller).await {
+        return Ok(Some(reply));
     }
+    if cmd.name == "xreadgroup" {
+        let deadline = split.timeout().map(|t| started.saturating_add(t));
+        let attempt = || crate::stream_reads::try_now(shard, cmd, &split, db, caller);
+        let wait = |ms| crate::stream_reads::wait_group(shard, &split, db, caller, ms);
+        return wait_and_retry(st, stream, buf, end, deadline, attempt, wait).await;
+    }
+    let wait = crate::stream_reads::wait(shard, cmd, split, db, caller);
+    wait_shown(st, stream, wait, buf, end).await
 }
 
 /// Waits for bytes from the client while writing out pub/sub messages as they arrive.

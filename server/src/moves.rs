@@ -84,7 +84,7 @@ pub fn wait_for_element(
     timeout_ms: Option<u64>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>> {
     let to = shard.shared.slots.shard_of(src);
-    crate::pops::wait_on(shard, to, crate::pops::Kind::List, &[src.to_vec()], db, caller, timeout_ms)
+    crate::pops::wait_on(shard, to, crate::pops::Kind::List, b"", &[src.to_vec()], db, caller, timeout_ms)
 }
 
 /// What the coordinator needs to build one shard's commands.

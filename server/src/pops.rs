@@ -32,6 +32,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use strand_engine::keyspace::list::List;
+use strand_engine::keyspace::stream::Stream;
 use strand_engine::keyspace::zset::ZSet;
 
 use crate::command::table::CmdId;
@@ -51,6 +52,10 @@ pub enum Kind {
     List,
     ZSet,
     Queue,
+    /// Streams read by a consumer group with `>`: something once a stream
+    /// has an entry after the group's last-delivered ID
+    /// ([`crate::stream_reads`]).
+    StreamGroup,
 }
 
 impl Kind {
@@ -67,6 +72,7 @@ impl Kind {
             Kind::List => b"list",
             Kind::ZSet => b"zset",
             Kind::Queue => b"queue",
+            Kind::StreamGroup => b"stream-group",
         }
     }
 
@@ -74,6 +80,7 @@ impl Kind {
         match b {
             b"zset" => Kind::ZSet,
             b"queue" => Kind::Queue,
+            b"stream-group" => Kind::StreamGroup,
             _ => Kind::List,
         }
     }
@@ -165,35 +172,42 @@ pub async fn try_once(shard: &Rc<Shard>, plan: &Plan, db: usize, caller: u64) ->
 /// Waits on every shard of the plan until one of its keys has something
 /// (OK), or `timeout_ms` passes (nil). Dropping the future ends every wait.
 pub fn wait(shard: &Rc<Shard>, plan: &Plan, db: usize, caller: u64, timeout_ms: Option<u64>) -> Pin<Box<dyn Future<Output = Reply>>> {
-    let waits: Vec<_> = plan.watch.iter().map(|(to, keys)| wait_on(shard, *to, plan.kind, keys, db, caller, timeout_ms)).collect();
+    let waits: Vec<_> = plan.watch.iter().map(|(to, keys)| wait_on(shard, *to, plan.kind, b"", keys, db, caller, timeout_ms)).collect();
     Box::pin(async move { futures::future::select_all(waits).await.0 })
 }
 
-/// Waits on shard `to` until one of `keys` (of `kind`) has something.
+/// Waits on shard `to` until one of `keys` (of `kind`) has something;
+/// `group` names the consumer group of [`Kind::StreamGroup`].
+#[allow(clippy::too_many_arguments)]
 pub fn wait_on(
     shard: &Rc<Shard>,
     to: usize,
     kind: Kind,
+    group: &[u8],
     keys: &[Vec<u8>],
     db: usize,
     caller: u64,
     timeout_ms: Option<u64>,
 ) -> Pin<Box<dyn Future<Output = Reply>>> {
     let timeout = timeout_ms.unwrap_or(0).to_string();
-    let args: Vec<&[u8]> = [kind.name(), timeout.as_bytes()].into_iter().chain(keys.iter().map(Vec::as_slice)).collect();
+    let head = [kind.name(), timeout.as_bytes(), group];
+    let args: Vec<&[u8]> = head.into_iter().chain(keys.iter().map(Vec::as_slice)).collect();
     crate::dispatch::blocking_on(shard, to, until_ready, Call::Untracked, &args, db, caller)
 }
 
-/// Blocking check: `[kind, timeout_ms, key ...]` → OK once one of the keys
-/// has something to take, or holds another type; waits otherwise (0:
-/// forever), nil at the timeout. Takes nothing.
+/// Blocking check: `[kind, timeout_ms, group, key ...]` → OK once one of
+/// the keys has something to take, or holds another type; waits otherwise
+/// (0: forever), nil at the timeout. Takes nothing.
 fn until_ready(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    let kind = Kind::parse(args[0]);
-    let keys = &args[2..];
+    let (kind, group) = (Kind::parse(args[0]), args[2]);
+    let keys = &args[3..];
     let ready = |key: &[u8]| match kind {
         Kind::List => typed::peek::<List>(ctx, key).map_or(true, |l| l.is_some_and(|l| l.front().is_some())),
         Kind::ZSet => !matches!(typed::peek::<ZSet>(ctx, key), Ok(None)),
         Kind::Queue => crate::command::queues::has_ready(ctx, key),
+        // A missing stream or group is "something": the next read answers the error.
+        Kind::StreamGroup => typed::peek::<Stream>(ctx, key)
+            .map_or(true, |s| s.is_none_or(|s| s.groups.get(group).is_none_or(|g| s.last().is_some_and(|(id, _)| id > g.last_id)))),
     };
     if keys.iter().any(|k| ready(k)) {
         return Reply::Ok;

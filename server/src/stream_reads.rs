@@ -11,11 +11,11 @@
 //!   which costs nothing since XREAD takes nothing.
 //! - **XREADGROUP** delivers, so it first runs its checks on every shard
 //!   (NOGROUP, WRONGTYPE, IDs), and serves only when none refuses. Then a
-//!   read without BLOCK, and if nothing came and BLOCK was asked, the
-//!   blocking parts as for XREAD. A part delivered by its shard in the
-//!   instant another part ends the wait stays pending in its group, as
-//!   after a reply lost on the network (XPENDING shows it, XAUTOCLAIM
-//!   takes it).
+//!   read without BLOCK, and if nothing came and BLOCK was asked, a wait
+//!   on every shard that delivers nothing ([`wait_group`], the waiter of
+//!   [`crate::pops`]) until one of its streams has a new entry for the
+//!   group; then the read again, until the timeout. So nothing is
+//!   delivered that the client is not answered.
 //!
 //! Not atomic across shards: a read may see one shard before a write and
 //! another after it, as MGET may.
@@ -41,6 +41,8 @@ pub fn reads(name: &str) -> bool {
 /// One shard's part of a request.
 struct Part {
     shard: usize,
+    /// Its streams.
+    keys: Vec<Vec<u8>>,
     /// Its arguments without BLOCK ...
     now: Vec<Vec<u8>>,
     /// ... and with it.
@@ -55,8 +57,17 @@ pub struct Split {
     order: HashMap<Vec<u8>, usize>,
     /// BLOCK was given.
     blocks: bool,
-    /// XREADGROUP: the checks run first.
-    group: bool,
+    /// BLOCK's timeout in ms (None: forever, or no BLOCK).
+    timeout: Option<u64>,
+    /// XREADGROUP's group: the checks run first.
+    group: Option<Vec<u8>>,
+}
+
+impl Split {
+    /// BLOCK's timeout in ms; None for forever (or without BLOCK).
+    pub fn timeout(&self) -> Option<u64> {
+        self.timeout
+    }
 }
 
 /// Splits `args` by the shards of their streams; the syntax errors the
@@ -105,11 +116,17 @@ pub fn split(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Result<Split, Repl
         parts: shards
             .into_iter()
             .zip(keys_of.iter().zip(&ids_of))
-            .map(|(shard, (k, i))| Part { shard, now: build(&unblocked, k, i), blocking: build(opts, k, i) })
+            .map(|(shard, (k, i))| Part {
+                shard,
+                keys: k.iter().map(|k| k.to_vec()).collect(),
+                now: build(&unblocked, k, i),
+                blocking: build(opts, k, i),
+            })
             .collect(),
         order,
         blocks: r.block.is_some(),
-        group,
+        timeout: r.block.flatten(),
+        group: group.then(|| r.group.map(|(g, _)| g.to_vec())).flatten(),
     })
 }
 
@@ -158,14 +175,14 @@ pub async fn try_now(shard: &Rc<Shard>, cmd: &Command, s: &Split, db: usize, cal
         Ok(h) => h,
         Err(e) => return Some(e),
     };
-    if s.group {
+    if s.group.is_some() {
         let checks = on_each(shard, s, crate::command::stream_groups::xreadgroup_check, id, db, caller).await;
         if let Some(e) = checks.into_iter().find(Reply::is_error) {
             return Some(e);
         }
     }
     // XREAD with BLOCK goes straight to the blocking parts: they resolve `$` where they wait.
-    if s.blocks && !s.group {
+    if s.blocks && s.group.is_none() {
         return None;
     }
     let reply = merge(s, on_each(shard, s, h, id, db, caller).await);
@@ -175,8 +192,23 @@ pub async fn try_now(shard: &Rc<Shard>, cmd: &Command, s: &Split, db: usize, cal
     }
 }
 
-/// Waits on every shard at once (the parts with BLOCK) until one answers;
-/// parts answered by then join it. Dropping the future ends every wait.
+/// XREADGROUP with BLOCK: waits on every shard until one of its streams
+/// has an entry after the group's last-delivered ID, delivering nothing
+/// (OK, or nil after `timeout_ms`); the caller reads again with
+/// [`try_now`]. Dropping the future ends every wait.
+pub fn wait_group(shard: &Rc<Shard>, s: &Split, db: usize, caller: u64, timeout_ms: Option<u64>) -> Pin<Box<dyn Future<Output = Reply>>> {
+    let group = s.group.clone().unwrap_or_default();
+    let waits: Vec<_> = s
+        .parts
+        .iter()
+        .map(|p| crate::pops::wait_on(shard, p.shard, crate::pops::Kind::StreamGroup, &group, &p.keys, db, caller, timeout_ms))
+        .collect();
+    Box::pin(async move { futures::future::select_all(waits).await.0 })
+}
+
+/// XREAD with BLOCK: waits on every shard at once (the parts with BLOCK)
+/// until one answers; parts answered by then join it. Dropping the future
+/// ends every wait.
 pub fn wait(shard: &Rc<Shard>, cmd: &Command, s: Split, db: usize, caller: u64) -> Pin<Box<dyn Future<Output = Reply>>> {
     let h = match handler(cmd) {
         Ok((h, _)) => h,

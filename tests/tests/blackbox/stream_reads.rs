@@ -132,3 +132,69 @@ fn xreadgroup_across_shards_delivers_everywhere_or_nowhere() {
     let got = streams(q(&mut c, &["XREADGROUP", "GROUP", "grp", "c2", "STREAMS", &a, &b, "0", "0"]));
     assert_eq!(got, [(a.clone(), vec!["2-1".to_string()]), (b.clone(), vec!["3-1".to_string()])]);
 }
+
+/// Consumers blocked in XREADGROUP over streams on both shards while
+/// producers append to both: every entry is answered to exactly one
+/// consumer, and the group holds no pending entry that no consumer was
+/// answered (a wait delivers nothing; the read after it does).
+#[test]
+fn xreadgroup_across_shards_answers_every_delivery() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = apart("race");
+    for k in [&a, &b] {
+        q::<()>(&mut c, &["XGROUP", "CREATE", k, "grp", "$", "MKSTREAM"]);
+    }
+    let per_stream = 300;
+    let consumers: Vec<_> = (0..4)
+        .map(|n| {
+            let mut c = s.client();
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut got: Vec<(String, String)> = Vec::new();
+                let consumer = format!("c{n}");
+                loop {
+                    let v: Value =
+                        q(&mut c, &["XREADGROUP", "GROUP", "grp", &consumer, "COUNT", "3", "BLOCK", "500", "STREAMS", &a, &b, ">", ">"]);
+                    if v == Value::Nil {
+                        return got;
+                    }
+                    for (stream, ids) in streams(v) {
+                        got.extend(ids.into_iter().map(|id| (stream.clone(), id)));
+                    }
+                }
+            })
+        })
+        .collect();
+    let producers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|k| {
+            let mut c = s.client();
+            std::thread::spawn(move || {
+                for _ in 0..per_stream {
+                    q::<String>(&mut c, &["XADD", &k, "*", "f", "v"]);
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut answered: Vec<(String, String)> = consumers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let total = answered.len();
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered.len(), total, "an entry was answered twice");
+    assert_eq!(total, 2 * per_stream, "entries never answered");
+    let pending: i64 = [&a, &b]
+        .iter()
+        .map(|k| q::<Vec<Value>>(&mut c, &["XPENDING", k, "grp"])[0].clone())
+        .map(|v| redis::from_redis_value::<i64>(&v).unwrap())
+        .sum();
+    assert_eq!(pending as usize, total, "pending entries that no consumer was answered");
+    // The timeout: a null array, after it passed.
+    let started = std::time::Instant::now();
+    let reply = send_async(s.port, &["XREADGROUP", "GROUP", "grp", "late", "BLOCK", "200", "STREAMS", &a, &b, ">", ">"]);
+    assert_eq!(reply.recv_timeout(Duration::from_secs(5)).unwrap(), "*-1\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(190));
+}
