@@ -162,12 +162,18 @@ impl Shard {
         }
     }
 
-    /// Runs the waiters of one key in the order they blocked, while they find something.
+    /// Runs the waiters of one key in the order they blocked, while they
+    /// find something. On a stream every waiter runs: readers do not take
+    /// what they read, and one that still waits (an XREAD after a later ID,
+    /// a group whose last-delivered ID is ahead) must not hold back the
+    /// others.
     fn serve_key(&self, db: u8, key: &[u8]) {
+        // Waiters at the front of the queue that ran and still wait.
+        let mut passed = 0;
         loop {
             let next = {
                 let st = self.state.borrow();
-                let id = st.blocked.queues.get(&(db, key.to_vec())).and_then(|q| q.front().copied());
+                let id = st.blocked.queues.get(&(db, key.to_vec())).and_then(|q| q.get(passed).copied());
                 id.map(|id| {
                     (
                         id,
@@ -188,12 +194,23 @@ impl Shard {
             let (reply, block) = args.with(|a| self.exec_with(handler, call, wdb as usize, caller, a, true));
             if block.is_some() {
                 // Still nothing for it: it keeps its place in every queue.
-                return;
+                if !self.holds_stream(db, key) {
+                    return;
+                }
+                passed += 1;
+                continue;
             }
             if let Some(w) = self.unpark(id) {
                 self.answer_when_durable(w.tx, reply);
             }
         }
+    }
+
+    /// Whether `key` holds a stream now.
+    fn holds_stream(&self, db: u8, key: &[u8]) -> bool {
+        let st = self.state.borrow();
+        let now = st.ks.now();
+        st.ks.peek(db as usize, key, now).is_some_and(|e| matches!(e.value, strand_engine::keyspace::Value::Stream(_)))
     }
 
     /// Sends a served waiter its reply, after its writes are durable when the log says replies wait.

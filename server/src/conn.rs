@@ -68,6 +68,10 @@ pub struct ConnState {
     pub unwatch_later: bool,
     /// The next command was deferred for its cold keys once already: run it now.
     pub cold_retry: bool,
+    /// Time spent waiting in the blocking command being run across shards,
+    /// which its accounted time leaves out (as Redis counts a blocked
+    /// command's execution, not its wait).
+    pub waited: std::time::Duration,
     /// Pub/sub subscriptions.
     pub subs: crate::command::pubsub::Subscriptions,
 }
@@ -90,6 +94,7 @@ impl ConnState {
             watched: Vec::new(),
             unwatch_later: false,
             cold_retry: false,
+            waited: std::time::Duration::ZERO,
             subs: Default::default(),
         }
     }
@@ -608,13 +613,13 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
     }
 }
 
-/// A blocking command (BLPOP, XREAD BLOCK, QPOP BLOCK ...) whose keys this
-/// shard owns, free of locks and resident, answered in the pipeline when
-/// it finds something at once, as any command; None when it must run as a
-/// deferred command (it would wait, or its keys are elsewhere). A run that
-/// finds nothing changes nothing, and the deferred run tries again. Either
-/// way the batch is aimed at the keys' shard, so a connection that keeps
-/// blocking on another shard's keys moves there.
+/// A blocking command (BLPOP, XREAD, QPOP ...) whose keys this shard owns,
+/// free of locks and resident, answered in the pipeline when it would not
+/// wait (it found something, or has no BLOCK), as any command; None when it
+/// must run as a deferred command (it would wait, or its keys are
+/// elsewhere). A run that would wait took nothing, and the deferred run
+/// tries again. Either way the batch is aimed at the keys' shard, so a
+/// connection that keeps blocking on another shard's keys moves there.
 fn blocking_now(
     shard: &Shard,
     st: &ConnState,
@@ -636,11 +641,19 @@ fn blocking_now(
     if !crate::tiering::cold_keys(&shard.state.borrow(), cmd, st.db, args).is_empty() {
         return None;
     }
+    if let Some(refused) = crate::oom::admit(&mut shard.state.borrow_mut(), args) {
+        shard.reject(id, &refused);
+        return Some(refused);
+    }
     let started = shard.begin();
-    let reply = shard.exec(handler, Call::Untracked, st.db, st.id, args);
-    if matches!(reply, Reply::Nil | Reply::NilArray) {
+    // Run as it would block, so that one which would wait says so (and is
+    // run again as a deferred command), while one without BLOCK that finds
+    // nothing (XREAD, QPOP) is answered here.
+    let (reply, blocked) = shard.exec_with(handler, Call::Untracked, st.db, st.id, args, true);
+    if blocked.is_some() {
         return None;
     }
+    shard.serve_ready();
     shard.account(Call::Command(id), started, st.id, args, &reply);
     Some(reply)
 }
@@ -666,6 +679,7 @@ async fn blocking_across<S: ClientStream>(
 ) -> std::io::Result<Option<Reply>> {
     let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let started = shard.begin();
+    st.waited = std::time::Duration::ZERO;
     let call = command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
     let reply = match cmd.name {
         "xread" | "xreadgroup" => stream_read(shard, st, stream, cmd, &args, buf, end).await?,
@@ -674,7 +688,7 @@ async fn blocking_across<S: ClientStream>(
     };
     let Some(reply) = reply else { return Ok(None) };
     st.info.borrow_mut().last_io_ms = strand_engine::clock::unix_ms();
-    shard.account(call, started, st.id, &args, &reply);
+    shard.account(call, started + std::mem::take(&mut st.waited), st.id, &args, &reply);
     Ok(Some(reply))
 }
 
@@ -687,7 +701,9 @@ async fn wait_shown<S: ClientStream>(
     end: &mut usize,
 ) -> std::io::Result<Option<Reply>> {
     st.info.borrow_mut().blocked = true;
+    let began = std::time::Instant::now();
     let waited = wait_blocked(stream, pending, buf, end).await;
+    st.waited += began.elapsed();
     st.info.borrow_mut().blocked = false;
     waited
 }

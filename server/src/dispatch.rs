@@ -607,6 +607,9 @@ pub fn blocking(
 #[allow(clippy::too_many_arguments)]
 pub async fn run_part(shard: &Rc<Shard>, to: usize, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
     if to != shard.id {
+        if crate::scripting::is_busy(&shard.shared, to) {
+            return Reply::error(crate::scripting::BUSY);
+        }
         let cmd = RemoteCmd { handler, call: Call::Part(id), db: db as u8, caller, args: OwnedArgs::new(args), blocking: false };
         return send_one(shard, to, cmd).await;
     }

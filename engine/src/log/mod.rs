@@ -208,8 +208,8 @@ struct Inner {
     stats: LogStats,
     /// A segment written full of zeros ahead of need, ready to roll into.
     prepared: Option<u64>,
-    /// The newest segment created with fallocate instead (the first after
-    /// start-up, or one a preparation missed).
+    /// The first segment this process created, when it was created with
+    /// fallocate (no segment was prepared yet).
     unprepared: Option<u64>,
     /// Under `always`: the next append starts the prepared segment now,
     /// leaving the rest of an unprepared one unused ([`Log::prepare`]).
@@ -740,14 +740,15 @@ impl Log {
         {
             let mut inner = self.inner.borrow_mut();
             inner.new_segments.pop_front();
+            if !prepared && inner.stats.segments_created == 0 {
+                inner.unprepared = Some(seq);
+            }
             inner.stats.segments_created += 1;
             inner.stats.current_segment = seq;
             inner.on_disk.push_back((seq, first_lsn));
             inner.stats.segments_on_disk = inner.on_disk.len() as u64;
             if prepared {
                 inner.stats.segments_prepared += 1;
-            } else {
-                inner.unprepared = Some(seq);
             }
         }
         let next = self.clone();
@@ -759,12 +760,15 @@ impl Log {
     /// in the background, so it is ready when the log rolls into it.
     ///
     /// Under `always` the log rolls into it as soon as it is ready when the
-    /// segment being written was created with fallocate (the first one after
-    /// start-up): there every fdatasync also commits the conversion of the
+    /// segment being written is the first this process created, with
+    /// fallocate: there every fdatasync also commits the conversion of the
     /// blocks it wrote from unwritten extents, which made a 4 KiB write plus
     /// fdatasync take 223 µs instead of 121 µs on the disk of the machine
     /// this was measured on. Rolling early is what a restart does: the next
-    /// segment's header records where this one's data ends.
+    /// segment's header records where this one's data ends. (A later segment
+    /// that a preparation missed is filled whole: rolling early from each
+    /// would leave unused space in every one under a load faster than the
+    /// preparation.)
     async fn prepare(self, seq: u64) {
         let (dir, size) = {
             let inner = self.inner.borrow();

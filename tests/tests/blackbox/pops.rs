@@ -245,3 +245,18 @@ fn consumers_popping_across_shards_take_every_element_once() {
         assert!(!q::<bool>(&mut c, &["EXISTS", l]));
     }
 }
+
+/// The time a pop across shards spends waiting is not counted as its run
+/// time (INFO commandstats), as Redis counts a blocked command.
+#[test]
+fn the_wait_of_a_pop_across_shards_is_not_its_run_time() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let k = alternating("t", 2);
+    assert_eq!(q::<Value>(&mut c, &["BLPOP", &k[0], &k[1], "0.3"]), Value::Nil);
+    let stats: String = q(&mut c, &["INFO", "commandstats"]);
+    let line = stats.lines().find(|l| l.starts_with("cmdstat_blpop:")).expect("BLPOP in commandstats");
+    let usec: u64 = line.split(',').find_map(|f| f.strip_prefix("usec=")).unwrap().parse().unwrap();
+    assert!(line.contains("calls=1,"), "{line}");
+    assert!(usec < 150_000, "the 300 ms wait was counted: {line}");
+}

@@ -198,3 +198,26 @@ fn xreadgroup_across_shards_answers_every_delivery() {
     assert_eq!(reply.recv_timeout(Duration::from_secs(5)).unwrap(), "*-1\r\n");
     assert!(started.elapsed() >= Duration::from_millis(190));
 }
+
+/// A reader still waiting after an append (XREAD after an ID the stream
+/// has not reached) does not hold back the readers blocked after it, on one
+/// shard or across two.
+#[test]
+fn a_reader_that_still_waits_does_not_hold_back_the_others() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = apart("held");
+    for k in [&a, &b] {
+        q::<()>(&mut c, &["XGROUP", "CREATE", k, "grp", "$", "MKSTREAM"]);
+    }
+    let ahead = send_async(s.port, &["XREAD", "BLOCK", "0", "STREAMS", &a, "99999999999999-0"]);
+    wait_blocked(&mut c, 1);
+    let plain = send_async(s.port, &["XREAD", "BLOCK", "0", "STREAMS", &a, "$"]);
+    wait_blocked(&mut c, 2);
+    let across = send_async(s.port, &["XREADGROUP", "GROUP", "grp", "c", "BLOCK", "0", "STREAMS", &a, &b, ">", ">"]);
+    wait_blocked(&mut c, 4);
+    xadd(&mut c, &a, "5-1");
+    assert!(plain.recv_timeout(Duration::from_secs(5)).unwrap().contains("5-1"));
+    assert!(across.recv_timeout(Duration::from_secs(5)).unwrap().contains("5-1"));
+    assert!(ahead.recv_timeout(Duration::from_millis(100)).is_err(), "the reader after a later ID still waits");
+}
