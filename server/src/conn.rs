@@ -884,6 +884,7 @@ async fn run_deferred<S: ClientStream>(
             }
             let reply = match cmd.name {
                 "mset" | "msetnx" => crate::coordinator::mset(shard, cmd, id, st.db, st.id, &args).await,
+                name if crate::gather::gathers(name) => crate::gather::run(shard, cmd, id, st.db, st.id, &args).await,
                 _ => crate::moves::run(shard, cmd, id, st.db, st.id, &args).await,
             };
             shard.account(Call::Command(id), started, st.id, &args, &reply);

@@ -236,6 +236,20 @@ pub enum Outcome {
     Declined,
 }
 
+impl Outcome {
+    /// The reply of a command that planned its own writes (a move, the
+    /// algebra): `answer`, unless a part failed or the transaction was refused.
+    pub fn answer(self, answer: Reply, name: &str) -> Reply {
+        match self {
+            Outcome::Done(replies) => replies.into_iter().flatten().find(Reply::is_error).unwrap_or(answer),
+            Outcome::Declined => answer,
+            Outcome::Full => Reply::error(crate::oom::OOM),
+            Outcome::Refused(r) => r,
+            Outcome::Dirty => Reply::error(format!("ERR {} saw a watched key change, which it never watches", name.to_uppercase())),
+        }
+    }
+}
+
 /// The keys a command names, as locks see them (none for commands without keys).
 pub fn keys_of(cmd: &Command, db: u8, args: &[&[u8]]) -> Vec<LockKey> {
     cmd.keys_of(args).into_iter().filter_map(|i| args.get(i)).map(|k| (db, k.to_vec())).collect()
@@ -649,11 +663,15 @@ pub async fn sync_everywhere(shard: &Rc<Shard>) -> Result<(), String> {
 /// How long a checkpoint waits for another shard to sync its log.
 const SYNC_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Whether a command the coordinator runs across shards (MSET, MSETNX, and
-/// the moves of [`crate::moves`]) has keys on several shards.
+/// Whether a command the coordinator runs across shards (MSET, MSETNX, the
+/// moves of [`crate::moves`], the pops of [`crate::pops`] and the algebra of
+/// [`crate::gather`]) has keys on several shards.
 pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
     if shard.outbox.shards() == 1
-        || !(matches!(cmd.name, "mset" | "msetnx") || crate::moves::moves(cmd.name) || crate::pops::pops(cmd.name))
+        || !(matches!(cmd.name, "mset" | "msetnx")
+            || crate::moves::moves(cmd.name)
+            || crate::pops::pops(cmd.name)
+            || crate::gather::gathers(cmd.name))
     {
         return false;
     }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod conn;
 pub mod coordinator;
 pub mod dispatch;
+pub mod gather;
 pub mod info;
 pub mod limits;
 pub mod metrics;

@@ -24,8 +24,8 @@
 //! connection waits on the source's shard for an element ([`wait_for_element`],
 //! which pops nothing) and tries again, until the timeout.
 //!
-//! Left as CROSSSLOT: the *STORE commands, and these commands inside
-//! MULTI/EXEC or scripts. A time series with compaction rules stays on its
+//! Left as CROSSSLOT: these commands inside MULTI/EXEC or scripts (the
+//! *STORE commands across shards are [`crate::gather`]'s). A time series with compaction rules stays on its
 //! shard (its rules name keys of that shard).
 
 use std::borrow::Cow;
@@ -40,7 +40,7 @@ use crate::command::lists::parse_side;
 use crate::command::strings::{db8, write};
 use crate::command::table::CmdId;
 use crate::command::{err, typed, Command, Ctx, ShardFn};
-use crate::coordinator::{self, Outcome, Part, Participant};
+use crate::coordinator::{self, Part, Participant};
 use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
@@ -159,13 +159,8 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
             }
         }
     };
-    match coordinator::run_planned(shard, parts, plan).await {
-        Outcome::Done(replies) => replies.into_iter().flatten().find(Reply::is_error).unwrap_or(answer),
-        Outcome::Declined => answer,
-        Outcome::Full => Reply::error(crate::oom::OOM),
-        Outcome::Refused(r) => r,
-        Outcome::Dirty => Reply::error(format!("ERR {} saw a watched key change, which it never watches", cmd.name.to_uppercase())),
-    }
+    let outcome = coordinator::run_planned(shard, parts, plan).await;
+    outcome.answer(answer, cmd.name)
 }
 
 /// The move `args` ask for; an arity or syntax error as Redis answers it.
@@ -278,8 +273,12 @@ fn decide(m: &Move, found: Option<&Reply>, there: Option<&Reply>) -> Decision {
 // ---------------------------------------------------------------------------
 
 /// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key is missing.
-fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    // A cold value was made resident before this ran (`tiering::resident`: RENAME and COPY read values).
+pub(crate) fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    // Cold values are read back here: not every command's key positions find the key in `[_, key]`.
+    if let Err(e) = ctx.shard.ks.make_resident(ctx.db, args[1]) {
+        let key = String::from_utf8_lossy(args[1]);
+        return Reply::error(format!("ERR the value of key '{key}' could not be read from the cold tier: {e}"));
+    }
     let Some(e) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now) else { return Reply::Nil };
     if let Value::Series(s) = &e.value {
         if !s.rules().is_empty() || s.source().is_some() {
@@ -294,12 +293,12 @@ fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 }
 
 /// Check: `[_, key]` → 1 if the key exists, else 0.
-fn exists(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+pub(crate) fn exists(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     Reply::Int(ctx.shard.ks.contains(ctx.db, args[1], ctx.now) as i64)
 }
 
 /// Apply: `[_, key, expire_ms, value]` replaces the key with the serialized value.
-fn put(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+pub(crate) fn put(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     let expire_ms = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<u64>().ok());
     let mut r = Reader::new(args[3]);
     let value = match (expire_ms, Value::decode(&mut r).and_then(|v| r.finish().map(|()| v))) {
@@ -315,7 +314,7 @@ fn put(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 }
 
 /// Apply: `[_, key]` deletes the key.
-fn del(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+pub(crate) fn del(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     match write(ctx, Op::Del { db: db8(ctx), key: args[1] }) {
         Ok(()) => Reply::Int(1),
         Err(e) => e,

@@ -219,6 +219,40 @@ pub struct ShardState {
 }
 
 impl ShardState {
+    /// A shard state around `ks` with no clients, counters, waiters or timers yet.
+    fn around(id: usize, nshards: usize, ks: Keyspace, config: Config, shared: Arc<Shared>) -> ShardState {
+        ShardState {
+            id,
+            nshards,
+            ks,
+            config,
+            shared,
+            clients: BTreeMap::new(),
+            stats: ShardStats::default(),
+            cmdstats: Default::default(),
+            clock: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            lastsave: 0,
+            recovery: RecoveryStats::default(),
+            blocked: Default::default(),
+            queue_timers: Default::default(),
+            stream_retention: Default::default(),
+            pubsub: Default::default(),
+            lua: None,
+            checkpoints: Default::default(),
+            forward: None,
+            frozen_now: None,
+        }
+    }
+
+    /// An empty shard with this one's configuration, in memory: no log, no
+    /// clients, no tasks, no notifications. [`crate::gather`] runs a
+    /// command there on copies of values read from several shards.
+    pub fn scratch(&self) -> ShardState {
+        ShardState::around(self.id, self.nshards, Keyspace::new(None), self.config.clone(), self.shared.clone())
+    }
+
     /// Publishes keyspace notifications: to this shard's subscribers now, to the others in order.
     pub fn publish_events(&mut self, events: &[crate::notify::Event]) {
         for (channel, message) in crate::notify::messages(self.config.notify, events) {
@@ -468,27 +502,11 @@ pub async fn run(start: ShardStart) -> Result<(), String> {
     }
     let stream_retention = crate::command::stream_retention::Registry::rebuild(&ks, strand_engine::clock::unix_ms());
     let state = ShardState {
-        id,
-        nshards,
-        ks,
-        config: config.clone(),
-        shared: shared.clone(),
-        clients: BTreeMap::new(),
-        stats: ShardStats::default(),
-        cmdstats: Default::default(),
-        clock: Default::default(),
-        slowlog: Default::default(),
-        latency: Default::default(),
         lastsave: recovery.checkpoint.as_ref().map_or(strand_engine::clock::unix_ms(), |c| c.time_ms) / 1000,
         checkpoints: crate::checkpoint::Checkpoints::started(&recovery),
         recovery,
-        blocked: Default::default(),
-        queue_timers: Default::default(),
         stream_retention,
-        pubsub: Default::default(),
-        forward: None,
-        lua: None,
-        frozen_now: None,
+        ..ShardState::around(id, nshards, ks, config.clone(), shared.clone())
     };
     let shard =
         Rc::new(crate::dispatch::Shard { state: RefCell::new(state), outbox, id, shared: shared.clone(), locks: Default::default() });

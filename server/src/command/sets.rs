@@ -1,9 +1,9 @@
 //! Set commands: <https://redis.io/commands/?group=set>.
 //!
-//! Every handler runs on the shard that owns its key(s): the commands over
-//! several sets (SINTER, SUNIONSTORE ...) need all their keys on one shard,
-//! else the dispatcher answers CROSSSLOT; SMOVE between shards runs in
-//! [`crate::moves`]. Reads go through
+//! Every handler runs on the shard that owns its key(s). The commands over
+//! several sets (SINTER, SUNIONSTORE ...) whose keys live on several shards
+//! run in [`crate::gather`], which runs these same handlers on copies of the
+//! sets; SMOVE between shards runs in [`crate::moves`]. Reads go through
 //! [`Keyspace::lookup`](strand_engine::keyspace::Keyspace::lookup) where Redis
 //! uses `lookupKeyRead`; writes look keys up with `peek` (`lookupKeyWrite`).
 //! Each write is decided in full before it is logged: SPOP logs the members
@@ -14,7 +14,7 @@
 //! SINTERCARD's keys follow a count (`numkeys`), which the table's
 //! first/last/step cannot say. Its entry names the first key (2, 2, 1) for
 //! COMMAND INFO; the dispatcher finds all of them through
-//! [`super::NUMKEYS`], so CROSSSLOT comes from there. (Redis reports
+//! [`super::NUMKEYS`]. (Redis reports
 //! 0, 0, 0 with the `movablekeys` flag; declaring 2, -1 instead would take
 //! the `LIMIT` option for keys.)
 

@@ -24,7 +24,8 @@
 //! first/last/step; their entries name the first key for COMMAND INFO, and
 //! the dispatcher finds all of them (with the *STORE destination) through
 //! [`super::NUMKEYS`], so they reach the shard that owns every one of
-//! them, or CROSSSLOT. (Redis marks them `movablekeys`.) The pops (ZMPOP,
+//! them, or, when their keys live on several shards, [`crate::gather`]
+//! (the algebra) or [`crate::pops`]. (Redis marks them `movablekeys`.) The pops (ZMPOP,
 //! BZMPOP, BZPOPMIN, BZPOPMAX) over sets on several shards run in
 //! [`crate::pops`] instead, which runs these handlers on each shard's share.
 //!

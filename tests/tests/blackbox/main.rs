@@ -16,6 +16,7 @@ mod durability;
 mod errors;
 mod fuzz;
 mod fuzz_commands;
+mod gather;
 mod hashes;
 mod keys;
 mod limits;

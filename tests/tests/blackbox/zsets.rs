@@ -3,7 +3,7 @@
 //! ZREVRANK, the ZRANGE family, ZRANGESTORE, the pops (ZPOPMIN/MAX,
 //! BZPOPMIN/MAX, ZMPOP, BZMPOP), ZREMRANGEBY*, ZUNION/ZINTER/ZDIFF and their
 //! STORE forms, ZINTERCARD, ZRANDMEMBER and ZSCAN; their errors, wrong
-//! types, RESP3 reply shapes, CROSSSLOT for keys on two shards, restart and
+//! types, RESP3 reply shapes, keys on two shards, restart and
 //! SIGKILL durability, and a job scheduler built on ZRANGEBYSCORE + ZREM.
 //! Where `redis-server` is installed, a side-by-side test sends the same
 //! commands to both and compares the raw replies byte for byte.
@@ -27,8 +27,6 @@ const NOT_FLOAT: &str = "ERR value is not a valid float";
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const MIN_MAX: &str = "ERR min or max is not a float";
 const LEX: &str = "ERR min or max not valid string range item";
-const CROSSSLOT: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, BLPOP and the other pops, multi-key reads and deletes, and MULTI/EXEC)";
 
 /// A reply that is an array of bulk strings (members, or members and scores as text).
 fn strs(c: &mut Connection, args: &[&str]) -> Vec<String> {
@@ -713,28 +711,22 @@ fn every_command_refuses_other_types() {
     }
 }
 
+/// The algebra over sorted sets on two shards (more in `gather.rs`).
 #[test]
-fn multi_key_commands_on_two_shards_answer_crossslot() {
+fn multi_key_commands_on_two_shards_answer_as_on_one() {
     let (_s, mut c) = start();
     let (a, b) = keys_on_two_shards();
     let (a, b) = (a.as_str(), b.as_str());
-    q::<()>(&mut c, &["ZADD", a, "1", "x"]);
-    q::<()>(&mut c, &["ZADD", b, "2", "y"]);
-    for args in [
-        vec!["ZUNIONSTORE", a, "1", b],
-        vec!["ZINTERSTORE", b, "2", b, a],
-        vec!["ZDIFFSTORE", a, "1", b],
-        vec!["ZUNION", "2", a, b],
-        vec!["ZINTER", "2", a, b, "WITHSCORES"],
-        vec!["ZDIFF", "2", b, a],
-        vec!["ZINTERCARD", "2", a, b],
-        vec!["ZRANGESTORE", a, b, "0", "-1"],
-    ] {
-        assert_eq!(err(&mut c, &args), CROSSSLOT, "{args:?}");
-    }
-    // Nothing changed.
-    assert_eq!(dump(&mut c, a), v(&["x=1"]));
-    assert_eq!(dump(&mut c, b), v(&["y=2"]));
+    q::<()>(&mut c, &["ZADD", a, "1", "x", "2", "y"]);
+    q::<()>(&mut c, &["ZADD", b, "3", "y", "4", "z"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["ZUNION", "2", a, b, "WITHSCORES"]), v(&["x", "1", "z", "4", "y", "5"]));
+    assert_eq!(q::<Vec<String>>(&mut c, &["ZINTER", "2", b, a, "WITHSCORES"]), v(&["y", "5"]));
+    assert_eq!(q::<Vec<String>>(&mut c, &["ZDIFF", "2", b, a]), v(&["z"]));
+    assert_eq!(q::<i64>(&mut c, &["ZINTERCARD", "2", a, b]), 1);
+    assert_eq!(q::<i64>(&mut c, &["ZRANGESTORE", a, b, "0", "0"]), 1);
+    assert_eq!(dump(&mut c, a), v(&["y=3"]));
+    assert_eq!(q::<i64>(&mut c, &["ZUNIONSTORE", b, "2", a, b, "AGGREGATE", "MAX"]), 2);
+    assert_eq!(dump(&mut c, b), v(&["y=3", "z=4"]));
 }
 
 // ---------------------------------------------------------------- ZRANDMEMBER, ZSCAN

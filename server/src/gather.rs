@@ -1,0 +1,234 @@
+//! Set and sorted-set algebra over keys on several shards: SINTER, SUNION,
+//! SDIFF, SINTERCARD, ZUNION, ZINTER, ZDIFF, ZINTERCARD, their *STORE
+//! forms, and ZRANGESTORE.
+//!
+//! Each runs as one cross-shard transaction of the [`crate::coordinator`]:
+//!
+//! 1. Every key the command names is locked on its shard, and a check
+//!    there reads its whole value, serialized as checkpoints write it
+//!    ([`crate::moves::dump`]); a destination that is not also a source is
+//!    only asked whether it exists.
+//! 2. The coordinator loads the values into a scratch shard (in memory, no
+//!    log: [`crate::shard::ShardState::scratch`]) and runs the command's own
+//!    handler there: the same code, type checks, errors and their order as
+//!    when the keys share a shard.
+//! 3. A *STORE form writes what the handler left at its destination back
+//!    to the destination's shard, the whole value ([`crate::moves::put`])
+//!    or its deletion, as that shard's part of the transaction: one log
+//!    record, kept or dropped whole after a crash. The keys stay locked
+//!    until it is applied, so no command sees a source change in between;
+//!    the reads are atomic too (unlike MGET's).
+//!
+//! Whole values cross shards, so the cost grows with the sources' sizes,
+//! not the result's. Nothing here touches a shard's state except through
+//! handlers that run on the owning shard; the scratch shard is the
+//! coordinator's own and is dropped with the command.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use strand_engine::codec::{Reader, Writer};
+use strand_engine::keyspace::{Op, Value};
+
+use crate::command::table::CmdId;
+use crate::command::{flags, Command, Ctx, Route, ShardFn};
+use crate::coordinator::{self, Part, Participant};
+use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
+use crate::reply::Reply;
+use crate::stats::Call;
+
+/// The commands this module runs when their keys live on several shards.
+pub fn gathers(name: &str) -> bool {
+    matches!(
+        name,
+        "sinter"
+            | "sunion"
+            | "sdiff"
+            | "sintercard"
+            | "sinterstore"
+            | "sunionstore"
+            | "sdiffstore"
+            | "zunion"
+            | "zinter"
+            | "zdiff"
+            | "zintercard"
+            | "zunionstore"
+            | "zinterstore"
+            | "zdiffstore"
+            | "zrangestore"
+    )
+}
+
+/// A key the command names, once, with what the transaction reads of it.
+struct Named<'a> {
+    key: &'a [u8],
+    shard: usize,
+    /// Read as a source: its whole value is fetched (else only whether it exists).
+    source: bool,
+}
+
+/// What the checks tell of one key.
+enum Found {
+    Missing,
+    /// A destination that exists (its value is not needed).
+    Exists,
+    Value {
+        expire_ms: u64,
+        value: Value,
+    },
+}
+
+/// Runs `cmd` (one of [`gathers`]) whose keys live on several shards.
+pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    let Route::Key(handler) = cmd.route else {
+        return Reply::error(format!("ERR '{}' does not run on keys", cmd.name));
+    };
+    // Every *STORE form here names its destination first; nothing else writes.
+    let dest = (cmd.flags & flags::WRITE != 0).then(|| args.get(1).copied()).flatten();
+    let named = names(shard, cmd, args, dest);
+    // Participants in shard order, as the coordinator hands back their checks.
+    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    named.iter().enumerate().for_each(|(i, n)| by_shard.entry(n.shard).or_default().push(i));
+    let dest_shard = dest.map(|d| shard.shared.slots.shard_of(d));
+    let check = |n: &Named<'_>| RemoteCmd {
+        handler: if n.source { crate::moves::dump } else { crate::moves::exists as ShardFn },
+        call: Call::Part(id),
+        db: db as u8,
+        caller,
+        args: OwnedArgs::new(&[args[0], n.key]),
+        blocking: false,
+    };
+    let parts = by_shard
+        .iter()
+        .map(|(&s, idx)| {
+            let writes = dest_shard == Some(s);
+            Participant {
+                shard: s,
+                part: Part {
+                    keys: idx.iter().map(|&i| (db as u8, named[i].key.to_vec())).collect(),
+                    watches: Vec::new(),
+                    denyoom: writes && cmd.flags & flags::DENYOOM != 0,
+                    checks: idx.iter().map(|&i| check(&named[i])).collect(),
+                },
+                cmds: Vec::new(),
+                writes,
+            }
+        })
+        .collect();
+    let mut answer = Reply::Nil;
+    let plan = |checks: &[Vec<Reply>], cmds: &mut [Vec<RemoteCmd>]| {
+        let found = match found(&named, &by_shard, checks) {
+            Ok(f) => f,
+            Err(e) => {
+                answer = e;
+                return false;
+            }
+        };
+        let (reply, write) = compute(shard, handler, db, caller, args, &named, found, dest);
+        answer = reply;
+        match (write, dest_shard.and_then(|s| by_shard.keys().position(|&k| k == s))) {
+            (Some((handler, w)), Some(at)) => {
+                let w: Vec<&[u8]> = w.iter().map(Vec::as_slice).collect();
+                cmds[at] =
+                    vec![RemoteCmd { handler, call: Call::Part(id), db: db as u8, caller, args: OwnedArgs::new(&w), blocking: false }];
+                true
+            }
+            _ => false,
+        }
+    };
+    let outcome = coordinator::run_planned(shard, parts, plan).await;
+    outcome.answer(answer, cmd.name)
+}
+
+/// The keys `cmd` names, each once, in order of first mention.
+fn names<'a>(shard: &Shard, cmd: &Command, args: &[&'a [u8]], dest: Option<&[u8]>) -> Vec<Named<'a>> {
+    let mut named: Vec<Named<'a>> = Vec::new();
+    for (at, i) in cmd.keys_of(args).into_iter().enumerate() {
+        let key = args[i];
+        // The destination is the first key named; any later mention reads it.
+        let source = !(at == 0 && dest == Some(key));
+        match named.iter_mut().find(|n| n.key == key) {
+            Some(n) => n.source |= source,
+            None => named.push(Named { key, shard: shard.shared.slots.shard_of(key), source }),
+        }
+    }
+    named
+}
+
+/// What each shard's checks found, per key of `named`; the first error a
+/// shard answered (a cold value that cannot be read, a series that stays on its shard).
+fn found(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[Vec<Reply>]) -> Result<Vec<Found>, Reply> {
+    let mut out: Vec<Option<Found>> = named.iter().map(|_| None).collect();
+    let odd = || Reply::error("ERR a shard answered the check of a cross-shard command oddly");
+    for (idx, replies) in by_shard.values().zip(checks) {
+        for (&i, reply) in idx.iter().zip(replies) {
+            out[i] = Some(match reply {
+                e if e.is_error() => return Err(e.clone()),
+                Reply::Nil | Reply::Int(0) => Found::Missing,
+                Reply::Int(_) => Found::Exists,
+                Reply::Array(v) => match &v[..] {
+                    [Reply::Int(expire), Reply::Bulk(bytes)] => {
+                        let mut r = Reader::new(bytes);
+                        let value = Value::decode(&mut r)
+                            .and_then(|v| r.finish().map(|()| v))
+                            .map_err(|e| Reply::error(format!("ERR a gathered value does not decode: {e}")))?;
+                        Found::Value { expire_ms: *expire as u64, value }
+                    }
+                    _ => return Err(odd()),
+                },
+                _ => return Err(odd()),
+            });
+        }
+    }
+    out.into_iter().map(|f| f.ok_or_else(odd)).collect()
+}
+
+/// A write for the destination's shard: the handler and its arguments.
+type Write = (ShardFn, Vec<Vec<u8>>);
+
+/// Runs the handler on a scratch shard holding the found values: its reply,
+/// and what to write at the destination (None: nothing changes there).
+#[allow(clippy::too_many_arguments)]
+fn compute(
+    shard: &Shard,
+    handler: ShardFn,
+    db: usize,
+    caller: u64,
+    args: &[&[u8]],
+    named: &[Named<'_>],
+    found: Vec<Found>,
+    dest: Option<&[u8]>,
+) -> (Reply, Option<Write>) {
+    let (mut scratch, now) = {
+        let st = shard.state.borrow();
+        (st.scratch(), st.frozen_now.unwrap_or_else(|| st.ks.now()))
+    };
+    let mut existed = false;
+    for (n, f) in named.iter().zip(found) {
+        match f {
+            Found::Missing => {}
+            Found::Exists => existed |= dest == Some(n.key),
+            Found::Value { expire_ms, value } => {
+                existed |= dest == Some(n.key);
+                let op = Op::Store { db: db as u8, key: n.key, value: Cow::Owned(value), expire_ms };
+                if let Err(e) = scratch.ks.write(op, now) {
+                    return (Reply::error(format!("ERR a gathered value could not be loaded: {e}")), None);
+                }
+            }
+        }
+    }
+    let mut ctx = Ctx { shard: &mut scratch, db, now, caller, may_block: false, blocked: None, cmd: None };
+    let reply = handler(&mut ctx, args);
+    let Some(dest) = dest.filter(|_| !reply.is_error()) else { return (reply, None) };
+    let write = match scratch.ks.peek(db, dest, now) {
+        Some(e) => {
+            let mut bytes = vec![0; e.value.encoded_len()];
+            e.value.encode(&mut Writer::new(&mut bytes));
+            Some((crate::moves::put as ShardFn, vec![args[0].to_vec(), dest.to_vec(), e.expire_ms.to_string().into_bytes(), bytes]))
+        }
+        None if existed => Some((crate::moves::del as ShardFn, vec![args[0].to_vec(), dest.to_vec()])),
+        None => None,
+    };
+    (reply, write)
+}
