@@ -225,6 +225,10 @@ queues() {
     "$bench" --port $SPORT --workload queue --messages "$m" -P 8 | tail -1
     "$bench" --port $SPORT --workload stream --messages "$m" -P 8 | tail -1
     "$bench" --port $RPORT --workload stream --messages "$m" -P 8 | tail -1
+    echo "batched as RabbitMQ's perf-test runs (64 pushes in flight per producer, pops of up to 100):"
+    "$bench" --port $SPORT --workload queue --messages "$m" -P 64 --batch 100 | tail -1
+    "$bench" --port $SPORT --workload stream --messages "$m" -P 64 --batch 100 | tail -1
+    "$bench" --port $RPORT --workload stream --messages "$m" -P 64 --batch 100 | tail -1
     echo "paced at 5000 msg/s:"
     "$bench" --port $SPORT --workload queue --messages 20000 --rate 5000 | tail -1
     "$bench" --port $SPORT --workload stream --messages 20000 --rate 5000 | tail -1
