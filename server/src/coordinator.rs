@@ -43,6 +43,7 @@
 //! This module touches the shard's state only through [`Shard`]'s methods,
 //! and crosses threads only through the bus.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -161,8 +162,8 @@ pub type LockKey = (u8, Vec<u8>);
 /// The keys cross-shard transactions hold on this shard, and what waits for them.
 #[derive(Default)]
 pub struct Locks {
-    /// Locked keys, per database, and the transaction holding each.
-    locked: HashMap<u8, HashMap<Vec<u8>, u64>>,
+    /// Locked keys, per database, and how each is held.
+    locked: HashMap<u8, HashMap<Vec<u8>, Lock>>,
     /// Transactions holding locks here, with their keys.
     holders: HashMap<u64, Vec<LockKey>>,
     /// Lock requests not granted yet, in arrival order.
@@ -182,13 +183,65 @@ pub struct Request {
     reply: oneshot::Sender<Granted>,
 }
 
+/// How a key is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// By one transaction that may write it.
+    Exclusive,
+    /// By this many transactions that only read it.
+    Shared(u32),
+}
+
 impl Locks {
+    /// Whether a transaction holds the key (plain commands wait for shared locks too).
     fn is_locked(&self, db: u8, key: &[u8]) -> bool {
         self.locked.get(&db).is_some_and(|m| m.contains_key(key))
     }
 
-    fn free(&self, keys: &[LockKey], claimed: &[&LockKey]) -> bool {
-        keys.iter().all(|k| !self.is_locked(k.0, &k.1) && !claimed.contains(&k))
+    /// Whether a part may lock `keys` now: none is held exclusively, none is
+    /// held at all unless both sides only read, and no earlier request still
+    /// waiting asks for one (`claimed`), so a writer is not starved by readers.
+    fn free(&self, keys: &[LockKey], shared: bool, claimed: &[&LockKey]) -> bool {
+        keys.iter().all(|k| {
+            let held = self.locked.get(&k.0).and_then(|m| m.get(&k.1));
+            let compatible = match held {
+                None => true,
+                Some(Lock::Shared(_)) => shared,
+                Some(Lock::Exclusive) => false,
+            };
+            compatible && !claimed.contains(&k)
+        })
+    }
+
+    /// Takes `keys` for a part (they are [`Locks::free`]).
+    fn take(&mut self, keys: &[LockKey], shared: bool) {
+        for (db, key) in keys {
+            let slot = self.locked.entry(*db).or_default().entry(key.clone());
+            match (slot, shared) {
+                (Entry::Occupied(mut o), true) => match o.get_mut() {
+                    Lock::Shared(n) => *n += 1,
+                    Lock::Exclusive => debug_assert!(false, "a shared lock granted on a key held exclusively"),
+                },
+                (Entry::Occupied(_), false) => debug_assert!(false, "an exclusive lock granted on a held key"),
+                (Entry::Vacant(v), _) => {
+                    v.insert(if shared { Lock::Shared(1) } else { Lock::Exclusive });
+                }
+            }
+        }
+    }
+
+    /// Gives back one holder's hold on `keys`.
+    fn give_back(&mut self, keys: Vec<LockKey>) {
+        for (db, key) in keys {
+            let Some(m) = self.locked.get_mut(&db) else { continue };
+            match m.get_mut(&key) {
+                Some(Lock::Shared(n)) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    m.remove(&key);
+                }
+                None => debug_assert!(false, "a lock given back that was not held"),
+            }
+        }
     }
 }
 
@@ -196,6 +249,10 @@ impl Locks {
 pub struct Part {
     /// The keys its commands touch on this shard.
     pub keys: Vec<LockKey>,
+    /// Whether the part only reads its keys: they are locked shared, so
+    /// other reading parts may hold them at the same time (a part that may
+    /// write, and every plain command, still waits for them).
+    pub shared: bool,
     /// WATCHed keys on this shard.
     pub watches: Vec<Watched>,
     /// Whether the part may add data (refused whole when the shard is out of memory).
@@ -348,7 +405,7 @@ impl Shard {
                 let mut locks = self.locks.borrow_mut();
                 let claimed: Vec<&LockKey> = locks.waiting.iter().take(n).flat_map(|r| r.part.keys.iter()).collect();
                 let Some(r) = locks.waiting.get(n) else { return };
-                if !locks.free(&r.part.keys, &claimed) {
+                if !locks.free(&r.part.keys, r.part.shared, &claimed) {
                     n += 1;
                     continue;
                 }
@@ -367,9 +424,7 @@ impl Shard {
     fn grant(&self, tx: u64, part: &Part) -> Granted {
         {
             let mut locks = self.locks.borrow_mut();
-            for (db, key) in &part.keys {
-                locks.locked.entry(*db).or_default().insert(key.clone(), tx);
-            }
+            locks.take(&part.keys, part.shared);
             let previous = locks.holders.insert(tx, part.keys.clone());
             debug_assert!(previous.is_none(), "transaction {tx:#x} granted twice on one shard");
         }
@@ -392,11 +447,7 @@ impl Shard {
         let waiters = {
             let mut locks = self.locks.borrow_mut();
             let Some(keys) = locks.holders.remove(&tx) else { return };
-            for (db, key) in keys {
-                if let Some(m) = locks.locked.get_mut(&db) {
-                    m.remove(&key);
-                }
-            }
+            locks.give_back(keys);
             std::mem::take(&mut locks.waiters)
         };
         self.serve_ready();
@@ -712,7 +763,7 @@ pub async fn mset(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller
             let keys = set[1..].iter().step_by(2).map(|k| (db as u8, k.to_vec())).collect();
             Participant {
                 shard: g.shard,
-                part: Part { keys, watches: Vec::new(), denyoom: true, checks },
+                part: Part { keys, shared: false, watches: Vec::new(), denyoom: true, checks },
                 cmds: vec![remote(crate::command::strings::mset, &set)],
                 writes: true,
             }
@@ -735,4 +786,36 @@ pub async fn mset(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller
 /// How many of the keys in `args[1..]` exist (MSETNX's check).
 fn count_existing(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     Reply::Int(args[1..].iter().filter(|k| ctx.shard.ks.contains(ctx.db, k, ctx.now)).count() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<LockKey> {
+        names.iter().map(|k| (0, k.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn shared_locks_admit_readers_and_hold_back_writers() {
+        let mut l = Locks::default();
+        let (ab, b) = (keys(&["a", "b"]), keys(&["b"]));
+        assert!(l.free(&ab, true, &[]));
+        l.take(&ab, true);
+        assert!(l.free(&b, true, &[]), "a second reader shares the key");
+        assert!(!l.free(&b, false, &[]), "a writer waits for the readers");
+        l.take(&b, true);
+        l.give_back(ab.clone());
+        assert!(l.is_locked(0, b"b") && !l.is_locked(0, b"a"), "b is still read by the second");
+        assert!(!l.free(&b, false, &[]));
+        l.give_back(b.clone());
+        assert!(!l.is_locked(0, b"b"));
+        assert!(l.free(&b, false, &[]));
+        l.take(&b, false);
+        assert!(!l.free(&b, true, &[]), "a reader waits for the writer");
+        l.give_back(b.clone());
+        // A waiting writer's claim keeps later readers out.
+        let claim = &b[0];
+        assert!(!l.free(&b, true, &[claim]));
+    }
 }

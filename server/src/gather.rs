@@ -6,8 +6,9 @@
 //!
 //! 1. Every key the command names is locked on its shard, and a check
 //!    there reads its whole value, serialized as checkpoints write it
-//!    ([`crate::moves::dump`]); a destination that is not also a source is
-//!    only asked whether it exists.
+//!    ([`crate::moves::read_whole`]); a destination that is not also a
+//!    source is only asked whether it exists. Parts that only read lock
+//!    their keys shared, so reads of the same keys run side by side.
 //! 2. The coordinator loads the values into a scratch shard (in memory, no
 //!    log: [`crate::shard::ShardState::scratch`]) and runs the command's own
 //!    handler there: the same code, type checks, errors and their order as
@@ -25,7 +26,7 @@
 //! coordinator's own and is dropped with the command.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use strand_engine::codec::{Reader, Writer};
@@ -73,10 +74,8 @@ enum Found {
     Missing,
     /// A destination that exists (its value is not needed).
     Exists,
-    Value {
-        expire_ms: u64,
-        value: Value,
-    },
+    /// A source's value (alive on its shard when read).
+    Value(Value),
 }
 
 /// Runs `cmd` (one of [`gathers`]) whose keys live on several shards.
@@ -92,7 +91,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
     named.iter().enumerate().for_each(|(i, n)| by_shard.entry(n.shard).or_default().push(i));
     let dest_shard = dest.map(|d| shard.shared.slots.shard_of(d));
     let check = |n: &Named<'_>| RemoteCmd {
-        handler: if n.source { crate::moves::dump } else { crate::moves::exists as ShardFn },
+        handler: if n.source { crate::moves::read_whole } else { crate::moves::exists as ShardFn },
         call: Call::Part(id),
         db: db as u8,
         caller,
@@ -107,6 +106,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
                 shard: s,
                 part: Part {
                     keys: idx.iter().map(|&i| (db as u8, named[i].key.to_vec())).collect(),
+                    shared: !writes,
                     watches: Vec::new(),
                     denyoom: writes && cmd.flags & flags::DENYOOM != 0,
                     checks: idx.iter().map(|&i| check(&named[i])).collect(),
@@ -144,13 +144,17 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
 /// The keys `cmd` names, each once, in order of first mention.
 fn names<'a>(shard: &Shard, cmd: &Command, args: &[&'a [u8]], dest: Option<&[u8]>) -> Vec<Named<'a>> {
     let mut named: Vec<Named<'a>> = Vec::new();
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
     for (at, i) in cmd.keys_of(args).into_iter().enumerate() {
         let key = args[i];
         // The destination is the first key named; any later mention reads it.
         let source = !(at == 0 && dest == Some(key));
-        match named.iter_mut().find(|n| n.key == key) {
-            Some(n) => n.source |= source,
-            None => named.push(Named { key, shard: shard.shared.slots.shard_of(key), source }),
+        match seen.get(key) {
+            Some(&n) => named[n].source |= source,
+            None => {
+                seen.insert(key, named.len());
+                named.push(Named { key, shard: shard.shared.slots.shard_of(key), source });
+            }
         }
     }
     named
@@ -168,12 +172,12 @@ fn found(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[
                 Reply::Nil | Reply::Int(0) => Found::Missing,
                 Reply::Int(_) => Found::Exists,
                 Reply::Array(v) => match &v[..] {
-                    [Reply::Int(expire), Reply::Bulk(bytes)] => {
+                    [Reply::Int(_expire), Reply::Bulk(bytes)] => {
                         let mut r = Reader::new(bytes);
                         let value = Value::decode(&mut r)
                             .and_then(|v| r.finish().map(|()| v))
                             .map_err(|e| Reply::error(format!("ERR a gathered value does not decode: {e}")))?;
-                        Found::Value { expire_ms: *expire as u64, value }
+                        Found::Value(value)
                     }
                     _ => return Err(odd()),
                 },
@@ -209,9 +213,10 @@ fn compute(
         match f {
             Found::Missing => {}
             Found::Exists => existed |= dest == Some(n.key),
-            Found::Value { expire_ms, value } => {
+            Found::Value(value) => {
                 existed |= dest == Some(n.key);
-                let op = Op::Store { db: db as u8, key: n.key, value: Cow::Owned(value), expire_ms };
+                // Alive on its shard when read: no expiry here, where the clock is another shard's.
+                let op = Op::Store { db: db as u8, key: n.key, value: Cow::Owned(value), expire_ms: 0 };
                 if let Err(e) = scratch.ks.write(op, now) {
                     return (Reply::error(format!("ERR a gathered value could not be loaded: {e}")), None);
                 }

@@ -103,7 +103,7 @@ impl Ask {
     fn side(&self, shard: usize, db: u8, key: &[u8], check: Option<RemoteCmd>, denyoom: bool) -> Participant {
         Participant {
             shard,
-            part: Part { keys: vec![(db, key.to_vec())], watches: Vec::new(), denyoom, checks: check.into_iter().collect() },
+            part: Part { keys: vec![(db, key.to_vec())], shared: false, watches: Vec::new(), denyoom, checks: check.into_iter().collect() },
             cmds: Vec::new(),
             writes: true,
         }
@@ -272,21 +272,27 @@ fn decide(m: &Move, found: Option<&Reply>, there: Option<&Reply>) -> Decision {
 // The halves: handlers that run on the owning shard
 // ---------------------------------------------------------------------------
 
-/// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key is missing.
-pub(crate) fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
-    // Cold values are read back here: not every command's key positions find the key in `[_, key]`.
-    if let Err(e) = ctx.shard.ks.make_resident(ctx.db, args[1]) {
-        let key = String::from_utf8_lossy(args[1]);
-        return Reply::error(format!("ERR the value of key '{key}' could not be read from the cold tier: {e}"));
-    }
-    let Some(e) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now) else { return Reply::Nil };
-    if let Value::Series(s) = &e.value {
+/// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key
+/// is missing; a time series with compaction rules does not move.
+fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    if let Some(Value::Series(s)) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now).map(|e| &e.value) {
         if !s.rules().is_empty() || s.source().is_some() {
             return Reply::error(
                 "CROSSSLOT a time series with compaction rules stays on its shard: use a {hash tag} to keep the keys together",
             );
         }
     }
+    read_whole(ctx, args)
+}
+
+/// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key is missing.
+pub(crate) fn read_whole(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    // Cold values are read back here: not every command's key positions find the key in `[_, key]`.
+    if let Err(e) = ctx.shard.ks.make_resident(ctx.db, args[1]) {
+        let key = String::from_utf8_lossy(args[1]);
+        return Reply::error(format!("ERR the value of key '{key}' could not be read from the cold tier: {e}"));
+    }
+    let Some(e) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now) else { return Reply::Nil };
     let mut bytes = vec![0; e.value.encoded_len()];
     e.value.encode(&mut Writer::new(&mut bytes));
     Reply::Array(vec![Reply::Int(e.expire_ms as i64), Reply::Bulk(bytes)])

@@ -381,6 +381,7 @@ async fn exec_across(shard: &Rc<Shard>, targets: &[usize], bound: Vec<Bound>, wa
             shard: t,
             part: coordinator::Part {
                 keys: Vec::new(),
+                shared: false,
                 watches: watches.iter().filter(|w| w.shard == t).cloned().collect(),
                 denyoom: false,
                 checks: Vec::new(),

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -136,6 +136,7 @@ fn algebra_across_shards_answers_and_stores_as_on_one_shard() {
 /// SMOVE across shards moves a member atomically, and SUNION / SINTER over
 /// the two sets lock both: no read sees a member in neither set or in both.
 const MOVERS: usize = 4;
+const READS: usize = 300;
 
 #[test]
 fn reads_across_shards_see_every_key_at_one_moment() {
@@ -147,11 +148,11 @@ fn reads_across_shards_see_every_key_at_one_moment() {
     let mut args = vec!["SADD", a.as_str()];
     args.extend(members.iter().map(String::as_str));
     q::<()>(&mut c, &args);
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, moved) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     // Movers, each with its own members, so moves overlap the reads often.
     let movers: Vec<_> = (0..MOVERS)
         .map(|t| {
-            let (stop, mut c, a, b) = (stop.clone(), s.client(), a.clone(), b.clone());
+            let (stop, moved, mut c, a, b) = (stop.clone(), moved.clone(), s.client(), a.clone(), b.clone());
             let mine: Vec<String> = members.iter().skip(t).step_by(MOVERS).cloned().collect();
             thread::spawn(move || {
                 let mut moves = 0;
@@ -160,14 +161,15 @@ fn reads_across_shards_see_every_key_at_one_moment() {
                     let (from, to) = if (moves / mine.len()).is_multiple_of(2) { (&a, &b) } else { (&b, &a) };
                     assert_eq!(q::<i64>(&mut c, &["SMOVE", from, to, m]), 1, "{m} from {from}");
                     moves += 1;
+                    moved.fetch_add(1, Ordering::Relaxed);
                 }
-                moves
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // Until both sides made progress side by side (a starved side fails at the deadline).
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut reads = 0;
-    while Instant::now() < deadline {
+    while (reads < READS || moved.load(Ordering::Relaxed) < READS) && Instant::now() < deadline {
         let union: BTreeSet<String> = q(&mut c, &["SUNION", &a, &b]);
         assert_eq!(union.len(), members.len(), "a union saw a member in neither set: {union:?}");
         let both: Vec<String> = q(&mut c, &["SINTER", &a, &b]);
@@ -178,8 +180,9 @@ fn reads_across_shards_see_every_key_at_one_moment() {
         reads += 1;
     }
     stop.store(true, Ordering::Relaxed);
-    let moves: usize = movers.into_iter().map(|m| m.join().unwrap()).sum();
-    assert!(reads > 10 && moves > 10, "{reads} reads and {moves} moves ran side by side");
+    movers.into_iter().for_each(|m| m.join().unwrap());
+    let moves = moved.load(Ordering::Relaxed);
+    assert!(reads >= READS && moves >= READS, "{reads} reads and {moves} moves ran side by side in 30 s");
 }
 
 /// A store across shards is one log record on the destination's shard:
