@@ -715,8 +715,8 @@ pub async fn sync_everywhere(shard: &Rc<Shard>) -> Result<(), String> {
 const SYNC_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Whether a command the coordinator runs across shards (MSET, MSETNX, the
-/// moves of [`crate::moves`], the pops of [`crate::pops`] and the algebra of
-/// [`crate::gather`]) has keys on several shards.
+/// moves of [`crate::moves`], the pops of [`crate::pops`], and the algebra
+/// and scripts of [`crate::gather`]) has keys on several shards.
 pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
     if shard.outbox.shards() == 1
         || !(matches!(cmd.name, "mset" | "msetnx")

@@ -1,6 +1,8 @@
-//! Set and sorted-set algebra over keys on several shards: SINTER, SUNION,
-//! SDIFF, SINTERCARD, ZUNION, ZINTER, ZDIFF, ZINTERCARD, their *STORE
-//! forms, and ZRANGESTORE.
+//! Commands over keys on several shards that read whole values into a
+//! scratch shard: the set and sorted-set algebra (SINTER, SUNION, SDIFF,
+//! SINTERCARD, ZUNION, ZINTER, ZDIFF, ZINTERCARD, their *STORE forms, and
+//! ZRANGESTORE), here, and scripts ([`script`]), which follow the same
+//! steps and write back every key they changed.
 //!
 //! Each runs as one cross-shard transaction of the [`crate::coordinator`]:
 //!
@@ -39,8 +41,20 @@ use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
 
+pub mod script;
+
 /// The commands this module runs when their keys live on several shards.
 pub fn gathers(name: &str) -> bool {
+    algebra(name) || scripts(name)
+}
+
+/// The scripts this module runs when their KEYS live on several shards.
+fn scripts(name: &str) -> bool {
+    matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
+}
+
+/// The set and sorted-set algebra.
+fn algebra(name: &str) -> bool {
     matches!(
         name,
         "sinter"
@@ -83,39 +97,20 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
     let Route::Key(handler) = cmd.route else {
         return Reply::error(format!("ERR '{}' does not run on keys", cmd.name));
     };
+    if scripts(cmd.name) {
+        return crate::gather::script::run(shard, cmd, handler, id, db, caller, args).await;
+    }
     // Every *STORE form here names its destination first; nothing else writes.
     let dest = (cmd.flags & flags::WRITE != 0).then(|| args.get(1).copied()).flatten();
     let named = names(shard, cmd, args, dest);
-    // Participants in shard order, as the coordinator hands back their checks.
-    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    named.iter().enumerate().for_each(|(i, n)| by_shard.entry(n.shard).or_default().push(i));
+    let by_shard = by_shard(&named);
     let dest_shard = dest.map(|d| shard.shared.slots.shard_of(d));
-    let check = |n: &Named<'_>| RemoteCmd {
-        handler: if n.source { crate::moves::read_whole } else { crate::moves::exists as ShardFn },
-        call: Call::Part(id),
-        db: db as u8,
-        caller,
-        args: OwnedArgs::new(&[args[0], n.key]),
-        blocking: false,
+    let check = |n: &Named<'_>| if n.source { crate::moves::read_whole } else { crate::moves::exists as ShardFn };
+    let role = |s: usize| {
+        let writes = dest_shard == Some(s);
+        Role { writes, denyoom: writes && cmd.flags & flags::DENYOOM != 0 }
     };
-    let parts = by_shard
-        .iter()
-        .map(|(&s, idx)| {
-            let writes = dest_shard == Some(s);
-            Participant {
-                shard: s,
-                part: Part {
-                    keys: idx.iter().map(|&i| (db as u8, named[i].key.to_vec())).collect(),
-                    shared: !writes,
-                    watches: Vec::new(),
-                    denyoom: writes && cmd.flags & flags::DENYOOM != 0,
-                    checks: idx.iter().map(|&i| check(&named[i])).collect(),
-                },
-                cmds: Vec::new(),
-                writes,
-            }
-        })
-        .collect();
+    let parts = participants(&named, &by_shard, (id, db, caller, args[0]), check, role);
     let mut answer = Reply::Nil;
     let plan = |checks: &[Vec<Reply>], cmds: &mut [Vec<RemoteCmd>]| {
         let found = match found(&named, &by_shard, checks) {
@@ -141,6 +136,59 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, id: CmdId, db: usize, caller:
     outcome.answer(answer, cmd.name)
 }
 
+/// The keys of `named` (by index) per shard, in shard order: the order in
+/// which the coordinator hands back the participants' checks.
+fn by_shard(named: &[Named<'_>]) -> BTreeMap<usize, Vec<usize>> {
+    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    named.iter().enumerate().for_each(|(i, n)| by_shard.entry(n.shard).or_default().push(i));
+    by_shard
+}
+
+/// What a participant does besides reading.
+struct Role {
+    /// It may write (its keys are locked exclusive, else shared).
+    writes: bool,
+    /// It is refused whole when its shard is out of memory.
+    denyoom: bool,
+}
+
+/// One participant per shard of `by_shard`: it locks its keys and reads
+/// each with the check `check` names; `role` says, per shard, whether it writes.
+fn participants(
+    named: &[Named<'_>],
+    by_shard: &BTreeMap<usize, Vec<usize>>,
+    (id, db, caller, name): (CmdId, usize, u64, &[u8]),
+    check: impl Fn(&Named<'_>) -> ShardFn,
+    role: impl Fn(usize) -> Role,
+) -> Vec<Participant> {
+    let read = |n: &Named<'_>| RemoteCmd {
+        handler: check(n),
+        call: Call::Part(id),
+        db: db as u8,
+        caller,
+        args: OwnedArgs::new(&[name, n.key]),
+        blocking: false,
+    };
+    by_shard
+        .iter()
+        .map(|(&s, idx)| {
+            let role = role(s);
+            Participant {
+                shard: s,
+                part: Part {
+                    keys: idx.iter().map(|&i| (db as u8, named[i].key.to_vec())).collect(),
+                    shared: !role.writes,
+                    watches: Vec::new(),
+                    denyoom: role.denyoom,
+                    checks: idx.iter().map(|&i| read(&named[i])).collect(),
+                },
+                cmds: Vec::new(),
+                writes: role.writes,
+            }
+        })
+        .collect()
+}
+
 /// The keys `cmd` names, each once, in order of first mention.
 fn names<'a>(shard: &Shard, cmd: &Command, args: &[&'a [u8]], dest: Option<&[u8]>) -> Vec<Named<'a>> {
     let mut named: Vec<Named<'a>> = Vec::new();
@@ -163,26 +211,45 @@ fn names<'a>(shard: &Shard, cmd: &Command, args: &[&'a [u8]], dest: Option<&[u8]
 /// What each shard's checks found, per key of `named`; the first error a
 /// shard answered (a cold value that cannot be read, a series that stays on its shard).
 fn found(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[Vec<Reply>]) -> Result<Vec<Found>, Reply> {
-    let mut out: Vec<Option<Found>> = named.iter().map(|_| None).collect();
-    let odd = || Reply::error("ERR a shard answered the check of a cross-shard command oddly");
+    per_key(named.len(), by_shard, checks, |reply| {
+        Ok(match reply {
+            Reply::Nil | Reply::Int(0) => Found::Missing,
+            Reply::Int(_) => Found::Exists,
+            Reply::Array(v) => match &v[..] {
+                [Reply::Int(_expire), Reply::Bulk(bytes)] => {
+                    let mut r = Reader::new(bytes);
+                    let value = Value::decode(&mut r)
+                        .and_then(|v| r.finish().map(|()| v))
+                        .map_err(|e| Reply::error(format!("ERR a gathered value does not decode: {e}")))?;
+                    Found::Value(value)
+                }
+                _ => return Err(odd()),
+            },
+            _ => return Err(odd()),
+        })
+    })
+}
+
+/// The error for a check reply of an unexpected shape.
+fn odd() -> Reply {
+    Reply::error("ERR a shard answered the check of a cross-shard command oddly")
+}
+
+/// Each check reply (per shard of `by_shard`, one per key there) read by
+/// `read`, put back in the order of the keys; the first error a shard answered.
+fn per_key<T>(
+    keys: usize,
+    by_shard: &BTreeMap<usize, Vec<usize>>,
+    checks: &[Vec<Reply>],
+    read: impl Fn(&Reply) -> Result<T, Reply>,
+) -> Result<Vec<T>, Reply> {
+    let mut out: Vec<Option<T>> = (0..keys).map(|_| None).collect();
     for (idx, replies) in by_shard.values().zip(checks) {
         for (&i, reply) in idx.iter().zip(replies) {
-            out[i] = Some(match reply {
-                e if e.is_error() => return Err(e.clone()),
-                Reply::Nil | Reply::Int(0) => Found::Missing,
-                Reply::Int(_) => Found::Exists,
-                Reply::Array(v) => match &v[..] {
-                    [Reply::Int(_expire), Reply::Bulk(bytes)] => {
-                        let mut r = Reader::new(bytes);
-                        let value = Value::decode(&mut r)
-                            .and_then(|v| r.finish().map(|()| v))
-                            .map_err(|e| Reply::error(format!("ERR a gathered value does not decode: {e}")))?;
-                        Found::Value(value)
-                    }
-                    _ => return Err(odd()),
-                },
-                _ => return Err(odd()),
-            });
+            if reply.is_error() {
+                return Err(reply.clone());
+            }
+            out[i] = Some(read(reply)?);
         }
     }
     out.into_iter().map(|f| f.ok_or_else(odd)).collect()

@@ -24,9 +24,11 @@
 //! connection waits on the source's shard for an element ([`wait_for_element`],
 //! which pops nothing) and tries again, until the timeout.
 //!
-//! Left as CROSSSLOT: these commands inside MULTI/EXEC or scripts (the
-//! *STORE commands across shards are [`crate::gather`]'s). A time series with compaction rules stays on its
-//! shard (its rules name keys of that shard).
+//! Left as CROSSSLOT: these commands inside MULTI/EXEC (the *STORE
+//! commands across shards are [`crate::gather`]'s; inside a script whose
+//! KEYS span shards they run on the script's copies, [`crate::gather::script`]).
+//! A time series with compaction rules stays on its shard (its rules name
+//! keys of that shard).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -274,7 +276,7 @@ fn decide(m: &Move, found: Option<&Reply>, there: Option<&Reply>) -> Decision {
 
 /// Check: `[_, key]` → `[expire_ms, value]` serialized, or nil when the key
 /// is missing; a time series with compaction rules does not move.
-fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+pub(crate) fn dump(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
     if let Some(Value::Series(s)) = ctx.shard.ks.peek(ctx.db, args[1], ctx.now).map(|e| &e.value) {
         if !s.rules().is_empty() || s.source().is_some() {
             return Reply::error(
@@ -325,6 +327,22 @@ pub(crate) fn del(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         Ok(()) => Reply::Int(1),
         Err(e) => e,
     }
+}
+
+/// [`put`] without keyspace notifications (a cross-shard script publishes the ones its commands raised).
+pub(crate) fn put_quietly(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let cmd = ctx.cmd.take();
+    let reply = put(ctx, args);
+    ctx.cmd = cmd;
+    reply
+}
+
+/// [`del`] without keyspace notifications.
+pub(crate) fn del_quietly(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
+    let cmd = ctx.cmd.take();
+    let reply = del(ctx, args);
+    ctx.cmd = cmd;
+    reply
 }
 
 /// Check: `[_, key, left|right]` → the element LMOVE would pop, nil for

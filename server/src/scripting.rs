@@ -8,7 +8,9 @@
 //! that owns its keys (the dispatcher routes EVAL by its `numkeys` keys), so
 //! `redis.call` runs command handlers directly, on the same [`Ctx`], and
 //! refuses keys another shard owns. The whole script runs inside one
-//! keyspace group: its writes reach the log as one atomic record.
+//! keyspace group: its writes reach the log as one atomic record. A script
+//! whose KEYS live on several shards runs on a scratch shard holding copies
+//! of them ([`crate::gather`]), and may touch only those keys.
 //!
 //! Compiled scripts are cached per shard by SHA-1; every body EVAL or SCRIPT
 //! LOAD saw is also kept in [`crate::shard::Shared::script_bodies`], so
@@ -45,6 +47,8 @@ const READONLY: &str = "Attempt to modify a readonly table";
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 const NON_LOCAL_KEY: &str = "ERR Script attempted to access a non local key in a cluster node: strand keeps each key on one shard; \
      pass every key the script uses in KEYS and give them a common {hash tag}";
+const NOT_DECLARED: &str = "ERR Script attempted to access a key it did not pass in KEYS: its keys live on several shards, \
+     so it may touch only those keys (or give them a common {hash tag})";
 const ALL_SHARDS: &str =
     "ERR This Redis command runs on every shard and cannot be called from a script when strand has more than one shard";
 const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
@@ -792,11 +796,17 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
         return Err(crate::oom::OOM.into());
     }
     let me = ctx.shard.id;
-    let local = |keys: Vec<usize>| keys.into_iter().all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me);
+    // On a scratch shard (a script whose keys live on several shards) only the keys it holds are here.
+    let non_local = if ctx.shard.held.is_some() { NOT_DECLARED } else { NON_LOCAL_KEY };
+    let local = |keys: Vec<usize>| match &ctx.shard.held {
+        Some(held) => keys.into_iter().all(|i| held.contains(&(ctx.db, args[i].to_vec()))),
+        None => keys.into_iter().all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me),
+    };
     let mut merge = None;
     let handler = match cmd.route {
         Route::Key(h) | Route::Split(h, _) if local(cmd.keys_of(args)) => h,
-        Route::Key(_) | Route::Split(..) => return Err(NON_LOCAL_KEY.into()),
+        Route::Key(_) | Route::Split(..) => return Err(non_local.into()),
+        Route::Cursor(_) if ctx.shard.held.is_some() => return Err(NOT_DECLARED.into()),
         Route::Local(h) => h,
         Route::All(h, m) if ctx.shard.nshards == 1 => {
             merge = Some(m);

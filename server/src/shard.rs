@@ -216,6 +216,12 @@ pub struct ShardState {
     /// The time every command of the running transaction sees (Redis freezes
     /// the clock for MULTI/EXEC as for scripts): set only inside a group.
     pub frozen_now: Option<u64>,
+    /// A scratch shard running a script whose keys live on several shards:
+    /// the (database, key)s it holds, the only ones the script may touch.
+    pub held: Option<std::collections::HashSet<(usize, Vec<u8>)>>,
+    /// A scratch shard's keyspace notifications, kept for the coordinator
+    /// to publish once the writes they describe are applied.
+    pub captured: Option<Vec<crate::notify::Event>>,
 }
 
 impl ShardState {
@@ -243,6 +249,8 @@ impl ShardState {
             checkpoints: Default::default(),
             forward: None,
             frozen_now: None,
+            held: None,
+            captured: None,
         }
     }
 
@@ -255,6 +263,10 @@ impl ShardState {
 
     /// Publishes keyspace notifications: to this shard's subscribers now, to the others in order.
     pub fn publish_events(&mut self, events: &[crate::notify::Event]) {
+        if let Some(kept) = &mut self.captured {
+            kept.extend_from_slice(events);
+            return;
+        }
         for (channel, message) in crate::notify::messages(self.config.notify, events) {
             self.pubsub.publish(&channel, &message, &self.config.client_output_buffer_limit);
             if let Some(f) = &self.forward {

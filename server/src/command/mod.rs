@@ -401,5 +401,5 @@ pub mod err {
         "CROSSSLOT Keys of a command in the transaction don't hash to the same shard; use a {hash tag} to keep them together";
     /// A command whose keys live on several shards and that cannot be split or coordinated.
     pub const CROSSSLOT: &str =
-        "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, BLPOP and the other pops, set and sorted-set algebra, multi-key reads and deletes, and MULTI/EXEC)";
+        "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, BLPOP and the other pops, set and sorted-set algebra, scripts, multi-key reads and deletes, and MULTI/EXEC)";
 }

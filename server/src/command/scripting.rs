@@ -1,8 +1,8 @@
 //! Scripting commands: <https://redis.io/docs/interactions/programmability/eval-intro/>.
 //!
 //! EVAL and its kin run on the shard that owns the keys counted by
-//! `numkeys` (all must live on one shard, else CROSSSLOT; with no keys, on
-//! the connection's shard). SCRIPT LOAD and SCRIPT FLUSH run on every shard;
+//! `numkeys` (with no keys, on the connection's shard; keys on several
+//! shards make a cross-shard transaction, [`crate::gather::script`]). SCRIPT LOAD and SCRIPT FLUSH run on every shard;
 //! SCRIPT EXISTS and SCRIPT KILL on the connection's shard, which sees what
 //! every shard loaded and which shard is busy. The engine is
 //! [`crate::scripting`]. FUNCTION and FCALL are not implemented.

@@ -1,0 +1,191 @@
+//! EVAL, EVALSHA, EVAL_RO and EVALSHA_RO whose KEYS live on several shards.
+//!
+//! The script runs as one cross-shard transaction of the
+//! [`crate::coordinator`], like the algebra of [`super`]:
+//!
+//! 1. Every key in KEYS is locked on its shard (shared for EVAL_RO and
+//!    EVALSHA_RO) and read whole, with its expiry.
+//! 2. The coordinator loads the keys into a scratch shard and runs the
+//!    script there with its own shard's Lua engine: the same sandbox,
+//!    replies and errors as on one shard. The script may touch only the keys
+//!    it declared ([`crate::shard::ShardState::held`]); any other key is an
+//!    error, as in Redis Cluster.
+//! 3. Each key whose value or expiry the script changed is written back to
+//!    its shard, whole ([`crate::moves::put`]) or deleted, as that shard's part
+//!    of the transaction: one record per shard, kept or dropped together
+//!    after a crash. As in Redis, what a script wrote before an error stays
+//!    written. The keyspace notifications its commands raised are published
+//!    once the writes are applied.
+//!
+//! The keys stay locked until every shard applied its part, so the script is
+//! atomic, as on one shard. Whole values cross shards: a script over large
+//! keys costs in proportion to their size; a {hash tag} keeps such keys on
+//! one shard, where a script runs in place.
+//!
+//! Left out: a script over cold keys that cannot be read back answers the
+//! read's error; SCRIPT KILL sees the script as its coordinator shard's.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+
+use strand_engine::codec::Writer;
+use strand_engine::keyspace::{Op, Value};
+
+use super::{by_shard, names, odd, participants, per_key, Named, Role};
+use crate::command::table::CmdId;
+use crate::command::{flags, Command, Ctx, ShardFn};
+use crate::coordinator;
+use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
+use crate::notify::Event;
+use crate::reply::Reply;
+use crate::stats::Call;
+
+/// A key as its shard held it when the transaction locked it: expiry and serialized value.
+type Held = Option<(u64, Vec<u8>)>;
+
+/// Runs a script (`handler`, EVAL's or a kin's) whose KEYS live on several shards.
+pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    let readonly = cmd.flags & flags::READONLY != 0;
+    let named = names(shard, cmd, args, None);
+    let by_shard = by_shard(&named);
+    // A time series with compaction rules stays on its shard (its rules write keys there).
+    let check = |_: &Named<'_>| crate::moves::dump as ShardFn;
+    // As a script without the allow-oom flag: refused whole on a shard out of memory.
+    let role = |_| Role { writes: !readonly, denyoom: !readonly };
+    let parts = participants(&named, &by_shard, (id, db, caller, args[0]), check, role);
+    let mut answer = Reply::Nil;
+    let mut events = Vec::new();
+    let plan = |checks: &[Vec<Reply>], cmds: &mut [Vec<RemoteCmd>]| {
+        let held = match held(&named, &by_shard, checks) {
+            Ok(h) => h,
+            Err(e) => {
+                answer = e;
+                return false;
+            }
+        };
+        let (reply, writes, raised) = execute(shard, handler, db, caller, args, &named, &held);
+        answer = reply;
+        events = raised;
+        let mut any = false;
+        for (idx, out) in by_shard.values().zip(cmds.iter_mut()) {
+            for &i in idx {
+                if let Some((handler, w)) = &writes[i] {
+                    let w: Vec<&[u8]> = w.iter().map(Vec::as_slice).collect();
+                    out.push(RemoteCmd {
+                        handler: *handler,
+                        call: Call::Part(id),
+                        db: db as u8,
+                        caller,
+                        args: OwnedArgs::new(&w),
+                        blocking: false,
+                    });
+                    any = true;
+                }
+            }
+        }
+        any
+    };
+    let outcome = coordinator::run_planned(shard, parts, plan).await;
+    let applied = matches!(outcome, coordinator::Outcome::Done(_) | coordinator::Outcome::Declined);
+    let reply = outcome.answer(answer, cmd.name);
+    if applied && !events.is_empty() {
+        shard.state.borrow_mut().publish_events(&events);
+    }
+    reply
+}
+
+/// What each key's shard held, per key of `named`; the first error a shard answered.
+fn held(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[Vec<Reply>]) -> Result<Vec<Held>, Reply> {
+    per_key(named.len(), by_shard, checks, |reply| match reply {
+        Reply::Nil => Ok(None),
+        Reply::Array(v) => match &v[..] {
+            [Reply::Int(expire), Reply::Bulk(bytes)] => Ok(Some((*expire as u64, bytes.clone()))),
+            _ => Err(odd()),
+        },
+        _ => Err(odd()),
+    })
+}
+
+/// A write back to a key's shard: the handler and its arguments.
+type Write = (ShardFn, Vec<Vec<u8>>);
+
+/// Runs the script on a scratch shard holding the keys: its reply, the
+/// write back for each key of `named` (None: unchanged), and the keyspace
+/// notifications its commands raised.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    shard: &Shard,
+    handler: ShardFn,
+    db: usize,
+    caller: u64,
+    args: &[&[u8]],
+    named: &[Named<'_>],
+    held: &[Held],
+) -> (Reply, Vec<Option<Write>>, Vec<Event>) {
+    let (mut scratch, now) = {
+        let mut st = shard.state.borrow_mut();
+        let mut scratch = st.scratch();
+        // This shard's Lua engine (compiled scripts, SCRIPT KILL's slot) runs the script.
+        scratch.lua = st.lua.take();
+        (scratch, st.frozen_now.unwrap_or_else(|| st.ks.now()))
+    };
+    let unchanged = || named.iter().map(|_| None).collect::<Vec<_>>();
+    for (n, h) in named.iter().zip(held) {
+        let Some((expire_ms, bytes)) = h else { continue };
+        let mut r = strand_engine::codec::Reader::new(bytes);
+        let value = match Value::decode(&mut r).and_then(|v| r.finish().map(|()| v)) {
+            Ok(v) => v,
+            Err(e) => {
+                shard.state.borrow_mut().lua = scratch.lua.take();
+                return (
+                    Reply::error(format!("ERR the value of key '{}' does not decode: {e}", String::from_utf8_lossy(n.key))),
+                    unchanged(),
+                    Vec::new(),
+                );
+            }
+        };
+        let op = Op::Store { db: db as u8, key: n.key, value: Cow::Owned(value), expire_ms: *expire_ms };
+        if let Err(e) = scratch.ks.write(op, now) {
+            shard.state.borrow_mut().lua = scratch.lua.take();
+            return (Reply::error(format!("ERR a script's key could not be loaded: {e}")), unchanged(), Vec::new());
+        }
+    }
+    scratch.held = Some(named.iter().map(|n| (db, n.key.to_vec())).collect::<HashSet<_>>());
+    scratch.captured = Some(Vec::new());
+    let notify = crate::notify::enabled(scratch.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
+    let reply = {
+        let mut ctx = Ctx { shard: &mut scratch, db, now, caller, may_block: false, blocked: None, cmd: notify };
+        handler(&mut ctx, args)
+    };
+    shard.state.borrow_mut().lua = scratch.lua.take();
+    // A script stopped by SHUTDOWN keeps none of its writes.
+    if shard.shared.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+        return (reply, unchanged(), Vec::new());
+    }
+    let writes = named.iter().zip(held).map(|(n, h)| write_back(&scratch, db, now, args[0], n.key, h.as_ref())).collect();
+    (reply, writes, scratch.captured.take().unwrap_or_default())
+}
+
+/// What to write on `key`'s shard so that it holds what the scratch shard
+/// holds now; None when the script left it as it was.
+fn write_back(
+    scratch: &crate::shard::ShardState,
+    db: usize,
+    now: u64,
+    name: &[u8],
+    key: &[u8],
+    before: Option<&(u64, Vec<u8>)>,
+) -> Option<Write> {
+    match scratch.ks.peek(db, key, now) {
+        Some(e) => {
+            let mut bytes = vec![0; e.value.encoded_len()];
+            e.value.encode(&mut Writer::new(&mut bytes));
+            if before.is_some_and(|(expire, old)| *expire == e.expire_ms && *old == bytes) {
+                return None;
+            }
+            Some((crate::moves::put_quietly as ShardFn, vec![name.to_vec(), key.to_vec(), e.expire_ms.to_string().into_bytes(), bytes]))
+        }
+        None => before.map(|_| (crate::moves::del_quietly as ShardFn, vec![name.to_vec(), key.to_vec()])),
+    }
+}
