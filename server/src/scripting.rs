@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod libs;
+
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::command::{self, err, flags, Ctx, Route};
@@ -479,6 +481,7 @@ impl Engine {
         redis.set("REDIS_VERSION", command::connection::REDIS_VERSION)?;
         redis.set("REDIS_VERSION_NUM", version_num(command::connection::REDIS_VERSION))?;
         api.set("redis", redis)?;
+        libs::install(lua, &api)?;
         Ok(api)
     }
 
@@ -725,6 +728,11 @@ fn lua_args(args: MultiValue) -> Result<Vec<Vec<u8>>, String> {
 
 /// C's `printf("%.17g", v)`, as Redis 7.0 turns Lua numbers into command arguments.
 pub fn format_g17(v: f64) -> String {
+    format_g(v, 17)
+}
+
+/// C's `printf("%.*g", precision, v)` (precision 1 to 17).
+pub fn format_g(v: f64, precision: usize) -> String {
     if v.is_nan() {
         return if v.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
@@ -734,7 +742,8 @@ pub fn format_g17(v: f64) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    let sci = format!("{v:.16e}");
+    let p = precision.clamp(1, 17);
+    let sci = format!("{v:.*e}", p - 1);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let trim = |s: &str| -> String {
@@ -744,11 +753,11 @@ pub fn format_g17(v: f64) -> String {
             s.to_string()
         }
     };
-    if !(-4..17).contains(&exp) {
+    if exp < -4 || exp >= p as i32 {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
     } else {
-        trim(&format!("{v:.*}", (16 - exp) as usize))
+        trim(&format!("{v:.*}", (p as i32 - 1 - exp) as usize))
     }
 }
 

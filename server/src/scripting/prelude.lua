@@ -208,7 +208,10 @@ rawset(G, 'rawset', api.rawset)
 rawset(G, 'setmetatable', api.setmetatable)
 rawset(G, '__redis__err__handler', handler)
 rawset(G, 'redis', readonly(redis))
-for _, lib in ipairs({ 'string', 'table', 'math', 'coroutine' }) do
+for _, lib in ipairs({ 'bit', 'cjson', 'cmsgpack' }) do
+  rawset(G, lib, api[lib])
+end
+for _, lib in ipairs({ 'string', 'table', 'math', 'coroutine', 'bit', 'cjson', 'cmsgpack' }) do
   rawset(G, lib, readonly(rawget(G, lib)))
 end
 rawset(G, '_G', env)
