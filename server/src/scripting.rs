@@ -40,6 +40,8 @@ use crate::shard::Shared;
 pub const BUSY: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 /// EVALSHA of a script no shard has seen.
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+/// Answer for a script SHUTDOWN stopped (its writes are dropped).
+pub const KILLED_BY_SHUTDOWN: &str = "ERR Script killed by SHUTDOWN; none of its writes were kept";
 /// SCRIPT KILL with no busy script.
 pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
 /// SCRIPT KILL of a script that already wrote.
@@ -51,6 +53,7 @@ const NON_LOCAL_KEY: &str = "ERR Script attempted to access a non local key in a
      pass every key the script uses in KEYS and give them a common {hash tag}";
 const NOT_DECLARED: &str = "ERR Script attempted to access a key it did not pass in KEYS: its keys live on several shards, \
      so it may touch only those keys (or give them a common {hash tag})";
+const RULE_ACROSS: &str = "CROSSSLOT a compaction rule joins two time series of one shard: give the keys a common {hash tag}";
 const ALL_SHARDS: &str =
     "ERR This Redis command runs on every shard and cannot be called from a script when strand has more than one shard";
 const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
@@ -594,7 +597,7 @@ impl Engine {
             slot.wrote.store(false, Ordering::Release);
         }
         let reply = match (st.killed_at.get(), result) {
-            (Some(_), _) if st.shutdown.get() => Reply::error("ERR Script killed by SHUTDOWN; none of its writes were kept"),
+            (Some(_), _) if st.shutdown.get() => Reply::error(KILLED_BY_SHUTDOWN),
             (Some(line), _) => Reply::error(format!("{KILLED} script: {sha}, on @user_script:{line}.")),
             (None, Ok((true, v))) => to_reply(&v, st.resp3.get(), 0),
             (None, Ok((false, e))) => script_error(&e, &sha),
@@ -811,6 +814,13 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
         Some(held) => keys.into_iter().all(|i| held.contains(&(ctx.db, args[i].to_vec()))),
         None => keys.into_iter().all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me),
     };
+    // Compaction rules name keys of their own shard; in a scratch shard the keys may come from two.
+    if ctx.shard.held.is_some() && cmd.name == "ts.createrule" {
+        let shards: Vec<usize> = cmd.keys_of(args).into_iter().map(|i| ctx.shard.shared.slots.shard_of(args[i])).collect();
+        if shards.windows(2).any(|w| w[0] != w[1]) {
+            return Err(RULE_ACROSS.into());
+        }
+    }
     let mut merge = None;
     let handler = match cmd.route {
         Route::Key(h) | Route::Split(h, _) if local(cmd.keys_of(args)) => h,

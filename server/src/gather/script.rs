@@ -10,7 +10,8 @@
 //!    replies and errors as on one shard. The script may touch only the keys
 //!    it declared ([`crate::shard::ShardState::held`]); any other key is an
 //!    error, as in Redis Cluster.
-//! 3. Each key whose value or expiry the script changed is written back to
+//! 3. Each key the script wrote (its version in the scratch shard moved; a
+//!    read leaves a key alone, so WATCH on it holds) is written back to
 //!    its shard, whole ([`crate::moves::put`]) or deleted, as that shard's part
 //!    of the transaction: one record per shard, kept or dropped together
 //!    after a crash. As in Redis, what a script wrote before an error stays
@@ -22,8 +23,10 @@
 //! keys costs in proportion to their size; a {hash tag} keeps such keys on
 //! one shard, where a script runs in place.
 //!
-//! Left out: a script over cold keys that cannot be read back answers the
-//! read's error; SCRIPT KILL sees the script as its coordinator shard's.
+//! A compaction rule between keys of two shards is refused (rules stay on
+//! one shard). Left out: a script over cold keys that cannot be read back
+//! answers the read's error; SCRIPT KILL sees the script as its coordinator
+//! shard's; the scratch shard's counters (INFO stats, commandstats) are dropped.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -64,7 +67,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
                 return false;
             }
         };
-        let (reply, writes, raised) = execute(shard, handler, db, caller, args, &named, &held);
+        let (reply, writes, raised) = execute(shard, handler, (db, caller, readonly), args, &named, &held);
         answer = reply;
         events = raised;
         let mut any = false;
@@ -87,7 +90,11 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
         any
     };
     let outcome = coordinator::run_planned(shard, parts, plan).await;
-    let applied = matches!(outcome, coordinator::Outcome::Done(_) | coordinator::Outcome::Declined);
+    let applied = match &outcome {
+        coordinator::Outcome::Done(parts) => !parts.iter().flatten().any(Reply::is_error),
+        coordinator::Outcome::Declined => true,
+        _ => false,
+    };
     let reply = outcome.answer(answer, cmd.name);
     if applied && !events.is_empty() {
         shard.state.borrow_mut().publish_events(&events);
@@ -113,12 +120,10 @@ type Write = (ShardFn, Vec<Vec<u8>>);
 /// Runs the script on a scratch shard holding the keys: its reply, the
 /// write back for each key of `named` (None: unchanged), and the keyspace
 /// notifications its commands raised.
-#[allow(clippy::too_many_arguments)]
 fn execute(
     shard: &Shard,
     handler: ShardFn,
-    db: usize,
-    caller: u64,
+    (db, caller, readonly): (usize, u64, bool),
     args: &[&[u8]],
     named: &[Named<'_>],
     held: &[Held],
@@ -151,6 +156,8 @@ fn execute(
             return (Reply::error(format!("ERR a script's key could not be loaded: {e}")), unchanged(), Vec::new());
         }
     }
+    // Every write bumps a watched key's version: the keys to write back are the ones whose version moved.
+    let versions: Vec<u64> = named.iter().map(|n| scratch.ks.watch(db as u8, n.key)).collect();
     scratch.held = Some(named.iter().map(|n| (db, n.key.to_vec())).collect::<HashSet<_>>());
     scratch.captured = Some(Vec::new());
     let notify = crate::notify::enabled(scratch.config.notify).then(|| String::from_utf8_lossy(args[0]).to_ascii_lowercase());
@@ -159,33 +166,30 @@ fn execute(
         handler(&mut ctx, args)
     };
     shard.state.borrow_mut().lua = scratch.lua.take();
-    // A script stopped by SHUTDOWN keeps none of its writes.
-    if shard.shared.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+    // A script stopped by SHUTDOWN keeps none of its writes; a read-only one has none.
+    if readonly || matches!(&reply, Reply::Error(e) if e == crate::scripting::KILLED_BY_SHUTDOWN) {
         return (reply, unchanged(), Vec::new());
     }
-    let writes = named.iter().zip(held).map(|(n, h)| write_back(&scratch, db, now, args[0], n.key, h.as_ref())).collect();
+    let writes = named
+        .iter()
+        .zip(held)
+        .zip(versions)
+        .map(|((n, h), v)| {
+            (scratch.ks.version(db as u8, n.key) != v).then(|| write_back(&scratch, db, now, args[0], n.key, h.is_some())).flatten()
+        })
+        .collect();
     (reply, writes, scratch.captured.take().unwrap_or_default())
 }
 
-/// What to write on `key`'s shard so that it holds what the scratch shard
-/// holds now; None when the script left it as it was.
-fn write_back(
-    scratch: &crate::shard::ShardState,
-    db: usize,
-    now: u64,
-    name: &[u8],
-    key: &[u8],
-    before: Option<&(u64, Vec<u8>)>,
-) -> Option<Write> {
+/// What to write on `key`'s shard, which the script wrote, so that it holds
+/// what the scratch shard holds now (None: it was missing and still is).
+fn write_back(scratch: &crate::shard::ShardState, db: usize, now: u64, name: &[u8], key: &[u8], existed: bool) -> Option<Write> {
     match scratch.ks.peek(db, key, now) {
         Some(e) => {
             let mut bytes = vec![0; e.value.encoded_len()];
             e.value.encode(&mut Writer::new(&mut bytes));
-            if before.is_some_and(|(expire, old)| *expire == e.expire_ms && *old == bytes) {
-                return None;
-            }
             Some((crate::moves::put_quietly as ShardFn, vec![name.to_vec(), key.to_vec(), e.expire_ms.to_string().into_bytes(), bytes]))
         }
-        None => before.map(|_| (crate::moves::del_quietly as ShardFn, vec![name.to_vec(), key.to_vec()])),
+        None => existed.then(|| (crate::moves::del_quietly as ShardFn, vec![name.to_vec(), key.to_vec()])),
     }
 }

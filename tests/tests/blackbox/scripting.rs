@@ -580,11 +580,23 @@ const LIBRARY_CASES: &[&str] = &[
     r#"cjson.encode_max_depth(2) local ok, e = pcall(cjson.encode, {{{1}}}) cjson.encode_max_depth(1000) return e"#,
     r#"return {cjson.encode_sparse_array(true), cjson.encode({[1]=1,[20]=2}), cjson.encode_sparse_array(false)}"#,
     r#"cjson.encode_number_precision(3) local r = cjson.encode(1/3) cjson.encode_number_precision(14) return r"#,
+    r#"return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 0, 0)}"#,
+    r#"return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 0, 1)}"#,
+    r#"return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3))}"#,
+    r#"return {cmsgpack.unpack_one(cmsgpack.pack(1,2,3), 9)}"#,
+    r#"return cmsgpack.unpack('\129\192\1')"#,
+    r#"return cmsgpack.pack(2^63, 2^62, -2^63, 0/0, 1/0)"#,
+    r#"cjson.encode_invalid_numbers(true) local r = cjson.encode({0/0, 1/0, -1/0}) cjson.encode_invalid_numbers(false) return r"#,
+    r#"return cjson.decode('"\\u+123"')"#,
+    r#"return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 2, 1)}"#,
 ];
 
 #[test]
 fn lua_libraries_answer_as_in_redis() {
-    let redis = RedisServer::start().expect("redis-server starts");
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
     let s = Server::start(&[]);
     let (mut theirs, mut ours) = (redis.client(), s.client());
     let answer = |c: &mut Connection, body: &str| match eval(c, body, &[], &[]) {
@@ -776,6 +788,35 @@ fn scripts_over_keys_on_several_shards_answer_and_write_as_on_one() {
     // EVALSHA of a loaded script.
     let sha: String = q(&mut c, &["SCRIPT", "LOAD", "return redis.call('incr', KEYS[1]) + redis.call('incr', KEYS[2])"]);
     assert_eq!(q::<i64>(&mut c, &["EVALSHA", &sha, "2", &apart[0], &apart[1]]), 5);
+}
+
+#[test]
+fn a_script_over_two_shards_writes_back_only_the_keys_it_wrote() {
+    let s = Server::start(&[]);
+    let (mut c, mut watcher) = (s.client(), s.client());
+    let (h, set) = (key_on(0, "hash"), key_on(1, "set"));
+    q::<()>(&mut c, &["HSET", &h, "f1", "v1", "f2", "v2", "f3", "v3", "f4", "v4", "f5", "v5"]);
+    q::<()>(&mut c, &["SADD", &set, "m1", "m2", "m3", "m4", "m5"]);
+    let read = "return {#redis.call('hgetall', KEYS[1]), redis.call('scard', KEYS[2])}";
+    let write = "redis.call('hset', KEYS[1], 'f6', 'v6') return redis.call('sadd', KEYS[2], 'm6')";
+    // Scripts that only read, EVAL or EVAL_RO, leave the keys as they were: a WATCH on them holds.
+    let exec = |w: &mut Connection| -> Value {
+        q::<()>(w, &["MULTI"]);
+        q::<()>(w, &["SET", &key_on(0, "flag"), "1"]);
+        q(w, &["EXEC"])
+    };
+    q::<()>(&mut watcher, &["WATCH", &h, &set]);
+    assert_eq!(ev(&mut c, read, &[&h, &set], &[]), Value::Array(vec![Value::Int(10), Value::Int(5)]));
+    let mut ro = redis::cmd("EVAL_RO");
+    ro.arg(read).arg(2).arg(&h).arg(&set);
+    assert_eq!(ro.query::<Value>(&mut c).unwrap(), Value::Array(vec![Value::Int(10), Value::Int(5)]));
+    assert_eq!(exec(&mut watcher), Value::Array(vec![Value::Okay]), "a read-only script touched a watched key");
+    // A script that writes writes back, and the WATCH sees it.
+    q::<()>(&mut watcher, &["WATCH", &h, &set]);
+    assert_eq!(ev(&mut c, write, &[&h, &set], &[]), Value::Int(1));
+    assert_eq!(exec(&mut watcher), Value::Nil, "a write by a script went unseen by WATCH");
+    assert_eq!(q::<i64>(&mut c, &["HLEN", &h]), 6);
+    assert_eq!(q::<i64>(&mut c, &["SCARD", &set]), 6);
 }
 
 #[test]

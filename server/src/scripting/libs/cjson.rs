@@ -213,7 +213,9 @@ fn json_number(lua: &Lua, cfg: &JsonConfig, x: f64, out: &mut Vec<u8>) -> mlua::
             _ => {}
         }
     }
-    out.extend_from_slice(format_g(x, cfg.precision as usize).as_bytes());
+    // Redis's lua-cjson writes NaN as `nan` whatever its sign bit.
+    let text = if x.is_nan() { "nan".to_string() } else { format_g(x, cfg.precision as usize) };
+    out.extend_from_slice(text.as_bytes());
     Ok(())
 }
 
@@ -240,7 +242,10 @@ fn json_string(s: &[u8], out: &mut Vec<u8>) {
 /// lua-cjson's `lua_array_length`: Some(n) for an array of n slots, None for an object.
 fn array_length(lua: &Lua, cfg: &JsonConfig, t: &Table) -> mlua::Result<Option<usize>> {
     let Some((max, items)) = positive_integer_keys(t)? else { return Ok(None) };
-    if cfg.sparse_ratio > 0 && max > items * cfg.sparse_ratio as usize && max > cfg.sparse_safe as usize {
+    let sparse = cfg.sparse_ratio > 0 && max > items * cfg.sparse_ratio as usize && max > cfg.sparse_safe as usize;
+    // Whatever the settings, not millions of nulls for a few values (lua-cjson would write them until memory ran out).
+    let absurd = max > items.saturating_mul(16).saturating_add(1 << 20);
+    if sparse || absurd {
         if !cfg.sparse_convert {
             return Err(fail(lua, "Cannot serialise table: excessively sparse array"));
         }
@@ -572,7 +577,10 @@ impl JsonParser<'_> {
 
 /// The character of a `\uXXXX` escape (a surrogate pair takes two); `i` is just past the `u`.
 fn unicode_escape(t: &[u8], i: &mut usize) -> Option<char> {
-    let hex4 = |at: usize| -> Option<u32> { u32::from_str_radix(std::str::from_utf8(t.get(at..at + 4)?).ok()?, 16).ok() };
+    let hex4 = |at: usize| -> Option<u32> {
+        let digits = t.get(at..at + 4)?;
+        digits.iter().all(u8::is_ascii_hexdigit).then(|| digits.iter().fold(0, |v, &d| (v << 4) | (d as char).to_digit(16).unwrap_or(0)))
+    };
     let hi = hex4(*i)?;
     *i += 4;
     if (0xd800..0xdc00).contains(&hi) {

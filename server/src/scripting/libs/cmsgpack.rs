@@ -2,7 +2,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{fail, number, positive_integer_keys, type_name, MAX_NESTING};
+use super::{fail, number, plain, positive_integer_keys, type_name, MAX_NESTING};
 
 /// Nesting past which lua-cmsgpack writes nil.
 const MSGPACK_MAX_NESTING: u32 = 16;
@@ -47,18 +47,25 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
                         Ok(0.0)
                     }
                 };
-                let limit = if limited { opt(2)? as i64 } else { 1 };
-                let offset = opt(if limited { 3 } else { 2 })?;
-                if offset < 0.0 || limit < 0 {
+                // unpack_limit's limit is required (luaL_checkinteger), its offset and unpack_one's are not.
+                let limit = if limited { number(lua, &args, 2, name)? as i64 } else { 1 };
+                let offset = opt(if limited { 3 } else { 2 })? as i64;
+                if offset < 0 || limit < 0 {
                     return Err(fail(lua, &format!("Invalid request to unpack with offset of {offset} and limit of {limit}.")));
                 }
-                let mut at = offset as usize;
-                if at > bytes.len() {
-                    return Err(fail(lua, "Start offset greater than input length."));
+                if offset as usize > bytes.len() {
+                    return Err(fail(lua, &format!("Start offset {offset} greater than input length {}.", bytes.len())));
                 }
+                let mut at = offset as usize;
                 let mut out = vec![Value::Nil];
-                while at < bytes.len() && (limit == 0 || (out.len() as i64) <= limit) {
+                // As lua-cmsgpack: a limit of 0 with offset 0 decodes everything and answers no offset.
+                let all = limit == 0 && offset == 0;
+                while at < bytes.len() && (all || (out.len() as i64) <= limit) {
                     out.push(unpack(lua, &bytes, &mut at, 0)?);
+                }
+                if all {
+                    out.remove(0);
+                    return Ok(MultiValue::from_iter(out));
                 }
                 out[0] = Value::Number(if at >= bytes.len() { -1.0 } else { at as f64 });
                 Ok(MultiValue::from_iter(out))
@@ -99,7 +106,7 @@ fn pack_len(out: &mut Vec<u8>, n: usize, fix: Option<(u8, usize)>, tags: [u8; 3]
 }
 
 fn pack_number(x: f64, out: &mut Vec<u8>) {
-    if x.floor() == x && (-9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(&x) {
+    if x.floor() == x && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x) {
         if x >= 0.0 {
             let u = x as u64;
             match u {
@@ -137,7 +144,7 @@ fn pack_number(x: f64, out: &mut Vec<u8>) {
                 }
             }
         }
-    } else if (x as f32) as f64 == x || x.is_nan() {
+    } else if (x as f32) as f64 == x {
         out.push(0xca);
         out.extend_from_slice(&(x as f32).to_be_bytes());
     } else {
@@ -237,9 +244,10 @@ fn unpack(lua: &Lua, b: &[u8], at: &mut usize, depth: u32) -> mlua::Result<Value
             for _ in 0..n {
                 let k = unpack(lua, b, at, depth + 1)?;
                 let v = unpack(lua, b, at, depth + 1)?;
-                if !matches!(k, Value::Nil) {
-                    t.raw_set(k, v)?;
+                if matches!(k, Value::Nil) {
+                    return Err(plain("table index is nil"));
                 }
+                t.raw_set(k, v)?;
             }
             Ok(Value::Table(t))
         }
