@@ -41,6 +41,7 @@ use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
 
+pub mod exec;
 pub mod script;
 
 /// The commands this module runs when their keys live on several shards.
@@ -253,6 +254,27 @@ fn per_key<T>(
         }
     }
     out.into_iter().map(|f| f.ok_or_else(odd)).collect()
+}
+
+/// A key a scratch shard holds that it was not given (`held`), as "key 'k'
+/// in database n": a command wrote a key its key positions do not name.
+fn stray(scratch: &crate::shard::ShardState, now: u64) -> Option<String> {
+    let held = scratch.held.as_ref()?;
+    let mut found = None;
+    for db in (0..strand_engine::keyspace::DATABASES).filter(|&db| scratch.ks.dbsize(db) > 0) {
+        let mut cursor = 0;
+        loop {
+            cursor = scratch.ks.scan(db, cursor, 1024, now, |k, _| {
+                if found.is_none() && !held.contains(&(db, k.to_vec())) {
+                    found = Some(format!("key '{}' in database {db}", String::from_utf8_lossy(k)));
+                }
+            });
+            if cursor == 0 || found.is_some() {
+                break;
+            }
+        }
+    }
+    found
 }
 
 /// A write for the destination's shard: the handler and its arguments.

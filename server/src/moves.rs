@@ -24,9 +24,10 @@
 //! connection waits on the source's shard for an element ([`wait_for_element`],
 //! which pops nothing) and tries again, until the timeout.
 //!
-//! Left as CROSSSLOT: these commands inside MULTI/EXEC (the *STORE
-//! commands across shards are [`crate::gather`]'s; inside a script whose
-//! KEYS span shards they run on the script's copies, [`crate::gather::script`]).
+//! Inside MULTI/EXEC or a script whose keys span shards they run on the
+//! transaction's copies of the keys ([`crate::gather::exec`],
+//! [`crate::gather::script`]); the *STORE commands across shards are
+//! [`crate::gather`]'s.
 //! A time series with compaction rules stays on its shard (its rules name
 //! keys of that shard).
 
@@ -315,10 +316,24 @@ pub(crate) fn put(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
         (None, _) => return Reply::error("ERR a moved value came without its expiry"),
     };
     let (expire_ms, value) = value;
-    match write(ctx, Op::Store { db: db8(ctx), key: args[1], value: Cow::Owned(value), expire_ms }) {
-        Ok(()) => Reply::Ok,
-        Err(e) => e,
+    if let Err(e) = write(ctx, Op::Store { db: db8(ctx), key: args[1], value: Cow::Owned(value), expire_ms }) {
+        return e;
     }
+    // A queue's next deadline (a lease, a delay) and a stream's retention
+    // go to this shard's timers, as the commands that write them note them.
+    let (next, retained) = match ctx.shard.ks.peek(ctx.db, args[1], ctx.now).map(|e| &e.value) {
+        Some(Value::Queue(q)) => (q.next_event(), false),
+        Some(Value::Stream(s)) => (None, s.retention.is_set()),
+        _ => (None, false),
+    };
+    let db = db8(ctx);
+    if let Some(t) = next {
+        ctx.shard.queue_timers.note(t, db, args[1]);
+    }
+    if retained {
+        ctx.shard.stream_retention.note(db, args[1]);
+    }
+    Reply::Ok
 }
 
 /// Apply: `[_, key]` deletes the key.

@@ -11,8 +11,9 @@
 //! which locks their keys on every shard in order and makes the whole
 //! atomic, also across a crash. A command whose own keys span shards is
 //! split like the dispatcher splits it (MGET, DEL ..., and MSET into
-//! per-shard MSETs); one that cannot be split refuses the transaction with
-//! CROSSSLOT.
+//! per-shard MSETs); when one cannot be split (RENAME, LMOVE, SUNIONSTORE,
+//! an EVAL ...), the whole transaction runs on copies of its keys in a
+//! scratch shard and writes back what changed ([`crate::gather::exec`]).
 //!
 //! WATCH registers each key on its owner shard, which bumps the key's
 //! version on every write and on expiry; EXEC aborts (null reply) when a
@@ -268,6 +269,8 @@ struct Bound {
     keys: Vec<coordinator::LockKey>,
     /// Whether it may write.
     writes: bool,
+    /// Its name, for [`crate::gather::exec::takes_part`].
+    name: &'static str,
 }
 
 /// [EXEC](https://redis.io/commands/exec/): runs the queue atomically, on one
@@ -283,6 +286,8 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
     let mut steps = Vec::with_capacity(multi.queued.len());
     let mut bound: Vec<Bound> = Vec::new();
     let mut refusal = None;
+    // A command whose keys span shards and cannot be split: the transaction runs gathered.
+    let mut gather = false;
     for q in &multi.queued {
         let step = q.with(|args| {
             let Some((id, cmd)) = crate::command::table::lookup_id(args) else {
@@ -294,7 +299,8 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
             let (db, caller) = (st.db as u8, st.id);
             let mut bind = |to: Option<usize>, handler: ShardFn, call, args: OwnedArgs| {
                 let keys = args.with(|a| coordinator::keys_of(cmd, db, a));
-                bound.push(Bound { to, cmd: RemoteCmd { handler, call, db, caller, args, blocking: false }, denyoom, keys, writes });
+                let cmd_ = RemoteCmd { handler, call, db, caller, args, blocking: false };
+                bound.push(Bound { to, cmd: cmd_, denyoom, keys, writes, name: cmd.name });
                 bound.len() - 1
             };
             match placement(shard, cmd, args) {
@@ -304,6 +310,10 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
                     Step::Done(Reply::Nil)
                 }
                 Placement::Shard(handler, to) => Step::Queued(vec![bind(to, handler, call, q.clone())], None),
+                Placement::Across(handler) => {
+                    gather = true;
+                    Step::Queued(vec![bind(None, handler, call, q.clone())], None)
+                }
                 Placement::Split(handler, merge, groups) => {
                     let mut at = Vec::with_capacity(groups.len());
                     let mut positions = Vec::with_capacity(groups.len());
@@ -319,11 +329,22 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
         });
         steps.push(step);
     }
+    if gather && bound.iter().any(|b| !b.cmd.args.with(|a| crate::gather::exec::takes_part(b.name, a, !b.keys.is_empty()))) {
+        refusal.get_or_insert(Reply::error(err::CROSSSLOT_TX));
+    }
     if let Some(r) = refusal {
         unwatch_all(shard, st).await;
         return r;
     }
     let watches = std::mem::take(&mut st.watched);
+    if gather {
+        let cmds = bound
+            .into_iter()
+            .map(|b| crate::gather::exec::Queued { cmd: b.cmd, keys: b.keys, writes: b.writes, denyoom: b.denyoom })
+            .collect();
+        let outcome = crate::gather::exec::run(shard, cmds, watches).await;
+        return answer(steps, outcome);
+    }
     let mut targets: Vec<usize> = watches.iter().map(|w| w.shard).chain(bound.iter().filter_map(|b| b.to)).collect();
     targets.sort_unstable();
     targets.dedup();
@@ -331,7 +352,12 @@ pub async fn exec(shard: &Rc<Shard>, st: &mut ConnState) -> Reply {
         [] | [_] => exec_on_one(shard, targets.first().copied().unwrap_or(shard.id), bound, watches).await,
         _ => exec_across(shard, &targets, bound, watches).await,
     };
-    let mut replies = match replies {
+    answer(steps, replies)
+}
+
+/// EXEC's reply: each step's reply from the transaction's, in queue order.
+fn answer(steps: Vec<Step>, outcome: Outcome) -> Reply {
+    let mut replies = match outcome {
         Ok(Some(replies)) => replies,
         Ok(None) => return Reply::NilArray,
         Err(refused) => return refused,
@@ -422,6 +448,8 @@ enum Placement {
     Shard(ShardFn, Option<usize>),
     /// Keys on several shards, split as the dispatcher splits them; the parts' replies are merged.
     Split(ShardFn, Merge, Vec<(usize, OwnedArgs, Vec<usize>)>),
+    /// Keys on several shards that cannot be split: the transaction runs gathered.
+    Across(ShardFn),
     Refused(Reply),
 }
 
@@ -449,7 +477,7 @@ fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
         Route::Key(h) => match spans() {
             // MSET's parts are MSETs, each atomic on its shard, and the transaction makes them one.
             (_, true) if cmd.name == "mset" => split(h, Merge::FirstError),
-            (_, true) => Placement::Refused(Reply::error(err::CROSSSLOT_TX)),
+            (_, true) => Placement::Across(h),
             (first, false) => Placement::Shard(h, first),
         },
         Route::Local(h) => Placement::Shard(h, None),

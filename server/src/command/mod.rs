@@ -398,7 +398,7 @@ pub mod err {
     pub const DB_INDEX: &str = "ERR DB index is out of range";
     /// Keys on different shards.
     pub const CROSSSLOT_TX: &str =
-        "CROSSSLOT Keys of a command in the transaction don't hash to the same shard; use a {hash tag} to keep them together";
+        "CROSSSLOT Keys of a command in the transaction don't hash to the same shard, and the transaction also holds a command that cannot run on copies of its keys (TS.CREATERULE, a command without keys); use a {hash tag} to keep them together";
     /// A command whose keys live on several shards and that cannot be split or coordinated.
     pub const CROSSSLOT: &str =
         "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, BLPOP and the other pops, set and sorted-set algebra, scripts, multi-key reads and deletes, and MULTI/EXEC)";

@@ -45,7 +45,7 @@ use crate::reply::Reply;
 use crate::stats::Call;
 
 /// A key as its shard held it when the transaction locked it: expiry and serialized value.
-type Held = Option<(u64, Vec<u8>)>;
+pub(super) type Held = Option<(u64, Vec<u8>)>;
 
 /// Runs a script (`handler`, EVAL's or a kin's) whose KEYS live on several shards.
 pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
@@ -60,7 +60,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
     let mut answer = Reply::Nil;
     let mut events = Vec::new();
     let plan = |checks: &[Vec<Reply>], cmds: &mut [Vec<RemoteCmd>]| {
-        let held = match held(&named, &by_shard, checks) {
+        let held = match held(named.len(), &by_shard, checks) {
             Ok(h) => h,
             Err(e) => {
                 answer = e;
@@ -102,9 +102,10 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
     reply
 }
 
-/// What each key's shard held, per key of `named`; the first error a shard answered.
-fn held(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[Vec<Reply>]) -> Result<Vec<Held>, Reply> {
-    per_key(named.len(), by_shard, checks, |reply| match reply {
+/// What each key's shard held (the replies of [`crate::moves::dump`]), per
+/// key of a list of `keys`; the first error a shard answered.
+pub(super) fn held(keys: usize, by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[Vec<Reply>]) -> Result<Vec<Held>, Reply> {
+    per_key(keys, by_shard, checks, |reply| match reply {
         Reply::Nil => Ok(None),
         Reply::Array(v) => match &v[..] {
             [Reply::Int(expire), Reply::Bulk(bytes)] => Ok(Some((*expire as u64, bytes.clone()))),
@@ -115,7 +116,7 @@ fn held(named: &[Named<'_>], by_shard: &BTreeMap<usize, Vec<usize>>, checks: &[V
 }
 
 /// A write back to a key's shard: the handler and its arguments.
-type Write = (ShardFn, Vec<Vec<u8>>);
+pub(super) type Write = (ShardFn, Vec<Vec<u8>>);
 
 /// Runs the script on a scratch shard holding the keys: its reply, the
 /// write back for each key of `named` (None: unchanged), and the keyspace
@@ -166,6 +167,12 @@ fn execute(
         handler(&mut ctx, args)
     };
     shard.state.borrow_mut().lua = scratch.lua.take();
+    if let Some(key) = super::stray(&scratch, now) {
+        let e = format!(
+            "ERR the script wrote {key}, which it did not pass in KEYS (its keys live on several shards); none of its writes were kept"
+        );
+        return (Reply::error(e), unchanged(), Vec::new());
+    }
     // A script stopped by SHUTDOWN keeps none of its writes; a read-only one has none.
     if readonly || matches!(&reply, Reply::Error(e) if e == crate::scripting::KILLED_BY_SHUTDOWN) {
         return (reply, unchanged(), Vec::new());
@@ -183,7 +190,7 @@ fn execute(
 
 /// What to write on `key`'s shard, which the script wrote, so that it holds
 /// what the scratch shard holds now (None: it was missing and still is).
-fn write_back(scratch: &crate::shard::ShardState, db: usize, now: u64, name: &[u8], key: &[u8], existed: bool) -> Option<Write> {
+pub(super) fn write_back(scratch: &crate::shard::ShardState, db: usize, now: u64, name: &[u8], key: &[u8], existed: bool) -> Option<Write> {
     match scratch.ks.peek(db, key, now) {
         Some(e) => {
             let mut bytes = vec![0; e.value.encoded_len()];

@@ -283,3 +283,28 @@ fn a_crash_among_moves_keeps_every_element_once() {
     assert!(twice.is_empty(), "elements in two lists after the crash: {twice:?}");
     assert_eq!(seen.len(), total, "elements lost in the crash");
 }
+
+/// A queue or a stream renamed onto another shard keeps its deadlines: the
+/// new shard's timer returns a lease that ran out to a waiting consumer,
+/// and ages the stream out, with nothing else writing to either.
+#[test]
+fn a_queue_and_a_stream_renamed_across_shards_keep_their_timers() {
+    let (_s, mut c) = start();
+    let (q0, q1) = pair("queue");
+    let _: String = q(&mut c, &["QPUSH", &q0, "work"]);
+    let leased: redis::Value = q(&mut c, &["QPOP", &q0, "LEASE", "300"]);
+    assert_ne!(leased, redis::Value::Nil);
+    let _: () = q(&mut c, &["RENAME", &q0, &q1]);
+    // Nothing is ready now: only the lease running out on the new shard's timer serves this pop.
+    let again: redis::Value = q(&mut c, &["QPOP", &q1, "BLOCK", "5000"]);
+    assert_ne!(again, redis::Value::Nil, "the lease never ran out on the destination's shard");
+    let (s0, s1) = pair("stream");
+    let _: String = q(&mut c, &["XADD", &s0, "*", "f", "v"]);
+    let _: () = q(&mut c, &["XCFGSET", &s0, "RETENTION-MS", "300"]);
+    let _: () = q(&mut c, &["RENAME", &s0, &s1]);
+    let aged = (0..50).any(|_| {
+        thread::sleep(Duration::from_millis(100));
+        q::<i64>(&mut c, &["XLEN", &s1]) == 0
+    });
+    assert!(aged, "the stream's retention was not enforced on the destination's shard");
+}

@@ -738,6 +738,23 @@ const OVER_SHARDS: &[(&str, &[&str])] = &[
 ];
 
 /// What a key holds: type, contents and whether it has a TTL.
+/// A command that writes a key of another database than its key positions
+/// name (COPY ... DB) cannot pass a script's check of its keys; on the
+/// scratch shard such a write fails the script whole.
+#[test]
+fn a_script_over_two_shards_that_writes_an_undeclared_key_keeps_nothing() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b) = (key_on(0, "src"), key_on(1, "dst"));
+    q::<()>(&mut c, &["SET", &a, "v"]);
+    let body = "redis.call('set', KEYS[2], 'written') return redis.call('copy', KEYS[1], KEYS[2], 'DB', 5)";
+    let e = ev_err(&mut c, body, &[&a, &b], &[]);
+    assert!(e.contains(&format!("wrote key '{b}' in database 5, which it did not pass in KEYS")), "{e}");
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", &b]), 0, "a write of the failed script was kept");
+    q::<()>(&mut c, &["SELECT", "5"]);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", &b]), 0);
+}
+
 fn held(c: &mut Connection, k: &str) -> String {
     let kind: String = q(c, &["TYPE", k]);
     let contents = match kind.as_str() {
