@@ -824,7 +824,16 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     let mut merge = None;
     let handler = match cmd.route {
         Route::Key(h) | Route::Split(h, _) if local(cmd.keys_of(args)) => h,
-        Route::Key(_) | Route::Split(..) => return Err(non_local.into()),
+        Route::Key(_) | Route::Split(..) => {
+            // On a scratch shard: noted, so that the coordinator can run the script again holding these keys too.
+            if let Some(held) = &ctx.shard.held {
+                let db = ctx.db;
+                let missing: Vec<(usize, Vec<u8>)> =
+                    cmd.keys_of(args).into_iter().map(|i| (db, args[i].to_vec())).filter(|k| !held.contains(k)).collect();
+                ctx.shard.wanted.extend(missing);
+            }
+            return Err(non_local.into());
+        }
         Route::Cursor(_) if ctx.shard.held.is_some() => return Err(NOT_DECLARED.into()),
         Route::Local(h) => h,
         Route::All(h, m) if ctx.shard.nshards == 1 => {

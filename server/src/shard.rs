@@ -222,6 +222,9 @@ pub struct ShardState {
     /// A scratch shard's keyspace notifications, kept for the coordinator
     /// to publish once the writes they describe are applied.
     pub captured: Option<Vec<crate::notify::Event>>,
+    /// Keys a script on a scratch shard reached for that it was not given:
+    /// the coordinator runs it again holding them too ([`crate::gather::script`]).
+    pub wanted: Vec<(usize, Vec<u8>)>,
 }
 
 impl ShardState {
@@ -251,6 +254,7 @@ impl ShardState {
             frozen_now: None,
             held: None,
             captured: None,
+            wanted: Vec::new(),
         }
     }
 

@@ -13,7 +13,10 @@
 //!    are checked there too, and a change makes EXEC answer nil.
 //! 2. The values are loaded into a scratch shard, where the queued commands
 //!    run one after the other at one time, with their own handlers: the
-//!    replies, errors and their order are those of one shard.
+//!    replies, errors and their order are those of one shard. An EVAL that
+//!    reaches for a key no command names makes the run void (nothing is
+//!    written), and the transaction runs again holding that key too, as a
+//!    script over several shards does (not under WATCH: a run consumes it).
 //! 3. Each key whose version moved in the scratch shard is written back to
 //!    its shard, whole or as a delete: one record per shard, kept or dropped
 //!    together after a crash. The keyspace notifications the commands
@@ -76,14 +79,36 @@ struct Key {
     shard: usize,
 }
 
-/// What the scratch run gives: every reply, the write back per key, the notifications.
-type Ran = (Vec<Reply>, Vec<Option<super::script::Write>>, Vec<Event>);
+/// What the scratch run gives: every reply, the write back per key, the
+/// notifications, and the keys an EVAL reached for that no command names.
+type Ran = (Vec<Reply>, Vec<Option<super::script::Write>>, Vec<Event>, Vec<LockKey>);
 
 /// Runs the queued commands (in order) and the WATCH checks over every shard they touch.
 pub async fn run(shard: &Rc<Shard>, cmds: Vec<Queued>, watches: Vec<Watched>) -> Outcome {
+    // An EVAL that reaches for a key nobody named runs again holding it, as a
+    // script over several shards does; not under WATCH, which a run consumes.
+    let mut extra: Vec<LockKey> = Vec::new();
+    let mut run = 1;
+    loop {
+        let last = run >= super::script::DISCOVERY_RUNS || !watches.is_empty();
+        match attempt(shard, &cmds, &watches, &extra, last).await {
+            Ok(outcome) => return outcome,
+            Err(wanted) => wanted.into_iter().for_each(|k| {
+                if !extra.contains(&k) {
+                    extra.push(k);
+                }
+            }),
+        }
+        run += 1;
+    }
+}
+
+/// One run of [`run`] holding the commands' keys and `extra`: how it
+/// ended, or (unless `last`) the keys it reached for, nothing written.
+async fn attempt(shard: &Rc<Shard>, cmds: &[Queued], watches: &[Watched], extra: &[LockKey], last: bool) -> Result<Outcome, Vec<LockKey>> {
     let mut named: Vec<Key> = Vec::new();
     let mut seen: HashSet<LockKey> = HashSet::new();
-    for (db, key) in cmds.iter().flat_map(|c| c.keys.iter()) {
+    for (db, key) in cmds.iter().flat_map(|c| c.keys.iter()).chain(extra) {
         if seen.insert((*db, key.clone())) {
             named.push(Key { db: *db, key: key.clone(), shard: shard.shared.slots.shard_of(key) });
         }
@@ -110,10 +135,17 @@ pub async fn run(shard: &Rc<Shard>, cmds: Vec<Queued>, watches: Vec<Watched>) ->
         })
         .collect();
     let mut ran: Option<Result<Ran, Reply>> = None;
+    let mut retry = Vec::new();
     let plan = |checks: &[Vec<Reply>], out: &mut [Vec<RemoteCmd>]| {
-        let result = held(named.len(), &by_shard, checks).and_then(|held| execute(shard, &cmds, &named, &held));
+        let result = held(named.len(), &by_shard, checks).and_then(|held| execute(shard, cmds, &named, &held));
+        if let Ok((_, _, _, wanted)) = &result {
+            if !wanted.is_empty() && !last {
+                retry = wanted.clone();
+                return false;
+            }
+        }
         let mut any = false;
-        if let Ok((_, writes, _)) = &result {
+        if let Ok((_, writes, _, _)) = &result {
             for (idx, out) in by_shard.values().zip(out.iter_mut()) {
                 for &i in idx {
                     if let Some((handler, w)) = &writes[i] {
@@ -136,26 +168,29 @@ pub async fn run(shard: &Rc<Shard>, cmds: Vec<Queued>, watches: Vec<Watched>) ->
         any
     };
     let outcome = coordinator::run_planned(shard, parts, plan).await;
+    if !retry.is_empty() {
+        return Err(retry);
+    }
     let applied = match outcome {
         coordinator::Outcome::Done(parts) => parts.into_iter().flatten().find(Reply::is_error),
         coordinator::Outcome::Declined => None,
-        coordinator::Outcome::Dirty => return Ok(None),
-        coordinator::Outcome::Full => return Err(crate::oom::exec_abort()),
-        coordinator::Outcome::Refused(r) => return Err(r),
+        coordinator::Outcome::Dirty => return Ok(Ok(None)),
+        coordinator::Outcome::Full => return Ok(Err(crate::oom::exec_abort())),
+        coordinator::Outcome::Refused(r) => return Ok(Err(r)),
     };
-    let (replies, _, events) = match ran {
+    let (replies, _, events, _) = match ran {
         Some(Ok(ran)) => ran,
-        Some(Err(e)) => return Err(e),
-        None => return Err(Reply::error("ERR transaction ran nowhere")),
+        Some(Err(e)) => return Ok(Err(e)),
+        None => return Ok(Err(Reply::error("ERR transaction ran nowhere"))),
     };
     if let Some(e) = applied {
         // A shard could not apply its part (its log refused the write): every reply says so.
-        return Ok(Some(vec![e; replies.len()]));
+        return Ok(Ok(Some(vec![e; replies.len()])));
     }
     if !events.is_empty() {
         shard.state.borrow_mut().publish_events(&events);
     }
-    Ok(Some(replies))
+    Ok(Ok(Some(replies)))
 }
 
 /// The check that reads `k` whole on its shard (a time series with rules stays there).
@@ -219,13 +254,14 @@ fn execute(shard: &Shard, cmds: &[Queued], named: &[Key], held: &[Held]) -> Resu
         })
         .collect();
     give_back(&mut scratch);
+    let wanted: Vec<LockKey> = scratch.wanted.drain(..).map(|(db, k)| (db as u8, k)).collect();
     if let Some(key) = super::stray(&scratch, now) {
         return Err(Reply::error(format!("ERR a command of the transaction wrote {key}, which no command names; nothing was written")));
     }
     // A read-only transaction writes nothing back, and an EVAL stopped by SHUTDOWN keeps none of its writes.
     let readonly = !cmds.iter().any(|c| c.writes);
     if readonly || replies.iter().any(|r| matches!(r, Reply::Error(e) if e == crate::scripting::KILLED_BY_SHUTDOWN)) {
-        return Ok((replies, named.iter().map(|_| None).collect(), Vec::new()));
+        return Ok((replies, named.iter().map(|_| None).collect(), Vec::new(), wanted));
     }
     let writes = named
         .iter()
@@ -236,5 +272,5 @@ fn execute(shard: &Shard, cmds: &[Queued], named: &[Key], held: &[Held]) -> Resu
             moved.then(|| super::script::write_back(&scratch, k.db as usize, now, b"exec", &k.key, h.is_some())).flatten()
         })
         .collect();
-    Ok((replies, writes, scratch.captured.take().unwrap_or_default()))
+    Ok((replies, writes, scratch.captured.take().unwrap_or_default(), wanted))
 }

@@ -7,9 +7,13 @@
 //!    EVALSHA_RO) and read whole, with its expiry.
 //! 2. The coordinator loads the keys into a scratch shard and runs the
 //!    script there with its own shard's Lua engine: the same sandbox,
-//!    replies and errors as on one shard. The script may touch only the keys
-//!    it declared ([`crate::shard::ShardState::held`]); any other key is an
-//!    error, as in Redis Cluster.
+//!    replies and errors as on one shard. A key the script did not declare
+//!    (one it builds from a prefix and an ID, as BullMQ's job keys are) is
+//!    not there ([`crate::shard::ShardState::held`]): the run stops being
+//!    one, nothing of it is written, and the coordinator runs the script
+//!    again holding that key too, up to [`DISCOVERY_RUNS`] times, after
+//!    which the error ("did not pass in KEYS") stands. A script may so pay
+//!    a run per key it reaches for undeclared.
 //! 3. Each key the script wrote (its version in the scratch shard moved; a
 //!    read leaves a key alone, so WATCH on it holds) is written back to
 //!    its shard, whole ([`crate::moves::put`]) or deleted, as that shard's part
@@ -47,10 +51,45 @@ use crate::stats::Call;
 /// A key as its shard held it when the transaction locked it: expiry and serialized value.
 pub(super) type Held = Option<(u64, Vec<u8>)>;
 
+/// Runs of a script that reached for keys it was not given, each holding
+/// those keys too, before the last one answers the error.
+pub(super) const DISCOVERY_RUNS: usize = 8;
+
 /// Runs a script (`handler`, EVAL's or a kin's) whose KEYS live on several shards.
 pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
+    let mut extra: Vec<Vec<u8>> = Vec::new();
+    let mut run = 1;
+    loop {
+        match attempt(shard, cmd, handler, (id, db, caller), args, &extra, run >= DISCOVERY_RUNS).await {
+            Ok(reply) => return reply,
+            Err(wanted) => wanted.into_iter().for_each(|k| {
+                if !extra.contains(&k) {
+                    extra.push(k);
+                }
+            }),
+        }
+        run += 1;
+    }
+}
+
+/// One run of [`run`] holding KEYS and `extra`: its reply, or (unless
+/// `last`) the keys it reached for that it did not hold, nothing written.
+async fn attempt<'a>(
+    shard: &Rc<Shard>,
+    cmd: &Command,
+    handler: ShardFn,
+    (id, db, caller): (CmdId, usize, u64),
+    args: &[&'a [u8]],
+    extra: &'a [Vec<u8>],
+    last: bool,
+) -> Result<Reply, Vec<Vec<u8>>> {
     let readonly = cmd.flags & flags::READONLY != 0;
-    let named = names(shard, cmd, args, None);
+    let mut named = names(shard, cmd, args, None);
+    for k in extra {
+        if !named.iter().any(|n| n.key == &k[..]) {
+            named.push(Named { key: k, shard: shard.shared.slots.shard_of(k), source: true });
+        }
+    }
     let by_shard = by_shard(&named);
     // A time series with compaction rules stays on its shard (its rules write keys there).
     let check = |_: &Named<'_>| crate::moves::dump as ShardFn;
@@ -59,6 +98,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
     let parts = participants(&named, &by_shard, (id, db, caller, args[0]), check, role);
     let mut answer = Reply::Nil;
     let mut events = Vec::new();
+    let mut retry = Vec::new();
     let plan = |checks: &[Vec<Reply>], cmds: &mut [Vec<RemoteCmd>]| {
         let held = match held(named.len(), &by_shard, checks) {
             Ok(h) => h,
@@ -67,13 +107,17 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
                 return false;
             }
         };
-        let (reply, writes, raised) = execute(shard, handler, (db, caller, readonly), args, &named, &held);
-        answer = reply;
-        events = raised;
+        let ran = execute(shard, handler, (db, caller, readonly), args, &named, &held);
+        if !ran.wanted.is_empty() && !last {
+            retry = ran.wanted;
+            return false;
+        }
+        answer = ran.reply;
+        events = ran.events;
         let mut any = false;
         for (idx, out) in by_shard.values().zip(cmds.iter_mut()) {
             for &i in idx {
-                if let Some((handler, w)) = &writes[i] {
+                if let Some((handler, w)) = &ran.writes[i] {
                     let w: Vec<&[u8]> = w.iter().map(Vec::as_slice).collect();
                     out.push(RemoteCmd {
                         handler: *handler,
@@ -90,6 +134,9 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
         any
     };
     let outcome = coordinator::run_planned(shard, parts, plan).await;
+    if !retry.is_empty() {
+        return Err(retry);
+    }
     let applied = match &outcome {
         coordinator::Outcome::Done(parts) => !parts.iter().flatten().any(Reply::is_error),
         coordinator::Outcome::Declined => true,
@@ -99,7 +146,7 @@ pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, 
     if applied && !events.is_empty() {
         shard.state.borrow_mut().publish_events(&events);
     }
-    reply
+    Ok(reply)
 }
 
 /// What each key's shard held (the replies of [`crate::moves::dump`]), per
@@ -118,9 +165,19 @@ pub(super) fn held(keys: usize, by_shard: &BTreeMap<usize, Vec<usize>>, checks: 
 /// A write back to a key's shard: the handler and its arguments.
 pub(super) type Write = (ShardFn, Vec<Vec<u8>>);
 
-/// Runs the script on a scratch shard holding the keys: its reply, the
-/// write back for each key of `named` (None: unchanged), and the keyspace
-/// notifications its commands raised.
+/// What a run on a scratch shard gave.
+struct Ran {
+    /// The script's reply.
+    reply: Reply,
+    /// The write back for each key of `named` (None: unchanged).
+    writes: Vec<Option<Write>>,
+    /// The keyspace notifications its commands raised.
+    events: Vec<Event>,
+    /// Keys of its database it reached for that it was not given.
+    wanted: Vec<Vec<u8>>,
+}
+
+/// Runs the script on a scratch shard holding the keys.
 fn execute(
     shard: &Shard,
     handler: ShardFn,
@@ -128,7 +185,8 @@ fn execute(
     args: &[&[u8]],
     named: &[Named<'_>],
     held: &[Held],
-) -> (Reply, Vec<Option<Write>>, Vec<Event>) {
+) -> Ran {
+    let failed = |reply: Reply| Ran { reply, writes: named.iter().map(|_| None).collect(), events: Vec::new(), wanted: Vec::new() };
     let (mut scratch, now) = {
         let mut st = shard.state.borrow_mut();
         let mut scratch = st.scratch();
@@ -136,7 +194,6 @@ fn execute(
         scratch.lua = st.lua.take();
         (scratch, st.frozen_now.unwrap_or_else(|| st.ks.now()))
     };
-    let unchanged = || named.iter().map(|_| None).collect::<Vec<_>>();
     for (n, h) in named.iter().zip(held) {
         let Some((expire_ms, bytes)) = h else { continue };
         let mut r = strand_engine::codec::Reader::new(bytes);
@@ -144,17 +201,13 @@ fn execute(
             Ok(v) => v,
             Err(e) => {
                 shard.state.borrow_mut().lua = scratch.lua.take();
-                return (
-                    Reply::error(format!("ERR the value of key '{}' does not decode: {e}", String::from_utf8_lossy(n.key))),
-                    unchanged(),
-                    Vec::new(),
-                );
+                return failed(Reply::error(format!("ERR the value of key '{}' does not decode: {e}", String::from_utf8_lossy(n.key))));
             }
         };
         let op = Op::Store { db: db as u8, key: n.key, value: Cow::Owned(value), expire_ms: *expire_ms };
         if let Err(e) = scratch.ks.write(op, now) {
             shard.state.borrow_mut().lua = scratch.lua.take();
-            return (Reply::error(format!("ERR a script's key could not be loaded: {e}")), unchanged(), Vec::new());
+            return failed(Reply::error(format!("ERR a script's key could not be loaded: {e}")));
         }
     }
     // Every write bumps a watched key's version: the keys to write back are the ones whose version moved.
@@ -167,15 +220,17 @@ fn execute(
         handler(&mut ctx, args)
     };
     shard.state.borrow_mut().lua = scratch.lua.take();
+    let mut wanted: Vec<Vec<u8>> = scratch.wanted.drain(..).filter(|(d, _)| *d == db).map(|(_, k)| k).collect();
+    wanted.dedup();
     if let Some(key) = super::stray(&scratch, now) {
         let e = format!(
             "ERR the script wrote {key}, which it did not pass in KEYS (its keys live on several shards); none of its writes were kept"
         );
-        return (Reply::error(e), unchanged(), Vec::new());
+        return Ran { wanted, ..failed(Reply::error(e)) };
     }
     // A script stopped by SHUTDOWN keeps none of its writes; a read-only one has none.
     if readonly || matches!(&reply, Reply::Error(e) if e == crate::scripting::KILLED_BY_SHUTDOWN) {
-        return (reply, unchanged(), Vec::new());
+        return Ran { wanted, ..failed(reply) };
     }
     let writes = named
         .iter()
@@ -185,7 +240,7 @@ fn execute(
             (scratch.ks.version(db as u8, n.key) != v).then(|| write_back(&scratch, db, now, args[0], n.key, h.is_some())).flatten()
         })
         .collect();
-    (reply, writes, scratch.captured.take().unwrap_or_default())
+    Ran { reply, writes, events: scratch.captured.take().unwrap_or_default(), wanted }
 }
 
 /// What to write on `key`'s shard, which the script wrote, so that it holds

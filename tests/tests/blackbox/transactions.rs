@@ -446,6 +446,20 @@ fn transactions_over_several_shards_in_other_databases_and_read_only() {
 }
 
 #[test]
+fn an_eval_in_a_transaction_over_several_shards_reaches_undeclared_keys() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (a, b, far) = (key_on(0, "a"), key_on(1, "b"), key_on(1, "far"));
+    let _: () = q(&mut c, &["SET", &a, "1"]);
+    let _: () = q(&mut c, &["SET", &far, "undeclared"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    queued(&mut c, &["RENAME", &a, &b]);
+    queued(&mut c, &["EVAL", "redis.call('incr', KEYS[1]) return redis.call('get', ARGV[1])", "1", &b, &far]);
+    assert_eq!(q::<Value>(&mut c, &["EXEC"]), Value::Array(vec![okay(), bulk("undeclared")]));
+    assert_eq!(q::<i64>(&mut c, &["GET", &b]), 2, "the transaction ran more than once for good");
+}
+
+#[test]
 fn a_watched_key_aborts_a_transaction_over_several_shards() {
     let s = Server::start(&[]);
     let (mut c, mut other) = (s.client(), s.client());
