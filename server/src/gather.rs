@@ -41,6 +41,10 @@ use crate::dispatch::{OwnedArgs, RemoteCmd, Shard};
 use crate::reply::Reply;
 use crate::stats::Call;
 
+/// Keys a script over several shards may reach for undeclared, over all
+/// its runs, before the error stands (each run locks and copies them all).
+pub const MAX_WANTED: usize = 1024;
+
 pub mod exec;
 pub mod script;
 

@@ -302,6 +302,23 @@ fn lua_err(e: mlua::Error) -> Reply {
     Reply::error(format!("ERR Lua engine: {e}"))
 }
 
+/// The rand48 state of `engine`'s `math.random` (the start state before the first script).
+pub(crate) fn rand_state(engine: Option<&Engine>) -> u64 {
+    engine.map_or(RAND48_START, |e| e.state.rand.get())
+}
+
+/// Puts `engine`'s `math.random` back to `state` (a void run of a script over several shards drew nothing).
+pub(crate) fn set_rand_state(engine: Option<&Engine>, state: u64) {
+    if let Some(e) = engine {
+        e.state.rand.set(state);
+    }
+}
+
+/// Whether `reply` says SHUTDOWN or SCRIPT KILL stopped the script.
+pub(crate) fn stopped(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(e) if e == KILLED_BY_SHUTDOWN || e == KILLED)
+}
+
 impl Engine {
     /// A fresh Lua state with the redis library and the sandbox.
     pub fn new(shared: Arc<Shared>, shard: usize) -> Result<Engine, Reply> {
@@ -830,7 +847,12 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
                 let db = ctx.db;
                 let missing: Vec<(usize, Vec<u8>)> =
                     cmd.keys_of(args).into_iter().map(|i| (db, args[i].to_vec())).filter(|k| !held.contains(k)).collect();
-                ctx.shard.wanted.extend(missing);
+                // Past the cap the run is the last: the error stands.
+                for k in missing {
+                    if ctx.shard.wanted.len() < crate::gather::MAX_WANTED {
+                        ctx.shard.wanted.insert(k);
+                    }
+                }
             }
             return Err(non_local.into());
         }

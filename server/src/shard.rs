@@ -224,7 +224,7 @@ pub struct ShardState {
     pub captured: Option<Vec<crate::notify::Event>>,
     /// Keys a script on a scratch shard reached for that it was not given:
     /// the coordinator runs it again holding them too ([`crate::gather::script`]).
-    pub wanted: Vec<(usize, Vec<u8>)>,
+    pub wanted: std::collections::HashSet<(usize, Vec<u8>)>,
 }
 
 impl ShardState {
@@ -254,7 +254,7 @@ impl ShardState {
             frozen_now: None,
             held: None,
             captured: None,
-            wanted: Vec::new(),
+            wanted: Default::default(),
         }
     }
 

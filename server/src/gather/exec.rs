@@ -88,16 +88,13 @@ pub async fn run(shard: &Rc<Shard>, cmds: Vec<Queued>, watches: Vec<Watched>) ->
     // An EVAL that reaches for a key nobody named runs again holding it, as a
     // script over several shards does; not under WATCH, which a run consumes.
     let mut extra: Vec<LockKey> = Vec::new();
+    let mut seen: HashSet<LockKey> = HashSet::new();
     let mut run = 1;
     loop {
-        let last = run >= super::script::DISCOVERY_RUNS || !watches.is_empty();
+        let last = run >= super::script::DISCOVERY_RUNS || extra.len() >= super::MAX_WANTED || !watches.is_empty();
         match attempt(shard, &cmds, &watches, &extra, last).await {
             Ok(outcome) => return outcome,
-            Err(wanted) => wanted.into_iter().for_each(|k| {
-                if !extra.contains(&k) {
-                    extra.push(k);
-                }
-            }),
+            Err(wanted) => extra.extend(wanted.into_iter().filter(|k| seen.insert(k.clone()))),
         }
         run += 1;
     }
@@ -137,9 +134,12 @@ async fn attempt(shard: &Rc<Shard>, cmds: &[Queued], watches: &[Watched], extra:
     let mut ran: Option<Result<Ran, Reply>> = None;
     let mut retry = Vec::new();
     let plan = |checks: &[Vec<Reply>], out: &mut [Vec<RemoteCmd>]| {
+        let rand = crate::scripting::rand_state(shard.state.borrow().lua.as_deref());
         let result = held(named.len(), &by_shard, checks).and_then(|held| execute(shard, cmds, &named, &held));
         if let Ok((_, _, _, wanted)) = &result {
             if !wanted.is_empty() && !last {
+                // A void run drew nothing from math.random either.
+                crate::scripting::set_rand_state(shard.state.borrow().lua.as_deref(), rand);
                 retry = wanted.clone();
                 return false;
             }
@@ -254,7 +254,11 @@ fn execute(shard: &Shard, cmds: &[Queued], named: &[Key], held: &[Held]) -> Resu
         })
         .collect();
     give_back(&mut scratch);
-    let wanted: Vec<LockKey> = scratch.wanted.drain(..).map(|(db, k)| (db as u8, k)).collect();
+    // A transaction whose EVAL was stopped is not run again.
+    let wanted: Vec<LockKey> = match replies.iter().any(crate::scripting::stopped) {
+        true => Vec::new(),
+        false => scratch.wanted.drain().map(|(db, k)| (db as u8, k)).collect(),
+    };
     if let Some(key) = super::stray(&scratch, now) {
         return Err(Reply::error(format!("ERR a command of the transaction wrote {key}, which no command names; nothing was written")));
     }

@@ -58,15 +58,13 @@ pub(super) const DISCOVERY_RUNS: usize = 8;
 /// Runs a script (`handler`, EVAL's or a kin's) whose KEYS live on several shards.
 pub async fn run(shard: &Rc<Shard>, cmd: &Command, handler: ShardFn, id: CmdId, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
     let mut extra: Vec<Vec<u8>> = Vec::new();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut run = 1;
     loop {
-        match attempt(shard, cmd, handler, (id, db, caller), args, &extra, run >= DISCOVERY_RUNS).await {
+        let last = run >= DISCOVERY_RUNS || extra.len() >= super::MAX_WANTED;
+        match attempt(shard, cmd, handler, (id, db, caller), args, &extra, last).await {
             Ok(reply) => return reply,
-            Err(wanted) => wanted.into_iter().for_each(|k| {
-                if !extra.contains(&k) {
-                    extra.push(k);
-                }
-            }),
+            Err(wanted) => extra.extend(wanted.into_iter().filter(|k| seen.insert(k.clone()))),
         }
         run += 1;
     }
@@ -85,8 +83,9 @@ async fn attempt<'a>(
 ) -> Result<Reply, Vec<Vec<u8>>> {
     let readonly = cmd.flags & flags::READONLY != 0;
     let mut named = names(shard, cmd, args, None);
+    let mut have: HashSet<&[u8]> = named.iter().map(|n| n.key).collect();
     for k in extra {
-        if !named.iter().any(|n| n.key == &k[..]) {
+        if have.insert(k) {
             named.push(Named { key: k, shard: shard.shared.slots.shard_of(k), source: true });
         }
     }
@@ -107,8 +106,11 @@ async fn attempt<'a>(
                 return false;
             }
         };
+        let rand = crate::scripting::rand_state(shard.state.borrow().lua.as_deref());
         let ran = execute(shard, handler, (db, caller, readonly), args, &named, &held);
         if !ran.wanted.is_empty() && !last {
+            // A void run drew nothing from math.random either: the next run draws the same.
+            crate::scripting::set_rand_state(shard.state.borrow().lua.as_deref(), rand);
             retry = ran.wanted;
             return false;
         }
@@ -220,13 +222,16 @@ fn execute(
         handler(&mut ctx, args)
     };
     shard.state.borrow_mut().lua = scratch.lua.take();
-    let mut wanted: Vec<Vec<u8>> = scratch.wanted.drain(..).filter(|(d, _)| *d == db).map(|(_, k)| k).collect();
-    wanted.dedup();
+    // A stopped script is not run again. Keys of another database (after SELECT) are not fetched.
+    let wanted: Vec<Vec<u8>> = match crate::scripting::stopped(&reply) {
+        true => Vec::new(),
+        false => scratch.wanted.drain().filter(|(d, _)| *d == db).map(|(_, k)| k).collect(),
+    };
     if let Some(key) = super::stray(&scratch, now) {
         let e = format!(
             "ERR the script wrote {key}, which it did not pass in KEYS (its keys live on several shards); none of its writes were kept"
         );
-        return Ran { wanted, ..failed(Reply::error(e)) };
+        return failed(Reply::error(e));
     }
     // A script stopped by SHUTDOWN keeps none of its writes; a read-only one has none.
     if readonly || matches!(&reply, Reply::Error(e) if e == crate::scripting::KILLED_BY_SHUTDOWN) {

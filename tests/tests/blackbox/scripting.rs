@@ -701,9 +701,15 @@ fn a_script_touches_undeclared_keys_when_its_keys_live_on_several_shards() {
     for (other, want) in [(key_on(0, "other"), bulk("v")), (key_on(1, "other"), bulk("w"))] {
         assert_eq!(ev(&mut c, body, &[&k0, &k1], &[&other]), want);
     }
-    // A script that reaches for another key on every run gives up after a few.
-    let e = ev_err(&mut c, "return redis.call('get', 'k' .. redis.call('time')[2] .. math.random())", &[&k0, &k1], &[]);
+    // A key drawn from math.random settles: a void run draws nothing.
+    let drawn = "local k = 'rk' .. math.random(1000000000) redis.call('set', k, 'drawn') return redis.call('get', k)";
+    assert_eq!(ev(&mut c, drawn, &[&k0, &k1], &[]), bulk("drawn"));
+    // A script that reaches for another key on every run gives up after a
+    // few, and only its last run's writes stay (as after any error).
+    let moving = "redis.call('incr', KEYS[1]) return redis.call('get', 'k' .. redis.call('time')[2])";
+    let e = ev_err(&mut c, moving, &[&k0, &k1], &[]);
     assert!(e.starts_with("ERR Script attempted to access a key it did not pass in KEYS"), "{e}");
+    assert_eq!(q::<i64>(&mut c, &["GET", &k0]), 1, "a void run's write was kept");
     let e = ev_err(&mut c, "return redis.call('scan', 0)", &[&k0, &k1], &[]);
     assert!(e.starts_with("ERR Script attempted to access a key it did not pass in KEYS"), "{e}");
     // Commands that need every shard are refused rather than answered for one shard.
