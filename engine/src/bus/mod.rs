@@ -227,7 +227,7 @@ impl<T: Send> Receiver<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -276,7 +276,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, feature = "loom"))]
 mod loom_tests {
     use super::*;
     use loom::thread;
