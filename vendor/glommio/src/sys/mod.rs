@@ -172,6 +172,8 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
+// strand: no longer called (see `Reactor::sleep`); kept so the upstream diff stays small.
+#[allow(dead_code, unused_imports, unused_macros)]
 mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
@@ -306,6 +308,11 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // strand: pairs with the fence the executor issues between
+        // `prepare_to_sleep` and its last sweep of the remote queues (see
+        // `Reactor::sleep`): whatever the caller pushed before this call is
+        // ordered before the read of `should_notify`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
