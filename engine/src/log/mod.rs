@@ -589,9 +589,18 @@ impl Log {
         }
     }
 
-    /// Writes the buffers of `group` in order, taking each off the front
-    /// once it is in its file (so a retry starts where the failure was),
-    /// then syncs under `always` or when a record asked for it ([`Log::require_sync`]).
+    /// Writes the buffers of `group`, those of one segment all at once (one
+    /// turn of the executor for the lot, not one per buffer), taking each
+    /// off the front once it and every one before it are in the file (so a
+    /// retry starts at the first failure), then syncs under `always` or when
+    /// a record asked for it ([`Log::require_sync`]).
+    ///
+    /// Writes in flight together may land in any order, so a crash can leave
+    /// a later buffer on disk without an earlier one: recovery then ends the
+    /// log at the hole and cuts what follows, records that nobody was told
+    /// are durable (a reply that waits for them waits for the sync after
+    /// this group). A segment is synced before the next one is created, so
+    /// the hole can only be in the last segment.
     async fn write_group(&self, file: &mut Option<(u64, DmaFile)>, group: &mut VecDeque<Pending>) -> Result<(), Failure> {
         let policy = self.policy();
         let mut written = false;
@@ -604,15 +613,18 @@ impl Log {
                 }
                 *file = Some((p.seq, self.create_segment(p.seq).await?));
             }
-            let Some((_, f)) = file.as_ref() else { unreachable!("segment opened above") };
-            self.write_pending(f, p).await?;
-            let mut inner = self.inner.borrow_mut();
-            inner.stats.bytes_written += p.len as u64;
-            inner.inflight_bytes = inner.inflight_bytes.saturating_sub(p.len as u64);
-            inner.written_lsn = inner.written_lsn.max(p.last_lsn);
-            written = true;
-            drop(inner);
-            group.pop_front();
+            let Some((seq, f)) = file.as_ref() else { unreachable!("segment opened above") };
+            let same_segment = group.iter().take_while(|q| q.seq == *seq).count();
+            let results = futures::future::join_all(group.iter().take(same_segment).map(|q| self.write_pending(f, q))).await;
+            for result in results {
+                result?;
+                let Some(p) = group.pop_front() else { unreachable!("one result per buffer of the group") };
+                let mut inner = self.inner.borrow_mut();
+                inner.stats.bytes_written += p.len as u64;
+                inner.inflight_bytes = inner.inflight_bytes.saturating_sub(p.len as u64);
+                inner.written_lsn = inner.written_lsn.max(p.last_lsn);
+                written = true;
+            }
         }
         let synced = std::time::Instant::now();
         let sync = written && (policy == FsyncPolicy::Always || self.inner.borrow().strict_lsn > self.inner.borrow().durable_lsn);

@@ -287,6 +287,35 @@ fn garbage_in_the_last_block_is_cut_and_reported() {
     assert_prefix_recovered(&s, &keys);
 }
 
+/// The log writes the buffers of one group all at once, so they may land in
+/// any order: a crash can leave a later block on disk and an earlier one not.
+/// Recovery ends the log at the hole and cuts what follows (records nobody
+/// was told were durable), instead of refusing to start.
+#[test]
+fn a_block_that_did_not_land_before_later_ones_ends_the_log_there() {
+    let dir = data_dir();
+    let mut s = Server::start_in(dir.path(), &["--appendfsync", "always"]);
+    let keys = write_one_by_one(&s, 300);
+    s.kill();
+    let seg = last_segment(dir.path(), 0);
+    let end = data_end(&seg);
+    let blocks = end.div_ceil(segment::BLOCK);
+    assert!(blocks > 8, "expected many blocks of data, found {blocks}");
+    // A block in the middle of the data, after the segment's header block.
+    let hole = blocks / 2 * segment::BLOCK;
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[hole..hole + segment::BLOCK].fill(0);
+    std::fs::write(&seg, &bytes).unwrap();
+    s.restart();
+    let kept = assert_prefix_recovered(&s, &keys);
+    let total0 = keys.iter().filter(|k| SlotMap::new(2).shard_of(k.as_bytes()) == 0).count();
+    assert!(kept > 0 && kept < total0, "kept {kept} of shard 0's {total0} keys: the hole should cut the rest");
+    assert!(s.log_text().contains("cut a torn tail"), "recovery did not report the cut:\n{}", s.log_text());
+    let _: () = s.client().set("after", "1").unwrap();
+    s.restart();
+    assert_eq!(s.client().get::<_, Option<String>>("after").unwrap().as_deref(), Some("1"));
+}
+
 #[test]
 fn damage_before_the_tail_refuses_to_start_and_names_the_place() {
     let dir = data_dir();
