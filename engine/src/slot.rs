@@ -9,17 +9,29 @@
 /// Number of hash slots.
 pub const SLOTS: usize = 16384;
 
-/// CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for slots.
+/// CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for slots: a
+/// byte at a time through [`CRC16_TABLE`] (every request hashes its key; bit
+/// by bit this was 5% of a shard's time under `redis-benchmark -P 16`).
 pub fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in bytes {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    crc
+    bytes.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize])
 }
+
+/// CRC16 of each byte value as the top byte of the register (polynomial 0x1021).
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
 
 /// The part of a key that is hashed: the hash tag if there is a non-empty one.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
@@ -81,6 +93,32 @@ mod tests {
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
         assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
         assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
+    }
+
+    #[test]
+    fn table_crc_matches_the_bitwise_definition() {
+        let bitwise = |bytes: &[u8]| {
+            let mut crc: u16 = 0;
+            for &b in bytes {
+                crc ^= (b as u16) << 8;
+                for _ in 0..8 {
+                    crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+                }
+            }
+            crc
+        };
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            assert_eq!(crc16(&bytes), bitwise(&bytes), "{bytes:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ([`CmdId`]), its place in the sorted table, for per-command counters.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::{
@@ -56,8 +57,34 @@ pub fn entries() -> &'static [&'static Command] {
     })
 }
 
-fn index() -> &'static HashMap<&'static str, (CmdId, &'static Command)> {
-    static INDEX: OnceLock<HashMap<&'static str, (CmdId, &'static Command)>> = OnceLock::new();
+/// Name → command, hashed with FNV-1a rather than the standard library's
+/// SipHash: every request looks its name up here, the names are a few bytes
+/// and they are ours, so there is no attacker to keep out of the table.
+type Index = HashMap<&'static str, (CmdId, &'static Command), BuildHasherDefault<Fnv>>;
+
+/// FNV-1a, 64 bits.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| entries().iter().enumerate().map(|(i, c)| (c.name, (i as CmdId, *c))).collect())
 }
 
