@@ -261,30 +261,44 @@ fn torn_tail_cut_at_random_byte_recovers_the_prefix() {
     }
 }
 
-#[test]
-fn garbage_in_the_last_block_is_cut_and_reported() {
+/// A server under `always` that wrote `n` keys one by one and was killed:
+/// its directory, the server, the keys, shard 0's last segment and where its data ends.
+fn killed_after_writes(n: usize) -> (tempfile::TempDir, Server, Vec<String>, PathBuf, usize) {
     let dir = data_dir();
     let mut s = Server::start_in(dir.path(), &["--appendfsync", "always"]);
-    let keys = write_one_by_one(&s, 200);
+    let keys = write_one_by_one(&s, n);
     s.kill();
     let seg = last_segment(dir.path(), 0);
     let end = data_end(&seg);
-    let block_start = (end - 1) / segment::BLOCK * segment::BLOCK;
-    let mut bytes = std::fs::read(&seg).unwrap();
-    let mut rng = rand::thread_rng();
-    for b in &mut bytes[block_start..block_start + segment::BLOCK] {
-        *b = rng.gen();
-    }
-    std::fs::write(&seg, &bytes).unwrap();
-    s.restart();
-    let kept = assert_prefix_recovered(&s, &keys);
-    assert!(kept > 0);
+    (dir, s, keys, seg, end)
+}
+
+/// Overwrites the 4 KiB block of `seg` at `start` with what `fill` puts there.
+fn rewrite_block(seg: &Path, start: usize, fill: impl FnOnce(&mut [u8])) {
+    let mut bytes = std::fs::read(seg).unwrap();
+    fill(&mut bytes[start..start + segment::BLOCK]);
+    std::fs::write(seg, &bytes).unwrap();
+}
+
+/// After a restart over a damaged tail: the cut is reported, the server
+/// takes writes, and the next restart is clean. Returns shard 0's keys kept.
+fn assert_cut_then_clean(s: &mut Server, keys: &[String]) -> usize {
+    let kept = assert_prefix_recovered(s, keys);
     assert!(s.log_text().contains("cut a torn tail"), "recovery did not report the cut:\n{}", s.log_text());
-    // The server keeps working and the next restart is clean.
     let _: () = s.client().set("after", "1").unwrap();
     s.restart();
     assert_eq!(s.client().get::<_, Option<String>>("after").unwrap().as_deref(), Some("1"));
-    assert_prefix_recovered(&s, &keys);
+    assert_eq!(assert_prefix_recovered(s, keys), kept, "the second restart changed what was kept");
+    kept
+}
+
+#[test]
+fn garbage_in_the_last_block_is_cut_and_reported() {
+    let (_dir, mut s, keys, seg, end) = killed_after_writes(200);
+    let mut rng = rand::thread_rng();
+    rewrite_block(&seg, (end - 1) / segment::BLOCK * segment::BLOCK, |b| rng.fill(b));
+    s.restart();
+    assert!(assert_cut_then_clean(&mut s, &keys) > 0);
 }
 
 /// The log writes the buffers of one group all at once, so they may land in
@@ -293,27 +307,15 @@ fn garbage_in_the_last_block_is_cut_and_reported() {
 /// was told were durable), instead of refusing to start.
 #[test]
 fn a_block_that_did_not_land_before_later_ones_ends_the_log_there() {
-    let dir = data_dir();
-    let mut s = Server::start_in(dir.path(), &["--appendfsync", "always"]);
-    let keys = write_one_by_one(&s, 300);
-    s.kill();
-    let seg = last_segment(dir.path(), 0);
-    let end = data_end(&seg);
+    let (_dir, mut s, keys, seg, end) = killed_after_writes(300);
     let blocks = end.div_ceil(segment::BLOCK);
     assert!(blocks > 8, "expected many blocks of data, found {blocks}");
     // A block in the middle of the data, after the segment's header block.
-    let hole = blocks / 2 * segment::BLOCK;
-    let mut bytes = std::fs::read(&seg).unwrap();
-    bytes[hole..hole + segment::BLOCK].fill(0);
-    std::fs::write(&seg, &bytes).unwrap();
+    rewrite_block(&seg, blocks / 2 * segment::BLOCK, |b| b.fill(0));
     s.restart();
-    let kept = assert_prefix_recovered(&s, &keys);
+    let kept = assert_cut_then_clean(&mut s, &keys);
     let total0 = keys.iter().filter(|k| SlotMap::new(2).shard_of(k.as_bytes()) == 0).count();
     assert!(kept > 0 && kept < total0, "kept {kept} of shard 0's {total0} keys: the hole should cut the rest");
-    assert!(s.log_text().contains("cut a torn tail"), "recovery did not report the cut:\n{}", s.log_text());
-    let _: () = s.client().set("after", "1").unwrap();
-    s.restart();
-    assert_eq!(s.client().get::<_, Option<String>>("after").unwrap().as_deref(), Some("1"));
 }
 
 #[test]
