@@ -907,8 +907,14 @@ struct SleepableRing {
 /// 5.19+), so that a completion arriving while this thread runs in user space
 /// (a socket turning readable, a foreign wake-up) does not interrupt it with
 /// an inter-processor interrupt: the kernel runs the completion's task work at
-/// the thread's next system call, and this executor makes one on every turn
-/// of its loop (the preempt timer is re-armed on the latency ring). Without
+/// the thread's next entry into the kernel, a system call or the return from
+/// an interrupt (the scheduler tick at the latest). Under load the executor
+/// makes system calls on nearly every turn (sockets are read and written
+/// directly, their polls submitted), and it sleeps only through
+/// `io_uring_enter`, which runs pending task work first; a turn of pure
+/// computation with nothing to submit defers completions by one tick at
+/// most (the preempt timer, kept armed across turns, no longer forces a
+/// submission every turn: see `Reactor::wait`). Without
 /// it every request over a socket cost one IPI to the shard's core, the
 /// largest single cost of a request at pipeline depth 1. The latency ring
 /// keeps the default: its preempt timer must land in the completion queue
@@ -1252,6 +1258,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// strand: the preempt duration the latency timer was armed for (None:
+    /// armed for a user timer before sleeping, or none armed).
+    latency_timer_for: Cell<Option<Duration>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1383,6 +1392,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_timer_for: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1848,19 +1858,22 @@ impl Reactor {
         // every turn of the executor's loop: five submissions (two timeouts, the
         // linked eventfd write, two cancellations) and the system calls that
         // carry them, per turn, which at one request per turn cost more than
-        // the request. A timer still pending is kept instead; it then fires
-        // counted from when it was armed, so a task queue may be asked to yield
-        // early once, which costs one turn. Only a thread about to sleep (no
-        // preempt timer wanted) cancels the latency timer, as upstream does, so
-        // that it does not wake up for it.
-        let pending = |src: &Option<Source>| src.as_ref().is_some_and(|s| s.result().is_none());
-        let latency = self.latency_preemption_timeout_src.take();
-        let kept_latency = if preempt_timer().is_some() && pending(&latency) {
-            latency
+        // the request. A latency timer still pending is kept instead, if it
+        // was armed as a preemption timer of the duration wanted now (not for
+        // a user timer while sleeping); checked at the end of this call, after
+        // the last reaping of completions, so a timer that fired meanwhile is
+        // replaced. It then fires counted from when it was armed, so a task
+        // queue may be asked to yield early once per period, which costs one
+        // turn. Only a thread that may sleep (no preempt timer wanted) cancels
+        // it here, as upstream does, so that it does not wake up for it.
+        let held_latency = self.latency_preemption_timeout_src.take();
+        let held_latency = if preempt_timer().is_some() {
+            held_latency
         } else {
-            drop(latency);
+            drop(held_latency);
             None
         };
+        let pending = |src: &Option<Source>| src.as_ref().is_some_and(|s| s.result().is_none());
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
@@ -1897,6 +1910,7 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
+                self.latency_timer_for.set(None);
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                 assert!(flush_rings!(lat_ring)? > 0);
@@ -1930,11 +1944,17 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            match kept_latency {
-                Some(src) => self.latency_preemption_timeout_src.set(Some(src)),
-                None => {
+            match held_latency {
+                Some(src) if src.result().is_none() && self.latency_timer_for.get() == Some(preempt) => {
+                    self.latency_preemption_timeout_src.set(Some(src));
+                }
+                stale => {
+                    // Its cancellation (if it is still in flight) goes with the new timer.
+                    drop(stale);
+                    self.latency_timer_for.set(Some(preempt));
                     self.latency_preemption_timeout_src
                         .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                    flush_cancellations!(into &mut 0; lat_ring);
                     flush_rings!(lat_ring, main_ring)?;
                 }
             }
