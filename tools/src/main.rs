@@ -611,7 +611,7 @@ fn summarize_series(change: &Change<'_>, values: bool, out: &mut String) {
     match change {
         Change::TsCreate(c) | Change::TsAlter(c) => {
             let what = if matches!(change, Change::TsCreate(_)) { "create" } else { "alter" };
-            let _ = write!(out, " ts={what} retention={} labels={}", c.retention_ms, c.labels.len());
+            let _ = write!(out, " ts={what} retention={} labels={}", c.settings.retention_ms, c.labels.len());
         }
         Change::TsAdd(samples) => {
             let _ = write!(out, " ts=add n={}", samples.len());

@@ -468,7 +468,7 @@ fn decode_series<'a>(r: &mut Reader<'a>) -> Result<Change<'a>, DecodeError> {
 
 fn apply_series(change: &Change<'_>, s: &mut crate::series::Series) {
     match change {
-        Change::TsCreate(c) | Change::TsAlter(c) => s.config = (**c).clone(),
+        Change::TsCreate(c) | Change::TsAlter(c) => s.set_config((**c).clone()),
         Change::TsAdd(samples) => s.upsert(samples),
         Change::TsDel { from, to } => {
             s.delete_range(*from, *to);

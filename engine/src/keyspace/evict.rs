@@ -283,15 +283,18 @@ impl Keyspace {
     }
 
     /// Bytes the dataset holds: every database's dict (buckets, nodes with
-    /// their entries, keys), values, expiry index and search indexes.
+    /// their entries, keys), values, expiry index and search indexes, and
+    /// the thread's table of time-series label strings.
     /// O(databases + indexes).
     pub fn used_memory(&self) -> usize {
-        self.dbs
+        let dbs: usize = self
+            .dbs
             .iter()
             .map(|d| {
                 d.dict.heap_bytes() + d.bytes.values + d.expires.len() * EXPIRE_ENTRY_BYTES + d.bytes.expire_keys + d.search.heap_bytes()
             })
-            .sum()
+            .sum();
+        dbs + crate::series::labels::table_bytes()
     }
 
     /// Whether the shard holds more than its budget.

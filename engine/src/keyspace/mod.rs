@@ -124,7 +124,7 @@ struct Db {
 /// The labels of a time series (None for other values).
 fn series_labels(v: &Value) -> Option<&crate::series::Labels> {
     match v {
-        Value::Series(s) => Some(&s.config.labels),
+        Value::Series(s) => Some(s.labels()),
         _ => None,
     }
 }

@@ -491,12 +491,14 @@ mod tests {
 
     fn series_config() -> crate::series::Config {
         crate::series::Config {
-            retention_ms: 5,
-            chunk_size: 128,
-            duplicate: Some(crate::series::Duplicate::Sum),
-            ignore_ms: 3,
-            ignore_value: 0.5,
-            uncompressed: true,
+            settings: crate::series::Settings {
+                retention_ms: 5,
+                chunk_size: 128,
+                duplicate: Some(crate::series::Duplicate::Sum),
+                ignore_ms: 3,
+                ignore_value: 0.5,
+                uncompressed: true,
+            },
             labels: crate::series::Labels::new([(&b"a=b"[..], &b"(x, y)"[..])]),
         }
     }

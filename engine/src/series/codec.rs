@@ -434,7 +434,10 @@ impl Dod {
 /// series' newest sample after a seal empties it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenChunk {
-    w: BitWriter,
+    /// The bits, and how many bits of the last byte are used (0: all 8 or none):
+    /// a [`BitWriter`]'s parts, kept apart so the struct packs into 56 bytes.
+    bytes: Vec<u8>,
+    used: u8,
     /// Samples held.
     count: u32,
     /// Xor's window: leading zeros ([`NO_WINDOW`]: none yet) and trailing zeros.
@@ -451,7 +454,7 @@ const NO_WINDOW: u8 = u8::MAX;
 
 impl Default for OpenChunk {
     fn default() -> OpenChunk {
-        OpenChunk { w: BitWriter::new(), count: 0, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
+        OpenChunk { bytes: Vec::new(), used: 0, count: 0, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
     }
 }
 
@@ -463,8 +466,12 @@ impl OpenChunk {
         let mut dod = Dod { prev: self.last, delta: self.delta, n: self.count as u64 };
         let lead = if self.lead == NO_WINDOW || !started { u32::MAX } else { self.lead as u32 };
         let mut xor = Xor { prev: self.prev_bits, lead, trail: self.trail as u32, started };
-        dod.put(&mut self.w, ts);
-        xor.put(&mut self.w, v);
+        let bits = self.bytes.len() as u64 * 8 - if self.used == 0 { 0 } else { 8 - self.used as u64 };
+        let mut w = BitWriter::from_parts(std::mem::take(&mut self.bytes), bits);
+        dod.put(&mut w, ts);
+        xor.put(&mut w, v);
+        let (bytes, bits) = w.into_parts();
+        (self.bytes, self.used) = (bytes, (bits % 8) as u8);
         self.delta = dod.delta;
         self.prev_bits = xor.prev;
         self.lead = if xor.lead == u32::MAX { NO_WINDOW } else { xor.lead as u8 };
@@ -502,28 +509,28 @@ impl OpenChunk {
 
     /// First and last timestamps (meaningless when empty).
     pub fn span(&self) -> (i64, i64) {
-        let first = BitReader::new(self.w.bytes()).read(64).map_or(self.last, |b| b as i64);
+        let first = BitReader::new(&self.bytes).read(64).map_or(self.last, |b| b as i64);
         (first, self.last)
     }
 
     /// Bytes of encoded data.
     pub fn data_bytes(&self) -> usize {
-        self.w.bytes().len()
+        self.bytes.len()
     }
 
     /// Heap bytes (capacity included).
     pub fn heap_bytes(&self) -> usize {
-        self.w.capacity()
+        self.bytes.capacity()
     }
 
     /// Appends every sample to `out`.
     pub fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
-        decode_open(self.w.bytes(), self.count, out)
+        decode_open(&self.bytes, self.count, out)
     }
 
     /// The encoded bytes with the sample count (its checkpoint form).
     pub fn parts(&self) -> (u32, &[u8]) {
-        (self.count, self.w.bytes())
+        (self.count, &self.bytes)
     }
 
     /// Rebuilds an open chunk from [`OpenChunk::parts`], checking it decodes.

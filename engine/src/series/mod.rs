@@ -20,15 +20,18 @@
 //!   decimal and XOR for sealed chunks, the smallest chosen per chunk).
 //! - [`agg`]: aggregations over buckets (TS.RANGE AGGREGATION, rules).
 //! - [`index`]: the label index of a database.
+//! - [`labels`]: labels as ids into a per-thread table of shared strings.
 
 pub mod agg;
 pub mod bits;
 pub mod codec;
 pub mod index;
+pub mod labels;
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
 use codec::{OpenChunk, Sample};
+pub use labels::Labels;
 
 /// Samples an open chunk takes before it is sealed.
 pub const OPEN_SAMPLES: usize = 128;
@@ -98,85 +101,9 @@ impl Duplicate {
     }
 }
 
-/// A series' labels in one allocation: each name and value as a LEB128
-/// length then its bytes, in the order given (any bytes; names unique).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(Box<[u8]>);
-
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn take_field(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (mut n, mut shift, mut i) = (0usize, 0, 0);
-    loop {
-        let byte = *b.get(i)?;
-        n |= ((byte & 0x7f) as usize) << shift;
-        i += 1;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 56 {
-            return None;
-        }
-    }
-    let end = i.checked_add(n)?;
-    Some((b.get(i..end)?, &b[end..]))
-}
-
-impl Labels {
-    /// Labels from name/value pairs.
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Labels {
-        let mut out = Vec::new();
-        for (n, v) in pairs {
-            put_len(&mut out, n.len());
-            out.extend_from_slice(n);
-            put_len(&mut out, v.len());
-            out.extend_from_slice(v);
-        }
-        Labels(out.into_boxed_slice())
-    }
-
-    /// The (name, value) pairs in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let mut rest = &self.0[..];
-        std::iter::from_fn(move || {
-            let (n, r) = take_field(rest)?;
-            let (v, r) = take_field(r)?;
-            rest = r;
-            Some((n, v))
-        })
-    }
-
-    /// Number of labels.
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The value of label `name`.
-    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
-    /// Heap bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// A series' settings (TS.CREATE / TS.ALTER options).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+/// A series' settings besides its labels (TS.CREATE / TS.ALTER options).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
     /// Samples older than the newest minus this are dropped (0: kept forever).
     pub retention_ms: u64,
     /// Most bytes of a sealed chunk.
@@ -189,43 +116,58 @@ pub struct Config {
     pub ignore_value: f64,
     /// ENCODING UNCOMPRESSED was asked for (recorded; chunks are compressed either way, losslessly).
     pub uncompressed: bool,
+}
+
+impl Settings {
+    /// What a series created without options has.
+    pub const DEFAULT: Settings =
+        Settings { retention_ms: 0, chunk_size: DEFAULT_CHUNK_SIZE, duplicate: None, ignore_ms: 0, ignore_value: 0.0, uncompressed: false };
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::DEFAULT
+    }
+}
+
+/// A series' settings and labels, as TS.CREATE and TS.ALTER log them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// Retention, chunk size, duplicate policy, IGNORE, encoding.
+    pub settings: Settings,
     /// Labels, in the order given.
     pub labels: Labels,
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            retention_ms: 0,
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            duplicate: None,
-            ignore_ms: 0,
-            ignore_value: 0.0,
-            uncompressed: false,
-            labels: Labels::default(),
-        }
+/// Payload bytes of [`write_config`].
+fn config_len(labels: &Labels) -> usize {
+    8 + 4 + 1 + 8 + 8 + 1 + 4 + labels.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+}
+
+/// Writes settings and labels (the payload of TS.CREATE and TS.ALTER records, and the head of a series in checkpoints).
+fn write_config(c: &Settings, labels: &Labels, w: &mut Writer<'_>) {
+    w.u64(c.retention_ms);
+    w.u32(c.chunk_size);
+    w.u8(c.duplicate.map_or(0xff, Duplicate::tag));
+    w.u64(c.ignore_ms);
+    w.u64(c.ignore_value.to_bits());
+    w.u8(c.uncompressed as u8);
+    w.u32(labels.len() as u32);
+    for (n, v) in labels.iter() {
+        w.bytes(n);
+        w.bytes(v);
     }
 }
 
 impl Config {
     /// Payload bytes of [`Config::encode`].
     pub fn encoded_len(&self) -> usize {
-        8 + 4 + 1 + 8 + 8 + 1 + 4 + self.labels.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+        config_len(&self.labels)
     }
 
-    /// Writes the settings.
+    /// Writes the settings and labels.
     pub fn encode(&self, w: &mut Writer<'_>) {
-        w.u64(self.retention_ms);
-        w.u32(self.chunk_size);
-        w.u8(self.duplicate.map_or(0xff, Duplicate::tag));
-        w.u64(self.ignore_ms);
-        w.u64(self.ignore_value.to_bits());
-        w.u8(self.uncompressed as u8);
-        w.u32(self.labels.len() as u32);
-        for (n, v) in self.labels.iter() {
-            w.bytes(n);
-            w.bytes(v);
-        }
+        write_config(&self.settings, &self.labels, w);
     }
 
     /// Reads settings written by [`Config::encode`].
@@ -245,7 +187,7 @@ impl Config {
             pairs.push((r.bytes()?, r.bytes()?));
         }
         let labels = Labels::new(pairs);
-        Ok(Config { retention_ms, chunk_size, duplicate, ignore_ms, ignore_value, uncompressed, labels })
+        Ok(Config { settings: Settings { retention_ms, chunk_size, duplicate, ignore_ms, ignore_value, uncompressed }, labels })
     }
 
     /// The value of a label.
@@ -274,22 +216,27 @@ impl Rule {
     }
 }
 
-/// A sealed chunk: compressed samples and their time span.
+/// A sealed chunk: compressed samples (their count in the codec header)
+/// and their time span.
 #[derive(Debug, Clone, PartialEq)]
 struct Sealed {
     first: i64,
     last: i64,
-    count: u32,
     data: Box<[u8]>,
 }
 
 impl Sealed {
     fn new(samples: &[Sample]) -> Sealed {
-        Sealed { first: samples[0].0, last: samples[samples.len() - 1].0, count: samples.len() as u32, data: codec::encode(samples).into() }
+        Sealed { first: samples[0].0, last: samples[samples.len() - 1].0, data: codec::encode(samples).into() }
+    }
+
+    /// Samples held (from the codec header, checked when the chunk was made or read back).
+    fn count(&self) -> usize {
+        codec::header(&self.data).map_or(0, |h| h.1 as usize)
     }
 
     fn samples(&self) -> Vec<Sample> {
-        let mut out = Vec::with_capacity(self.count as usize);
+        let mut out = Vec::with_capacity(self.count());
         // Sealed chunks were encoded by this process or checked when read back.
         if let Err(e) = codec::decode(&self.data, &mut out) {
             debug_assert!(false, "sealed chunk does not decode: {e}");
@@ -298,74 +245,120 @@ impl Sealed {
     }
 }
 
-/// A series' compaction links.
+/// What most series do without: settings other than the defaults and
+/// compaction links. Boxed in [`Series`], absent while plain.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Links {
+struct Extra {
+    settings: Settings,
     /// Compaction rules with this series as their source.
     rules: Vec<Rule>,
     /// The series whose rule writes into this one.
     source: Option<SmallBytes>,
 }
 
-/// A time series.
+impl Extra {
+    fn is_plain(&self) -> bool {
+        self.settings == Settings::DEFAULT && self.rules.is_empty() && self.source.is_none()
+    }
+}
+
+/// A time series. Every series pays for this struct (96 bytes), so what
+/// few series use lives in [`Extra`] and the chunk list has no spare capacity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
-    /// Settings.
-    pub config: Config,
-    /// Its compaction rules and source, boxed: most series have neither.
-    links: Option<Box<Links>>,
-    sealed: Vec<Sealed>,
+    labels: Labels,
+    extra: Option<Box<Extra>>,
+    sealed: Box<[Sealed]>,
     /// The open chunk; it also knows the newest sample when it is empty.
     open: OpenChunk,
 }
 
+// Every series pays for these; a field added to either should earn its bytes.
+const _: () = assert!(std::mem::size_of::<Series>() <= 96);
+const _: () = assert!(std::mem::size_of::<Sealed>() <= 32);
+
 impl Series {
     /// An empty series with these settings.
     pub fn new(config: Config) -> Series {
-        Series { config, ..Series::default() }
+        let mut s = Series::default();
+        s.set_config(config);
+        s
+    }
+
+    /// Retention, chunk size, duplicate policy, IGNORE, encoding.
+    pub fn settings(&self) -> &Settings {
+        self.extra.as_deref().map_or(&Settings::DEFAULT, |e| &e.settings)
+    }
+
+    /// Labels, in the order given.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The value of a label.
+    pub fn label(&self, name: &[u8]) -> Option<&[u8]> {
+        self.labels.get(name)
+    }
+
+    /// Settings and labels.
+    pub fn config(&self) -> Config {
+        Config { settings: *self.settings(), labels: self.labels.clone() }
+    }
+
+    /// Replaces settings and labels (TS.CREATE over a series made by a rule, TS.ALTER).
+    pub fn set_config(&mut self, config: Config) {
+        self.labels = config.labels;
+        if config.settings != *self.settings() {
+            self.extra_mut().settings = config.settings;
+            self.tidy_extra();
+        }
     }
 
     /// Compaction rules with this series as their source.
     pub fn rules(&self) -> &[Rule] {
-        self.links.as_ref().map_or(&[], |l| &l.rules)
+        self.extra.as_ref().map_or(&[], |e| &e.rules)
     }
 
     /// The series whose rule writes into this one.
     pub fn source(&self) -> Option<&[u8]> {
-        self.links.as_ref()?.source.as_deref()
+        self.extra.as_ref()?.source.as_deref()
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Adds a rule, replacing any to the same destination.
     pub fn add_rule(&mut self, rule: Rule) {
-        let links = self.links.get_or_insert_with(Box::default);
-        links.rules.retain(|r| r.dest != rule.dest);
-        links.rules.push(rule);
+        let e = self.extra_mut();
+        e.rules.retain(|r| r.dest != rule.dest);
+        e.rules.push(rule);
     }
 
     /// Removes the rule to `dest`, if any.
     pub fn remove_rule(&mut self, dest: &[u8]) {
-        if let Some(l) = &mut self.links {
-            l.rules.retain(|r| &r.dest[..] != dest);
+        if let Some(e) = &mut self.extra {
+            e.rules.retain(|r| &r.dest[..] != dest);
         }
-        self.tidy_links();
+        self.tidy_extra();
     }
 
     /// Sets (or clears) the series whose rule writes into this one.
     pub fn set_source(&mut self, source: Option<&[u8]>) {
         match source {
-            Some(s) => self.links.get_or_insert_with(Box::default).source = Some(SmallBytes::new(s)),
+            Some(s) => self.extra_mut().source = Some(SmallBytes::new(s)),
             None => {
-                if let Some(l) = &mut self.links {
-                    l.source = None;
+                if let Some(e) = &mut self.extra {
+                    e.source = None;
                 }
-                self.tidy_links();
+                self.tidy_extra();
             }
         }
     }
 
-    fn tidy_links(&mut self) {
-        if self.links.as_ref().is_some_and(|l| l.rules.is_empty() && l.source.is_none()) {
-            self.links = None;
+    fn tidy_extra(&mut self) {
+        if self.extra.as_ref().is_some_and(|e| e.is_plain()) {
+            self.extra = None;
         }
     }
 
@@ -382,7 +375,7 @@ impl Series {
 
     /// Samples stored (a chunk straddling the retention cut counts whole).
     pub fn len(&self) -> usize {
-        self.sealed.iter().map(|c| c.count as usize).sum::<usize>() + self.open.len()
+        self.sealed.iter().map(Sealed::count).sum::<usize>() + self.open.len()
     }
 
     /// Whether it holds no samples.
@@ -400,29 +393,34 @@ impl Series {
         let mut v: Vec<_> = self
             .sealed
             .iter()
-            .map(|c| (c.first, c.last, c.count as usize, c.data.len(), codec::tag_name(codec::header(&c.data).map_or(0xff, |h| h.0))))
+            .map(|c| (c.first, c.last, c.count(), c.data.len(), codec::tag_name(codec::header(&c.data).map_or(0xff, |h| h.0))))
             .collect();
         let (f, l) = self.open.span();
         v.push((f, l, self.open.len(), self.open.data_bytes(), "gorilla-open"));
         v
     }
 
-    /// Heap bytes: chunks, labels, rules.
+    /// Bytes held: this struct, its chunks, labels and [`Extra`].
     pub fn heap_bytes(&self) -> usize {
-        let sealed = self.sealed.capacity() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.len()).sum::<usize>();
-        let labels = self.config.labels.heap_bytes();
-        let links = self.links.as_ref().map_or(0, |l| {
-            std::mem::size_of::<Links>()
-                + l.rules.capacity() * std::mem::size_of::<Rule>()
-                + l.rules.iter().map(|r| r.dest.heap_bytes()).sum::<usize>()
-                + l.source.as_ref().map_or(0, |s| s.heap_bytes())
+        let sealed = self.sealed.len() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.len()).sum::<usize>();
+        let extra = self.extra.as_ref().map_or(0, |e| {
+            std::mem::size_of::<Extra>()
+                + e.rules.capacity() * std::mem::size_of::<Rule>()
+                + e.rules.iter().map(|r| r.dest.heap_bytes()).sum::<usize>()
+                + e.source.as_ref().map_or(0, |s| s.heap_bytes())
         });
-        std::mem::size_of::<Series>() + sealed + self.open.heap_bytes() + labels + links
+        std::mem::size_of::<Series>() + sealed + self.open.heap_bytes() + self.labels.heap_bytes() + extra
+    }
+
+    /// What TS.INFO answers as memoryUsage: [`Series::heap_bytes`] and the
+    /// series' share of the label strings it holds with other series.
+    pub fn memory_usage(&self) -> usize {
+        self.heap_bytes() + self.labels.shared_bytes()
     }
 
     /// Samples older than this are hidden and dropped (retention).
     pub fn cutoff(&self) -> i64 {
-        match (self.last(), self.config.retention_ms) {
+        match (self.last(), self.settings().retention_ms) {
             (Some((t, _)), r) if r > 0 => t.saturating_sub(r.min(i64::MAX as u64) as i64),
             _ => i64::MIN,
         }
@@ -462,7 +460,7 @@ impl Series {
                 Some((l, _)) if ts <= l => self.rewrite(ts, ts, Some((ts, v))),
                 _ => {
                     self.open.push(ts, v);
-                    if self.open.len() >= OPEN_SAMPLES || self.open.data_bytes() >= self.config.chunk_size as usize {
+                    if self.open.len() >= OPEN_SAMPLES || self.open.data_bytes() >= self.settings().chunk_size as usize {
                         self.seal();
                     }
                 }
@@ -496,7 +494,7 @@ impl Series {
             s.insert(at, p);
         };
         let mut kept = Vec::with_capacity(n);
-        for (i, c) in std::mem::take(&mut self.sealed).into_iter().enumerate() {
+        for (i, c) in std::mem::take(&mut self.sealed).into_vec().into_iter().enumerate() {
             if !(c.last >= from && c.first <= to) && home != Some(i) {
                 kept.push(c);
                 continue;
@@ -510,8 +508,7 @@ impl Series {
                 kept.push(Sealed::new(&s));
             }
         }
-        kept.shrink_to_fit();
-        self.sealed = kept;
+        self.sealed = kept.into_boxed_slice();
         if home == Some(n) || open_first.is_some_and(|f| f <= to) {
             let mut s = Vec::with_capacity(self.open.len() + 1);
             if let Err(e) = self.open.decode_into(&mut s) {
@@ -535,9 +532,9 @@ impl Series {
             return;
         }
         self.open = OpenChunk::after(samples.last().copied());
-        let limit = self.config.chunk_size.max(64) as usize;
+        let limit = self.settings().chunk_size.max(64) as usize;
         if let Some(prev) = self.sealed.last_mut() {
-            if prev.count as usize + samples.len() <= SEALED_SAMPLES && prev.data.len() < limit {
+            if prev.count() + samples.len() <= SEALED_SAMPLES && prev.data.len() < limit {
                 let mut all = prev.samples();
                 all.extend_from_slice(&samples);
                 let merged = Sealed::new(&all);
@@ -547,9 +544,11 @@ impl Series {
                 }
             }
         }
-        // Series hold few sealed chunks: grow the list one at a time, not by doubling.
-        self.sealed.reserve_exact(1);
-        self.sealed.push(Sealed::new(&samples));
+        // Series hold few sealed chunks: the list grows by one, without spare room.
+        let mut list = std::mem::take(&mut self.sealed).into_vec();
+        list.reserve_exact(1);
+        list.push(Sealed::new(&samples));
+        self.sealed = list.into_boxed_slice();
     }
 
     /// Drops whole sealed chunks that ended before the retention cut.
@@ -557,14 +556,16 @@ impl Series {
         let cut = self.cutoff();
         let dead = self.sealed.iter().take_while(|c| c.last < cut).count();
         if dead > 0 {
-            self.sealed.drain(..dead);
+            let mut list = std::mem::take(&mut self.sealed).into_vec();
+            list.drain(..dead);
+            self.sealed = list.into_boxed_slice();
         }
     }
 
     /// Bytes [`Series::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         let b = |s: &[u8]| 4 + s.len();
-        self.config.encoded_len()
+        config_len(&self.labels)
             + 4
             + self.rules().iter().map(|r| b(&r.dest) + 1 + 8 + 8).sum::<usize>()
             + 1
@@ -594,7 +595,7 @@ impl Series {
 
     /// Writes the whole series (checkpoints): settings, rules, source, chunks.
     pub fn encode(&self, w: &mut Writer<'_>) {
-        self.config.encode(w);
+        write_config(self.settings(), &self.labels, w);
         w.u32(self.rules().len() as u32);
         for r in self.rules() {
             w.bytes(&r.dest);
@@ -645,7 +646,7 @@ impl Series {
             let mut s = Vec::new();
             codec::decode(bytes, &mut s)?;
             let chunk = Sealed::new_checked(&s, bytes, prev)?;
-            if chunk.count != count & !OPEN_AS_SEALED {
+            if chunk.count() as u32 != count & !OPEN_AS_SEALED {
                 return Err(DecodeError::Invalid("open chunk sample count differs from its data"));
             }
             OpenChunk::from_samples(&s)
@@ -653,9 +654,9 @@ impl Series {
             OpenChunk::from_parts(count, bytes)?
         };
         let open = if open.is_empty() { OpenChunk::after(sealed.last().and_then(|c| c.samples().last().copied())) } else { open };
-        let links = (!rules.is_empty() || source.is_some()).then(|| Box::new(Links { rules, source }));
-        let series = Series { config, links, sealed, open };
-        Ok(series)
+        let extra = Box::new(Extra { settings: config.settings, rules, source });
+        let extra = (!extra.is_plain()).then_some(extra);
+        Ok(Series { labels: config.labels, extra, sealed: sealed.into_boxed_slice(), open })
     }
 }
 
@@ -665,7 +666,10 @@ impl Sealed {
         if s.is_empty() || !ordered {
             return Err(DecodeError::Invalid("series chunk samples out of order"));
         }
-        Ok(Sealed { first: s[0].0, last: s[s.len() - 1].0, count: s.len() as u32, data: data.into() })
+        if codec::header(data)?.1 as usize != s.len() {
+            return Err(DecodeError::Invalid("series chunk sample count differs from its data"));
+        }
+        Ok(Sealed { first: s[0].0, last: s[s.len() - 1].0, data: data.into() })
     }
 }
 
@@ -696,7 +700,7 @@ mod tests {
     fn upserts_and_deletes_match_a_map() {
         let mut rng = StdRng::seed_from_u64(11);
         for round in 0..20 {
-            let config = Config { chunk_size: [64, 256, 4096][round % 3], ..Config::default() };
+            let config = Config { settings: Settings { chunk_size: [64, 256, 4096][round % 3], ..Settings::DEFAULT }, ..Config::default() };
             let mut s = Series::new(config);
             let mut want = BTreeMap::new();
             let mut t = 1_000_000i64;
@@ -744,20 +748,8 @@ mod tests {
     }
 
     #[test]
-    fn labels_keep_any_bytes_in_one_allocation() {
-        let long = vec![b'x'; 300];
-        let pairs: Vec<(&[u8], &[u8])> = vec![(b"a", b"="), (b"\x00\xff", &long), (b"e", b"(1, 2)")];
-        let l = Labels::new(pairs.clone());
-        assert_eq!(l.iter().collect::<Vec<_>>(), pairs);
-        assert_eq!(l.len(), 3);
-        assert_eq!(l.get(b"e"), Some(&b"(1, 2)"[..]));
-        assert_eq!(l.get(b"z"), None);
-        assert_eq!(l.heap_bytes(), 2 + 2 + 3 + 302 + 2 + 7);
-    }
-
-    #[test]
     fn retention_hides_and_drops_old_samples() {
-        let mut s = Series::new(Config { retention_ms: 10_000, ..Config::default() });
+        let mut s = Series::new(Config { settings: Settings { retention_ms: 10_000, ..Settings::DEFAULT }, ..Config::default() });
         let samples: Vec<Sample> = (0..5000).map(|i| (i * 1000, i as f64)).collect();
         s.upsert(&samples);
         let r = s.range(i64::MIN, i64::MAX);

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use strand_engine::keyspace::Change;
 use strand_engine::series::agg::{Agg, Aggregation, BucketTs};
 use strand_engine::series::codec::Sample;
-use strand_engine::series::{Config, Duplicate, Labels, Rule, Series};
+use strand_engine::series::{Config, Duplicate, Labels, Rule, Series, Settings};
 
 use super::strings::parse_i64;
 use super::typed::{self, change, grouped};
@@ -156,20 +156,21 @@ impl Options {
 
     /// `base` with the options given applied over it.
     fn apply(&self, mut c: Config) -> Config {
+        let s = &mut c.settings;
         if let Some(r) = self.retention {
-            c.retention_ms = r;
+            s.retention_ms = r;
         }
         if let Some(u) = self.uncompressed {
-            c.uncompressed = u;
+            s.uncompressed = u;
         }
         if let Some(n) = self.chunk_size {
-            c.chunk_size = n;
+            s.chunk_size = n;
         }
         if let Some(d) = self.duplicate {
-            c.duplicate = Some(d);
+            s.duplicate = Some(d);
         }
         if let Some((t, v)) = self.ignore {
-            (c.ignore_ms, c.ignore_value) = (t, v);
+            (s.ignore_ms, s.ignore_value) = (t, v);
         }
         if let Some(l) = &self.labels {
             c.labels = l.clone();
@@ -202,7 +203,7 @@ fn labels(args: &[&[u8]]) -> Result<Labels, Reply> {
 
 /// Decides what each sample does to a series (None: not yet created, with `cfg`):
 /// its reply (the timestamp, or an error) and the final values to write.
-fn decide(s: Option<&Series>, cfg: &Config, samples: &[Sample], on_dup: Option<Duplicate>) -> (Vec<Result<i64, Reply>>, Vec<Sample>) {
+fn decide(s: Option<&Series>, cfg: &Settings, samples: &[Sample], on_dup: Option<Duplicate>) -> (Vec<Result<i64, Reply>>, Vec<Sample>) {
     let policy = on_dup.or(cfg.duplicate).unwrap_or(Duplicate::Block);
     let mut pending: BTreeMap<i64, f64> = BTreeMap::new();
     let mut last = s.and_then(Series::last);
@@ -254,14 +255,14 @@ fn add_samples(
 ) -> Result<Vec<Result<i64, Reply>>, Reply> {
     let s = typed::peek::<Series>(ctx, key)?;
     let created = s.is_none();
-    let cfg = match (s, &create) {
-        (Some(s), _) => s.config.clone(),
-        (None, Some(c)) => c.clone(),
+    let settings = match (s, &create) {
+        (Some(s), _) => *s.settings(),
+        (None, Some(c)) => c.settings,
         (None, None) => return Err(no_key()),
     };
-    let (results, writes) = decide(s, &cfg, samples, on_dup);
+    let (results, writes) = decide(s, &settings, samples, on_dup);
     let prev_last = s.and_then(Series::last).map(|l| l.0);
-    if created {
+    if let (true, Some(cfg)) = (created, create) {
         change(ctx, key, Change::TsCreate(Box::new(cfg)))?;
     }
     if !writes.is_empty() {
@@ -379,7 +380,7 @@ pub fn alter(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
 fn alter_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     let (o, _) = Options::parse(&args[2..], For::Alter, ctx.now)?;
     let s = typed::peek::<Series>(ctx, args[1])?.ok_or_else(no_key)?;
-    let config = o.apply(s.config.clone());
+    let config = o.apply(s.config());
     change(ctx, args[1], Change::TsAlter(Box::new(config)))?;
     Ok(Reply::Ok)
 }
@@ -763,7 +764,7 @@ fn info_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         Some(_) => return Err(Reply::error(err::SYNTAX)),
     };
     let s = read(ctx, args[1])?;
-    let c = &s.config;
+    let c = s.settings();
     let f = |k: &str, v: Reply| (Reply::simple(k.to_string()), v);
     let ts_or_zero = |x: Option<Sample>| Reply::Int(x.map_or(0, |x| x.0));
     let rules = s
@@ -780,7 +781,7 @@ fn info_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         .collect();
     let mut m = vec![
         f("totalSamples", Reply::Int(s.len() as i64)),
-        f("memoryUsage", Reply::Int(s.heap_bytes() as i64)),
+        f("memoryUsage", Reply::Int(s.memory_usage() as i64)),
         f("firstTimestamp", ts_or_zero(s.first())),
         f("lastTimestamp", ts_or_zero(s.last())),
         f("retentionTime", Reply::Int(c.retention_ms as i64)),
@@ -788,7 +789,7 @@ fn info_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
         f("chunkSize", Reply::Int(c.chunk_size as i64)),
         f("chunkType", Reply::simple(if c.uncompressed { "uncompressed" } else { "compressed" })),
         f("duplicatePolicy", c.duplicate.map_or(Reply::Nil, |d| Reply::simple(d.name()))),
-        f("labels", labels_reply(c.labels.iter())),
+        f("labels", labels_reply(s.labels().iter())),
         f("sourceKey", s.source().map_or(Reply::Nil, Reply::bulk)),
         f("rules", Reply::Array(rules)),
         f("ignoreMaxTimeDiff", Reply::Int(c.ignore_ms as i64)),

@@ -58,12 +58,12 @@ impl Matcher {
     }
 
     fn matches(&self, s: &Series) -> bool {
-        let has = |n: &[u8], vs: &[Vec<u8>]| s.config.label(n).is_some_and(|x| vs.iter().any(|v| v[..] == *x));
+        let has = |n: &[u8], vs: &[Vec<u8>]| s.label(n).is_some_and(|x| vs.iter().any(|v| v[..] == *x));
         match self {
             Matcher::Is(n, vs) => has(n, vs),
             Matcher::IsNot(n, vs) => !has(n, vs),
-            Matcher::Missing(n) => s.config.label(n).is_none(),
-            Matcher::Present(n) => s.config.label(n).is_some(),
+            Matcher::Missing(n) => s.label(n).is_none(),
+            Matcher::Present(n) => s.label(n).is_some(),
         }
     }
 }
@@ -115,10 +115,10 @@ impl Shown {
     fn reply(&self, s: &Series) -> Reply {
         match self {
             Shown::None => Reply::Array(Vec::new()),
-            Shown::All => labels_reply(s.config.labels.iter()),
-            Shown::Selected(names) => Reply::Array(
-                names.iter().map(|n| Reply::Array(vec![Reply::bulk(n), s.config.label(n).map_or(Reply::Nil, Reply::bulk)])).collect(),
-            ),
+            Shown::All => labels_reply(s.labels().iter()),
+            Shown::Selected(names) => {
+                Reply::Array(names.iter().map(|n| Reply::Array(vec![Reply::bulk(n), s.label(n).map_or(Reply::Nil, Reply::bulk)])).collect())
+            }
         }
     }
 }

@@ -568,3 +568,36 @@ fn label_index_follows_deletes_renames_flushes_and_restarts() {
     assert_eq!(web(&mut c), vec!["{a}9"]);
     assert_eq!(q::<Vec<String>>(&mut c, &["TS.QUERYINDEX", "app=db"]), vec!["{a}3"]);
 }
+
+fn used_memory(c: &mut Connection) -> i64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().parse().unwrap()
+}
+
+/// Series that carry the same label strings share them: memoryUsage gives
+/// each its share, a series deleted gives its share back, and strings no
+/// series holds any more leave used_memory.
+#[test]
+fn label_strings_are_shared_and_given_back() {
+    let (_s, mut c) = start();
+    let big = "v".repeat(1000);
+    q::<()>(&mut c, &["TS.CREATE", "{m}a", "LABELS", "big", &big]);
+    let alone = int(&info(&mut c, "{m}a")["memoryUsage"]);
+    assert!(alone > 1000, "memoryUsage {alone} counts the label string");
+    q::<()>(&mut c, &["TS.CREATE", "{m}b", "LABELS", "big", &big]);
+    let shared = int(&info(&mut c, "{m}a")["memoryUsage"]);
+    assert!(shared < alone - 450, "two holders: {shared} against {alone} alone");
+    assert_eq!(q::<Vec<String>>(&mut c, &["TS.QUERYINDEX", &format!("big={big}")]), vec!["{m}a", "{m}b"]);
+    q::<()>(&mut c, &["DEL", "{m}b"]);
+    assert_eq!(int(&info(&mut c, "{m}a")["memoryUsage"]), alone);
+
+    let before = used_memory(&mut c);
+    for i in 0..500 {
+        q::<()>(&mut c, &["TS.CREATE", &format!("{{m}}k{i}"), "LABELS", "unique", &format!("{i}:{}", "u".repeat(2000))]);
+    }
+    let full = used_memory(&mut c);
+    assert!(full > before + 1_000_000, "500 distinct 2 KB strings: used_memory {before} -> {full}");
+    q::<()>(&mut c, &["FLUSHALL"]);
+    let after = used_memory(&mut c);
+    assert!(after < before + 100_000, "the strings went with their series: used_memory {before} -> {full} -> {after}");
+}
