@@ -7,15 +7,19 @@
 //!
 //! - `CONSTANT`: one value for every sample;
 //! - `DECIMAL`: every value is an integer `m` scaled by `10^-k` (counters,
-//!   fixed-decimal gauges), stored as deltas or deltas of deltas of `m`;
+//!   fixed-decimal gauges), stored as deltas of `m`, deltas of deltas, or
+//!   distances above the smallest `m` (values scattered around a level);
 //! - `BITS_DOD`: the float bits taken as integers, deltas of deltas
 //!   (clocks and other steadily moving values with many digits);
 //! - `XOR`: Gorilla's XOR of the float bits (anything, NaN included).
 //!
 //! Timestamps of a sealed chunk are delta-of-delta too. Integers are
-//! zigzagged and written by [`put_ints`]: blocks of 64, each all zero (2
-//! bits), bit-packed at the block's widest width, or sparse (a flag bit per
-//! value, the width only for non-zero ones), whichever is smallest. Every
+//! zigzagged and written by [`put_ints`] in blocks of 128, each in the
+//! smallest of five codes: all zero (1 bit), bit-packed at the block's
+//! widest width, sparse (a flag bit per value, the width only for non-zero
+//! ones), Exp-Golomb, or runs (the zeros before each non-zero value, then
+//! the value, each in Exp-Golomb code). Chunks written before these codes
+//! (blocks of 64, four codes; no [`BLOCKS_V2`] in the tag) still read. Every
 //! codec is lossless bit for bit: the decimal form is chosen only after
 //! checking that every value reads back with the same bits, so NaN, ±0.0
 //! and infinities fall back to XOR or CONSTANT.
@@ -39,6 +43,22 @@ pub mod tag {
     /// The float bits as integers, deltas of deltas (clocks, uptimes: values
     /// with too many digits for DECIMAL that still move steadily).
     pub const BITS_DOD: u8 = 4;
+    /// Scaled integers as their distance above the smallest (values that
+    /// scatter around a level).
+    pub const DECIMAL_BASE: u8 = 5;
+}
+
+/// Set in the tag byte of chunks whose integer blocks have the codes of
+/// [`put_ints`]; chunks written before it have the older two-bit codes.
+pub const BLOCKS_V2: u8 = 0x80;
+
+/// The order of differences a DECIMAL codec stores.
+fn decimal_order(tag: u8) -> u32 {
+    match tag {
+        tag::DECIMAL_DOD => 2,
+        tag::DECIMAL_BASE => 0,
+        _ => 1,
+    }
 }
 
 /// Names of the value codecs, for TS.INFO DEBUG.
@@ -49,11 +69,14 @@ pub fn tag_name(tag: u8) -> &'static str {
         tag::DECIMAL_DELTA => "decimal-delta",
         tag::DECIMAL_DOD => "decimal-dod",
         tag::BITS_DOD => "bits-dod",
+        tag::DECIMAL_BASE => "decimal-base",
         _ => "unknown",
     }
 }
 
-const BLOCK: usize = 64;
+/// Integers per block of [`put_ints`]; chunks before [`BLOCKS_V2`] had [`BLOCK_V1`].
+const BLOCK: usize = 128;
+const BLOCK_V1: usize = 64;
 const MAX_SCALE: u32 = 15;
 
 fn put_var(w: &mut BitWriter, v: u64) {
@@ -108,69 +131,199 @@ fn best_golomb(block: &[u64], widest: u32) -> Option<(u32, u64)> {
         .min_by_key(|&(_, b)| b)
 }
 
-/// Writes zigzagged integers in blocks of 64 (see the module doc): each
-/// block all zero, bit-packed, sparse (a flag per value) or Exp-Golomb
-/// coded with the block's best order, whichever is smallest.
+/// Bits of the best Exp-Golomb code of `vals` among orders `ks`, with the order.
+fn cheapest_golomb(vals: impl Iterator<Item = u64> + Clone, ks: std::ops::RangeInclusive<u32>) -> Option<(u32, u64)> {
+    ks.filter_map(|k| vals.clone().map(|v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b))).min_by_key(|&(_, b)| b)
+}
+
+/// How a block of [`put_ints`] is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    /// Every value zero.
+    Zero,
+    /// Each value in `width` bits.
+    Packed(u32),
+    /// A flag per value, `width` bits for each one that is not zero.
+    Sparse(u32),
+    /// Each value in Exp-Golomb code of this order.
+    Golomb(u32),
+    /// The runs of zeros before each non-zero value and the value less
+    /// one, each in Exp-Golomb code of its own order; a last run ends the
+    /// block (values that change every few samples, timestamps with a rare jitter).
+    Runs(u32, u32),
+}
+
+/// The block's code and its size in bits: the smallest that can hold it.
+fn choose_block(block: &[u64]) -> (Block, u64) {
+    let wd = block.iter().map(|&v| width(v)).max().unwrap_or(0);
+    if wd == 0 {
+        return (Block::Zero, 1);
+    }
+    let nonzero = block.iter().filter(|&&v| v != 0).count() as u64;
+    let mut best = (Block::Packed(wd), 3 + 7 + block.len() as u64 * wd as u64);
+    let sparse = 3 + 7 + block.len() as u64 + nonzero * wd as u64;
+    if sparse < best.1 {
+        best = (Block::Sparse(wd), sparse);
+    }
+    if let Some((k, b)) = best_golomb(block, wd) {
+        if 3 + 6 + b < best.1 {
+            best = (Block::Golomb(k), 3 + 6 + b);
+        }
+    }
+    if let Some((kg, kv, b)) = runs_bits(block) {
+        if 3 + 5 + 6 + b < best.1 {
+            best = (Block::Runs(kg, kv), 3 + 5 + 6 + b);
+        }
+    }
+    best
+}
+
+/// The runs of zeros of a block (the last one only if the block ends in
+/// zeros) and its non-zero values less one.
+fn runs(block: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    let (mut gaps, mut vals, mut gap) = (Vec::new(), Vec::new(), 0u64);
+    for &v in block {
+        if v == 0 {
+            gap += 1;
+        } else {
+            gaps.push(gap);
+            vals.push(v - 1);
+            gap = 0;
+        }
+    }
+    if gap > 0 {
+        gaps.push(gap);
+    }
+    (gaps, vals)
+}
+
+/// The best orders of a [`Block::Runs`] code of `block` and its bits (without the block header).
+fn runs_bits(block: &[u64]) -> Option<(u32, u32, u64)> {
+    let (gaps, vals) = runs(block);
+    let (kg, bg) = cheapest_golomb(gaps.iter().copied(), 0..=6)?;
+    let mut widths: Vec<u32> = vals.iter().map(|&v| width(v)).collect();
+    widths.sort_unstable();
+    let median = *widths.get(widths.len() / 2)?;
+    let (kv, bv) = cheapest_golomb(vals.iter().copied(), median.saturating_sub(3)..=(median + 1).min(62))?;
+    Some((kg, kv, bg + bv))
+}
+
+/// Writes zigzagged integers in blocks of 64, each in whichever
+/// [`Block`] code is smallest, after a prefix naming it: `0` zero, `100`
+/// packed, `101` Exp-Golomb, `110` runs, `111` sparse.
 pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
     for block in vals.chunks(BLOCK) {
-        let wd = block.iter().map(|&v| width(v)).max().unwrap_or(0);
-        if wd == 0 {
-            w.write(0, 2);
-            continue;
-        }
-        let nonzero = block.iter().filter(|&&v| v != 0).count() as u64;
-        let packed = block.len() as u64 * wd as u64;
-        let sparse = block.len() as u64 + nonzero * wd as u64;
-        let golomb = best_golomb(block, wd).filter(|&(_, b)| b + 6 < packed.min(sparse));
-        if let Some((k, _)) = golomb {
-            w.write(3, 2);
-            w.write(k as u64, 6);
-            block.iter().for_each(|&v| put_golomb(w, v, k));
-        } else if packed <= sparse {
-            w.write(1, 2);
-            w.write(wd as u64, 7);
-            block.iter().for_each(|&v| w.write(v, wd));
-        } else {
-            w.write(2, 2);
-            w.write(wd as u64, 7);
-            for &v in block {
-                w.bit(v != 0);
-                if v != 0 {
-                    w.write(v, wd);
+        match choose_block(block).0 {
+            Block::Zero => w.write(0, 1),
+            Block::Packed(wd) => {
+                w.write(0b100, 3);
+                w.write(wd as u64, 7);
+                block.iter().for_each(|&v| w.write(v, wd));
+            }
+            Block::Golomb(k) => {
+                w.write(0b101, 3);
+                w.write(k as u64, 6);
+                block.iter().for_each(|&v| put_golomb(w, v, k));
+            }
+            Block::Runs(kg, kv) => {
+                w.write(0b110, 3);
+                w.write(kg as u64, 5);
+                w.write(kv as u64, 6);
+                let (gaps, vals) = runs(block);
+                for (i, &g) in gaps.iter().enumerate() {
+                    put_golomb(w, g, kg);
+                    if let Some(&v) = vals.get(i) {
+                        put_golomb(w, v, kv);
+                    }
+                }
+            }
+            Block::Sparse(wd) => {
+                w.write(0b111, 3);
+                w.write(wd as u64, 7);
+                for &v in block {
+                    w.bit(v != 0);
+                    if v != 0 {
+                        w.write(v, wd);
+                    }
                 }
             }
         }
     }
 }
 
-/// Reads `n` integers written by [`put_ints`].
-pub fn get_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<u64>) -> Result<(), DecodeError> {
+fn read_width(r: &mut BitReader<'_>) -> Result<u32, DecodeError> {
+    let wd = r.read(7)? as u32;
+    if wd > 64 {
+        return Err(DecodeError::Invalid("block width over 64 bits"));
+    }
+    Ok(wd)
+}
+
+fn read_order(r: &mut BitReader<'_>, bits: u32) -> Result<u32, DecodeError> {
+    let k = r.read(bits)? as u32;
+    if k > 62 {
+        return Err(DecodeError::Invalid("Exp-Golomb order over 62"));
+    }
+    Ok(k)
+}
+
+/// Reads `n` integers written by [`put_ints`], or, for chunks written
+/// before [`BLOCKS_V2`], by its older form (a two-bit code per block:
+/// zero, packed, sparse, Exp-Golomb).
+pub fn get_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<u64>, v2: bool) -> Result<(), DecodeError> {
     let mut left = n;
     while left > 0 {
-        let len = left.min(BLOCK);
-        match r.read(2)? {
-            0 => out.extend(std::iter::repeat_n(0, len)),
-            3 => {
-                let k = r.read(6)? as u32;
-                if k > 62 {
-                    return Err(DecodeError::Invalid("Exp-Golomb order over 62"));
+        let len = left.min(if v2 { BLOCK } else { BLOCK_V1 });
+        let block = if v2 {
+            if !r.bit()? {
+                Block::Zero
+            } else {
+                match r.read(2)? {
+                    0 => Block::Packed(read_width(r)?),
+                    1 => Block::Golomb(read_order(r, 6)?),
+                    2 => Block::Runs(read_order(r, 5)?, read_order(r, 6)?),
+                    _ => Block::Sparse(read_width(r)?),
                 }
+            }
+        } else {
+            match r.read(2)? {
+                0 => Block::Zero,
+                1 => Block::Packed(read_width(r)?),
+                2 => Block::Sparse(read_width(r)?),
+                _ => Block::Golomb(read_order(r, 6)?),
+            }
+        };
+        match block {
+            Block::Zero => out.extend(std::iter::repeat_n(0, len)),
+            Block::Packed(wd) => {
+                for _ in 0..len {
+                    out.push(r.read(wd)?);
+                }
+            }
+            Block::Sparse(wd) => {
+                for _ in 0..len {
+                    out.push(if r.bit()? { r.read(wd)? } else { 0 });
+                }
+            }
+            Block::Golomb(k) => {
                 for _ in 0..len {
                     out.push(get_golomb(r, k)?);
                 }
             }
-            mode => {
-                let wd = r.read(7)? as u32;
-                if wd > 64 {
-                    return Err(DecodeError::Invalid("block width over 64 bits"));
-                }
-                for _ in 0..len {
-                    let v = match mode {
-                        1 => r.read(wd)?,
-                        _ if r.bit()? => r.read(wd)?,
-                        _ => 0,
-                    };
-                    out.push(v);
+            Block::Runs(kg, kv) => {
+                let mut at = 0;
+                while at < len {
+                    let gap = get_golomb(r, kg)?;
+                    if gap > (len - at) as u64 {
+                        return Err(DecodeError::Invalid("run of zeros past the end of its block"));
+                    }
+                    out.extend(std::iter::repeat_n(0, gap as usize));
+                    at += gap as usize;
+                    if at < len {
+                        let v = get_golomb(r, kv)?.checked_add(1).ok_or(DecodeError::Invalid("run value out of range"))?;
+                        out.push(v);
+                        at += 1;
+                    }
                 }
             }
         }
@@ -217,7 +370,20 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// Writes `v` as its first `order` values, then the greatest common divisor
 /// of its differences of that order, then those differences divided by it
 /// (gauges in pages or kilobytes change by multiples of 4096 or 1024).
+/// Order 0 writes the smallest value, then each value's distance above
+/// it, divided by their greatest common divisor (values that scatter
+/// around a level, such as durations, where differences are twice as wide).
 fn put_series(w: &mut BitWriter, v: &[i64], order: u32) {
+    if order == 0 {
+        let min = v.iter().copied().min().unwrap_or(0);
+        put_var(w, zigzag(min));
+        let above: Vec<u64> = v.iter().map(|&x| x.wrapping_sub(min) as u64).collect();
+        let g = above.iter().fold(0, |g, &x| gcd(g, x));
+        let g = if g == 0 || g > i64::MAX as u64 { 1 } else { g };
+        put_var(w, g);
+        put_ints(w, &above.iter().map(|&x| x / g).collect::<Vec<_>>());
+        return;
+    }
     let head = v.len().min(order as usize);
     v[..head].iter().enumerate().for_each(|(i, &x)| put_var(w, zigzag(if i == 0 { x } else { x.wrapping_sub(v[0]) })));
     if v.len() > head {
@@ -233,7 +399,20 @@ fn put_series(w: &mut BitWriter, v: &[i64], order: u32) {
     }
 }
 
-fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>) -> Result<(), DecodeError> {
+/// Reads `n` values written by [`put_series`] (`v2`: with [`BLOCKS_V2`] blocks).
+fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>, v2: bool) -> Result<(), DecodeError> {
+    let divisor = |r: &mut BitReader<'_>| match get_var(r)? {
+        g if g == 0 || g > i64::MAX as u64 => Err(DecodeError::Invalid("difference divisor out of range")),
+        g => Ok(g),
+    };
+    if order == 0 {
+        let min = unzigzag(get_var(r)?);
+        let g = divisor(r)?;
+        let mut above = Vec::with_capacity(n.min(1 << 16));
+        get_ints(r, n, &mut above, v2)?;
+        out.extend(above.into_iter().map(|x| min.wrapping_add(x.wrapping_mul(g) as i64)));
+        return Ok(());
+    }
     let head = n.min(order as usize);
     let mut first = Vec::with_capacity(head);
     for i in 0..head {
@@ -242,11 +421,8 @@ fn get_series(r: &mut BitReader<'_>, n: usize, order: u32, out: &mut Vec<i64>) -
     }
     let mut diffs = Vec::with_capacity((n - head).min(1 << 16));
     if n > head {
-        let g = get_var(r)?;
-        if g == 0 || g > i64::MAX as u64 {
-            return Err(DecodeError::Invalid("difference divisor out of range"));
-        }
-        get_ints(r, n - head, &mut diffs)?;
+        let g = divisor(r)?;
+        get_ints(r, n - head, &mut diffs, v2)?;
         if g > 1 {
             diffs.iter_mut().for_each(|z| *z = zigzag(unzigzag(*z).wrapping_mul(g as i64)));
         }
@@ -565,7 +741,7 @@ pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
     let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
     put_series(&mut w, &ts, 2);
     let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
-    let decimal = matches!(tag, tag::DECIMAL_DELTA | tag::DECIMAL_DOD).then(|| decimal_form(&values)).flatten();
+    let decimal = matches!(tag, tag::DECIMAL_DELTA | tag::DECIMAL_DOD | tag::DECIMAL_BASE).then(|| decimal_form(&values)).flatten();
     put_values(w, &values, tag, decimal.as_ref())
 }
 
@@ -580,10 +756,10 @@ fn put_values(mut w: BitWriter, values: &[f64], tag: u8, decimal: Option<&(u32, 
             }
             w.write(first, 64);
         }
-        tag::DECIMAL_DELTA | tag::DECIMAL_DOD => {
+        tag::DECIMAL_DELTA | tag::DECIMAL_DOD | tag::DECIMAL_BASE => {
             let (k, m) = decimal?;
             w.write(*k as u64, 4);
-            put_series(&mut w, m, if tag == tag::DECIMAL_DOD { 2 } else { 1 });
+            put_series(&mut w, m, decimal_order(tag));
         }
         tag::XOR => {
             let mut x = Xor::default();
@@ -596,7 +772,7 @@ fn put_values(mut w: BitWriter, values: &[f64], tag: u8, decimal: Option<&(u32, 
         _ => return None,
     }
     let mut out = Vec::with_capacity(w.bytes().len() + 6);
-    out.push(tag);
+    out.push(tag | BLOCKS_V2);
     put_u32_var(&mut out, values.len() as u32);
     out.extend_from_slice(w.bytes());
     Some(out)
@@ -614,7 +790,7 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
     }
     let decimal = decimal_form(&values);
     let mut best = put_values(head.clone(), &values, tag::XOR, None).unwrap_or_default();
-    for t in [tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
+    for t in [tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::DECIMAL_BASE, tag::BITS_DOD] {
         if t != tag::BITS_DOD && decimal.is_none() {
             continue;
         }
@@ -646,15 +822,16 @@ fn get_u32_var(bytes: &[u8]) -> Result<(u32, usize), DecodeError> {
     Err(DecodeError::Invalid("sample count is not a varint"))
 }
 
-/// The codec tag and sample count of a sealed chunk.
+/// The codec tag (without [`BLOCKS_V2`]) and sample count of a sealed chunk.
 pub fn header(bytes: &[u8]) -> Result<(u8, u32), DecodeError> {
     let (&t, rest) = bytes.split_first().ok_or(DecodeError::Truncated { at: 0, need: 1 })?;
-    Ok((t, get_u32_var(rest)?.0))
+    Ok((t & !BLOCKS_V2, get_u32_var(rest)?.0))
 }
 
 /// Appends the samples of a sealed chunk to `out`.
 pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     let (&t, rest) = bytes.split_first().ok_or(DecodeError::Truncated { at: 0, need: 1 })?;
+    let (v2, t) = (t & BLOCKS_V2 != 0, t & !BLOCKS_V2);
     let (n, used) = get_u32_var(rest)?;
     let n = n as usize;
     if n == 0 {
@@ -662,20 +839,20 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     }
     let mut r = BitReader::new(&rest[used..]);
     let mut ts = Vec::with_capacity(n.min(1 << 20));
-    get_series(&mut r, n, 2, &mut ts)?;
+    get_series(&mut r, n, 2, &mut ts, v2)?;
     out.reserve(n.min(1 << 16));
     match t {
         tag::CONSTANT => {
             let v = f64::from_bits(r.read(64)?);
             out.extend(ts.into_iter().map(|t| (t, v)));
         }
-        tag::DECIMAL_DELTA | tag::DECIMAL_DOD => {
+        tag::DECIMAL_DELTA | tag::DECIMAL_DOD | tag::DECIMAL_BASE => {
             let k = r.read(4)? as u32;
             if k > MAX_SCALE {
                 return Err(DecodeError::Invalid("decimal scale over 15"));
             }
             let mut m = Vec::with_capacity(n.min(1 << 16));
-            get_series(&mut r, n, if t == tag::DECIMAL_DOD { 2 } else { 1 }, &mut m)?;
+            get_series(&mut r, n, decimal_order(t), &mut m, v2)?;
             out.extend(ts.into_iter().zip(m).map(|(t, m)| (t, from_decimal(m, k))));
         }
         tag::XOR => {
@@ -686,7 +863,7 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
         }
         tag::BITS_DOD => {
             let mut bits = Vec::with_capacity(n.min(1 << 16));
-            get_series(&mut r, n, 2, &mut bits)?;
+            get_series(&mut r, n, 2, &mut bits, v2)?;
             out.extend(ts.into_iter().zip(bits).map(|(t, b)| (t, f64::from_bits(b as u64))));
         }
         _ => return Err(DecodeError::Invalid("unknown chunk codec")),
@@ -708,7 +885,7 @@ mod tests {
 
     /// Every codec that accepts the samples, the best one and the open form read them back exactly.
     fn round_trips(samples: &[Sample]) {
-        for t in [tag::XOR, tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::BITS_DOD] {
+        for t in [tag::XOR, tag::CONSTANT, tag::DECIMAL_DELTA, tag::DECIMAL_DOD, tag::DECIMAL_BASE, tag::BITS_DOD] {
             if let Some(b) = encode_with(samples, t) {
                 let mut out = Vec::new();
                 decode(&b, &mut out).unwrap();
@@ -848,5 +1025,67 @@ mod tests {
         }
         assert!(decode(&[], &mut Vec::new()).is_err());
         assert!(decode(&[9, 1, 0], &mut Vec::new()).is_err());
+    }
+
+    /// Chunks as the codec wrote them before [`BLOCKS_V2`] (two-bit block
+    /// codes, 64 per block), as checkpoints from then hold them: they read back.
+    #[test]
+    fn chunks_written_before_blocks_v2_still_decode() {
+        let samples = |kind: u32| -> Vec<Sample> {
+            (0..300i64)
+                .map(|i| {
+                    let t = 1_795_903_076_378 + i * 1000 + if i % 97 == 5 { 125 } else { 0 };
+                    let v = match kind {
+                        0 => ((i / 5) * 4096) as f64,
+                        1 => (i * i % 1000) as f64 / 100.0,
+                        2 => f64::from_bits(0x4000_0000_0000_0000 ^ ((i as u64 * 2654435761) << 20)),
+                        _ => 1e9 + (i * 37) as f64,
+                    };
+                    (t, v)
+                })
+                .collect()
+        };
+        let written = [
+            "02ac0255a2242a381a0bfa01fec086f800000000000000810000000006f80000004081be00000000000000810000000001be0001b00081060c183060c183060c183040b060c183060c183060c1830813060c183060c183060c1831023060c183060c183060c1832043060c183060c180",
+            "03ac0255a2242a381a0bfa01fec086f800000000000000810000000006f80000004081be00000000000000810000000001be1000502b0b6db6db6db6db6db6db6db601f480fbb6db6db6c03e901f76db6db00fa407ddb6db601f480fbb0b6db00fa407ddb6d807d203eedb601f480fbb6d807d203eedb00fa407ddb601f480fbb6c03e901f76d807d203eedb00fa407ddb00fa407ddb00fa407ddb00fa407dd914017cbf5004017cbf5005f2fd401005f2fd4017cbf5004017cbf5005f2fd4017cbf5004017cbf5005f2fd4017cbf5005f2fd4017cbf5005f2fd4017cbf57cbf5005f2fd4017cbf5005f2fd5f2fd4017ca8afabe5fa802f97eaf97ea00be5fabe5fa802f97eaf97ea00be5fabe5fabe5fa802f97eaf97eaf97eaf97ea00be5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5fabe5457d5f2fd5f2fd5f2fd5f2fd5f2fd5f2fd5f2fd5f2805f57cbf57cbf57cbf57ca017d5f2fd5f2fd5f2805f57cbf57ca017d5f2fd5f28",
+            "04ac0255a2242a381a0bfa01fec086f800000000000000810000000006f80000004081be00000000000000810000000001be4080000000000000006b3c6ef3620000003000",
+            "03ac0255a2242a381a0bfa01fec086f800000000000000810000000006f80000004081be00000000000000810000000001be01fee6b28001e5018000",
+        ];
+        let unhex = |h: &str| -> Vec<u8> { (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect() };
+        for (kind, hex) in written.iter().enumerate() {
+            let bytes = unhex(hex);
+            assert_eq!(bytes[0] & BLOCKS_V2, 0);
+            let mut out = Vec::new();
+            decode(&bytes, &mut out).unwrap();
+            assert!(same(&samples(kind as u32), &out), "old chunk {kind} reads back");
+            assert!(encode(&out).len() <= bytes.len(), "the new codes are no larger for chunk {kind}");
+        }
+    }
+
+    /// Each block code is chosen where it is the smallest, and reads back.
+    #[test]
+    fn blocks_take_the_code_that_fits_them() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let steps: Vec<u64> = (0..BLOCK).map(|i| if i % 10 == 9 { rng.gen_range(1000..3000) } else { 0 }).collect();
+        let jitter: Vec<u64> = (0..BLOCK).map(|i| if i == 40 || i == 41 { 250 } else { 0 }).collect();
+        let dense: Vec<u64> = (0..BLOCK).map(|_| rng.gen_range(0..1 << 20)).collect();
+        let mixed: Vec<u64> = (0..BLOCK).map(|i| if i % 2 == 0 { 0 } else { (1 << 19) + rng.gen_range(0..1 << 19) }).collect();
+        let cases = [(vec![0; BLOCK], "zero"), (steps, "runs"), (jitter, "runs"), (dense, "packed"), (mixed, "sparse")];
+        for (block, want) in &cases {
+            let got = match choose_block(block).0 {
+                Block::Zero => "zero",
+                Block::Packed(_) => "packed",
+                Block::Sparse(_) => "sparse",
+                Block::Golomb(_) => "golomb",
+                Block::Runs(..) => "runs",
+            };
+            assert_eq!(got, *want, "{block:?}");
+            let mut w = BitWriter::new();
+            put_ints(&mut w, block);
+            assert_eq!(w.bit_len(), choose_block(block).1, "{want}: the size chosen is the size written");
+            let mut out = Vec::new();
+            get_ints(&mut BitReader::new(w.bytes()), block.len(), &mut out, true).unwrap();
+            assert_eq!(&out, block);
+        }
     }
 }
