@@ -734,6 +734,34 @@ fn decode_open(bytes: &[u8], count: u32, out: &mut Vec<Sample>) -> Result<(), De
     Ok(())
 }
 
+/// Writes 64 bits without their leading and trailing zeros: `0` for none
+/// set, else `1`, the leading zeros (6 bits), the length less one (6 bits)
+/// and the bits between (a constant 0 takes 1 bit, 1.0 takes 23).
+fn put_bits_trimmed(w: &mut BitWriter, x: u64) {
+    if x == 0 {
+        w.bit(false);
+        return;
+    }
+    let (lead, trail) = (x.leading_zeros(), x.trailing_zeros());
+    let len = 64 - lead - trail;
+    w.bit(true);
+    w.write(lead as u64, 6);
+    w.write((len - 1) as u64, 6);
+    w.write(x >> trail, len);
+}
+
+fn get_bits_trimmed(r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
+    if !r.bit()? {
+        return Ok(0);
+    }
+    let lead = r.read(6)? as u32;
+    let len = r.read(6)? as u32 + 1;
+    if lead + len > 64 {
+        return Err(DecodeError::Invalid("trimmed value wider than 64 bits"));
+    }
+    Ok(r.read(len)? << (64 - lead - len))
+}
+
 /// Encodes samples (sorted by timestamp, at least one) with the value codec `tag`;
 /// None if that codec cannot hold these values exactly.
 pub fn encode_with(samples: &[Sample], tag: u8) -> Option<Vec<u8>> {
@@ -754,7 +782,7 @@ fn put_values(mut w: BitWriter, values: &[f64], tag: u8, decimal: Option<&(u32, 
             if values.iter().any(|v| v.to_bits() != first) {
                 return None;
             }
-            w.write(first, 64);
+            put_bits_trimmed(&mut w, first);
         }
         tag::DECIMAL_DELTA | tag::DECIMAL_DOD | tag::DECIMAL_BASE => {
             let (k, m) = decimal?;
@@ -828,6 +856,13 @@ pub fn header(bytes: &[u8]) -> Result<(u8, u32), DecodeError> {
     Ok((t & !BLOCKS_V2, get_u32_var(rest)?.0))
 }
 
+/// The time of the first sample of a sealed chunk: the head of its
+/// timestamps, which come first after the header in every form.
+pub fn first_time(bytes: &[u8]) -> Result<i64, DecodeError> {
+    let used = 1 + get_u32_var(bytes.get(1..).unwrap_or_default())?.1;
+    Ok(unzigzag(get_var(&mut BitReader::new(&bytes[used..]))?))
+}
+
 /// Appends the samples of a sealed chunk to `out`.
 pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     let (&t, rest) = bytes.split_first().ok_or(DecodeError::Truncated { at: 0, need: 1 })?;
@@ -843,7 +878,7 @@ pub fn decode(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     out.reserve(n.min(1 << 16));
     match t {
         tag::CONSTANT => {
-            let v = f64::from_bits(r.read(64)?);
+            let v = f64::from_bits(if v2 { get_bits_trimmed(&mut r)? } else { r.read(64)? });
             out.extend(ts.into_iter().map(|t| (t, v)));
         }
         tag::DECIMAL_DELTA | tag::DECIMAL_DOD | tag::DECIMAL_BASE => {

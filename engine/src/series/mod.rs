@@ -216,18 +216,22 @@ impl Rule {
     }
 }
 
-/// A sealed chunk: compressed samples (their count in the codec header)
-/// and their time span.
+/// A sealed chunk: compressed samples and the time of the last (its first
+/// time and its count are at the head of the data).
 #[derive(Debug, Clone, PartialEq)]
 struct Sealed {
-    first: i64,
     last: i64,
     data: Box<[u8]>,
 }
 
 impl Sealed {
     fn new(samples: &[Sample]) -> Sealed {
-        Sealed { first: samples[0].0, last: samples[samples.len() - 1].0, data: codec::encode(samples).into() }
+        Sealed { last: samples[samples.len() - 1].0, data: codec::encode(samples).into() }
+    }
+
+    /// The time of the first sample (read from the data, checked when the chunk was made or read back).
+    fn first(&self) -> i64 {
+        codec::first_time(&self.data).unwrap_or(self.last)
     }
 
     /// Samples held (from the codec header, checked when the chunk was made or read back).
@@ -275,7 +279,7 @@ pub struct Series {
 
 // Every series pays for these; a field added to either should earn its bytes.
 const _: () = assert!(std::mem::size_of::<Series>() <= 96);
-const _: () = assert!(std::mem::size_of::<Sealed>() <= 32);
+const _: () = assert!(std::mem::size_of::<Sealed>() <= 24);
 
 impl Series {
     /// An empty series with these settings.
@@ -393,7 +397,7 @@ impl Series {
         let mut v: Vec<_> = self
             .sealed
             .iter()
-            .map(|c| (c.first, c.last, c.count(), c.data.len(), codec::tag_name(codec::header(&c.data).map_or(0xff, |h| h.0))))
+            .map(|c| (c.first(), c.last, c.count(), c.data.len(), codec::tag_name(codec::header(&c.data).map_or(0xff, |h| h.0))))
             .collect();
         let (f, l) = self.open.span();
         v.push((f, l, self.open.len(), self.open.data_bytes(), "gorilla-open"));
@@ -438,7 +442,7 @@ impl Series {
         if from > to {
             return out;
         }
-        for c in self.sealed.iter().filter(|c| c.last >= from && c.first <= to) {
+        for c in self.sealed.iter().filter(|c| c.last >= from && c.first() <= to) {
             out.extend(c.samples().into_iter().filter(|s| s.0 >= from && s.0 <= to));
         }
         let (f, l) = self.open.span();
@@ -486,7 +490,7 @@ impl Series {
         let home = put.map(|(t, _)| match open_first {
             Some(f) if f <= t => n,
             _ if n == 0 => n,
-            _ => self.sealed.iter().rposition(|c| c.first <= t).unwrap_or(0),
+            _ => self.sealed.iter().rposition(|c| c.first() <= t).unwrap_or(0),
         });
         let outside = |x: &Sample| x.0 < from || x.0 > to;
         let insert = |s: &mut Vec<Sample>, p: Sample| {
@@ -495,7 +499,7 @@ impl Series {
         };
         let mut kept = Vec::with_capacity(n);
         for (i, c) in std::mem::take(&mut self.sealed).into_vec().into_iter().enumerate() {
-            if !(c.last >= from && c.first <= to) && home != Some(i) {
+            if !(c.last >= from && c.first() <= to) && home != Some(i) {
                 kept.push(c);
                 continue;
             }
@@ -669,7 +673,8 @@ impl Sealed {
         if codec::header(data)?.1 as usize != s.len() {
             return Err(DecodeError::Invalid("series chunk sample count differs from its data"));
         }
-        Ok(Sealed { first: s[0].0, last: s[s.len() - 1].0, data: data.into() })
+        debug_assert_eq!(codec::first_time(data).ok(), Some(s[0].0));
+        Ok(Sealed { last: s[s.len() - 1].0, data: data.into() })
     }
 }
 
@@ -735,8 +740,8 @@ mod tests {
             buf.len()
         };
         let mut one = Series::new(Config::default());
-        one.upsert(&[(1_795_903_076_378, 0.5)]);
-        assert!(one.open_record().0 & OPEN_AS_SEALED == 0, "one sample stays in the Gorilla form");
+        one.upsert(&[(1_795_903_076_378, std::f64::consts::PI)]);
+        assert!(one.open_record().0 & OPEN_AS_SEALED == 0, "one sample of 64 busy bits stays in the Gorilla form");
         encoded(&one);
         let mut steady = Series::new(Config::default());
         let samples: Vec<Sample> = (0..OPEN_SAMPLES as i64 - 1).map(|i| (1_000 * i, (i / 5) as f64 * 4096.0)).collect();
