@@ -120,20 +120,34 @@ fn get_golomb(r: &mut BitReader<'_>, k: u32) -> Result<u64, DecodeError> {
     Ok(x - (1u64 << k))
 }
 
+/// Bits of `vals` in Exp-Golomb code of order `k` (None: a value too wide to code).
+fn golomb_total(vals: &[u64], k: u32) -> Option<u64> {
+    let mut bits = 0;
+    for &v in vals {
+        bits += golomb_bits(v, k)?;
+    }
+    Some(bits)
+}
+
+/// The median width of `vals` (at most a block of them, not empty).
+fn median_width(vals: &[u64]) -> u32 {
+    let mut widths = [0u8; BLOCK];
+    let widths = &mut widths[..vals.len()];
+    widths.iter_mut().zip(vals).for_each(|(w, &v)| *w = width(v) as u8);
+    let mid = widths.len() / 2;
+    *widths.select_nth_unstable(mid).1 as u32
+}
+
+/// The cheapest Exp-Golomb order of `vals` among `ks`, with its size in bits.
+fn cheapest_golomb(vals: &[u64], ks: std::ops::RangeInclusive<u32>) -> Option<(u32, u64)> {
+    ks.filter_map(|k| golomb_total(vals, k).map(|b| (k, b))).min_by_key(|&(_, b)| b)
+}
+
 /// The best Exp-Golomb order for a block and its size in bits, among the
 /// orders near the median width of its values.
 fn best_golomb(block: &[u64], widest: u32) -> Option<(u32, u64)> {
-    let mut widths: Vec<u32> = block.iter().map(|&v| width(v)).collect();
-    widths.sort_unstable();
-    let median = widths[widths.len() / 2];
-    (median.saturating_sub(3)..=(median + 1).min(widest).min(62))
-        .filter_map(|k| block.iter().map(|&v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b)))
-        .min_by_key(|&(_, b)| b)
-}
-
-/// Bits of the best Exp-Golomb code of `vals` among orders `ks`, with the order.
-fn cheapest_golomb(vals: impl Iterator<Item = u64> + Clone, ks: std::ops::RangeInclusive<u32>) -> Option<(u32, u64)> {
-    ks.filter_map(|k| vals.clone().map(|v| golomb_bits(v, k)).sum::<Option<u64>>().map(|b| (k, b))).min_by_key(|&(_, b)| b)
+    let median = median_width(block);
+    cheapest_golomb(block, median.saturating_sub(3)..=(median + 1).min(widest).min(62))
 }
 
 /// How a block of [`put_ints`] is written.
@@ -178,37 +192,57 @@ fn choose_block(block: &[u64]) -> (Block, u64) {
     best
 }
 
-/// The runs of zeros of a block (the last one only if the block ends in
-/// zeros) and its non-zero values less one.
-fn runs(block: &[u64]) -> (Vec<u64>, Vec<u64>) {
-    let (mut gaps, mut vals, mut gap) = (Vec::new(), Vec::new(), 0u64);
-    for &v in block {
-        if v == 0 {
-            gap += 1;
-        } else {
-            gaps.push(gap);
-            vals.push(v - 1);
-            gap = 0;
+/// A block split into its runs of zeros (the last one only if the block
+/// ends in zeros) and its non-zero values less one.
+struct Runs {
+    gaps: [u64; BLOCK + 1],
+    vals: [u64; BLOCK],
+    gap_count: usize,
+    val_count: usize,
+}
+
+impl Runs {
+    fn of(block: &[u64]) -> Runs {
+        let mut r = Runs { gaps: [0; BLOCK + 1], vals: [0; BLOCK], gap_count: 0, val_count: 0 };
+        let mut gap = 0u64;
+        for &v in block {
+            if v == 0 {
+                gap += 1;
+            } else {
+                r.gaps[r.gap_count] = gap;
+                r.vals[r.val_count] = v - 1;
+                (r.gap_count, r.val_count, gap) = (r.gap_count + 1, r.val_count + 1, 0);
+            }
         }
+        if gap > 0 {
+            r.gaps[r.gap_count] = gap;
+            r.gap_count += 1;
+        }
+        r
     }
-    if gap > 0 {
-        gaps.push(gap);
+
+    fn gaps(&self) -> &[u64] {
+        &self.gaps[..self.gap_count]
     }
-    (gaps, vals)
+
+    fn vals(&self) -> &[u64] {
+        &self.vals[..self.val_count]
+    }
 }
 
 /// The best orders of a [`Block::Runs`] code of `block` and its bits (without the block header).
 fn runs_bits(block: &[u64]) -> Option<(u32, u32, u64)> {
-    let (gaps, vals) = runs(block);
-    let (kg, bg) = cheapest_golomb(gaps.iter().copied(), 0..=6)?;
-    let mut widths: Vec<u32> = vals.iter().map(|&v| width(v)).collect();
-    widths.sort_unstable();
-    let median = *widths.get(widths.len() / 2)?;
-    let (kv, bv) = cheapest_golomb(vals.iter().copied(), median.saturating_sub(3)..=(median + 1).min(62))?;
+    let runs = Runs::of(block);
+    if runs.vals().is_empty() {
+        return None;
+    }
+    let (kg, bg) = cheapest_golomb(runs.gaps(), 0..=6)?;
+    let median = median_width(runs.vals());
+    let (kv, bv) = cheapest_golomb(runs.vals(), median.saturating_sub(3)..=(median + 1).min(62))?;
     Some((kg, kv, bg + bv))
 }
 
-/// Writes zigzagged integers in blocks of 64, each in whichever
+/// Writes zigzagged integers in blocks of 128, each in whichever
 /// [`Block`] code is smallest, after a prefix naming it: `0` zero, `100`
 /// packed, `101` Exp-Golomb, `110` runs, `111` sparse.
 pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
@@ -229,10 +263,10 @@ pub fn put_ints(w: &mut BitWriter, vals: &[u64]) {
                 w.write(0b110, 3);
                 w.write(kg as u64, 5);
                 w.write(kv as u64, 6);
-                let (gaps, vals) = runs(block);
-                for (i, &g) in gaps.iter().enumerate() {
+                let runs = Runs::of(block);
+                for (i, &g) in runs.gaps().iter().enumerate() {
                     put_golomb(w, g, kg);
-                    if let Some(&v) = vals.get(i) {
+                    if let Some(&v) = runs.vals().get(i) {
                         put_golomb(w, v, kv);
                     }
                 }
