@@ -638,10 +638,11 @@ impl Dod {
 /// A chunk that takes appends: Gorilla's interleaved timestamps and values.
 ///
 /// It keeps only the bits and the encoders' state that the bits do not
-/// already say (the first timestamp is the first 64 bits; the previous
-/// timestamp and value are the last sample), so an open chunk costs 64
-/// bytes besides its bits: every series has one. It also holds its
-/// series' newest sample after a seal empties it.
+/// already say (the first timestamp is at the head of the bits; the
+/// previous timestamp and value are the last sample), so an open chunk
+/// costs 56 bytes besides its bits: every series has one. It also holds
+/// its series' newest sample after a seal empties it. Its form (see
+/// `decode_open`) lives only in memory: checkpoints write the sealed form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenChunk {
     /// The bits, and how many bits of the last byte are used (0: all 8 or none):
@@ -672,20 +673,31 @@ impl OpenChunk {
     /// Appends a sample; its timestamp must be after the last one's.
     pub fn push(&mut self, ts: i64, v: f64) {
         debug_assert!(self.count == 0 || ts > self.last, "open chunk appends out of order");
-        let started = self.count > 0;
-        let mut dod = Dod { prev: self.last, delta: self.delta, n: self.count as u64 };
-        let lead = if self.lead == NO_WINDOW || !started { u32::MAX } else { self.lead as u32 };
-        let mut xor = Xor { prev: self.prev_bits, lead, trail: self.trail as u32, started };
         let bits = self.bytes.len() as u64 * 8 - if self.used == 0 { 0 } else { 8 - self.used as u64 };
         let mut w = BitWriter::from_parts(std::mem::take(&mut self.bytes), bits);
-        dod.put(&mut w, ts);
-        xor.put(&mut w, v);
+        let v = v.to_bits();
+        if self.count == 0 {
+            put_var(&mut w, zigzag(ts));
+            put_bits_trimmed(&mut w, v);
+            (self.delta, self.lead, self.trail) = (0, NO_WINDOW, 0);
+        } else if self.count >= 2 && ts.wrapping_sub(self.last) == self.delta && v == self.prev_bits {
+            w.bit(false);
+        } else {
+            if self.count >= 2 {
+                w.bit(true);
+            }
+            let mut dod = Dod { prev: self.last, delta: self.delta, n: self.count as u64 };
+            let lead = if self.lead == NO_WINDOW { u32::MAX } else { self.lead as u32 };
+            let mut xor = Xor { prev: self.prev_bits, lead, trail: self.trail as u32, started: true };
+            dod.put(&mut w, ts);
+            xor.put(&mut w, f64::from_bits(v));
+            self.delta = dod.delta;
+            self.lead = if xor.lead == u32::MAX { NO_WINDOW } else { xor.lead as u8 };
+            self.trail = xor.trail as u8;
+        }
         let (bytes, bits) = w.into_parts();
         (self.bytes, self.used) = (bytes, (bits % 8) as u8);
-        self.delta = dod.delta;
-        self.prev_bits = xor.prev;
-        self.lead = if xor.lead == u32::MAX { NO_WINDOW } else { xor.lead as u8 };
-        self.trail = xor.trail as u8;
+        self.prev_bits = v;
         self.last = ts;
         self.count += 1;
     }
@@ -719,7 +731,7 @@ impl OpenChunk {
 
     /// First and last timestamps (meaningless when empty).
     pub fn span(&self) -> (i64, i64) {
-        let first = BitReader::new(&self.bytes).read(64).map_or(self.last, |b| b as i64);
+        let first = get_var(&mut BitReader::new(&self.bytes)).map_or(self.last, unzigzag);
         (first, self.last)
     }
 
@@ -738,15 +750,20 @@ impl OpenChunk {
         decode_open(&self.bytes, self.count, out)
     }
 
-    /// The encoded bytes with the sample count (its checkpoint form).
-    pub fn parts(&self) -> (u32, &[u8]) {
-        (self.count, &self.bytes)
-    }
-
-    /// Rebuilds an open chunk from [`OpenChunk::parts`], checking it decodes.
-    pub fn from_parts(count: u32, bytes: &[u8]) -> Result<OpenChunk, DecodeError> {
+    /// Rebuilds an open chunk from the Gorilla form that checkpoints held
+    /// before they wrote open chunks in the sealed form (a sample count and
+    /// the bits of [`Dod`] and [`Xor`]), checking it decodes.
+    pub fn from_gorilla(count: u32, bytes: &[u8]) -> Result<OpenChunk, DecodeError> {
         let mut samples = Vec::with_capacity((count as usize).min(bytes.len() * 8));
-        decode_open(bytes, count, &mut samples)?;
+        let mut r = BitReader::new(bytes);
+        let (mut dod, mut xor) = (Dod::default(), Xor::default());
+        for _ in 0..count {
+            let t = dod.get(&mut r)?;
+            samples.push((t, xor.get(&mut r)?));
+        }
+        if samples.windows(2).any(|p| p[0].0 >= p[1].0) {
+            return Err(DecodeError::Invalid("open chunk samples out of order"));
+        }
         Ok(OpenChunk::from_samples(&samples))
     }
 
@@ -758,12 +775,29 @@ impl OpenChunk {
     }
 }
 
+/// Reads an open chunk's samples: the first as a zigzag varint time and
+/// its trimmed bits; after it, `0` for a sample one delta later with the
+/// same value (from the third on), else the [`Dod`] and [`Xor`] codes
+/// (with a `1` before them from the third on).
 fn decode_open(bytes: &[u8], count: u32, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
+    if count == 0 {
+        return Ok(());
+    }
     let mut r = BitReader::new(bytes);
-    let (mut dod, mut xor) = (Dod::default(), Xor::default());
-    for _ in 0..count {
-        let t = dod.get(&mut r)?;
-        out.push((t, xor.get(&mut r)?));
+    let ts = unzigzag(get_var(&mut r)?);
+    let bits = get_bits_trimmed(&mut r)?;
+    out.push((ts, f64::from_bits(bits)));
+    let mut dod = Dod { prev: ts, delta: 0, n: 1 };
+    let mut xor = Xor { prev: bits, lead: u32::MAX, trail: 0, started: true };
+    for i in 1..count {
+        if i >= 2 && !r.bit()? {
+            dod.prev = dod.prev.wrapping_add(dod.delta);
+            dod.n += 1;
+            out.push((dod.prev, f64::from_bits(xor.prev)));
+        } else {
+            let t = dod.get(&mut r)?;
+            out.push((t, xor.get(&mut r)?));
+        }
     }
     Ok(())
 }
@@ -977,8 +1011,10 @@ mod tests {
         let mut out = Vec::new();
         open.decode_into(&mut out).unwrap();
         assert!(same(samples, &out));
-        let (n, bytes) = open.parts();
-        assert_eq!(OpenChunk::from_parts(n, bytes).unwrap(), open);
+        assert_eq!(OpenChunk::from_samples(&out), open);
+        let mut again = OpenChunk::after(None);
+        samples.iter().for_each(|&(t, v)| again.push(t, v));
+        assert_eq!(again.span(), (samples[0].0, samples[samples.len() - 1].0));
     }
 
     fn timestamps(rng: &mut StdRng, n: usize, kind: u32) -> Vec<i64> {

@@ -38,7 +38,7 @@ pub const OPEN_SAMPLES: usize = 128;
 /// Samples a sealed chunk holds at most.
 pub const SEALED_SAMPLES: usize = 16384;
 /// Set in the sample count of an open chunk written in the sealed form
-/// (smaller on disk; older files hold the Gorilla bytes).
+/// (always now; older files may hold it in the Gorilla form).
 const OPEN_AS_SEALED: u32 = 1 << 31;
 /// RedisTimeSeries's default CHUNK_SIZE in bytes.
 pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
@@ -580,21 +580,16 @@ impl Series {
             + b(&self.open_record().1)
     }
 
-    /// The open chunk as [`Series::encode`] writes it: its sample count and
-    /// Gorilla bytes, or, when smaller, the count with [`OPEN_AS_SEALED`]
-    /// set and the samples in the sealed form.
-    fn open_record(&self) -> (u32, std::borrow::Cow<'_, [u8]>) {
-        let (n, bytes) = self.open.parts();
-        let mut samples = Vec::with_capacity(n as usize);
-        if n == 0 || self.open.decode_into(&mut samples).is_err() {
-            return (n, bytes.into());
+    /// The open chunk as [`Series::encode`] writes it: the sample count with
+    /// [`OPEN_AS_SEALED`] set and the samples in the sealed form (0 and no
+    /// bytes when empty). The open form is not written: it is this
+    /// process's, free to change.
+    fn open_record(&self) -> (u32, Vec<u8>) {
+        let mut samples = Vec::with_capacity(self.open.len());
+        if self.open.is_empty() || self.open.decode_into(&mut samples).is_err() {
+            return (0, Vec::new());
         }
-        let sealed = codec::encode(&samples);
-        if sealed.len() < bytes.len() {
-            (n | OPEN_AS_SEALED, sealed.into())
-        } else {
-            (n, bytes.into())
-        }
+        (samples.len() as u32 | OPEN_AS_SEALED, codec::encode(&samples))
     }
 
     /// Writes the whole series (checkpoints): settings, rules, source, chunks.
@@ -655,7 +650,7 @@ impl Series {
             }
             OpenChunk::from_samples(&s)
         } else {
-            OpenChunk::from_parts(count, bytes)?
+            OpenChunk::from_gorilla(count, bytes)?
         };
         let open = if open.is_empty() { OpenChunk::after(sealed.last().and_then(|c| c.samples().last().copied())) } else { open };
         let extra = Box::new(Extra { settings: config.settings, rules, source });
@@ -729,27 +724,36 @@ mod tests {
         }
     }
 
-    /// The open chunk goes to checkpoints in whichever form is smaller, and both forms read back.
+    /// Open chunks go to checkpoints in the sealed form; the Gorilla form
+    /// that files of older versions hold still reads back.
     #[test]
-    fn open_chunks_are_written_in_the_smaller_form() {
-        let encoded = |s: &Series| {
-            let mut buf = vec![0u8; s.encoded_len()];
-            s.encode(&mut Writer::new(&mut buf));
-            let back = Series::decode(&mut Reader::new(&buf)).unwrap();
-            assert_eq!(&back, s);
-            buf.len()
-        };
-        let mut one = Series::new(Config::default());
-        one.upsert(&[(1_795_903_076_378, std::f64::consts::PI)]);
-        assert!(one.open_record().0 & OPEN_AS_SEALED == 0, "one sample of 64 busy bits stays in the Gorilla form");
-        encoded(&one);
-        let mut steady = Series::new(Config::default());
+    fn open_chunks_are_written_sealed_and_old_gorilla_ones_read() {
+        let mut s = Series::new(Config::default());
         let samples: Vec<Sample> = (0..OPEN_SAMPLES as i64 - 1).map(|i| (1_000 * i, (i / 5) as f64 * 4096.0)).collect();
-        steady.upsert(&samples);
-        let (n, bytes) = steady.open_record();
+        s.upsert(&samples);
+        let (n, sealed) = s.open_record();
         assert_eq!(n, (OPEN_SAMPLES as u32 - 1) | OPEN_AS_SEALED);
-        assert!(bytes.len() < steady.open.data_bytes() / 2, "{} sealed bytes, {} Gorilla", bytes.len(), steady.open.data_bytes());
-        encoded(&steady);
+        let mut buf = vec![0u8; s.encoded_len()];
+        s.encode(&mut Writer::new(&mut buf));
+        assert_eq!(&Series::decode(&mut Reader::new(&buf)).unwrap(), &s);
+        // The same series as an older file holds it: the open chunk's count, then its Gorilla bits.
+        let mut w = bits::BitWriter::new();
+        let (mut dod, mut xor) = (codec::Dod::default(), codec::Xor::default());
+        for &(t, v) in &samples {
+            dod.put(&mut w, t);
+            xor.put(&mut w, v);
+        }
+        buf.truncate(buf.len() - 8 - sealed.len());
+        let mut tail = vec![0u8; 8 + w.bytes().len()];
+        let mut tw = Writer::new(&mut tail);
+        tw.u32(samples.len() as u32);
+        tw.bytes(w.bytes());
+        buf.extend_from_slice(&tail);
+        let mut r = Reader::new(&buf);
+        assert_eq!(&Series::decode(&mut r).unwrap(), &s);
+        r.finish().unwrap();
+        assert!(OpenChunk::from_gorilla(3, w.bytes()).is_ok());
+        assert!(OpenChunk::from_gorilla(samples.len() as u32 + 1, w.bytes()).is_err(), "more samples than the bits hold");
     }
 
     #[test]
