@@ -651,7 +651,8 @@ pub struct OpenChunk {
     used: u8,
     /// Samples held.
     count: u32,
-    /// Xor's window: leading zeros ([`NO_WINDOW`]: none yet) and trailing zeros.
+    /// The value code's state ([`OpenValues`]).
+    scale: u8,
     lead: u8,
     trail: u8,
     /// The last timestamp, the delta before it, and the last value's bits.
@@ -660,12 +661,103 @@ pub struct OpenChunk {
     prev_bits: u64,
 }
 
-/// [`OpenChunk::lead`] before a window is set.
+/// [`OpenValues::lead`] before a window or width is set.
 const NO_WINDOW: u8 = u8::MAX;
+/// [`OpenValues::scale`] of a chunk whose first value has no decimal form.
+const NO_SCALE: u8 = u8::MAX;
+
+/// How an open chunk writes the values after its first. If the first has
+/// a decimal form (`scale`: its digits after the point), a value with a
+/// form at that scale is the difference of its scaled integer from the
+/// previous value's: `0` and the difference zigzagged in the last width
+/// (when it fits, at most 3 bits wider than needed), or `10`, a new width
+/// (7 bits) and the difference; any other value is `11` and its XOR with
+/// the previous value, trimmed. Without a scale, values are Gorilla's XOR.
+#[derive(Debug, Clone, Copy)]
+struct OpenValues {
+    scale: u8,
+    /// Decimal: the width ([`NO_WINDOW`]: none yet). XOR: the window's leading zeros.
+    lead: u8,
+    /// XOR: the window's trailing zeros.
+    trail: u8,
+    /// The previous value's bits.
+    prev: u64,
+}
+
+impl OpenValues {
+    fn put(&mut self, w: &mut BitWriter, bits: u64) {
+        if self.scale == NO_SCALE {
+            let lead = if self.lead == NO_WINDOW { u32::MAX } else { self.lead as u32 };
+            let mut x = Xor { prev: self.prev, lead, trail: self.trail as u32, started: true };
+            x.put(w, f64::from_bits(bits));
+            self.lead = if x.lead == u32::MAX { NO_WINDOW } else { x.lead as u8 };
+            self.trail = x.trail as u8;
+        } else {
+            let k = self.scale as u32;
+            let base = scaled(f64::from_bits(self.prev), k).unwrap_or(0);
+            match scaled(f64::from_bits(bits), k) {
+                Some(m) => {
+                    let z = zigzag(m.wrapping_sub(base));
+                    let wd = width(z);
+                    if self.lead != NO_WINDOW && (wd..=wd + 3).contains(&(self.lead as u32)) {
+                        w.bit(false);
+                        w.write(z, self.lead as u32);
+                    } else {
+                        w.write(0b10, 2);
+                        w.write(wd as u64, 7);
+                        w.write(z, wd);
+                        self.lead = wd as u8;
+                    }
+                }
+                None => {
+                    w.write(0b11, 2);
+                    put_bits_trimmed(w, bits ^ self.prev);
+                }
+            }
+        }
+        self.prev = bits;
+    }
+
+    fn get(&mut self, r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
+        let bits = if self.scale == NO_SCALE {
+            let lead = if self.lead == NO_WINDOW { u32::MAX } else { self.lead as u32 };
+            let mut x = Xor { prev: self.prev, lead, trail: self.trail as u32, started: true };
+            let v = x.get(r)?.to_bits();
+            self.lead = if x.lead == u32::MAX { NO_WINDOW } else { x.lead as u8 };
+            self.trail = x.trail as u8;
+            v
+        } else if !r.bit()? {
+            if self.lead == NO_WINDOW {
+                return Err(DecodeError::Invalid("decimal width reused before one was set"));
+            }
+            let z = r.read(self.lead as u32)?;
+            self.after_difference(z)
+        } else if !r.bit()? {
+            let wd = r.read(7)? as u32;
+            if wd > 64 {
+                return Err(DecodeError::Invalid("decimal difference wider than 64 bits"));
+            }
+            self.lead = wd as u8;
+            let z = r.read(wd)?;
+            self.after_difference(z)
+        } else {
+            self.prev ^ get_bits_trimmed(r)?
+        };
+        self.prev = bits;
+        Ok(bits)
+    }
+
+    /// The bits of the value whose scaled integer is the previous one's plus zigzagged `z`.
+    fn after_difference(&self, z: u64) -> u64 {
+        let k = self.scale as u32;
+        let base = scaled(f64::from_bits(self.prev), k).unwrap_or(0);
+        from_decimal(base.wrapping_add(unzigzag(z)), k).to_bits()
+    }
+}
 
 impl Default for OpenChunk {
     fn default() -> OpenChunk {
-        OpenChunk { bytes: Vec::new(), used: 0, count: 0, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
+        OpenChunk { bytes: Vec::new(), used: 0, count: 0, scale: NO_SCALE, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
     }
 }
 
@@ -679,6 +771,11 @@ impl OpenChunk {
         if self.count == 0 {
             put_var(&mut w, zigzag(ts));
             put_bits_trimmed(&mut w, v);
+            self.scale = (0..=MAX_SCALE).find(|&k| scaled(f64::from_bits(v), k).is_some()).map_or(NO_SCALE, |k| k as u8);
+            w.bit(self.scale != NO_SCALE);
+            if self.scale != NO_SCALE {
+                w.write(self.scale as u64, 4);
+            }
             (self.delta, self.lead, self.trail) = (0, NO_WINDOW, 0);
         } else if self.count >= 2 && ts.wrapping_sub(self.last) == self.delta && v == self.prev_bits {
             w.bit(false);
@@ -687,13 +784,11 @@ impl OpenChunk {
                 w.bit(true);
             }
             let mut dod = Dod { prev: self.last, delta: self.delta, n: self.count as u64 };
-            let lead = if self.lead == NO_WINDOW { u32::MAX } else { self.lead as u32 };
-            let mut xor = Xor { prev: self.prev_bits, lead, trail: self.trail as u32, started: true };
             dod.put(&mut w, ts);
-            xor.put(&mut w, f64::from_bits(v));
             self.delta = dod.delta;
-            self.lead = if xor.lead == u32::MAX { NO_WINDOW } else { xor.lead as u8 };
-            self.trail = xor.trail as u8;
+            let mut values = OpenValues { scale: self.scale, lead: self.lead, trail: self.trail, prev: self.prev_bits };
+            values.put(&mut w, v);
+            (self.lead, self.trail) = (values.lead, values.trail);
         }
         let (bytes, bits) = w.into_parts();
         (self.bytes, self.used) = (bytes, (bits % 8) as u8);
@@ -775,10 +870,11 @@ impl OpenChunk {
     }
 }
 
-/// Reads an open chunk's samples: the first as a zigzag varint time and
-/// its trimmed bits; after it, `0` for a sample one delta later with the
-/// same value (from the third on), else the [`Dod`] and [`Xor`] codes
-/// (with a `1` before them from the third on).
+/// Reads an open chunk's samples: the first as a zigzag varint time, its
+/// trimmed bits and its decimal scale (`1` and 4 bits, or `0` for none);
+/// after it, `0` for a sample one delta later with the same value (from
+/// the third on), else the [`Dod`] and [`OpenValues`] codes (with a `1`
+/// before them from the third on).
 fn decode_open(bytes: &[u8], count: u32, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     if count == 0 {
         return Ok(());
@@ -786,17 +882,18 @@ fn decode_open(bytes: &[u8], count: u32, out: &mut Vec<Sample>) -> Result<(), De
     let mut r = BitReader::new(bytes);
     let ts = unzigzag(get_var(&mut r)?);
     let bits = get_bits_trimmed(&mut r)?;
+    let scale = if r.bit()? { r.read(4)? as u8 } else { NO_SCALE };
     out.push((ts, f64::from_bits(bits)));
     let mut dod = Dod { prev: ts, delta: 0, n: 1 };
-    let mut xor = Xor { prev: bits, lead: u32::MAX, trail: 0, started: true };
+    let mut values = OpenValues { scale, lead: NO_WINDOW, trail: 0, prev: bits };
     for i in 1..count {
         if i >= 2 && !r.bit()? {
             dod.prev = dod.prev.wrapping_add(dod.delta);
             dod.n += 1;
-            out.push((dod.prev, f64::from_bits(xor.prev)));
+            out.push((dod.prev, f64::from_bits(values.prev)));
         } else {
             let t = dod.get(&mut r)?;
-            out.push((t, xor.get(&mut r)?));
+            out.push((t, f64::from_bits(values.get(&mut r)?)));
         }
     }
     Ok(())
@@ -1192,5 +1289,26 @@ mod tests {
             get_ints(&mut BitReader::new(w.bytes()), block.len(), &mut out, true).unwrap();
             assert_eq!(&out, block);
         }
+    }
+
+    /// The open form: a counter costs its differences, a value without the
+    /// chunk's decimal form falls back to XOR, repeats cost a bit, and all
+    /// read back exactly.
+    #[test]
+    fn open_chunks_code_decimal_differences() {
+        let t0 = 1_795_903_076_378;
+        let counter: Vec<Sample> = (0..127).map(|i| (t0 + i * 1000, (1_000_000 + i * i * 7) as f64)).collect();
+        let c = OpenChunk::from_samples(&counter);
+        assert!(c.data_bytes() < 127 * 2, "a counter took {} bytes for 127 samples", c.data_bytes());
+        let odd = [0.25, 0.5, 1.0 / 3.0, f64::NAN, -0.0, 0.75, f64::INFINITY, 0.75, 0.75, 1e300, 1.25];
+        let mixed: Vec<Sample> = odd.iter().enumerate().map(|(i, &v)| (t0 + i as i64 * 1000, v)).collect();
+        let steady: Vec<Sample> = (0..100).map(|i| (t0 + i * 1000, 42.0)).collect();
+        for samples in [&counter, &mixed, &steady] {
+            let c = OpenChunk::from_samples(samples);
+            let mut out = Vec::new();
+            c.decode_into(&mut out).unwrap();
+            assert!(same(samples, &out));
+        }
+        assert!(OpenChunk::from_samples(&steady).data_bytes() < 28, "a repeated value costs a bit a sample");
     }
 }
