@@ -283,15 +283,20 @@ impl Keyspace {
     }
 
     /// Bytes the dataset holds: every database's dict (buckets, nodes with
-    /// their entries, keys), values, expiry index and search indexes, and
-    /// the thread's table of time-series label strings.
+    /// their entries, keys), values, expiry index, search indexes and
+    /// time-series label indexes, and the thread's table of label strings.
     /// O(databases + indexes).
     pub fn used_memory(&self) -> usize {
         let dbs: usize = self
             .dbs
             .iter()
             .map(|d| {
-                d.dict.heap_bytes() + d.bytes.values + d.expires.len() * EXPIRE_ENTRY_BYTES + d.bytes.expire_keys + d.search.heap_bytes()
+                d.dict.heap_bytes()
+                    + d.bytes.values
+                    + d.expires.len() * EXPIRE_ENTRY_BYTES
+                    + d.bytes.expire_keys
+                    + d.search.heap_bytes()
+                    + d.labels.heap_bytes()
             })
             .sum();
         dbs + crate::series::labels::table_bytes()

@@ -16,27 +16,56 @@ use crate::bytes::SmallBytes;
 #[derive(Debug, Default, Clone)]
 pub struct LabelIndex {
     map: HashMap<(SmallBytes, SmallBytes), BTreeSet<SmallBytes>>,
+    /// Estimated bytes held (see [`LabelIndex::heap_bytes`]).
+    bytes: usize,
 }
+
+/// Estimated bytes of one (label, value) entry besides its strings' heap:
+/// the pair, its set and the map's slot with its control byte.
+const PAIR_BYTES: usize = 2 * std::mem::size_of::<SmallBytes>() + std::mem::size_of::<BTreeSet<SmallBytes>>() + 1;
+/// Estimated bytes of one key in a set besides its heap: the key and its
+/// share of a B-tree node (about two thirds full).
+const KEY_BYTES: usize = std::mem::size_of::<SmallBytes>() * 3 / 2;
 
 impl LabelIndex {
     /// Indexes `key` under each of its labels.
     pub fn add(&mut self, key: &[u8], labels: &Labels) {
         for (n, v) in labels.iter() {
-            self.map.entry((SmallBytes::new(n), SmallBytes::new(v))).or_default().insert(SmallBytes::new(key));
+            let pair = (SmallBytes::new(n), SmallBytes::new(v));
+            let pair_bytes = PAIR_BYTES + pair.0.heap_bytes() + pair.1.heap_bytes();
+            let keys = self.map.entry(pair).or_insert_with(|| {
+                self.bytes += pair_bytes;
+                BTreeSet::new()
+            });
+            let key = SmallBytes::new(key);
+            let key_bytes = KEY_BYTES + key.heap_bytes();
+            if keys.insert(key) {
+                self.bytes += key_bytes;
+            }
         }
     }
 
     /// Removes `key` from under each of its labels.
     pub fn remove(&mut self, key: &[u8], labels: &Labels) {
+        let key = SmallBytes::new(key);
         for (n, v) in labels.iter() {
             let l = (SmallBytes::new(n), SmallBytes::new(v));
             if let Some(keys) = self.map.get_mut(&l) {
-                keys.remove(&SmallBytes::new(key));
+                if keys.remove(&key) {
+                    self.bytes -= KEY_BYTES + key.heap_bytes();
+                }
                 if keys.is_empty() {
                     self.map.remove(&l);
+                    self.bytes -= PAIR_BYTES + l.0.heap_bytes() + l.1.heap_bytes();
                 }
             }
         }
+    }
+
+    /// Estimated bytes the index holds: its entries, their strings, and a
+    /// copy of each series' key under each of its labels.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The keys of the series with label `name` = `value`, sorted.
@@ -47,6 +76,7 @@ impl LabelIndex {
     /// Forgets everything (FLUSHDB).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.bytes = 0;
     }
 }
 
@@ -66,5 +96,8 @@ mod tests {
         assert_eq!(ix.keys(b"host", b"a").collect::<Vec<_>>(), vec![&b"a"[..]]);
         assert_eq!(ix.keys(b"dc", b"x").count(), 0);
         assert!(!ix.map.contains_key(&l("dc", "x")), "empty entries go away");
+        assert!(ix.heap_bytes() > 0);
+        ix.remove(b"a", &ls(&[("host", "a")]));
+        assert_eq!(ix.heap_bytes(), 0, "every byte counted in is counted out");
     }
 }
