@@ -102,7 +102,7 @@ impl Duplicate {
 }
 
 /// A series' settings besides its labels (TS.CREATE / TS.ALTER options).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Settings {
     /// Samples older than the newest minus this are dropped (0: kept forever).
     pub retention_ms: u64,
@@ -127,6 +127,16 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings::DEFAULT
+    }
+}
+
+/// Equal when every field is, the IGNORE value bit for bit (-0.0 is not
+/// the default 0.0: TS.INFO shows what was set).
+impl PartialEq for Settings {
+    fn eq(&self, o: &Settings) -> bool {
+        (self.retention_ms, self.chunk_size, self.duplicate, self.ignore_ms, self.uncompressed)
+            == (o.retention_ms, o.chunk_size, o.duplicate, o.ignore_ms, o.uncompressed)
+            && self.ignore_value.to_bits() == o.ignore_value.to_bits()
     }
 }
 
@@ -400,7 +410,7 @@ impl Series {
             .map(|c| (c.first(), c.last, c.count(), c.data.len(), codec::tag_name(codec::header(&c.data).map_or(0xff, |h| h.0))))
             .collect();
         let (f, l) = self.open.span();
-        v.push((f, l, self.open.len(), self.open.data_bytes(), "gorilla-open"));
+        v.push((f, l, self.open.len(), self.open.data_bytes(), "open"));
         v
     }
 

@@ -584,6 +584,8 @@ fn label_strings_are_shared_and_given_back() {
     q::<()>(&mut c, &["TS.CREATE", "{m}a", "LABELS", "big", &big]);
     let alone = int(&info(&mut c, "{m}a")["memoryUsage"]);
     assert!(alone > 1000, "memoryUsage {alone} counts the label string");
+    let usage = q::<i64>(&mut c, &["MEMORY", "USAGE", "{m}a"]);
+    assert!(usage > alone, "MEMORY USAGE {usage} counts what memoryUsage {alone} does, and the key");
     q::<()>(&mut c, &["TS.CREATE", "{m}b", "LABELS", "big", &big]);
     let shared = int(&info(&mut c, "{m}a")["memoryUsage"]);
     assert!(shared < alone - 450, "two holders: {shared} against {alone} alone");
