@@ -640,17 +640,20 @@ impl Dod {
 /// It keeps only the bits and the encoders' state that the bits do not
 /// already say (the first timestamp is at the head of the bits; the
 /// previous timestamp and value are the last sample), so an open chunk
-/// costs 56 bytes besides its bits: every series has one. It also holds
+/// costs 48 bytes besides its bits: every series has one. It also holds
 /// its series' newest sample after a seal empties it. Its form (see
 /// `decode_open`) lives only in memory: checkpoints write the sealed form.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct OpenChunk {
-    /// The bits, and how many bits of the last byte are used (0: all 8 or none):
-    /// a [`BitWriter`]'s parts, kept apart so the struct packs into 56 bytes.
-    bytes: Vec<u8>,
+    /// The bits in the first `len` bytes; the box's length is the room
+    /// allocated (a box and a u16 take 8 bytes less than a vector).
+    buf: Box<[u8]>,
+    len: u16,
+    /// Bits used in the last byte (0: all 8 or none).
     used: u8,
-    /// Samples held.
-    count: u32,
+    /// Samples held (a series seals at [`super::OPEN_SAMPLES`]; at most
+    /// [`OPEN_MAX`], and 64 KiB of bits).
+    count: u16,
     /// The value code's state ([`OpenValues`]).
     scale: u8,
     lead: u8,
@@ -757,7 +760,32 @@ impl OpenValues {
 
 impl Default for OpenChunk {
     fn default() -> OpenChunk {
-        OpenChunk { bytes: Vec::new(), used: 0, count: 0, scale: NO_SCALE, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
+        OpenChunk {
+            buf: Box::default(),
+            len: 0,
+            used: 0,
+            count: 0,
+            scale: NO_SCALE,
+            lead: NO_WINDOW,
+            trail: 0,
+            last: 0,
+            delta: 0,
+            prev_bits: 0,
+        }
+    }
+}
+
+/// The most samples an open chunk holds: at most 148 bits a sample (and
+/// 153 for the first), so their bits stay within the 64 KiB that `len`
+/// counts. A series seals far sooner; files that claim more are refused.
+pub const OPEN_MAX: usize = 3000;
+
+/// Equal when they hold the same bits and state, whatever room each has.
+impl PartialEq for OpenChunk {
+    fn eq(&self, o: &OpenChunk) -> bool {
+        self.bytes() == o.bytes()
+            && (self.used, self.count, self.scale, self.lead, self.trail) == (o.used, o.count, o.scale, o.lead, o.trail)
+            && (self.last, self.delta, self.prev_bits) == (o.last, o.delta, o.prev_bits)
     }
 }
 
@@ -765,8 +793,11 @@ impl OpenChunk {
     /// Appends a sample; its timestamp must be after the last one's.
     pub fn push(&mut self, ts: i64, v: f64) {
         debug_assert!(self.count == 0 || ts > self.last, "open chunk appends out of order");
-        let bits = self.bytes.len() as u64 * 8 - if self.used == 0 { 0 } else { 8 - self.used as u64 };
-        let mut w = BitWriter::from_parts(std::mem::take(&mut self.bytes), bits);
+        assert!((self.count as usize) < OPEN_MAX, "an open chunk holds at most {OPEN_MAX} samples");
+        let bits = self.len as u64 * 8 - if self.used == 0 { 0 } else { 8 - self.used as u64 };
+        let mut room = std::mem::take(&mut self.buf).into_vec();
+        room.truncate(self.len as usize);
+        let mut w = BitWriter::from_parts(room, bits);
         let v = v.to_bits();
         if self.count == 0 {
             put_var(&mut w, zigzag(ts));
@@ -790,8 +821,11 @@ impl OpenChunk {
             values.put(&mut w, v);
             (self.lead, self.trail) = (values.lead, values.trail);
         }
-        let (bytes, bits) = w.into_parts();
-        (self.bytes, self.used) = (bytes, (bits % 8) as u8);
+        let (mut bytes, bits) = w.into_parts();
+        self.len = u16::try_from(bytes.len()).unwrap_or_else(|_| panic!("{OPEN_MAX} samples take less than 64 KiB"));
+        self.used = (bits % 8) as u8;
+        bytes.resize(bytes.capacity(), 0);
+        self.buf = bytes.into_boxed_slice();
         self.prev_bits = v;
         self.last = ts;
         self.count += 1;
@@ -826,29 +860,37 @@ impl OpenChunk {
 
     /// First and last timestamps (meaningless when empty).
     pub fn span(&self) -> (i64, i64) {
-        let first = get_var(&mut BitReader::new(&self.bytes)).map_or(self.last, unzigzag);
+        let first = get_var(&mut BitReader::new(self.bytes())).map_or(self.last, unzigzag);
         (first, self.last)
+    }
+
+    /// The encoded bits.
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
     }
 
     /// Bytes of encoded data.
     pub fn data_bytes(&self) -> usize {
-        self.bytes.len()
+        self.len as usize
     }
 
-    /// Heap bytes (capacity included).
+    /// Heap bytes (room included).
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.buf.len()
     }
 
     /// Appends every sample to `out`.
     pub fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
-        decode_open(&self.bytes, self.count, out)
+        decode_open(self.bytes(), self.count as u32, out)
     }
 
     /// Rebuilds an open chunk from the Gorilla form that checkpoints held
     /// before they wrote open chunks in the sealed form (a sample count and
     /// the bits of [`Dod`] and [`Xor`]), checking it decodes.
     pub fn from_gorilla(count: u32, bytes: &[u8]) -> Result<OpenChunk, DecodeError> {
+        if count as usize > OPEN_MAX {
+            return Err(DecodeError::Invalid("open chunk over 3000 samples"));
+        }
         let mut samples = Vec::with_capacity((count as usize).min(bytes.len() * 8));
         let mut r = BitReader::new(bytes);
         let (mut dod, mut xor) = (Dod::default(), Xor::default());

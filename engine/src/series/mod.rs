@@ -3,7 +3,7 @@
 //! A [`Series`] is a key's value: its [`Config`] (retention, duplicate
 //! policy, chunk size, labels), its compaction [`Rule`]s, and its samples in
 //! chunks. New samples append to one open chunk ([`codec::OpenChunk`],
-//! Gorilla bits); when it holds [`OPEN_SAMPLES`] samples or `chunk_size`
+//! appended bit by bit); when it holds [`OPEN_SAMPLES`] samples or `chunk_size`
 //! bytes it is sealed: re-encoded with the smallest codec and merged into
 //! the last sealed chunk while that stays within `chunk_size` bytes and
 //! [`SEALED_SAMPLES`] samples. A sample at or before the last one rewrites
@@ -276,7 +276,7 @@ impl Extra {
     }
 }
 
-/// A time series. Every series pays for this struct (96 bytes), so what
+/// A time series. Every series pays for this struct (88 bytes), so what
 /// few series use lives in [`Extra`] and the chunk list has no spare capacity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
@@ -288,8 +288,9 @@ pub struct Series {
 }
 
 // Every series pays for these; a field added to either should earn its bytes.
-const _: () = assert!(std::mem::size_of::<Series>() <= 96);
+const _: () = assert!(std::mem::size_of::<Series>() <= 88);
 const _: () = assert!(std::mem::size_of::<Sealed>() <= 24);
+const _: () = assert!(OPEN_SAMPLES < codec::OPEN_MAX);
 
 impl Series {
     /// An empty series with these settings.
@@ -658,6 +659,9 @@ impl Series {
             if chunk.count() as u32 != count & !OPEN_AS_SEALED {
                 return Err(DecodeError::Invalid("open chunk sample count differs from its data"));
             }
+            if s.len() > codec::OPEN_MAX {
+                return Err(DecodeError::Invalid("open chunk over 3000 samples"));
+            }
             OpenChunk::from_samples(&s)
         } else {
             OpenChunk::from_gorilla(count, bytes)?
@@ -764,6 +768,18 @@ mod tests {
         r.finish().unwrap();
         assert!(OpenChunk::from_gorilla(3, w.bytes()).is_ok());
         assert!(OpenChunk::from_gorilla(samples.len() as u32 + 1, w.bytes()).is_err(), "more samples than the bits hold");
+        // A file whose open chunk claims more samples than an open chunk holds is refused, in either form.
+        assert!(OpenChunk::from_gorilla(codec::OPEN_MAX as u32 + 1, w.bytes()).is_err());
+        let many: Vec<Sample> = (0..codec::OPEN_MAX as i64 + 1).map(|i| (1_000 * i, 1.0)).collect();
+        let sealed_many = codec::encode(&many);
+        buf.truncate(buf.len() - tail.len());
+        let mut tail = vec![0u8; 8 + sealed_many.len()];
+        let mut tw = Writer::new(&mut tail);
+        tw.u32(many.len() as u32 | OPEN_AS_SEALED);
+        tw.bytes(&sealed_many);
+        buf.extend_from_slice(&tail);
+        let refused = Series::decode(&mut Reader::new(&buf));
+        assert!(matches!(refused, Err(DecodeError::Invalid(m)) if m.contains("over 3000")), "{refused:?}");
     }
 
     #[test]
