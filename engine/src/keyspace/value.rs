@@ -201,8 +201,18 @@ impl Value {
         !matches!(self, Value::Stream(_) | Value::Queue(_) | Value::Series(_)) && self.len() == 0
     }
 
-    /// Heap bytes this value owns, for `MEMORY USAGE` and accounting. O(1):
-    /// every container keeps its own running count.
+    /// Bytes `MEMORY USAGE` reports: [`Value::heap_bytes`], and for a time
+    /// series its share of the label strings it holds with other series.
+    pub fn usage_bytes(&self) -> usize {
+        match self {
+            Value::Series(s) => s.memory_usage(),
+            v => v.heap_bytes(),
+        }
+    }
+
+    /// Heap bytes this value owns, for accounting. O(1): every container
+    /// keeps its own running count, and the figure does not change while
+    /// the value sits in the keyspace unless the keyspace is told.
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_bytes(),

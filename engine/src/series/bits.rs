@@ -115,7 +115,12 @@ impl<'a> BitReader<'a> {
 
     /// Reads one bit.
     pub fn bit(&mut self) -> Result<bool, DecodeError> {
-        Ok(self.read(1)? == 1)
+        // One byte, not `read`'s 16-byte window: Exp-Golomb prefixes and flags read bit by bit.
+        let at = (self.pos / 8) as usize;
+        let byte = *self.bytes.get(at).ok_or(DecodeError::Truncated { at, need: 1 })?;
+        let b = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(b == 1)
     }
 
     /// Bits read so far.

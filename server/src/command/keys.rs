@@ -632,14 +632,7 @@ fn memory_inner(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Reply> {
     }
     let key = args[2];
     Ok(match ctx.shard.ks.peek(ctx.db, key, ctx.now) {
-        Some(e) => {
-            // A series also counts its share of the label strings it holds with others, as TS.INFO's memoryUsage does.
-            let value = match &e.value {
-                Value::Series(s) => s.memory_usage(),
-                v => v.heap_bytes(),
-            };
-            Reply::Int((KEY_OVERHEAD + key.len() + value) as i64)
-        }
+        Some(e) => Reply::Int((KEY_OVERHEAD + key.len() + e.value.usage_bytes()) as i64),
         None => Reply::Nil,
     })
 }
