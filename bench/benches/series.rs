@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the time-series chunk codecs (`strand_engine::series`):
-//! ingest through `Series::upsert` (Gorilla appends into the open chunk,
+//! ingest through `Series::upsert` (appends into the open chunk, bit by bit,
 //! sealing every 128 samples into the columnar form), the sealed chunks'
 //! `codec::encode` (which tries every value codec and keeps the smallest)
 //! and `codec::decode`, and the open chunk's push and decode. Figures are
