@@ -10,6 +10,7 @@
 //! - [`keyspace`]: the cache view: keys, strings, expiry.
 //! - [`dict`]: the hash table under the keyspace, with SCAN cursors.
 //! - [`bytes`]: short byte strings kept inline.
+//! - [`thin`]: byte strings behind one pointer, their length in the allocation.
 //! - [`codec`]: payload encoding for log records.
 //! - [`series`]: the time-series view (chunks, codecs, aggregation).
 //! - [`search`]: the search view (full-text indexes over hashes).
@@ -28,4 +29,5 @@ pub mod runtime;
 pub mod search;
 pub mod series;
 pub mod slot;
+pub mod thin;
 pub mod tier;
