@@ -26,6 +26,7 @@
 
 use super::bits::{unzigzag, width, zigzag, BitReader, BitWriter};
 use crate::codec::DecodeError;
+use crate::thin::ThinBytes;
 
 /// One sample: Unix milliseconds and value.
 pub type Sample = (i64, f64);
@@ -640,15 +641,15 @@ impl Dod {
 /// It keeps only the bits and the encoders' state that the bits do not
 /// already say (the first timestamp is at the head of the bits; the
 /// previous timestamp and value are the last sample), so an open chunk
-/// costs 48 bytes besides its bits: every series has one. It also holds
+/// costs 40 bytes besides its bits: every series has one. It also holds
 /// its series' newest sample after a seal empties it. Its form (see
 /// `decode_open`) lives only in memory: checkpoints write the sealed form.
 #[derive(Debug, Clone)]
 pub struct OpenChunk {
-    /// The bits in the first `len` bytes; the box's length is the room
-    /// allocated (a box and a u16 take 8 bytes less than a vector).
-    buf: Box<[u8]>,
-    len: u16,
+    /// The bits, in a roomy [`ThinBytes`]: its length is in its
+    /// allocation, and a push rewrites it in place until it crosses the
+    /// next multiple of [`crate::thin::ROOM`] bytes.
+    buf: ThinBytes,
     /// Bits used in the last byte (0: all 8 or none).
     used: u8,
     /// Samples held (a series seals at [`super::OPEN_SAMPLES`]; at most
@@ -758,26 +759,25 @@ impl OpenValues {
     }
 }
 
+thread_local! {
+    /// The vector [`OpenChunk::push`] writes a sample's bits into before
+    /// splicing them onto its chunk: one per thread, so a push allocates
+    /// only when its chunk's room grows.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl Default for OpenChunk {
     fn default() -> OpenChunk {
-        OpenChunk {
-            buf: Box::default(),
-            len: 0,
-            used: 0,
-            count: 0,
-            scale: NO_SCALE,
-            lead: NO_WINDOW,
-            trail: 0,
-            last: 0,
-            delta: 0,
-            prev_bits: 0,
-        }
+        OpenChunk { buf: ThinBytes::EMPTY, used: 0, count: 0, scale: NO_SCALE, lead: NO_WINDOW, trail: 0, last: 0, delta: 0, prev_bits: 0 }
     }
 }
 
+// Every series has an open chunk; see its doc.
+const _: () = assert!(std::mem::size_of::<OpenChunk>() <= 40);
+
 /// The most samples an open chunk holds: at most 148 bits a sample (and
-/// 153 for the first), so their bits stay within the 64 KiB that `len`
-/// counts. A series seals far sooner; files that claim more are refused.
+/// 153 for the first), so their bits stay within 64 KiB. A series seals
+/// far sooner; files that claim more are refused.
 pub const OPEN_MAX: usize = 3000;
 
 /// Equal when they hold the same bits and state, whatever room each has.
@@ -794,11 +794,27 @@ impl OpenChunk {
     pub fn push(&mut self, ts: i64, v: f64) {
         debug_assert!(self.count == 0 || ts > self.last, "open chunk appends out of order");
         assert!((self.count as usize) < OPEN_MAX, "an open chunk holds at most {OPEN_MAX} samples");
-        let bits = self.len as u64 * 8 - if self.used == 0 { 0 } else { 8 - self.used as u64 };
-        let mut room = std::mem::take(&mut self.buf).into_vec();
-        room.truncate(self.len as usize);
-        let mut w = BitWriter::from_parts(room, bits);
         let v = v.to_bits();
+        if self.count >= 2 && ts.wrapping_sub(self.last) == self.delta && v == self.prev_bits {
+            // The same step and value again, the common case of a scraped
+            // series: one zero bit. The last byte's free bits are zero
+            // already (see `BitWriter::bytes`), so only a full last byte
+            // needs another.
+            if self.used == 0 {
+                self.buf.splice_tail(self.buf.len(), &[0]);
+            }
+            self.used = (self.used + 1) % 8;
+            self.last = ts;
+            self.count += 1;
+            return;
+        }
+        // Only the last byte, when partly filled, is rewritten: the bits
+        // go into the scratch from there and are spliced back on.
+        let keep = self.buf.len() - (self.used != 0) as usize;
+        let mut room = SCRATCH.take();
+        room.clear();
+        room.extend_from_slice(&self.buf[keep..]);
+        let mut w = BitWriter::from_parts(room, self.used as u64);
         if self.count == 0 {
             put_var(&mut w, zigzag(ts));
             put_bits_trimmed(&mut w, v);
@@ -808,8 +824,6 @@ impl OpenChunk {
                 w.write(self.scale as u64, 4);
             }
             (self.delta, self.lead, self.trail) = (0, NO_WINDOW, 0);
-        } else if self.count >= 2 && ts.wrapping_sub(self.last) == self.delta && v == self.prev_bits {
-            w.bit(false);
         } else {
             if self.count >= 2 {
                 w.bit(true);
@@ -821,11 +835,11 @@ impl OpenChunk {
             values.put(&mut w, v);
             (self.lead, self.trail) = (values.lead, values.trail);
         }
-        let (mut bytes, bits) = w.into_parts();
-        self.len = u16::try_from(bytes.len()).unwrap_or_else(|_| panic!("{OPEN_MAX} samples take less than 64 KiB"));
+        let (bytes, bits) = w.into_parts();
+        debug_assert!(keep + bytes.len() < 1 << 16, "{OPEN_MAX} samples take less than 64 KiB");
         self.used = (bits % 8) as u8;
-        bytes.resize(bytes.capacity(), 0);
-        self.buf = bytes.into_boxed_slice();
+        self.buf.splice_tail(keep, &bytes);
+        SCRATCH.set(bytes);
         self.prev_bits = v;
         self.last = ts;
         self.count += 1;
@@ -866,17 +880,17 @@ impl OpenChunk {
 
     /// The encoded bits.
     fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len as usize]
+        &self.buf
     }
 
     /// Bytes of encoded data.
     pub fn data_bytes(&self) -> usize {
-        self.len as usize
+        self.buf.len()
     }
 
     /// Heap bytes (room included).
     pub fn heap_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.heap_bytes()
     }
 
     /// Appends every sample to `out`.

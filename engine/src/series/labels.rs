@@ -22,22 +22,24 @@ use std::marker::PhantomData;
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Bytes an entry costs besides its string: its box, its count and its
-/// index bucket (the id and the bucket's control byte).
-const ENTRY_COST: usize = std::mem::size_of::<Box<[u8]>>() + 2 * std::mem::size_of::<u32>() + 1;
+use crate::thin::ThinBytes;
+
+/// Bytes an entry costs besides its string's allocation: its pointer, its
+/// count and its index bucket (the id and the bucket's control byte).
+const ENTRY_COST: usize = std::mem::size_of::<ThinBytes>() + 2 * std::mem::size_of::<u32>() + 1;
 
 /// The strings of one thread, by id.
 #[derive(Default)]
 struct Table {
     /// The strings by id, and how many label lists hold each (0: a free slot);
-    /// two vectors, so an entry takes 20 bytes rather than 24.
-    strings: Vec<Box<[u8]>>,
+    /// two vectors, so an entry takes 12 bytes rather than 16.
+    strings: Vec<ThinBytes>,
     refs: Vec<u32>,
     /// Ids whose entry has no holder left, for reuse.
     free: Vec<u32>,
     /// Ids by the hash of their string.
     index: HashTable<u32>,
-    /// Bytes of the strings held.
+    /// Bytes allocated for the strings held (length prefixes included).
     string_bytes: usize,
 }
 
@@ -66,7 +68,7 @@ impl Table {
                 u32::try_from(strings.len() - 1).unwrap_or_else(|_| panic!("over {} distinct label strings", u32::MAX))
             }
         };
-        *string_bytes += s.len();
+        *string_bytes += strings[id as usize].heap_bytes();
         index.insert_unique(hash, id, |&id| xxh3_64(&strings[id as usize]));
         id
     }
@@ -86,7 +88,7 @@ impl Table {
         if let Ok(slot) = self.index.find_entry(xxh3_64(&bytes), |&x| x == id) {
             slot.remove();
         }
-        self.string_bytes -= bytes.len();
+        self.string_bytes -= bytes.heap_bytes();
         self.free.push(id);
         if self.index.is_empty() {
             // The last string went: give the slots back too, so an emptied
@@ -108,7 +110,7 @@ pub fn table_bytes() -> usize {
     TABLE.with(|t| {
         let t = t.borrow();
         t.string_bytes
-            + t.strings.capacity() * std::mem::size_of::<Box<[u8]>>()
+            + t.strings.capacity() * std::mem::size_of::<ThinBytes>()
             + t.refs.capacity() * std::mem::size_of::<u32>()
             + t.free.capacity() * std::mem::size_of::<u32>()
             // The index holds at most 7 ids per 8 buckets.
@@ -150,7 +152,7 @@ fn ids(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
 /// A series' labels: name and value ids into the thread's table, as
 /// varints, in the order given (any bytes; names unique).
 pub struct Labels {
-    ids: Box<[u8]>,
+    ids: ThinBytes,
     /// Not `Send` or `Sync`: the ids are this thread's.
     _thread: PhantomData<*const ()>,
 }
@@ -165,20 +167,20 @@ impl Labels {
             put_id(&mut out, acquire(n));
             put_id(&mut out, acquire(v));
         }
-        Labels { ids: out.into_boxed_slice(), _thread: PhantomData }
+        Labels { ids: out.into(), _thread: PhantomData }
     }
 
     /// The string of `id`, which this value holds.
     fn string(&self, id: u32) -> &[u8] {
         let (ptr, len) = TABLE.with(|t| {
             let t = t.borrow();
-            let s: &[u8] = t.strings.get(id as usize).map_or(&[], |b| b);
+            let s: &[u8] = t.strings.get(id as usize).map_or(&[], ThinBytes::as_slice);
             (s.as_ptr(), s.len())
         });
         // SAFETY: `self` holds a reference on entry `id` (taken in `new` or
-        // `clone`, given back only in `drop`), and an entry's boxed bytes
-        // are neither changed nor freed while it has holders; growing the
-        // table moves the box, not the bytes it points to. `Labels` is
+        // `clone`, given back only in `drop`), and an entry's bytes are
+        // neither changed nor freed while it has holders; growing the
+        // table moves the pointer, not the allocation it points to. `Labels` is
         // neither Send nor Sync, so `id` is of this thread's table, and the
         // slice cannot outlive the borrow of `self`.
         unsafe { std::slice::from_raw_parts(ptr, len) }
@@ -205,9 +207,9 @@ impl Labels {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// Heap bytes of this value alone (its ids); the strings are the table's.
+    /// Heap bytes of this value alone (its ids and their length); the strings are the table's.
     pub fn heap_bytes(&self) -> usize {
-        self.ids.len()
+        self.ids.heap_bytes()
     }
 
     /// This value's share of the table: each string's bytes and entry
@@ -217,7 +219,7 @@ impl Labels {
             let t = t.borrow();
             ids(&self.ids)
                 .filter_map(|id| Some((t.strings.get(id as usize)?, *t.refs.get(id as usize)?)))
-                .map(|(s, refs)| (s.len() + ENTRY_COST).div_ceil(refs.max(1) as usize))
+                .map(|(s, refs)| (s.heap_bytes() + ENTRY_COST).div_ceil(refs.max(1) as usize))
                 .sum()
         })
     }
@@ -246,7 +248,7 @@ impl Drop for Labels {
 
 impl Default for Labels {
     fn default() -> Labels {
-        Labels { ids: Box::default(), _thread: PhantomData }
+        Labels { ids: ThinBytes::EMPTY, _thread: PhantomData }
     }
 }
 
@@ -282,7 +284,7 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert_eq!(l.get(b"e"), Some(&b"(1, 2)"[..]));
         assert_eq!(l.get(b"z"), None);
-        assert_eq!(l.heap_bytes(), 6, "six ids of one byte each");
+        assert_eq!(l.heap_bytes(), 7, "six ids of one byte each and their length");
     }
 
     /// Strings are shared while held and go when the last holder does;

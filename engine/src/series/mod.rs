@@ -30,6 +30,7 @@ pub mod labels;
 
 use crate::bytes::SmallBytes;
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::thin::ThinBytes;
 use codec::{OpenChunk, Sample};
 pub use labels::Labels;
 
@@ -231,7 +232,7 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq)]
 struct Sealed {
     last: i64,
-    data: Box<[u8]>,
+    data: ThinBytes,
 }
 
 impl Sealed {
@@ -276,7 +277,7 @@ impl Extra {
     }
 }
 
-/// A time series. Every series pays for this struct (88 bytes), so what
+/// A time series. Every series pays for this struct (72 bytes), so what
 /// few series use lives in [`Extra`] and the chunk list has no spare capacity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
@@ -288,8 +289,8 @@ pub struct Series {
 }
 
 // Every series pays for these; a field added to either should earn its bytes.
-const _: () = assert!(std::mem::size_of::<Series>() <= 88);
-const _: () = assert!(std::mem::size_of::<Sealed>() <= 24);
+const _: () = assert!(std::mem::size_of::<Series>() <= 72);
+const _: () = assert!(std::mem::size_of::<Sealed>() <= 16);
 const _: () = assert!(OPEN_SAMPLES < codec::OPEN_MAX);
 
 impl Series {
@@ -417,7 +418,7 @@ impl Series {
 
     /// Bytes held: this struct, its chunks, labels and [`Extra`].
     pub fn heap_bytes(&self) -> usize {
-        let sealed = self.sealed.len() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.len()).sum::<usize>();
+        let sealed = self.sealed.len() * std::mem::size_of::<Sealed>() + self.sealed.iter().map(|c| c.data.heap_bytes()).sum::<usize>();
         let extra = self.extra.as_ref().map_or(0, |e| {
             std::mem::size_of::<Extra>()
                 + e.rules.capacity() * std::mem::size_of::<Rule>()
