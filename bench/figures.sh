@@ -16,6 +16,9 @@ WORK=${WORK:-/var/tmp/strand-figures}
 SPORT=${SPORT:-7411}
 RPORT=${RPORT:-7412}
 mkdir -p "$WORK"
+for tool in redis-cli redis-server redis-benchmark; do
+    command -v $tool >/dev/null || { echo "figures.sh drives $tool: apt-get install redis-tools redis-server" >&2; exit 1; }
+done
 
 stop_all() {
     redis-cli -p $SPORT shutdown >/dev/null 2>&1 || true
