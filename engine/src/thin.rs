@@ -159,16 +159,8 @@ impl ThinBytes {
         match (self.ptr, self.prefix()) {
             _ if bytes.is_empty() => *self = ThinBytes::EMPTY,
             (Some(p), Some(old)) => {
-                let p = if old.size() == want.size() {
-                    p
-                } else {
-                    // SAFETY: `p` was allocated with `old.layout()`, and the new size is at least 1 and was checked by `want.layout()`.
-                    let q = unsafe { alloc::realloc(p.as_ptr(), old.layout(), want.layout().size()) };
-                    match NonNull::new(q) {
-                        Some(q) => q,
-                        None => alloc::handle_alloc_error(want.layout()),
-                    }
-                };
+                // SAFETY: `p` is this value's allocation, made for `old`.
+                let p = unsafe { resized(p, old, want) };
                 self.ptr = Some(p);
                 // SAFETY: `p` holds `want.size()` bytes; `bytes` cannot point into it (`&mut self` is held).
                 unsafe { fill(p, want, bytes) };
@@ -201,13 +193,8 @@ impl ThinBytes {
             whole.extend_from_slice(tail);
             return self.rewrite(&whole);
         }
-        let p = if old.size() == want.size() {
-            p
-        } else {
-            // SAFETY: `p` was allocated with `old.layout()`, and the new size is at least 1 and was checked by `want.layout()`.
-            let q = unsafe { alloc::realloc(p.as_ptr(), old.layout(), want.layout().size()) };
-            NonNull::new(q).unwrap_or_else(|| alloc::handle_alloc_error(want.layout()))
-        };
+        // SAFETY: `p` is this value's allocation, made for `old`.
+        let p = unsafe { resized(p, old, want) };
         self.ptr = Some(p);
         // SAFETY: `p` holds `want.size()` bytes, of which the prefix (the
         // same width as before) and the `keep` bytes after it were kept by
@@ -224,6 +211,22 @@ impl ThinBytes {
     pub fn heap_bytes(&self) -> usize {
         self.prefix().map_or(0, Prefix::size)
     }
+}
+
+/// The allocation `p` resized from `old`'s size to `want`'s: itself when
+/// they match, else moved or grown by `realloc`, which keeps the bytes
+/// both sizes hold.
+///
+/// # Safety
+/// `p` must have been allocated with `old.layout()`; on return that
+/// allocation belongs to the result (the old pointer must not be used).
+unsafe fn resized(p: NonNull<u8>, old: Prefix, want: Prefix) -> NonNull<u8> {
+    if old.size() == want.size() {
+        return p;
+    }
+    // SAFETY: `p` was allocated with `old.layout()` (the caller's word), and the new size is at least 1 and was checked by `want.layout()`.
+    let q = unsafe { alloc::realloc(p.as_ptr(), old.layout(), want.layout().size()) };
+    NonNull::new(q).unwrap_or_else(|| alloc::handle_alloc_error(want.layout()))
 }
 
 /// Writes the prefix and the bytes at `p`.
