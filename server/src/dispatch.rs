@@ -120,6 +120,19 @@ pub struct Shard {
     pub locks: RefCell<crate::coordinator::Locks>,
 }
 
+/// Whether a command may have taken long enough that the commands after
+/// it in a run should not share the clock reading taken before it: every
+/// command but Redis's `fast` ones and SET and MSET of small values (whose
+/// cost is that of copying their arguments).
+fn may_be_slow(command: Option<&Command>, args: &[&[u8]]) -> bool {
+    const SMALL: usize = 16 << 10;
+    match command {
+        Some(c) if c.flags & crate::command::flags::FAST != 0 => false,
+        Some(c) if matches!(c.name, "set" | "mset") => args.iter().map(|a| a.len()).sum::<usize>() > SMALL,
+        _ => true,
+    }
+}
+
 impl Shard {
     /// Runs a handler on this shard's state.
     pub fn exec(&self, handler: ShardFn, call: Call, db: usize, caller: u64, args: &[&[u8]]) -> Reply {
@@ -150,11 +163,11 @@ impl Shard {
         may_block: bool,
     ) -> (Reply, Option<Block>) {
         let mut st = self.state.borrow_mut();
-        let cmd = match call {
+        let command = match call {
             Call::Command(id) | Call::Part(id) => crate::command::table::by_id(id),
             _ => None,
         };
-        if let Some(refused) = crate::tiering::resident(&mut st, cmd, db, args) {
+        if let Some(refused) = crate::tiering::resident(&mut st, command, db, args) {
             return (refused, None);
         }
         let now = st.frozen_now.unwrap_or_else(|| st.ks.now());
@@ -175,6 +188,10 @@ impl Shard {
         );
         if reply.is_error() {
             st.stats.errors += 1;
+        }
+        if may_be_slow(command, args) {
+            // The next command in the run reads the clock again.
+            st.ks.clock_fresh();
         }
         st.publish_key_events();
         (reply, blocked)

@@ -225,6 +225,7 @@ impl Shard {
     /// Starts or ends a run of commands executed back to back (see [`Clock`]).
     pub fn run_of_commands(&self, start: bool) {
         let mut st = self.state.borrow_mut();
+        st.ks.clock_run(start);
         if start {
             st.clock.start_run();
         } else {

@@ -366,6 +366,16 @@ impl Keyspace {
         self.clock.now_ms()
     }
 
+    /// Starts or ends a run of commands that share clock readings ([`Clock`]).
+    pub fn clock_run(&self, on: bool) {
+        self.clock.run(on);
+    }
+
+    /// In a run, makes the next [`Keyspace::now`] read the wall clock (after a command that may have been slow).
+    pub fn clock_fresh(&self) {
+        self.clock.fresh();
+    }
+
     /// Counters.
     pub fn stats(&self) -> KeyspaceStats {
         self.stats
