@@ -585,6 +585,11 @@ fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) 
             let started = shard.begin();
             let reply = f(&mut ConnCtx { conn: st, shard }, args);
             shard.account(Call::Command(id), started, st.id, args, &reply);
+            // A slow connection command (CLIENT LIST on many clients ...): the
+            // next command reads the clock afresh (see `Clock::run`).
+            if crate::dispatch::may_be_slow(Some(cmd), args) {
+                shard.state.borrow().ks.clock_fresh();
+            }
             // HELLO answers in the protocol it switches to.
             let proto = if cmd.name == "hello" && !reply.is_error() { st.proto } else { proto };
             batch.push_reply(reply, proto);

@@ -124,7 +124,7 @@ pub struct Shard {
 /// it in a run should not share the clock reading taken before it: every
 /// command but Redis's `fast` ones and SET and MSET of small values (whose
 /// cost is that of copying their arguments).
-fn may_be_slow(command: Option<&Command>, args: &[&[u8]]) -> bool {
+pub(crate) fn may_be_slow(command: Option<&Command>, args: &[&[u8]]) -> bool {
     const SMALL: usize = 16 << 10;
     match command {
         Some(c) if c.flags & crate::command::flags::FAST != 0 => false,
