@@ -429,8 +429,9 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<Reply, Reply> {
         Some(e) => (int_value(as_str(e)?)?, e.expire_ms),
     };
     let new = current.checked_add(delta).ok_or_else(|| Reply::error(err::OVERFLOW))?;
-    let text = new.to_string();
-    write(ctx, Op::Set { db: db8(ctx), key, value: text.as_bytes(), expire_ms })?;
+    let mut buf = [0u8; 21];
+    let text = crate::resp::encode::decimal_i64(new, &mut buf);
+    write(ctx, Op::Set { db: db8(ctx), key, value: text, expire_ms })?;
     Ok(Reply::Int(new))
 }
 

@@ -87,8 +87,20 @@ pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(decimal(n, &mut buf));
 }
 
-/// The decimal digits of `n`, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+/// A signed integer in decimal, formatted at the end of `buf` (no allocation:
+/// INCR stores its result this way).
+pub(crate) fn decimal_i64(n: i64, buf: &mut [u8; 21]) -> &[u8] {
+    let len = decimal(n.unsigned_abs(), &mut buf[1..]).len();
+    let mut start = buf.len() - len;
+    if n < 0 {
+        start -= 1;
+        buf[start] = b'-';
+    }
+    &buf[start..]
+}
+
+/// The decimal digits of `n`, written at the end of `buf` (20 bytes hold any `u64`).
+fn decimal(mut n: u64, buf: &mut [u8]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -293,6 +305,14 @@ fn emit_digits(digits: &[u8], k: i32, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use Protocol::{Resp2, Resp3};
+
+    #[test]
+    fn decimal_i64_matches_display() {
+        for n in [0, 1, -1, 9, 10, -10, 12345, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut buf = [0u8; 21];
+            assert_eq!(decimal_i64(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
 
     fn enc(reply: &Reply, proto: Protocol) -> String {
         let mut out = Vec::new();
