@@ -634,7 +634,7 @@ fn blocking_now(
     args: &[&[u8]],
 ) -> Option<Reply> {
     let Route::Key(handler) = cmd.route else { return None };
-    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let mut owners = cmd.keys_of(args).map(|i| shard.shared.slots.shard_of(args[i]));
     let owner = owners.next()?;
     if owners.any(|o| o != owner) {
         return None;

@@ -309,7 +309,7 @@ impl Outcome {
 
 /// The keys a command names, as locks see them (none for commands without keys).
 pub fn keys_of(cmd: &Command, db: u8, args: &[&[u8]]) -> Vec<LockKey> {
-    cmd.keys_of(args).into_iter().filter_map(|i| args.get(i)).map(|k| (db, k.to_vec())).collect()
+    cmd.keys_of(args).filter_map(|i| args.get(i)).map(|k| (db, k.to_vec())).collect()
 }
 
 impl Shard {
@@ -321,7 +321,7 @@ impl Shard {
     /// Whether a command names a key locked here.
     pub fn names_locked(&self, cmd: &Command, db: usize, args: &[&[u8]]) -> bool {
         let locks = self.locks.borrow();
-        !locks.holders.is_empty() && cmd.keys_of(args).into_iter().any(|i| args.get(i).is_some_and(|k| locks.is_locked(db as u8, k)))
+        !locks.holders.is_empty() && cmd.keys_of(args).any(|i| args.get(i).is_some_and(|k| locks.is_locked(db as u8, k)))
     }
 
     /// Whether one key is locked here.
@@ -731,7 +731,7 @@ pub fn spans_shards(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
 
 /// Whether the keys `cmd` names live on more than one shard.
 pub fn keys_apart(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> bool {
-    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let mut owners = cmd.keys_of(args).map(|i| shard.shared.slots.shard_of(args[i]));
     let first = owners.next();
     owners.any(|o| Some(o) != first)
 }

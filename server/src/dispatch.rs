@@ -351,9 +351,16 @@ enum Part {
 /// How a split command's parts are joined: the merge and, per part, the key indexes it holds.
 type Join = Option<(Merge, Vec<Vec<usize>>)>;
 
+/// A command's parts: one, held inline (nearly every command: no
+/// allocation per command), or one per shard for a split or all-shard command.
+enum Parts {
+    One(Part),
+    Many(Vec<Part>),
+}
+
 struct Slot {
     proto: Protocol,
-    parts: Vec<Part>,
+    parts: Parts,
     merge: Join,
 }
 
@@ -371,7 +378,7 @@ pub struct Group<'a> {
 pub fn split_keys<'a>(cmd: &Command, args: &[&'a [u8]], owner: &dyn Fn(&[u8]) -> usize) -> Vec<Group<'a>> {
     let step = cmd.step.max(1) as usize;
     let mut groups: Vec<Group<'a>> = Vec::new();
-    for (n, i) in cmd.keys_of(args).into_iter().enumerate() {
+    for (n, i) in cmd.keys_of(args).enumerate() {
         let to = owner(args[i]);
         let g = match groups.iter().position(|g| g.shard == to) {
             Some(p) => &mut groups[p],
@@ -452,7 +459,7 @@ impl Batch {
 
     /// Adds a reply that is already known (errors, connection commands).
     pub fn push_reply(&mut self, reply: Reply, proto: Protocol) {
-        self.slots.push(Slot { proto, parts: vec![Part::Ready(reply)], merge: None });
+        self.slots.push(Slot { proto, parts: Parts::One(Part::Ready(reply)), merge: None });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -475,25 +482,25 @@ impl Batch {
         let call = Call::Command(id);
         let (parts, merge) = match cmd.route {
             Route::Conn(_) | Route::Async(_) => unreachable!("connection commands are run by the connection"),
-            Route::Local(h) => (vec![Part::Ready(shard.exec(h, call, db, caller, args))], None),
+            Route::Local(h) => (Parts::One(Part::Ready(shard.exec(h, call, db, caller, args))), None),
             Route::Key(h) => {
-                let mut keys = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
+                let mut keys = cmd.keys_of(args).map(|i| owner(args[i]));
                 let to = keys.next().unwrap_or(shard.id);
                 if keys.any(|s| s != to) {
                     let refused = Reply::error(err::CROSSSLOT);
                     shard.reject(id, &refused);
-                    (vec![Part::Ready(refused)], None)
+                    (Parts::One(Part::Ready(refused)), None)
                 } else {
-                    (vec![self.part(shard, to, h, call, db, caller, args)], None)
+                    (Parts::One(self.part(shard, to, h, call, db, caller, args)), None)
                 }
             }
             Route::Cursor(h) => {
                 let cursor = args.get(1).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse::<u64>().ok());
                 match cursor {
                     Some(c) if ((c & 0xff) as usize) < nshards => {
-                        (vec![self.part(shard, (c & 0xff) as usize, h, call, db, caller, args)], None)
+                        (Parts::One(self.part(shard, (c & 0xff) as usize, h, call, db, caller, args)), None)
                     }
-                    _ => (vec![Part::Ready(Reply::error("ERR invalid cursor"))], None),
+                    _ => (Parts::One(Part::Ready(Reply::error("ERR invalid cursor"))), None),
                 }
             }
             Route::All(h, merge) => {
@@ -505,7 +512,7 @@ impl Batch {
                         self.part(shard, s, h, call, db, caller, args)
                     })
                     .collect();
-                (parts, Some((merge, Vec::new())))
+                (Parts::Many(parts), Some((merge, Vec::new())))
             }
             Route::Split(h, merge) => self.split(shard, cmd, id, args, db, caller, h, merge, &owner),
         };
@@ -524,11 +531,11 @@ impl Batch {
         h: ShardFn,
         merge: Merge,
         owner: &dyn Fn(&[u8]) -> usize,
-    ) -> (Vec<Part>, Join) {
+    ) -> (Parts, Join) {
         let groups = split_keys(cmd, args, owner);
         if groups.len() <= 1 || uneven(cmd, args) {
             let to = groups.first().map_or(shard.id, |g| g.shard);
-            return (vec![self.part(shard, to, h, Call::Command(id), db, caller, args)], None);
+            return (Parts::One(self.part(shard, to, h, Call::Command(id), db, caller, args)), None);
         }
         let mut parts = Vec::with_capacity(groups.len());
         let mut positions = Vec::with_capacity(groups.len());
@@ -538,7 +545,7 @@ impl Batch {
             parts.push(self.part(shard, g.shard, h, call, db, caller, &g.args));
             positions.push(g.positions);
         }
-        (parts, Some((merge, positions)))
+        (Parts::Many(parts), Some((merge, positions)))
     }
 
     /// Sends the remote parts, waits for every reply and for durability,
@@ -569,20 +576,18 @@ impl Batch {
         let after = shard.last_lsn();
         let durable = if after > self.lsn_before { shard.wait_durable(after).await } else { Ok(()) };
         for slot in self.slots {
-            let parts: Vec<Reply> = slot
-                .parts
-                .into_iter()
-                .map(|p| match p {
-                    Part::Ready(r) => r,
-                    Part::Remote { shard, index } => answers[shard]
-                        .get_mut(index)
-                        .and_then(Option::take)
-                        .unwrap_or_else(|| Reply::error(format!("ERR shard {shard} did not answer"))),
-                })
-                .collect();
-            let reply = match slot.merge {
-                None => parts.into_iter().next().unwrap_or(Reply::Nil),
-                Some((merge, positions)) => merge_parts(merge, parts, &positions),
+            let mut answer = |p: Part| match p {
+                Part::Ready(r) => r,
+                Part::Remote { shard, index } => answers[shard]
+                    .get_mut(index)
+                    .and_then(Option::take)
+                    .unwrap_or_else(|| Reply::error(format!("ERR shard {shard} did not answer"))),
+            };
+            let reply = match (slot.parts, slot.merge) {
+                (Parts::One(p), None) => answer(p),
+                (Parts::One(p), Some((merge, positions))) => merge_parts(merge, vec![answer(p)], &positions),
+                (Parts::Many(ps), None) => ps.into_iter().map(answer).next().unwrap_or(Reply::Nil),
+                (Parts::Many(ps), Some((merge, positions))) => merge_parts(merge, ps.into_iter().map(answer).collect(), &positions),
             };
             let reply = match (&durable, reply.is_error()) {
                 (Err(e), false) => Reply::error(e.clone()),
@@ -608,7 +613,7 @@ pub fn blocking(
         return ready(Reply::error(format!("ERR '{}' cannot block", cmd.name)));
     };
     let call = crate::command::table::id_of(cmd.name).map_or(Call::Untracked, Call::Command);
-    let mut owners = cmd.keys_of(args).into_iter().map(|i| shard.shared.slots.shard_of(args[i]));
+    let mut owners = cmd.keys_of(args).map(|i| shard.shared.slots.shard_of(args[i]));
     let to = owners.next().unwrap_or(shard.id);
     if owners.any(|s| s != to) {
         return ready(Reply::error(err::CROSSSLOT));

@@ -198,7 +198,7 @@ fn participants(
 fn names<'a>(shard: &Shard, cmd: &Command, args: &[&'a [u8]], dest: Option<&[u8]>) -> Vec<Named<'a>> {
     let mut named: Vec<Named<'a>> = Vec::new();
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
-    for (at, i) in cmd.keys_of(args).into_iter().enumerate() {
+    for (at, i) in cmd.keys_of(args).enumerate() {
         let key = args[i];
         // The destination is the first key named; any later mention reads it.
         let source = !(at == 0 && dest == Some(key));

@@ -827,13 +827,13 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
     let me = ctx.shard.id;
     // On a scratch shard (a script whose keys live on several shards) only the keys it holds are here.
     let non_local = if ctx.shard.held.is_some() { NOT_DECLARED } else { NON_LOCAL_KEY };
-    let local = |keys: Vec<usize>| match &ctx.shard.held {
-        Some(held) => keys.into_iter().all(|i| held.contains(&(ctx.db, args[i].to_vec()))),
-        None => keys.into_iter().all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me),
+    let local = |mut keys: crate::command::KeyPositions| match &ctx.shard.held {
+        Some(held) => keys.all(|i| held.contains(&(ctx.db, args[i].to_vec()))),
+        None => keys.all(|i| ctx.shard.shared.slots.shard_of(args[i]) == me),
     };
     // Compaction rules name keys of their own shard; in a scratch shard the keys may come from two.
     if ctx.shard.held.is_some() && cmd.name == "ts.createrule" {
-        let shards: Vec<usize> = cmd.keys_of(args).into_iter().map(|i| ctx.shard.shared.slots.shard_of(args[i])).collect();
+        let shards: Vec<usize> = cmd.keys_of(args).map(|i| ctx.shard.shared.slots.shard_of(args[i])).collect();
         if shards.windows(2).any(|w| w[0] != w[1]) {
             return Err(RULE_ACROSS.into());
         }
@@ -846,7 +846,7 @@ fn run_command(ctx: &mut Ctx<'_>, st: &RunState, args: &[&[u8]]) -> Result<Reply
             if let Some(held) = &ctx.shard.held {
                 let db = ctx.db;
                 let missing: Vec<(usize, Vec<u8>)> =
-                    cmd.keys_of(args).into_iter().map(|i| (db, args[i].to_vec())).filter(|k| !held.contains(k)).collect();
+                    cmd.keys_of(args).map(|i| (db, args[i].to_vec())).filter(|k| !held.contains(k)).collect();
                 // Past the cap the run is the last: the error stands.
                 for k in missing {
                     if ctx.shard.wanted.len() < crate::gather::MAX_WANTED {

@@ -55,7 +55,7 @@ pub fn cold_keys(st: &ShardState, cmd: &Command, db: usize, args: &[&[u8]]) -> V
     if st.ks.cold_keys_in(db) == 0 || !reads_values(cmd, args) {
         return Vec::new();
     }
-    let keys = cmd.keys_of(args).into_iter().filter_map(|i| args.get(i).copied());
+    let keys = cmd.keys_of(args).filter_map(|i| args.get(i).copied());
     st.ks.cold_refs(db, keys).into_iter().map(|(k, r)| (k.to_vec(), r)).collect()
 }
 

@@ -457,7 +457,7 @@ enum Placement {
 fn placement(shard: &Shard, cmd: &Command, args: &[&[u8]]) -> Placement {
     let owner = |k: &[u8]| shard.shared.slots.shard_of(k);
     let spans = || {
-        let mut owners = cmd.keys_of(args).into_iter().map(|i| owner(args[i]));
+        let mut owners = cmd.keys_of(args).map(|i| owner(args[i]));
         let first = owners.next();
         (first, owners.any(|o| Some(o) != first))
     };

@@ -602,7 +602,7 @@ pub const COMMANDS: &[Command] = &[
     cmd(
         "lmpop",
         -4,
-        W,
+        W | flags::MOVABLEKEYS,
         0,
         0,
         lmpop,
@@ -652,7 +652,7 @@ pub const COMMANDS: &[Command] = &[
     cmd(
         "blmpop",
         -5,
-        flags::WRITE | flags::BLOCKING,
+        flags::WRITE | flags::BLOCKING | flags::MOVABLEKEYS,
         0,
         0,
         blmpop,

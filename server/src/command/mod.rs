@@ -212,6 +212,10 @@ pub mod flags {
     pub const CONTAINER: u32 = 1 << 9;
     /// May block the connection (BLPOP ...): runs as a batch of its own.
     pub const BLOCKING: u32 = 1 << 10;
+    /// Its keys are not where `first_key`/`last_key`/`step` say: a
+    /// `numkeys` argument counts them ([`super::NUMKEYS`]) or they follow a
+    /// `STREAMS` keyword ([`super::STREAMS_KEYWORD`]).
+    pub const MOVABLEKEYS: u32 = 1 << 11;
 
     /// The names COMMAND INFO prints, in order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -225,6 +229,7 @@ pub mod flags {
         (LOADING, "loading"),
         (STALE, "stale"),
         (BLOCKING, "blocking"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -261,35 +266,68 @@ impl Command {
     }
 
     /// Positions of the keys in a request: from `first_key`/`last_key`/`step`,
-    /// or, for the commands whose keys a `numkeys` argument counts (EVAL,
-    /// ZUNIONSTORE, LMPOP ...), the `numkeys` arguments after it. A numkeys
-    /// that is not a count or exceeds the arguments gives no keys; the
-    /// handler then answers its own error.
-    pub fn keys_of(&self, args: &[&[u8]]) -> Vec<usize> {
+    /// or, for the commands flagged [`flags::MOVABLEKEYS`], the `numkeys`
+    /// arguments after a count (EVAL, ZUNIONSTORE, LMPOP ...) or the first
+    /// half of what follows `STREAMS` (XREAD). A numkeys that is not a count
+    /// or exceeds the arguments gives no keys; the handler then answers its
+    /// own error. Every request asks this, so the common case allocates nothing.
+    pub fn keys_of(&self, args: &[&[u8]]) -> KeyPositions {
+        if self.flags & flags::MOVABLEKEYS == 0 {
+            return KeyPositions::Fixed(self.key_positions(args.len()));
+        }
+        KeyPositions::Listed(self.movable_keys(args).into_iter())
+    }
+
+    /// [`Command::keys_of`] for a command flagged [`flags::MOVABLEKEYS`].
+    fn movable_keys(&self, args: &[&[u8]]) -> Vec<usize> {
         if let Some(&(_, from)) = STREAMS_KEYWORD.iter().find(|(name, _)| *name == self.name) {
             return streams_keys(args, from);
         }
-        match NUMKEYS.iter().find(|(name, _, _)| *name == self.name) {
-            Some(&(_, at, dest)) => {
-                let mut keys: Vec<usize> = dest.into_iter().filter(|&d| d < args.len()).collect();
-                let n = args.get(at).and_then(|a| strings::parse_i64(a)).filter(|&n| n >= 0).map_or(0, |n| n as usize);
-                let first = at + 1;
-                if first + n <= args.len() {
-                    keys.extend(first..first + n);
-                }
-                keys
-            }
-            None => self.key_positions(args.len()).collect(),
+        let Some(&(_, at, dest)) = NUMKEYS.iter().find(|(name, _, _)| *name == self.name) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<usize> = dest.into_iter().filter(|&d| d < args.len()).collect();
+        let n = args.get(at).and_then(|a| strings::parse_i64(a)).filter(|&n| n >= 0).map_or(0, |n| n as usize);
+        let first = at + 1;
+        if first + n <= args.len() {
+            keys.extend(first..first + n);
         }
+        keys
     }
 
     /// Positions of the keys in `args` (`args.len()` = n), from `first_key`/`last_key`/`step` only.
-    pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> {
+    pub fn key_positions(&self, n: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
         let step = self.step.max(1) as usize;
         let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(n) };
-        (first..end).step_by(step).filter(move |_| first > 0)
+        (first..end).step_by(step)
+    }
+}
+
+/// The key positions [`Command::keys_of`] finds, in request order.
+pub enum KeyPositions {
+    /// From the table's `first_key`/`last_key`/`step`.
+    Fixed(std::iter::StepBy<std::ops::Range<usize>>),
+    /// Worked out from the arguments (a movable-keys command).
+    Listed(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for KeyPositions {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            KeyPositions::Fixed(r) => r.next(),
+            KeyPositions::Listed(v) => v.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            KeyPositions::Fixed(r) => r.size_hint(),
+            KeyPositions::Listed(v) => v.size_hint(),
+        }
     }
 }
 
@@ -402,4 +440,34 @@ pub mod err {
     /// A command whose keys live on several shards and that cannot be split or coordinated.
     pub const CROSSSLOT: &str =
         "CROSSSLOT Keys in request don't hash to the same shard; use a {hash tag} to keep them together (across shards strand runs MSET, MSETNX, RENAME, COPY, LMOVE, SMOVE, BLPOP and the other pops, set and sorted-set algebra, scripts, multi-key reads and deletes, and MULTI/EXEC)";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table::entries;
+    use super::*;
+
+    /// The flag that lets [`Command::keys_of`] skip the tables is set on exactly the commands in them.
+    #[test]
+    fn movable_keys_flag_matches_the_key_tables() {
+        for c in entries() {
+            let listed = NUMKEYS.iter().any(|(n, _, _)| *n == c.name) || STREAMS_KEYWORD.iter().any(|(n, _)| *n == c.name);
+            assert_eq!(c.flags & flags::MOVABLEKEYS != 0, listed, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn keys_of_fixed_and_movable() {
+        let get = table::lookup(&[b"get"]).expect("get");
+        assert_eq!(get.keys_of(&[b"get", b"k"]).collect::<Vec<_>>(), [1]);
+        let mset = table::lookup(&[b"mset"]).expect("mset");
+        assert_eq!(mset.keys_of(&[b"mset", b"a", b"1", b"b", b"2"]).collect::<Vec<_>>(), [1, 3]);
+        let ping = table::lookup(&[b"ping"]).expect("ping");
+        assert_eq!(ping.keys_of(&[b"ping"]).count(), 0);
+        let zus = table::lookup(&[b"zunionstore"]).expect("zunionstore");
+        assert_eq!(zus.keys_of(&[b"zunionstore", b"d", b"2", b"a", b"b", b"weights"]).collect::<Vec<_>>(), [1, 3, 4]);
+        assert_eq!(zus.keys_of(&[b"zunionstore", b"d", b"9", b"a"]).collect::<Vec<_>>(), [1]);
+        let xread = table::lookup(&[b"xread"]).expect("xread");
+        assert_eq!(xread.keys_of(&[b"xread", b"count", b"1", b"streams", b"a", b"b", b"0", b"0"]).collect::<Vec<_>>(), [4, 5]);
+    }
 }

@@ -665,7 +665,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "qmpop",
         arity: -3,
-        flags: W_BLOCK,
+        flags: W_BLOCK | super::flags::MOVABLEKEYS,
         first_key: 0,
         last_key: 0,
         step: 1,

@@ -103,13 +103,13 @@ const CATEGORIES: &[&str] = &["@slow", "@scripting"];
 
 /// The scripting commands. EVAL's keys are counted by its numkeys argument ([`super::NUMKEYS`]).
 pub const COMMANDS: &[Command] = &[
-    cmd("eval", -3, NOSCRIPT | STALE, Route::Key(eval), "Executes a server-side Lua script."),
-    cmd("evalsha", -3, NOSCRIPT | STALE, Route::Key(evalsha), "Executes a server-side Lua script by SHA1 digest."),
-    cmd("eval_ro", -3, READONLY | NOSCRIPT | STALE, Route::Key(eval_ro), "Executes a read-only server-side Lua script."),
+    cmd("eval", -3, NOSCRIPT | STALE | MOVABLEKEYS, Route::Key(eval), "Executes a server-side Lua script."),
+    cmd("evalsha", -3, NOSCRIPT | STALE | MOVABLEKEYS, Route::Key(evalsha), "Executes a server-side Lua script by SHA1 digest."),
+    cmd("eval_ro", -3, READONLY | NOSCRIPT | STALE | MOVABLEKEYS, Route::Key(eval_ro), "Executes a read-only server-side Lua script."),
     cmd(
         "evalsha_ro",
         -3,
-        READONLY | NOSCRIPT | STALE,
+        READONLY | NOSCRIPT | STALE | MOVABLEKEYS,
         Route::Key(evalsha_ro),
         "Executes a read-only server-side Lua script by SHA1 digest.",
     ),

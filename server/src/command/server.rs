@@ -179,7 +179,7 @@ fn command(_: &mut Ctx<'_>, args: &[&[u8]]) -> Reply {
             None => Reply::error("ERR Invalid command specified"),
             Some(c) if !c.arity_ok(args.len() - 2) => Reply::error("ERR Invalid number of arguments specified for command"),
             Some(c) => {
-                let keys: Vec<Reply> = c.keys_of(&args[2..]).into_iter().map(|i| Reply::bulk(args[2 + i])).collect();
+                let keys: Vec<Reply> = c.keys_of(&args[2..]).map(|i| Reply::bulk(args[2 + i])).collect();
                 if keys.is_empty() {
                     Reply::error("ERR The command has no key arguments")
                 } else {

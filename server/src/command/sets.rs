@@ -452,7 +452,7 @@ pub const COMMANDS: &[Command] = &[
     entry(
         "sintercard",
         -3,
-        flags::READONLY,
+        flags::READONLY | flags::MOVABLEKEYS,
         FIRST_AFTER_NUMKEYS,
         sintercard,
         READ_SLOW,

@@ -959,7 +959,7 @@ pub const COMMANDS: &[Command] = &[
     entry(
         "xreadgroup",
         -7,
-        W_BLOCK,
+        W_BLOCK | flags::MOVABLEKEYS,
         0,
         Route::Key(xreadgroup),
         &["@write", "@stream", "@slow", "@blocking"],

@@ -641,7 +641,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "xread",
         arity: -4,
-        flags: R_BLOCK,
+        flags: R_BLOCK | super::flags::MOVABLEKEYS,
         first_key: 0,
         last_key: 0,
         step: 1,

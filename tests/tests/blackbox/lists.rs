@@ -815,10 +815,10 @@ fn command_info_and_getkeys() {
     assert_eq!(info(&mut c, "lpush"), ("lpush".into(), -3, f(&["write", "denyoom", "fast"]), 1, 1, 1));
     assert_eq!(info(&mut c, "lrange"), ("lrange".into(), 4, f(&["readonly"]), 1, 1, 1));
     assert_eq!(info(&mut c, "lmove"), ("lmove".into(), 5, f(&["write", "denyoom"]), 1, 2, 1));
-    assert_eq!(info(&mut c, "lmpop"), ("lmpop".into(), -4, f(&["write"]), 0, 0, 0));
+    assert_eq!(info(&mut c, "lmpop"), ("lmpop".into(), -4, f(&["write", "movablekeys"]), 0, 0, 0));
     assert_eq!(info(&mut c, "blpop"), ("blpop".into(), -3, f(&["write", "noscript", "blocking"]), 1, -2, 1));
     assert_eq!(info(&mut c, "blmove"), ("blmove".into(), 6, f(&["write", "denyoom", "noscript", "blocking"]), 1, 2, 1));
-    assert_eq!(info(&mut c, "blmpop"), ("blmpop".into(), -5, f(&["write", "blocking"]), 0, 0, 0));
+    assert_eq!(info(&mut c, "blmpop"), ("blmpop".into(), -5, f(&["write", "blocking", "movablekeys"]), 0, 0, 0));
 }
 
 // ---------------------------------------------------------------- durability
