@@ -74,6 +74,8 @@ pub struct ConnState {
     pub waited: std::time::Duration,
     /// Pub/sub subscriptions.
     pub subs: crate::command::pubsub::Subscriptions,
+    /// The previous request's command when it was not a container: see [`lookup`].
+    last_command: Option<(command::table::CmdId, &'static Command)>,
 }
 
 impl ConnState {
@@ -96,6 +98,7 @@ impl ConnState {
             cold_retry: false,
             waited: std::time::Duration::ZERO,
             subs: Default::default(),
+            last_command: None,
         }
     }
 }
@@ -511,8 +514,25 @@ fn refuse(shard: &Shard, st: &mut ConnState, batch: &mut Batch, id: command::tab
 
 /// Looks up, checks and routes one command; returns it instead if the
 /// connection must run it on its own (blocking commands, EXEC, WATCH ...).
+/// The table entry for a request, trying the connection's previous command
+/// first: a pipeline mostly repeats one command, and comparing a name is
+/// cheaper than lower-casing and hashing it. Containers (CLIENT, CONFIG ...)
+/// are looked up every time, since their entry depends on the subcommand.
+fn lookup(st: &mut ConnState, args: &[&[u8]]) -> Option<(command::table::CmdId, &'static Command)> {
+    if let (Some((id, cmd)), Some(name)) = (st.last_command, args.first()) {
+        if name.eq_ignore_ascii_case(cmd.name.as_bytes()) {
+            return Some((id, cmd));
+        }
+    }
+    let found = command::table::lookup_id(args)?;
+    if found.1.flags & flags::CONTAINER == 0 && !found.1.name.contains('|') {
+        st.last_command = Some(found);
+    }
+    Some(found)
+}
+
 fn handle(shard: &Shard, st: &mut ConnState, batch: &mut Batch, args: &[&[u8]]) -> Option<Deferred> {
-    let Some((id, cmd)) = command::table::lookup_id(args) else {
+    let Some((id, cmd)) = lookup(st, args) else {
         st.multi.iter_mut().for_each(|m| m.dirty = true);
         let reply = unknown_command(args);
         shard.note_error(&reply);

@@ -175,6 +175,30 @@ fn raw_pipeline_in_one_write() {
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
 }
 
+/// A connection reuses its previous command's table entry when the next
+/// name matches it; names that share a prefix, change case, are unknown or
+/// are containers must each still find their own entry.
+/// A connection reuses its previous command's table entry when the next
+/// name matches it: names that share a prefix, change case, are unknown or
+/// are containers must each still find their own entry.
+#[test]
+fn a_pipeline_of_changing_commands_runs_each_one() {
+    // Sent raw, in one write: the redis crate would stop at the unknown command's error.
+    use std::io::{Read, Write};
+    let s = Server::start(&[]);
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let req = "SET k 1\r\nset k 2\r\nGET k\r\nGETSET k 3\r\ngEt k\r\nGETDEL k\r\nGET k\r\n\
+               CLIENT SETNAME conn-b\r\nCLIENT GETNAME\r\nINCR m\r\nINCRBY m 5\r\nINCR m\r\nINCRX m\r\nINCR m\r\n";
+    let want = "+OK\r\n+OK\r\n$1\r\n2\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n3\r\n$-1\r\n\
+                +OK\r\n$6\r\nconn-b\r\n:1\r\n:6\r\n:7\r\n\
+                -ERR unknown command 'INCRX', with args beginning with: 'm' \r\n:8\r\n";
+    sock.write_all(req.as_bytes()).unwrap();
+    let mut got = vec![0u8; want.len()];
+    sock.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
 fn info_field(c: &mut redis::Connection, field: &str) -> i64 {
     let text: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
     text.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().parse().unwrap()).unwrap()
