@@ -221,8 +221,15 @@ impl Db {
         }
     }
 
-    /// Removes the key if it is expired at `now`; true if it was.
+    /// Removes the key if it is expired at `now`; true if it was. Every key
+    /// with a TTL is in `expires` ([`Db::insert`], [`Db::set_expire`] and
+    /// [`Db::remove`] keep it so), so without one no probe is needed: a write
+    /// to a database of keys without TTLs looks its key up once, not twice.
     fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
+        if self.expires.is_empty() {
+            debug_assert!(self.dict.get(key).is_none_or(|e| e.expire_ms == 0), "a key with a TTL is missing from the expiry index");
+            return false;
+        }
         let expired = self.dict.get(key).is_some_and(|e| e.is_expired(now));
         if expired {
             self.remove(key);
