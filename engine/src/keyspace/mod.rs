@@ -406,31 +406,42 @@ impl Keyspace {
     }
 
     fn lookup_with(&mut self, db: usize, key: &[u8], now: u64, resolve: bool) -> Option<&mut Entry> {
-        // One probe classifies the key; a hit pays a second for the mutable
-        // borrow (returning it from the first would need Polonius).
-        let live = match self.dbs[db].dict.get(key) {
-            Some(e) if e.is_expired(now) => {
-                self.dbs[db].remove(key);
-                self.expired(db as u8, key);
-                false
+        let d = &self.dbs[db];
+        if d.expires.is_empty() && (!resolve || d.bytes.cold == 0) {
+            // No key here has a TTL and none needs reading back: one probe serves.
+            let limits = self.mem.limits();
+            if let Some(e) = self.dbs[db].dict.get_mut(key) {
+                self.stats.hits += 1;
+                evict::touch(e, now, &limits);
+                return Some(e);
             }
-            found => found.is_some(),
-        };
-        if !live {
-            self.stats.misses += 1;
-            if self.capture.misses {
-                self.events.push(KeyEvent { kind: KeyEventKind::Miss, db: db as u8, key: SmallBytes::new(key) });
+        } else {
+            // One probe classifies the key; a hit pays a second for the mutable
+            // borrow (returning it from the first would need Polonius).
+            let live = match self.dbs[db].dict.get(key) {
+                Some(e) if e.is_expired(now) => {
+                    self.dbs[db].remove(key);
+                    self.expired(db as u8, key);
+                    false
+                }
+                found => found.is_some(),
+            };
+            if live {
+                if resolve {
+                    let _ = self.resident_or_log(db, key);
+                }
+                let limits = self.mem.limits();
+                let e = self.dbs[db].dict.get_mut(key)?;
+                self.stats.hits += 1;
+                evict::touch(e, now, &limits);
+                return Some(e);
             }
-            return None;
         }
-        if resolve {
-            let _ = self.resident_or_log(db, key);
+        self.stats.misses += 1;
+        if self.capture.misses {
+            self.events.push(KeyEvent { kind: KeyEventKind::Miss, db: db as u8, key: SmallBytes::new(key) });
         }
-        let limits = self.mem.limits();
-        let e = self.dbs[db].dict.get_mut(key)?;
-        self.stats.hits += 1;
-        evict::touch(e, now, &limits);
-        Some(e)
+        None
     }
 
     /// Removes a key whose TTL passed (counting it, waking WATCHers, recording the event); true if it did.
@@ -1023,5 +1034,37 @@ fn op_db(op: &Op<'_>) -> Option<u8> {
         | Op::Search { db, .. } => Some(*db),
         Op::Copy { src_db, .. } => Some(*src_db),
         Op::SwapDb { .. } | Op::FlushAll | Op::Group(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ks: &mut Keyspace, key: &[u8], expire_ms: u64, now: u64) {
+        ks.apply(&Op::Set { db: 0, key, value: b"v", expire_ms }, now);
+    }
+
+    /// A lookup takes one probe in a database without TTLs and two with
+    /// some; both count hits and misses alike, and the second removes a key
+    /// whose TTL passed.
+    #[test]
+    fn lookups_with_and_without_ttls_count_alike() {
+        let mut ks = Keyspace::new(None);
+        set(&mut ks, b"a", 0, 1);
+        assert!(ks.lookup(0, b"a", 2).is_some());
+        assert!(ks.lookup(0, b"b", 2).is_none());
+        assert_eq!((ks.stats().hits, ks.stats().misses), (1, 1));
+        set(&mut ks, b"t", 10, 1);
+        assert!(ks.lookup(0, b"a", 2).is_some());
+        assert!(ks.lookup(0, b"t", 5).is_some());
+        assert!(ks.lookup(0, b"t", 10).is_none(), "expired at its deadline");
+        assert_eq!((ks.stats().hits, ks.stats().misses, ks.stats().expired_keys), (3, 2, 1));
+        assert_eq!(ks.expires_count(0), 0, "the expired key left the index");
+        // Back to the one-probe path, and a write there needs no expiry probe either.
+        set(&mut ks, b"a", 0, 20);
+        assert!(ks.lookup(0, b"a", 21).is_some());
+        assert!(ks.lookup(0, b"t", 21).is_none());
+        assert_eq!((ks.stats().hits, ks.stats().misses), (4, 3));
     }
 }
