@@ -4,7 +4,7 @@
 # speed, and RSS per key. Needs redis-server, redis-benchmark and redis-cli
 # (apt-get install redis-server) and a release build (cargo build --release).
 #
-#   bench/figures.sh [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]   (default: all;
+#   bench/figures.sh [throughput|cpu|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]   (default: all;
 #   timeseries and search are not in all: they read ../shared/data/tsdata/node-1s.jsonl.zst
 #   (or $TSDATA) and ../shared/data/search (or $SEARCHDATA); soak (4 minutes) and kvcompare are not in all either)
 #   N=1000000 requests per test; WORK=/var/tmp/strand-figures for data.
@@ -57,6 +57,44 @@ throughput() {
             paste -d' ' "$WORK/s.txt" "$WORK/r.txt" | while read -r t srps sp50 sp99 _ rrps rp50 rp99; do
                 ratio=$(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }')
                 echo "| $p | \`$smode\` | \`$rmode\` | $t | $srps | $rrps | $ratio | $sp50 / $sp99 | $rp50 / $rp99 |"
+            done
+        done
+    done
+}
+
+# Server CPU per request (utime + stime of the server process over a fixed
+# run, in µs per request): steadier than ops/s on this shared 2-core machine,
+# where the benchmark client and the server take turns on the CPUs. strand
+# --persistence off beside redis --save '' --appendonly no, alternately,
+# ROUNDS times (default 3), for each of set,get,incr at -P 16 and -P 1.
+cpu() {
+    local rounds=${ROUNDS:-3}
+    echo "## server CPU per request, redis-benchmark -c 50 -n $N -d 64, $rounds alternating rounds (µs/request; ratio = strand / redis)"
+    echo
+    echo "| pipeline | test | round | strand µs | redis µs | ratio | strand ops/s | redis ops/s |"
+    echo "|---|---|---|---|---|---|---|---|"
+    ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+    # Runs one test against the server on $port (pid $pid); prints "µs/request ops/s".
+    measure() {
+        local port=$1 pid=$2 p=$3 t=$4 before after rps
+        before=$(ticks "$pid")
+        rps=$(redis-benchmark -p "$port" -t "$t" -c 50 -n "$N" -d 64 -P "$p" --csv 2>/dev/null | awk -F'"' 'NR == 2 { print $4 }')
+        after=$(ticks "$pid")
+        awk -v t=$((after - before)) -v n="$N" -v hz="$(getconf CLK_TCK)" -v rps="$rps" 'BEGIN { printf "%.3f %s\n", t * 1e6 / hz / n, rps }'
+    }
+    for p in 16 1; do
+        for t in set get incr; do
+            for r in $(seq "$rounds"); do
+                start_strand --persistence off
+                local spid=$!
+                redis-cli -p $SPORT set key:__rand_int__ 0 >/dev/null
+                read -r sus srps < <(measure $SPORT "$spid" "$p" "$t")
+                stop_all
+                start_redis --save '' --appendonly no
+                redis-cli -p $RPORT set key:__rand_int__ 0 >/dev/null
+                read -r rus rrps < <(measure $RPORT "$(redis-cli -p $RPORT info server | awk -F: '/^process_id/ { print $2 + 0 }')" "$p" "$t")
+                stop_all
+                echo "| $p | $t | $r | $sus | $rus | $(awk -v a="$sus" -v b="$rus" 'BEGIN { printf "%.2f", a / b }') | $srps | $rrps |"
             done
         done
     done
@@ -348,6 +386,7 @@ case "${1:-all}" in
     kvcompare) kvcompare ;;
     tiered) tiered ;;
     throughput) throughput ;;
+    cpu) cpu ;;
     search) search ;;
     timeseries) timeseries ;;
     types) types ;;
@@ -357,5 +396,5 @@ case "${1:-all}" in
     streams) streams ;;
     queues) queues ;;
     all) throughput; echo; types; echo; recovery; echo; compaction; echo; memory; echo; streams; echo; queues ;;
-    *) echo "usage: $0 [throughput|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [throughput|cpu|types|recovery|compaction|memory|streams|queues|timeseries|search|soak|kvcompare|tiered|all]" >&2; exit 2 ;;
 esac
