@@ -75,10 +75,8 @@ pub fn format_double(v: f64, out: &mut Vec<u8>) {
 
 /// Appends a signed integer in decimal.
 pub(crate) fn write_i64(n: i64, out: &mut Vec<u8>) {
-    if n < 0 {
-        out.push(b'-');
-    }
-    write_u64(n.unsigned_abs(), out);
+    let mut buf = [0u8; 21];
+    out.extend_from_slice(decimal_i64(n, &mut buf));
 }
 
 /// Appends an unsigned integer in decimal, formatted on the stack.
